@@ -1,0 +1,116 @@
+//! Device time. Devices keep a local wall clock without a zone, and drift.
+//! A [`DeviceTime`] is that wall-clock reading; [`to_utc`] turns it into an
+//! instant given the patient's IANA zone and the clock offset measured at upload.
+
+use chrono::{DateTime, LocalResult, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::str::FromStr;
+
+pub const DEVICE_TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S";
+
+/// A device's own local timestamp, `YYYY-MM-DDTHH:MM:SS`, no zone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DeviceTime(pub NaiveDateTime);
+
+impl DeviceTime {
+    pub fn new(dt: NaiveDateTime) -> Self {
+        DeviceTime(dt)
+    }
+}
+
+impl fmt::Display for DeviceTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.format(DEVICE_TIME_FORMAT))
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid device time {0:?}: expected YYYY-MM-DDTHH:MM:SS")]
+pub struct BadDeviceTime(pub String);
+
+impl FromStr for DeviceTime {
+    type Err = BadDeviceTime;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        NaiveDateTime::parse_from_str(s, DEVICE_TIME_FORMAT)
+            .map(DeviceTime)
+            .map_err(|_| BadDeviceTime(s.to_string()))
+    }
+}
+
+impl Serialize for DeviceTime {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for DeviceTime {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parses an IANA zone name ("Europe/Berlin").
+pub fn parse_zone(name: &str) -> Option<Tz> {
+    name.parse::<Tz>().ok()
+}
+
+/// Converts a device-local reading to UTC.
+///
+/// `clock_offset_s` is (device clock − true local time) in seconds, measured at
+/// upload: it is subtracted first. In a DST gap (a wall time that never
+/// happened) the instant after the gap is used; in a DST fold (a wall time that
+/// happened twice) the earlier instant is used, as a device that was not yet
+/// changed over would mean.
+pub fn to_utc(device_time: DeviceTime, zone: Tz, clock_offset_s: i64) -> DateTime<Utc> {
+    let local = device_time.0 - chrono::Duration::seconds(clock_offset_s);
+    match zone.from_local_datetime(&local) {
+        LocalResult::Single(t) => t.with_timezone(&Utc),
+        LocalResult::Ambiguous(a, _) => a.with_timezone(&Utc),
+        LocalResult::None => {
+            // Spring forward: move past the gap (at most a few hours).
+            let mut probe = local;
+            for _ in 0..(4 * 60) {
+                probe += chrono::Duration::minutes(1);
+                if let LocalResult::Single(t) | LocalResult::Ambiguous(t, _) =
+                    zone.from_local_datetime(&probe)
+                {
+                    return t.with_timezone(&Utc);
+                }
+            }
+            Utc.from_utc_datetime(&local)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dt(s: &str) -> DeviceTime {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn device_time_round_trips() {
+        let t = dt("2015-04-29T18:05:00");
+        assert_eq!(t.to_string(), "2015-04-29T18:05:00");
+        assert!("2015-04-29 18:05".parse::<DeviceTime>().is_err());
+    }
+
+    #[test]
+    fn utc_conversion_respects_zone_and_offset() {
+        let z: Tz = "Europe/Berlin".parse().unwrap();
+        // Summer: UTC+2; device 5 minutes fast.
+        let u = to_utc(dt("2024-07-01T12:05:00"), z, 300);
+        assert_eq!(u.to_rfc3339(), "2024-07-01T10:00:00+00:00");
+        // Spring-forward gap 02:30 does not exist on 2024-03-31.
+        let gap = to_utc(dt("2024-03-31T02:30:00"), z, 0);
+        assert_eq!(gap.to_rfc3339(), "2024-03-31T01:00:00+00:00");
+        // Fall-back fold 02:30 happened twice on 2024-10-27: the first one.
+        let fold = to_utc(dt("2024-10-27T02:30:00"), z, 0);
+        assert_eq!(fold.to_rfc3339(), "2024-10-27T00:30:00+00:00");
+    }
+}
