@@ -1,1 +1,91 @@
+//! Diabase schema migrations. Each migration is one SQL file written for both
+//! SQLite and PostgreSQL, with two placeholders for the types that differ.
 
+pub use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::DbBackend;
+
+mod m0001_foundation {
+    use super::*;
+
+    #[derive(DeriveMigrationName)]
+    pub struct Migration;
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            run_sql(manager, include_str!("sql/0001_foundation.sql")).await
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            run_sql(
+                manager,
+                "DROP TABLE audit_log; DROP TABLE therapy_events; DROP TABLE glucose; \
+                 DROP TABLE uploads; DROP TABLE raw_blobs; DROP TABLE devices; \
+                 DROP TABLE patient_records; DROP TABLE clinic_members; DROP TABLE clinics; \
+                 DROP TABLE rate_limits; DROP TABLE api_tokens; DROP TABLE sessions; \
+                 DROP TABLE patients; DROP TABLE users;",
+            )
+            .await
+        }
+    }
+}
+
+/// Runs a `;`-separated SQL script, substituting the backend's types.
+async fn run_sql(manager: &SchemaManager<'_>, script: &str) -> Result<(), DbErr> {
+    let db = manager.get_connection();
+    let (pk, blob) = match db.get_database_backend() {
+        DbBackend::Postgres => ("BIGSERIAL PRIMARY KEY", "BYTEA"),
+        _ => ("INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB"),
+    };
+    let script = script.replace("{{PK}}", pk).replace("{{BLOB}}", blob);
+    for stmt in split_statements(&script) {
+        db.execute_unprepared(&stmt).await?;
+    }
+    Ok(())
+}
+
+/// Splits a script on `;` at the end of statements, dropping `--` comments.
+fn split_statements(script: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in script.lines() {
+        let line = match line.find("--") {
+            Some(i) => &line[..i],
+            None => line,
+        };
+        cur.push_str(line);
+        cur.push('\n');
+        if line.trim_end().ends_with(';') {
+            let s = cur.trim().trim_end_matches(';').trim().to_string();
+            if !s.is_empty() {
+                out.push(s);
+            }
+            cur.clear();
+        }
+    }
+    let s = cur.trim().to_string();
+    if !s.is_empty() {
+        out.push(s);
+    }
+    out
+}
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_foundation::Migration)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn splits_foundation_script() {
+        let stmts = super::split_statements(include_str!("sql/0001_foundation.sql"));
+        assert!(stmts.len() > 15);
+        assert!(stmts.iter().all(|s| !s.contains("--")));
+        assert!(stmts[0].starts_with("CREATE TABLE users"));
+    }
+}

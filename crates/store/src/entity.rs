@@ -1,0 +1,263 @@
+//! sea-orm entities, one module per table (the migration SQL is the truth).
+#![allow(clippy::all)]
+
+macro_rules! no_relations {
+    () => {
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+        impl ActiveModelBehavior for ActiveModel {}
+    };
+}
+
+pub mod users {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "users")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub email: String,
+        pub password_hash: String,
+        pub display_name: String,
+        pub role: String,
+        pub glucose_unit: String,
+        pub time_zone: String,
+        pub created_ms: i64,
+        pub updated_ms: i64,
+        pub password_changed_ms: i64,
+    }
+    no_relations!();
+}
+
+pub mod patients {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "patients")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub user_id: Option<String>,
+        pub display_name: String,
+        pub time_zone: String,
+        pub created_ms: i64,
+    }
+    no_relations!();
+}
+
+pub mod sessions {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sessions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id_hash: String,
+        pub user_id: String,
+        pub created_ms: i64,
+        pub last_seen_ms: i64,
+        pub expires_ms: i64,
+        pub user_agent: Option<String>,
+        pub ip: Option<String>,
+    }
+    no_relations!();
+}
+
+pub mod api_tokens {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "api_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub user_id: String,
+        pub name: String,
+        pub token_hash: String,
+        pub created_ms: i64,
+        pub last_used_ms: Option<i64>,
+        pub expires_ms: Option<i64>,
+        pub revoked_ms: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod rate_limits {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "rate_limits")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub bucket: String,
+        pub window_start_ms: i64,
+        pub hits: i32,
+    }
+    no_relations!();
+}
+
+pub mod clinics {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "clinics")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub name: String,
+        pub created_ms: i64,
+    }
+    no_relations!();
+}
+
+pub mod clinic_members {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "clinic_members")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub clinic_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        pub role: String,
+        pub created_ms: i64,
+    }
+    no_relations!();
+}
+
+pub mod patient_records {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "patient_records")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub clinic_id: String,
+        pub patient_id: String,
+        pub name: String,
+        pub birth_date: Option<String>,
+        pub mrn: Option<String>,
+        pub linked_user: i32,
+        pub created_ms: i64,
+    }
+    no_relations!();
+}
+
+pub mod devices {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "devices")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub patient_id: String,
+        pub manufacturer: String,
+        pub model: String,
+        pub serial: String,
+        pub created_ms: i64,
+    }
+    no_relations!();
+}
+
+pub mod raw_blobs {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "raw_blobs")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub sha256: String,
+        pub size: i64,
+        pub bytes: Vec<u8>,
+        pub created_ms: i64,
+    }
+    no_relations!();
+}
+
+pub mod uploads {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "uploads")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub patient_id: String,
+        pub uploaded_by: Option<String>,
+        pub source: String,
+        pub format: String,
+        pub file_name: Option<String>,
+        pub blob_sha256: Option<String>,
+        pub device_id: Option<String>,
+        pub time_zone: String,
+        pub clock_offset_s: i64,
+        pub counts_json: String,
+        pub duplicates: i64,
+        pub rejected: i64,
+        pub first_ms: Option<i64>,
+        pub last_ms: Option<i64>,
+        pub created_ms: i64,
+    }
+    no_relations!();
+}
+
+pub mod glucose {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "glucose")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub patient_id: String,
+        pub device_id: Option<String>,
+        pub upload_id: Option<String>,
+        pub kind: String,
+        pub bg_source: Option<String>,
+        pub source_rank: i16,
+        pub time_ms: i64,
+        pub device_time: String,
+        pub time_zone: String,
+        pub clock_offset_s: i64,
+        pub value_mg_dl: i32,
+        pub trend: Option<String>,
+        pub out_of_range: Option<String>,
+        pub dedup: String,
+    }
+    no_relations!();
+}
+
+pub mod therapy_events {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "therapy_events")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub patient_id: String,
+        pub device_id: Option<String>,
+        pub upload_id: Option<String>,
+        pub kind: String,
+        pub source_rank: i16,
+        pub time_ms: i64,
+        pub device_time: String,
+        pub time_zone: String,
+        pub clock_offset_s: i64,
+        pub amount: Option<f64>,
+        pub duration_min: Option<i32>,
+        pub record_json: String,
+        pub dedup: String,
+    }
+    no_relations!();
+}
+
+pub mod audit_log {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_log")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub seq: i64,
+        pub at_ms: i64,
+        pub actor_user_id: Option<String>,
+        pub patient_id: Option<String>,
+        pub action: String,
+        pub detail: String,
+        pub ip: Option<String>,
+        pub prev_hash: String,
+        pub hash: String,
+    }
+    no_relations!();
+}
