@@ -1,1 +1,90 @@
+//! The Diabase Leptos app: routes, components and server functions, rendered
+//! on the server (feature `ssr`) and hydrated in the browser (`hydrate`).
 
+pub mod api;
+pub mod components;
+pub mod model;
+pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod service;
+
+use crate::components::{Nav, UserResource};
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    path,
+};
+
+/// The HTML document around the app (server only).
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    provide_request_nonce();
+    let nonce = leptos::nonce::use_nonce();
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="theme-color" content="#0f766e"/>
+                <link rel="manifest" href="/manifest.webmanifest"/>
+                <link rel="icon" href="/icons/icon-192.png" type="image/png"/>
+                <link rel="apple-touch-icon" href="/icons/icon-192.png"/>
+                <script src="/echarts.min.js" defer=true></script>
+                <script src="/register-sw.js" defer=true nonce=nonce></script>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The per-request CSP nonce minted by the server's security-headers layer.
+#[cfg(feature = "ssr")]
+#[derive(Clone, Debug)]
+pub struct CspNonce(pub String);
+
+#[cfg(feature = "ssr")]
+fn provide_request_nonce() {
+    if let Some(parts) = use_context::<http::request::Parts>() {
+        if let Some(n) = parts.extensions.get::<CspNonce>() {
+            provide_context(leptos::nonce::Nonce::from_value(n.0.clone()));
+        }
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    let user = UserResource::provide();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/diabase.css"/>
+        <Title formatter=|t: String| if t.is_empty() { "Diabase".to_string() } else { format!("{t} · Diabase") }/>
+        <Meta name="description" content="Diabase: your diabetes device data, your reports, your sharing."/>
+        <Link rel="preload" href="/pkg/diabase.css" as_="style"/>
+        <Router>
+            <a class="skip-link" href="#main">"Skip to content"</a>
+            <Nav user=user/>
+            <main id="main" class="page">
+                <Routes fallback=pages::NotFound>
+                    <Route path=path!("/") view=pages::dashboard::DashboardPage/>
+                    <Route path=path!("/login") view=pages::auth::LoginPage/>
+                    <Route path=path!("/signup") view=pages::auth::SignupPage/>
+                    <Route path=path!("/upload") view=pages::sections::UploadPage/>
+                    <Route path=path!("/reports") view=pages::sections::ReportsPage/>
+                    <Route path=path!("/sharing") view=pages::sections::SharingPage/>
+                    <Route path=path!("/settings") view=pages::settings::SettingsPage/>
+                    <Route path=path!("/clinic") view=pages::sections::ClinicPage/>
+                    <Route path=path!("/offline") view=pages::OfflinePage/>
+                </Routes>
+            </main>
+            <footer class="footer">
+                <p>"Diabase is open source and self-hosted. It shows device data; it does not give treatment advice."</p>
+            </footer>
+        </Router>
+    }
+}

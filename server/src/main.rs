@@ -1,1 +1,197 @@
-fn main() {}
+//! `diabase`: the server and the operator's command line.
+
+use app::service::{self, auth};
+use clap::{Parser, Subcommand};
+use server::config;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "diabase", version, about = "Diabase: a self-hostable diabetes device data platform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the web app and the API (migrations run first).
+    ///
+    /// DATABASE_URL picks sqlite://… (default sqlite://data/diabase.sqlite?mode=rwc) or postgres://….
+    Serve {
+        /// Address to listen on [env: DIABASE_ADDR; default 127.0.0.1:3000].
+        #[arg(long)]
+        addr: Option<SocketAddr>,
+        /// Seed demo accounts and 90 days of simulated data on first start [env: DIABASE_DEMO].
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage user accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account. Without --password-stdin a strong password is generated and printed once.
+    Add {
+        #[arg(long)]
+        email: String,
+        /// patient, clinician or admin.
+        #[arg(long, value_parser = ["patient", "clinician", "admin"])]
+        role: String,
+        /// The display name (default: the part of the email before the @).
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// The account's IANA time zone.
+        #[arg(long, default_value = "UTC")]
+        time_zone: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain; exit non-zero naming the first bad entry.
+    Verify,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn state(addr: SocketAddr) -> server::anyhow_like::Result<service::AppState> {
+    let url = config::database_url();
+    let site = config::site_root();
+    server::build_state(&url, config::service_config(), config::leptos_options(addr, &site))
+        .await
+        .map_err(|e| format!("database {}: {e}", store::redact(&url)).into())
+}
+
+async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { addr, demo } => {
+            let addr = addr.unwrap_or_else(config::default_addr);
+            let st = state(addr).await?;
+            let site = config::site_root();
+            if !site.join("pkg").is_dir() {
+                tracing::warn!(site = %site.display(), "site files not found: pages will load without styles or interactivity (build with `make build`)");
+            }
+            let demo = demo || config::env_flag("DIABASE_DEMO").unwrap_or(false);
+            if demo {
+                let seeded = service::seed::seed_demo(&st, service::now_ms()).await?;
+                if seeded.created {
+                    tracing::info!(records = seeded.records, "demo data seeded");
+                }
+                println!("Demo log-ins (demo data: a patient with 90 days of simulated pump and CGM data):");
+                println!("  patient    {}  /  {}", service::seed::DEMO_PATIENT_EMAIL, service::seed::DEMO_PATIENT_PASSWORD);
+                println!("  clinician  {}  /  {}", service::seed::DEMO_CLINICIAN_EMAIL, service::seed::DEMO_CLINICIAN_PASSWORD);
+            }
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            println!("Diabase is serving at http://{addr}");
+            server::serve_on(listener, st, config::trust_proxy()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            let url = config::database_url();
+            let db = store::connect(&url).await?;
+            store::migrate(&db).await?;
+            println!("Migrations applied to {}", store::redact(&url));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User { command: UserCommand::Add { email, role, name, password_stdin, time_zone } } => {
+            let st = state(config::default_addr()).await?;
+            let email = auth::Email::parse(&email).map_err(|e| e.to_string())?;
+            let zone = therapy::time::parse_zone(&time_zone).ok_or_else(|| format!("unknown time zone {time_zone:?}"))?;
+            let (password, generated) = if password_stdin {
+                let mut s = String::new();
+                std::io::stdin().read_to_string(&mut s)?;
+                let line = s.lines().next().unwrap_or("").to_string();
+                (line, false)
+            } else {
+                (auth::random_secret(), true)
+            };
+            if password.chars().count() < auth::MIN_PASSWORD_LEN {
+                return Err(format!("the password must have at least {} characters", auth::MIN_PASSWORD_LEN).into());
+            }
+            if auth::check_password_strength(&password, &[email.as_str()]).is_err() {
+                eprintln!("warning: this password is easy to guess; users choosing it in the app would be refused");
+            }
+            let display = name.unwrap_or_else(|| email.as_str().split('@').next().unwrap_or("").to_string());
+            let display = auth::clean_display_name(&display).map_err(|e| e.to_string())?;
+            let hash = auth::hash_password(password.clone()).await?;
+            let now = service::now_ms();
+            let Some(user) = auth::create_user(&st.db, &email, &hash, &display, &role, zone.name(), now).await? else {
+                eprintln!("error: an account with the email {} already exists", email.as_str());
+                return Ok(ExitCode::from(2));
+            };
+            store::audit::append(&st.db, store::audit::Entry {
+                at_ms: now,
+                actor_user_id: None,
+                patient_id: None,
+                action: "user_added_by_operator",
+                detail: &format!("{} ({role})", user.id),
+                ip: None,
+            })
+            .await?;
+            let patient = service::policy::own_patient(&st, &user.id).await?;
+            let mut out = serde_json::json!({
+                "id": user.id, "email": user.email, "role": user.role,
+                "patient_id": patient.map(|p| p.id),
+            });
+            if generated {
+                out["password"] = serde_json::json!(password);
+            }
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { command: AuditCommand::Verify } => {
+            let url = config::database_url();
+            let db = store::connect(&url).await?;
+            store::migrate(&db).await?;
+            match store::audit::verify(&db).await? {
+                store::audit::Verdict::Intact { entries } => {
+                    println!("audit log intact: {entries} entries");
+                    Ok(ExitCode::SUCCESS)
+                }
+                store::audit::Verdict::Broken { seq, reason } => {
+                    println!("audit log BROKEN at entry {seq}: {reason}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Log-in and sign-up.
+
+use crate::components::UserResource;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let user = UserResource::use_();
+    let query = use_query_map();
+    let next = move || query.with(|q| q.get("next")).unwrap_or_default();
+    let notice = move || {
+        query.with(|q| {
+            if q.get("created").is_some() {
+                Some("If that address could be used, your account is ready. Log in to continue.")
+            } else if q.get("signed_out").as_deref() == Some("all") {
+                Some("You are logged out on every device.")
+            } else if q.get("signed_out").is_some() {
+                Some("You are logged out.")
+            } else {
+                None
+            }
+        })
+    };
+    let error = move || user.login.value().get().and_then(|r| r.err()).map(|e| crate::api::error_message(&e));
+    view! {
+        <Title text="Log in"/>
+        <section class="card narrow auth-card">
+            <h1>"Log in"</h1>
+            {move || notice().map(|n| view! { <div class="alert alert-info" role="status">{n}</div> })}
+            {move || error().map(|e| view! { <div class="alert alert-error" role="alert" data-testid="login-error">{e}</div> })}
+            <ActionForm action=user.login attr:class="form">
+                <input type="hidden" name="next" prop:value=next/>
+                <label class="field">
+                    <span>"Email"</span>
+                    <input type="email" name="email" autocomplete="username" required=true/>
+                </label>
+                <label class="field">
+                    <span>"Password"</span>
+                    <input type="password" name="password" autocomplete="current-password" required=true/>
+                </label>
+                <button type="submit" class="btn btn-primary" disabled=move || user.login.pending().get()>
+                    {move || if user.login.pending().get() { "Logging in…" } else { "Log in" }}
+                </button>
+            </ActionForm>
+            <p class="muted">"New to Diabase? "<a href="/signup">"Create an account"</a></p>
+        </section>
+    }
+}
+
+#[component]
+pub fn SignupPage() -> impl IntoView {
+    let user = UserResource::use_();
+    let error = move || user.signup.value().get().and_then(|r| r.err()).map(|e| crate::api::error_message(&e));
+    view! {
+        <Title text="Sign up"/>
+        <section class="card narrow auth-card">
+            <h1>"Create your account"</h1>
+            <p class="muted">"Your data stays on this Diabase server. You decide who sees it."</p>
+            {move || error().map(|e| view! { <div class="alert alert-error" role="alert" data-testid="signup-error">{e}</div> })}
+            <ActionForm action=user.signup attr:class="form">
+                <label class="field">
+                    <span>"Your name"</span>
+                    <input type="text" name="display_name" autocomplete="name" required=true maxlength="100"/>
+                </label>
+                <label class="field">
+                    <span>"Email"</span>
+                    <input type="email" name="email" autocomplete="email" required=true/>
+                </label>
+                <label class="field">
+                    <span>"Password"</span>
+                    <input type="password" name="password" autocomplete="new-password" required=true minlength="10" aria-describedby="pw-hint"/>
+                    <small id="pw-hint" class="hint">"At least 10 characters and hard to guess: a few unrelated words work well."</small>
+                </label>
+                <fieldset class="field">
+                    <legend>"I am"</legend>
+                    <label class="radio"><input type="radio" name="role" value="patient" checked=true/>" a person with diabetes (or caring for one)"</label>
+                    <label class="radio"><input type="radio" name="role" value="clinician"/>" a clinician"</label>
+                </fieldset>
+                <button type="submit" class="btn btn-primary" disabled=move || user.signup.pending().get()>"Create account"</button>
+            </ActionForm>
+            <p class="muted">"Already have an account? "<a href="/login">"Log in"</a></p>
+        </section>
+    }
+}

@@ -1,0 +1,36 @@
+//! Pages, one module per area.
+
+pub mod auth;
+pub mod dashboard;
+pub mod sections;
+pub mod settings;
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+#[component]
+pub fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(opts) = use_context::<leptos_axum::ResponseOptions>() {
+        opts.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <Title text="Not found"/>
+        <section class="card narrow">
+            <h1>"Page not found"</h1>
+            <p>"There is nothing at this address. "<a href="/">"Go to your dashboard"</a>"."</p>
+        </section>
+    }
+}
+
+/// Shown by the service worker when the network is gone.
+#[component]
+pub fn OfflinePage() -> impl IntoView {
+    view! {
+        <Title text="Offline"/>
+        <section class="card narrow">
+            <h1>"You are offline"</h1>
+            <p>"Diabase needs a connection to show your latest data. Check your network; this page reloads when you are back online."</p>
+        </section>
+    }
+}

@@ -1,0 +1,201 @@
+//! The service layer: one implementation of every operation, called by the
+//! Leptos server functions and by the REST API alike. Authorization is
+//! decided in [`policy`]; errors map to HTTP in one place ([`ServiceError`]).
+
+pub mod auth;
+pub mod clinic;
+pub mod dashboard;
+pub mod me;
+pub mod policy;
+pub mod ratelimit;
+pub mod seed;
+pub mod tokens;
+
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+use sea_orm::DatabaseConnection;
+use std::sync::Arc;
+
+/// Everything a request needs, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    pub leptos_options: LeptosOptions,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(s: &AppState) -> Self {
+        s.leptos_options.clone()
+    }
+}
+
+/// Runtime settings (see the README's configuration table).
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Cookies get `Secure` and the `__Host-` prefix (TLS, or an https public URL).
+    pub secure_cookies: bool,
+    /// A session ends after this long without a request.
+    pub session_idle_ms: i64,
+    /// A session ends this long after log-in, whatever its use.
+    pub session_absolute_ms: i64,
+    /// Log-in attempts allowed per email per window, and per client address.
+    pub login_limit_per_email: u32,
+    pub login_limit_per_ip: u32,
+    pub login_window_ms: i64,
+    /// Origins accepted on state-changing requests besides the request's own host.
+    pub extra_origins: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            secure_cookies: false,
+            session_idle_ms: 2 * 3600 * 1000,
+            session_absolute_ms: 7 * 24 * 3600 * 1000,
+            login_limit_per_email: 10,
+            login_limit_per_ip: 100,
+            login_window_ms: 15 * 60 * 1000,
+            extra_origins: Vec::new(),
+        }
+    }
+}
+
+/// The milliseconds since the Unix epoch, now. The only clock read: domain
+/// functions take `now` as a parameter.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+pub fn ms_to_rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+/// What went wrong, in terms a client can act on. The message is safe to
+/// show; internal causes are logged, never sent.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{message}")]
+    BadInput { field: Option<&'static str>, message: String },
+    #[error("Email or password is incorrect.")]
+    InvalidCredentials,
+    #[error("Please log in.")]
+    Unauthorized,
+    #[error("You do not have access to this.")]
+    Forbidden,
+    #[error("Not found.")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("Too many attempts. Try again in {retry_after_s} seconds.")]
+    RateLimited { retry_after_s: i64 },
+    #[error("Something went wrong on our side. Please try again.")]
+    Internal(String),
+}
+
+impl ServiceError {
+    pub fn bad(field: &'static str, message: impl Into<String>) -> Self {
+        ServiceError::BadInput { field: Some(field), message: message.into() }
+    }
+
+    /// HTTP status code.
+    pub fn status(&self) -> u16 {
+        match self {
+            ServiceError::BadInput { .. } => 400,
+            ServiceError::InvalidCredentials | ServiceError::Unauthorized => 401,
+            ServiceError::Forbidden => 403,
+            ServiceError::NotFound => 404,
+            ServiceError::Conflict(_) => 409,
+            ServiceError::RateLimited { .. } => 429,
+            ServiceError::Internal(_) => 500,
+        }
+    }
+
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ServiceError::BadInput { .. } => "bad_request",
+            ServiceError::InvalidCredentials => "invalid_credentials",
+            ServiceError::Unauthorized => "unauthorized",
+            ServiceError::Forbidden => "forbidden",
+            ServiceError::NotFound => "not_found",
+            ServiceError::Conflict(_) => "conflict",
+            ServiceError::RateLimited { .. } => "rate_limited",
+            ServiceError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for ServiceError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        tracing::error!(error = %e, "database error");
+        ServiceError::Internal(e.to_string())
+    }
+}
+
+/// Who is making a request, once authenticated.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    pub user: store::entity::users::Model,
+    pub via: AuthVia,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthVia {
+    /// A browser session (its id hash).
+    Session(String),
+    /// A personal access token (its id).
+    Token(String),
+}
+
+/// Client facts recorded with sessions and audit entries.
+#[derive(Clone, Debug, Default)]
+pub struct ClientMeta {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Authenticates a request: a bearer token, else the session cookie.
+/// `None` when neither is present or valid.
+pub async fn authenticate(
+    state: &AppState,
+    headers: &http::HeaderMap,
+    now: i64,
+) -> Result<Option<Actor>, ServiceError> {
+    if let Some(value) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let value = value.trim();
+        if let Some(token) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) {
+            // A presented but bad token is refused even with a cookie.
+            return tokens::resolve(state, token.trim(), now).await;
+        }
+    }
+    let Some(token) = auth::session_token_from_cookies(headers) else {
+        return Ok(None);
+    };
+    Ok(auth::resolve_session(state, &token, now)
+        .await?
+        .map(|(session, user)| Actor { user, via: AuthVia::Session(session.id_hash) }))
+}
+
+/// Client facts from request headers (the first `X-Forwarded-For` hop only
+/// when the operator trusts a proxy; see `server::config`).
+pub fn client_meta(headers: &http::HeaderMap, peer: Option<std::net::SocketAddr>, trust_proxy: bool) -> ClientMeta {
+    let forwarded = if trust_proxy {
+        headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.split(',').next())
+            .map(|s| s.trim().to_string())
+    } else {
+        None
+    };
+    ClientMeta {
+        ip: forwarded.or_else(|| peer.map(|p| p.ip().to_string())),
+        user_agent: headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(300).collect()),
+    }
+}

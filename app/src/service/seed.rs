@@ -1,0 +1,141 @@
+//! Demo data for `make run`: a patient with 90 days of simulated pump and CGM
+//! data (deterministic generator, `devices::demo`), a clinic and a clinician.
+//! Seeded only when asked (`diabase serve --demo`), never on a real site
+//! without it, and only once.
+
+use super::auth::{create_user, hash_password, Email};
+use super::{AppState, ServiceError};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use store::entity::{clinic_members, clinics, devices, patient_records, patients, uploads, users};
+use store::records::{insert_records, Batch, SourceRank};
+
+pub const DEMO_PATIENT_EMAIL: &str = "demo.patient@diabase.example";
+pub const DEMO_PATIENT_PASSWORD: &str = "glucose-demo-patient-2026";
+pub const DEMO_CLINICIAN_EMAIL: &str = "demo.clinician@diabase.example";
+pub const DEMO_CLINICIAN_PASSWORD: &str = "glucose-demo-clinician-2026";
+pub const DEMO_ZONE: &str = "Europe/Berlin";
+
+/// What was seeded (or found already there).
+#[derive(Debug, Clone)]
+pub struct DemoLogins {
+    pub created: bool,
+    pub records: u64,
+}
+
+pub async fn seed_demo(state: &AppState, now_ms: i64) -> Result<DemoLogins, ServiceError> {
+    let existing = users::Entity::find()
+        .filter(users::Column::Email.eq(DEMO_PATIENT_EMAIL))
+        .one(&state.db)
+        .await?;
+    if existing.is_some() {
+        return Ok(DemoLogins { created: false, records: 0 });
+    }
+    let zone = therapy::time::parse_zone(DEMO_ZONE).unwrap_or(chrono_tz::UTC);
+    let patient_email = Email::parse(DEMO_PATIENT_EMAIL)?;
+    let clin_email = Email::parse(DEMO_CLINICIAN_EMAIL)?;
+    let ph = hash_password(DEMO_PATIENT_PASSWORD.into()).await?;
+    let ch = hash_password(DEMO_CLINICIAN_PASSWORD.into()).await?;
+    let Some(user) = create_user(&state.db, &patient_email, &ph, "Alex Demo", "patient", DEMO_ZONE, now_ms).await?
+    else {
+        return Ok(DemoLogins { created: false, records: 0 });
+    };
+    let clinician = create_user(&state.db, &clin_email, &ch, "Dr. Sam Demo", "clinician", DEMO_ZONE, now_ms).await?;
+    let patient = patients::Entity::find()
+        .filter(patients::Column::UserId.eq(&user.id))
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| ServiceError::Internal("demo patient space missing".into()))?;
+
+    // 90 days ending yesterday in the patient's zone.
+    let today = chrono::DateTime::from_timestamp_millis(now_ms)
+        .unwrap_or_default()
+        .with_timezone(&zone)
+        .date_naive();
+    let cfg = ::devices::demo::DemoConfig::new(42, 90, today - chrono::Duration::days(1));
+    let demo = ::devices::demo::generate(&cfg);
+
+    let txn = state.db.begin().await?;
+    let device_id = store::new_id();
+    devices::ActiveModel {
+        id: Set(device_id.clone()),
+        patient_id: Set(patient.id.clone()),
+        manufacturer: Set(demo.pump.manufacturer.clone()),
+        model: Set(demo.pump.model.clone()),
+        serial: Set(demo.pump.serial.clone()),
+        created_ms: Set(now_ms),
+    }
+    .insert(&txn)
+    .await?;
+    let upload_id = store::new_id();
+    uploads::ActiveModel {
+        id: Set(upload_id.clone()),
+        patient_id: Set(patient.id.clone()),
+        uploaded_by: Set(Some(user.id.clone())),
+        source: Set("demo".into()),
+        format: Set("demo-simulator".into()),
+        file_name: Set(None),
+        blob_sha256: Set(None),
+        device_id: Set(Some(device_id.clone())),
+        time_zone: Set(DEMO_ZONE.into()),
+        clock_offset_s: Set(0),
+        counts_json: Set("{}".into()),
+        duplicates: Set(0),
+        rejected: Set(0),
+        first_ms: Set(None),
+        last_ms: Set(None),
+        created_ms: Set(now_ms),
+    }
+    .insert(&txn)
+    .await?;
+    let batch = Batch {
+        patient_id: &patient.id,
+        device_id: Some(&device_id),
+        upload_id: Some(&upload_id),
+        rank: SourceRank::Device,
+        zone,
+        clock_offset_s: 0,
+    };
+    let inserted = insert_records(&txn, &batch, &demo.records).await?;
+    let mut up: uploads::ActiveModel = uploads::Entity::find_by_id(upload_id.clone())
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ServiceError::Internal("demo upload missing".into()))?
+        .into();
+    up.counts_json = Set(serde_json::to_string(&inserted.by_kind).unwrap_or_else(|_| "{}".into()));
+    up.first_ms = Set(inserted.first_ms);
+    up.last_ms = Set(inserted.last_ms);
+    up.update(&txn).await?;
+
+    if let Some(clinician) = clinician {
+        let clinic_id = store::new_id();
+        clinics::ActiveModel {
+            id: Set(clinic_id.clone()),
+            name: Set("Diabase Demo Clinic".into()),
+            created_ms: Set(now_ms),
+        }
+        .insert(&txn)
+        .await?;
+        clinic_members::ActiveModel {
+            clinic_id: Set(clinic_id.clone()),
+            user_id: Set(clinician.id.clone()),
+            role: Set("admin".into()),
+            created_ms: Set(now_ms),
+        }
+        .insert(&txn)
+        .await?;
+        patient_records::ActiveModel {
+            id: Set(store::new_id()),
+            clinic_id: Set(clinic_id),
+            patient_id: Set(patient.id.clone()),
+            name: Set("Alex Demo".into()),
+            birth_date: Set(None),
+            mrn: Set(Some("DEMO-0001".into())),
+            linked_user: Set(1),
+            created_ms: Set(now_ms),
+        }
+        .insert(&txn)
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(DemoLogins { created: true, records: inserted.total() })
+}

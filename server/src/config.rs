@@ -1,0 +1,92 @@
+//! Configuration: defaults, then environment variables (`DIABASE_…`,
+//! `DATABASE_URL`), then command-line flags. `diabase serve` works with no
+//! environment at all: SQLite under ./data, the site files found beside the
+//! binary or in ./target/site.
+
+use app::service::Config;
+use leptos::config::LeptosOptions;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub fn env_flag(name: &str) -> Option<bool> {
+    std::env::var(name).ok().map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+}
+
+fn env_num(name: &str) -> Option<i64> {
+    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
+}
+
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| store::DEFAULT_DATABASE_URL.to_string())
+}
+
+/// The service configuration from the environment.
+pub fn service_config() -> Config {
+    let mut c = Config::default();
+    let public_url = std::env::var("DIABASE_PUBLIC_URL").ok().filter(|s| !s.trim().is_empty());
+    c.secure_cookies = env_flag("DIABASE_SECURE_COOKIES")
+        .unwrap_or_else(|| public_url.as_deref().is_some_and(|u| u.starts_with("https://")));
+    if let Some(u) = public_url {
+        c.extra_origins.push(u.trim_end_matches('/').to_string());
+    }
+    if let Some(m) = env_num("DIABASE_SESSION_IDLE_MINUTES").filter(|m| *m > 0) {
+        c.session_idle_ms = m * 60_000;
+    }
+    if let Some(h) = env_num("DIABASE_SESSION_ABSOLUTE_HOURS").filter(|h| *h > 0) {
+        c.session_absolute_ms = h * 3_600_000;
+    }
+    if let Some(n) = env_num("DIABASE_LOGIN_LIMIT_PER_EMAIL").filter(|n| *n > 0) {
+        c.login_limit_per_email = n as u32;
+    }
+    if let Some(n) = env_num("DIABASE_LOGIN_LIMIT_PER_IP").filter(|n| *n > 0) {
+        c.login_limit_per_ip = n as u32;
+    }
+    c
+}
+
+pub fn trust_proxy() -> bool {
+    env_flag("DIABASE_TRUST_PROXY").unwrap_or(false)
+}
+
+/// Where the compiled site (pkg/, icons, manifest, …) lives.
+pub fn site_root() -> PathBuf {
+    for var in ["DIABASE_SITE_ROOT", "LEPTOS_SITE_ROOT"] {
+        if let Ok(v) = std::env::var(var) {
+            if !v.trim().is_empty() {
+                return PathBuf::from(v);
+            }
+        }
+    }
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            candidates.push(dir.join("site"));
+            candidates.push(dir.join("../site"));
+            candidates.push(dir.join("../../site"));
+        }
+    }
+    candidates.push(PathBuf::from("target/site"));
+    candidates
+        .into_iter()
+        .find(|p| p.join("pkg").is_dir())
+        .unwrap_or_else(|| PathBuf::from("target/site"))
+}
+
+pub fn leptos_options(addr: SocketAddr, site_root: &Path) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name("diabase")
+        .site_root(site_root.display().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build()
+}
+
+pub fn default_addr() -> SocketAddr {
+    std::env::var("DIABASE_ADDR")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000)))
+}

@@ -1,0 +1,232 @@
+//! The public JSON API v1 (`/api/v1/…`): thin handlers over the service
+//! layer. Errors are `{"error": {"code", "message"}}` with the right status.
+
+use app::model::MePatch;
+use app::service::{self, auth, me, tokens, Actor, AppState, ServiceError};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use http::{header, HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+use std::net::SocketAddr;
+
+pub fn routes(state: AppState) -> Router {
+    Router::new()
+        .route("/openapi.json", get(openapi))
+        .route("/health", get(health))
+        .route("/auth/signup", post(signup))
+        .route("/auth/login", post(login))
+        .route("/auth/logout", post(logout))
+        .route("/auth/logout-all", post(logout_all))
+        .route("/me", get(get_me).patch(patch_me))
+        .route("/me/sessions", get(list_sessions))
+        .route("/tokens", post(create_token).get(list_tokens))
+        .route("/tokens/{id}", delete(delete_token))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// The OpenAPI 3.1 document of this API.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// A service error as an HTTP answer.
+pub struct ApiError(pub ServiceError);
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        if let ServiceError::Internal(cause) = &e {
+            tracing::error!(%cause, "request failed");
+        }
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut body = json!({"error": {"code": e.code(), "message": e.to_string()}});
+        if let ServiceError::BadInput { field: Some(f), .. } = &e {
+            body["error"]["field"] = json!(f);
+        }
+        let mut res = (status, Json(body)).into_response();
+        if let ServiceError::RateLimited { retry_after_s } = e {
+            if let Ok(v) = retry_after_s.to_string().parse() {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        res
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// JSON body whose rejections become our 400 error shape.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rej) => Err(ApiError(ServiceError::BadInput {
+                field: None,
+                message: format!("The request body is not the JSON this endpoint takes: {}", rej.body_text()),
+            })),
+        }
+    }
+}
+
+/// The authenticated caller (session cookie or bearer token); 401 otherwise.
+pub struct Authed(pub Actor);
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        service::authenticate(state, &parts.headers, service::now_ms())
+            .await?
+            .map(Authed)
+            .ok_or(ApiError(ServiceError::Unauthorized))
+    }
+}
+
+fn meta(headers: &HeaderMap, peer: Option<SocketAddr>, parts_trust: bool) -> service::ClientMeta {
+    service::client_meta(headers, peer, parts_trust)
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+async fn health(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+    use sea_orm::ConnectionTrait;
+    state.db.execute_unprepared("SELECT 1").await.map_err(ServiceError::from)?;
+    Ok(Json(json!({"status": "ok"})))
+}
+
+async fn not_found() -> ApiError {
+    ApiError(ServiceError::NotFound)
+}
+
+#[derive(Deserialize)]
+struct SignupBody {
+    email: String,
+    password: String,
+    display_name: String,
+    #[serde(default)]
+    role: Option<String>,
+}
+
+async fn signup(State(state): State<AppState>, ApiJson(b): ApiJson<SignupBody>) -> ApiResult<Response> {
+    let email = auth::signup(
+        &state,
+        auth::SignupInput { email: b.email, password: b.password, display_name: b.display_name, role: b.role },
+        service::now_ms(),
+    )
+    .await?;
+    // The same answer whether or not the address already had an account.
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"email": email.as_str(), "message": "If this address can be used, the account is ready. Log in to continue."})),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    email: String,
+    password: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    totp: Option<String>,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    req: Request,
+) -> ApiResult<Response> {
+    let trust = req.extensions().get::<app::api::ssr::TrustProxy>().is_some();
+    let ApiJson(b) = ApiJson::<LoginBody>::from_request(req, &()).await?;
+    let m = meta(&headers, Some(peer), trust);
+    let now = service::now_ms();
+    let session = auth::login(&state, &b.email, &b.password, &m, now).await?;
+    let body = me::to_me(&session.user, service::policy::own_patient(&state, &session.user.id).await?.map(|p| p.id));
+    let mut res = Json(body).into_response();
+    if let Ok(v) = auth::session_cookie(&state, &session.token).parse() {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(res)
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    if let Some(token) = auth::session_token_from_cookies(&headers) {
+        auth::logout(&state, &store::sha256_hex(token.as_bytes())).await?;
+    }
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    if let Ok(v) = auth::clear_cookie(&state).parse() {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(res)
+}
+
+async fn logout_all(State(state): State<AppState>, Authed(actor): Authed) -> ApiResult<Response> {
+    auth::logout_all(&state, &actor.user.id, service::now_ms()).await?;
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    if let Ok(v) = auth::clear_cookie(&state).parse() {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(res)
+}
+
+async fn get_me(State(state): State<AppState>, Authed(actor): Authed) -> ApiResult<Json<app::model::Me>> {
+    Ok(Json(me::get(&state, &actor).await?))
+}
+
+async fn patch_me(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+    ApiJson(p): ApiJson<MePatch>,
+) -> ApiResult<Json<app::model::Me>> {
+    Ok(Json(me::update(&state, &actor, p, service::now_ms()).await?))
+}
+
+async fn list_sessions(State(state): State<AppState>, Authed(actor): Authed) -> ApiResult<Json<Vec<app::model::SessionInfo>>> {
+    let current = match &actor.via {
+        service::AuthVia::Session(h) => Some(h.clone()),
+        service::AuthVia::Token(_) => None,
+    };
+    Ok(Json(auth::list_sessions(&state, &actor.user.id, current.as_deref()).await?))
+}
+
+#[derive(Deserialize)]
+struct TokenBody {
+    name: String,
+}
+
+async fn create_token(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+    ApiJson(b): ApiJson<TokenBody>,
+) -> ApiResult<Response> {
+    let t = tokens::create(&state, &actor, &b.name, service::now_ms()).await?;
+    Ok((StatusCode::CREATED, Json(t)).into_response())
+}
+
+async fn list_tokens(State(state): State<AppState>, Authed(actor): Authed) -> ApiResult<Json<Vec<app::model::TokenInfo>>> {
+    Ok(Json(tokens::list(&state, &actor).await?))
+}
+
+async fn delete_token(State(state): State<AppState>, Authed(actor): Authed, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    tokens::revoke(&state, &actor, &id, service::now_ms()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+

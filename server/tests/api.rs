@@ -1,0 +1,313 @@
+//! Integration tests: the real server, over HTTP, on SQLite and PostgreSQL.
+
+mod common;
+
+use common::{Backend, TestApp, STRONG};
+use serde_json::{json, Value};
+
+async fn body(r: reqwest::Response) -> Value {
+    r.json().await.expect("json body")
+}
+
+both_backends!(signup_login_me_logout);
+async fn signup_login_me_logout(app: &TestApp) {
+    let c = app.client();
+    // Sign-up: weak passwords and bad emails are refused with a field.
+    let r = c.post(app.url("/api/v1/auth/signup"))
+        .json(&json!({"email": "ann@example.org", "password": "password1", "display_name": "Ann"}))
+        .send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let b = body(r).await;
+    assert_eq!(b["error"]["code"], "bad_request");
+    assert_eq!(b["error"]["field"], "password");
+    let r = c.post(app.url("/api/v1/auth/signup"))
+        .json(&json!({"email": "not-an-email", "password": STRONG, "display_name": "Ann"}))
+        .send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = c.post(app.url("/api/v1/auth/signup")).body("{").header("content-type", "application/json").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(body(r).await["error"]["message"].as_str().unwrap().contains("JSON"));
+
+    let ok = c.post(app.url("/api/v1/auth/signup"))
+        .json(&json!({"email": "Ann@Example.org", "password": STRONG, "display_name": "Ann Patient"}))
+        .send().await.unwrap();
+    assert_eq!(ok.status(), 201);
+    let first = body(ok).await;
+    // Signing up again with a taken email answers exactly the same.
+    let again = c.post(app.url("/api/v1/auth/signup"))
+        .json(&json!({"email": "ann@example.org", "password": "another-Long-passphrase-77", "display_name": "Mallory"}))
+        .send().await.unwrap();
+    assert_eq!(again.status(), 201);
+    assert_eq!(body(again).await, first);
+
+    // Wrong password and unknown account: the same 401 and message.
+    let wrong = c.post(app.url("/api/v1/auth/login")).json(&json!({"email": "ann@example.org", "password": "nope-nope-nope"})).send().await.unwrap();
+    let unknown = c.post(app.url("/api/v1/auth/login")).json(&json!({"email": "nobody@example.org", "password": "nope-nope-nope"})).send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert_eq!(unknown.status(), 401);
+    assert_eq!(body(wrong).await, body(unknown).await);
+    // The second sign-up did not replace the password.
+    let r = c.post(app.url("/api/v1/auth/login")).json(&json!({"email": "ann@example.org", "password": "another-Long-passphrase-77"})).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+
+    let r = c.post(app.url("/api/v1/auth/login")).json(&json!({"email": "ANN@example.org", "password": STRONG})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
+    assert!(cookie.starts_with("diabase_session="), "{cookie}");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    let token = cookie.split(';').next().unwrap().trim_start_matches("diabase_session=").to_string();
+    assert!(token.len() >= 43, "256-bit session id");
+    // Only the hash of the session id is stored.
+    use sea_orm::EntityTrait;
+    let rows = store::entity::sessions::Entity::find().all(&app.state.db).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_ne!(rows[0].id_hash, token);
+    assert_eq!(rows[0].id_hash, store::sha256_hex(token.as_bytes()));
+
+    let me = body(c.get(app.url("/api/v1/me")).send().await.unwrap()).await;
+    assert_eq!(me["email"], "ann@example.org");
+    assert_eq!(me["display_name"], "Ann Patient");
+    assert_eq!(me["role"], "patient");
+    assert_eq!(me["glucose_unit"], "mg/dL");
+    assert_eq!(me["time_zone"], "UTC");
+    assert!(me["patient_id"].is_string());
+    for k in ["id", "email", "display_name", "role", "glucose_unit", "time_zone", "patient_id"] {
+        assert!(me.get(k).is_some(), "{k}");
+    }
+
+    // Settings.
+    let r = c.patch(app.url("/api/v1/me")).json(&json!({"glucose_unit": "mmol/L", "time_zone": "Europe/Berlin", "display_name": "Ann B."})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let me2 = body(r).await;
+    assert_eq!(me2["glucose_unit"], "mmol/L");
+    assert_eq!(me2["time_zone"], "Europe/Berlin");
+    assert_eq!(me2["display_name"], "Ann B.");
+    let r = c.patch(app.url("/api/v1/me")).json(&json!({"time_zone": "Mars/Olympus"})).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(body(r).await["error"]["field"], "time_zone");
+    let r = c.patch(app.url("/api/v1/me")).json(&json!({"glucose_unit": "furlongs"})).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    // Nothing changed by the refused patches.
+    let me3 = body(c.get(app.url("/api/v1/me")).send().await.unwrap()).await;
+    assert_eq!(me3["time_zone"], "Europe/Berlin");
+    assert_eq!(me3["glucose_unit"], "mmol/L");
+
+    // Log out: the same cookie no longer works.
+    let r = c.post(app.url("/api/v1/auth/logout")).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let stale = app.client();
+    let r = stale.get(app.url("/api/v1/me")).header("cookie", format!("diabase_session={token}")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(body(r).await["error"]["code"], "unauthorized");
+    assert!(store::entity::sessions::Entity::find().all(&app.state.db).await.unwrap().is_empty());
+}
+
+both_backends!(logout_everywhere);
+async fn logout_everywhere(app: &TestApp) {
+    let a = app.user("bob@example.org", "patient").await;
+    let b = app.client();
+    let r = b.post(app.url("/api/v1/auth/login")).json(&json!({"email": "bob@example.org", "password": STRONG})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let sessions = body(a.get(app.url("/api/v1/me/sessions")).send().await.unwrap()).await;
+    assert_eq!(sessions.as_array().unwrap().len(), 2);
+    assert_eq!(sessions.as_array().unwrap().iter().filter(|s| s["current"] == true).count(), 1);
+    let r = a.post(app.url("/api/v1/auth/logout-all")).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(a.get(app.url("/api/v1/me")).send().await.unwrap().status(), 401);
+    assert_eq!(b.get(app.url("/api/v1/me")).send().await.unwrap().status(), 401);
+}
+
+both_backends!(personal_access_tokens);
+async fn personal_access_tokens(app: &TestApp) {
+    let a = app.user("carol@example.org", "patient").await;
+    let r = a.post(app.url("/api/v1/tokens")).json(&json!({"name": "xDrip"})).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let t = body(r).await;
+    let token = t["token"].as_str().unwrap().to_string();
+    let id = t["id"].as_str().unwrap().to_string();
+    let anon = app.client();
+    let me = anon.get(app.url("/api/v1/me")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(me.status(), 200);
+    assert_eq!(body(me).await["email"], "carol@example.org");
+    // Listing never shows secrets.
+    let list = body(a.get(app.url("/api/v1/tokens")).send().await.unwrap()).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert!(list[0].get("token").is_none());
+    // Another user cannot revoke it (404, not 403).
+    let d = app.user("dave@example.org", "patient").await;
+    assert_eq!(d.delete(app.url(&format!("/api/v1/tokens/{id}"))).send().await.unwrap().status(), 404);
+    assert_eq!(a.delete(app.url(&format!("/api/v1/tokens/{id}"))).send().await.unwrap().status(), 204);
+    assert_eq!(anon.get(app.url("/api/v1/me")).bearer_auth(&token).send().await.unwrap().status(), 401);
+    assert_eq!(anon.get(app.url("/api/v1/me")).bearer_auth("dbs_forged").send().await.unwrap().status(), 401);
+    // A bad bearer token is refused even beside a valid cookie.
+    assert_eq!(a.get(app.url("/api/v1/me")).bearer_auth("dbs_forged").send().await.unwrap().status(), 401);
+}
+
+both_backends!(origin_checked_on_state_changes);
+async fn origin_checked_on_state_changes(app: &TestApp) {
+    let a = app.user("erin@example.org", "patient").await;
+    let r = a.patch(app.url("/api/v1/me")).header("origin", "https://evil.example").json(&json!({"display_name": "pwned"})).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(body(r).await["error"]["code"], "bad_origin");
+    let r = a.patch(app.url("/api/v1/me")).header("referer", "https://evil.example/page").json(&json!({"display_name": "pwned"})).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let r = a.post(app.url("/_fn/logout_all")).header("origin", "null").send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let r = a.patch(app.url("/api/v1/me")).header("origin", app.base.clone()).json(&json!({"display_name": "Erin"})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(body(a.get(app.url("/api/v1/me")).send().await.unwrap()).await["display_name"], "Erin");
+}
+
+both_backends!(pages_and_security_headers);
+async fn pages_and_security_headers(app: &TestApp) {
+    let c = app.client();
+    let r = c.get(app.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let h = r.headers().clone();
+    let csp = h.get("content-security-policy").unwrap().to_str().unwrap().to_string();
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("'nonce-"), "{csp}");
+    assert_eq!(h.get("x-frame-options").unwrap(), "DENY");
+    assert_eq!(h.get("x-content-type-options").unwrap(), "nosniff");
+    assert!(h.get("referrer-policy").is_some());
+    assert_eq!(h.get("cache-control").unwrap(), "no-store");
+    assert!(h.get("strict-transport-security").is_none(), "no HSTS without TLS");
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Diabase"));
+    let nonce = csp.split("'nonce-").nth(1).unwrap().split('\'').next().unwrap();
+    assert!(html.contains(&format!("nonce=\"{nonce}\"")), "hydration script carries the nonce");
+    assert!(html.contains("/manifest.webmanifest"));
+    // A protected page without a session asks to log in.
+    let html = c.get(app.url("/settings")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Please log in"), "settings page shows the log-in prompt");
+    let r = c.get(app.url("/no/such/page")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let r = c.get(app.url("/api/v1/nothing-here")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(body(r).await["error"]["code"], "not_found");
+    // Signed in, the settings page shows the user's settings.
+    let a = app.user("fay@example.org", "patient").await;
+    let html = a.get(app.url("/settings")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Europe/Berlin") && html.contains("Log out of all sessions"));
+}
+
+both_backends!(openapi_lists_the_routes);
+async fn openapi_lists_the_routes(app: &TestApp) {
+    let c = app.client();
+    let doc = body(c.get(app.url("/api/v1/openapi.json")).send().await.unwrap()).await;
+    assert_eq!(doc["openapi"], "3.1.0");
+    for p in ["/auth/signup", "/auth/login", "/auth/logout", "/me", "/tokens", "/tokens/{id}"] {
+        assert!(doc["paths"].get(p).is_some(), "{p} documented");
+    }
+    assert_eq!(body(c.get(app.url("/api/v1/health")).send().await.unwrap()).await["status"], "ok");
+}
+
+both_backends!(demo_seed_is_complete_and_idempotent);
+async fn demo_seed_is_complete_and_idempotent(app: &TestApp) {
+    use app::service::seed;
+    let now = app::service::now_ms();
+    let first = seed::seed_demo(&app.state, now).await.unwrap();
+    assert!(first.created);
+    assert!(first.records > 25_000, "{} records", first.records);
+    let second = seed::seed_demo(&app.state, now).await.unwrap();
+    assert!(!second.created);
+    let c = app.client();
+    let r = c.post(app.url("/api/v1/auth/login"))
+        .json(&json!({"email": seed::DEMO_PATIENT_EMAIL, "password": seed::DEMO_PATIENT_PASSWORD}))
+        .send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let html = c.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Time in ranges"), "dashboard shows figures");
+    assert!(html.contains("data-testid=\"latest-reading\""));
+    let clin = app.client();
+    let r = clin.post(app.url("/api/v1/auth/login"))
+        .json(&json!({"email": seed::DEMO_CLINICIAN_EMAIL, "password": seed::DEMO_CLINICIAN_PASSWORD}))
+        .send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(body(r).await["role"], "clinician");
+    let html = clin.get(app.url("/clinic")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Diabase Demo Clinic") && html.contains("Alex Demo"));
+}
+
+both_backends!(record_inserts_are_idempotent);
+async fn record_inserts_are_idempotent(app: &TestApp) {
+    use store::records::{insert_records, Batch, SourceRank};
+    let c = app.user("gil@example.org", "patient").await;
+    let me = body(c.get(app.url("/api/v1/me")).send().await.unwrap()).await;
+    let pid = me["patient_id"].as_str().unwrap().to_string();
+    let data = devices::demo::generate(&devices::demo::DemoConfig::new(7, 10, chrono::NaiveDate::from_ymd_opt(2025, 3, 31).unwrap()));
+    let batch = Batch { patient_id: &pid, device_id: None, upload_id: None, rank: SourceRank::File, zone: chrono_tz::Europe::Berlin, clock_offset_s: 0 };
+    let a = insert_records(&app.state.db, &batch, &data.records).await.unwrap();
+    assert_eq!(a.total() as usize, data.records.len() - a.duplicates as usize);
+    assert!(a.by_kind["cgm"] > 2500);
+    let b = insert_records(&app.state.db, &batch, &data.records).await.unwrap();
+    assert_eq!(b.total(), 0, "re-import adds nothing");
+    assert_eq!(b.duplicates as usize, data.records.len());
+    // An overlapping half adds nothing either.
+    let half = &data.records[data.records.len() / 2..];
+    assert_eq!(insert_records(&app.state.db, &batch, half).await.unwrap().total(), 0);
+}
+
+both_backends!(login_is_rate_limited);
+async fn login_is_rate_limited(app: &TestApp) {
+    let _ = app.user("hal@example.org", "patient").await;
+    let c = app.client();
+    let limit = app.state.config.login_limit_per_email;
+    let mut last = 0;
+    for _ in 0..limit + 1 {
+        let r = c.post(app.url("/api/v1/auth/login")).json(&json!({"email": "hal@example.org", "password": "wrong-wrong-wrong"})).send().await.unwrap();
+        last = r.status().as_u16();
+        if last == 429 {
+            assert!(r.headers().get("retry-after").is_some());
+            break;
+        }
+    }
+    assert_eq!(last, 429);
+    // Even the right password is refused until the window passes.
+    let r = c.post(app.url("/api/v1/auth/login")).json(&json!({"email": "hal@example.org", "password": STRONG})).send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    // An unknown email is limited the same way (no enumeration).
+    let mut unknown_last = 0;
+    for _ in 0..limit + 1 {
+        unknown_last = c.post(app.url("/api/v1/auth/login")).json(&json!({"email": "ghost@example.org", "password": "wrong-wrong-wrong"})).send().await.unwrap().status().as_u16();
+    }
+    assert_eq!(unknown_last, 429);
+}
+
+both_backends!(idle_sessions_expire);
+async fn idle_sessions_expire(app: &TestApp) {
+    use sea_orm::{EntityTrait, sea_query::Expr};
+    let a = app.user("ida@example.org", "patient").await;
+    assert_eq!(a.get(app.url("/api/v1/me")).send().await.unwrap().status(), 200);
+    let idle = app.state.config.session_idle_ms;
+    store::entity::sessions::Entity::update_many()
+        .col_expr(store::entity::sessions::Column::LastSeenMs, Expr::value(app::service::now_ms() - idle - 1000))
+        .exec(&app.state.db).await.unwrap();
+    assert_eq!(a.get(app.url("/api/v1/me")).send().await.unwrap().status(), 401);
+}
+
+both_backends!(audit_chain_detects_tampering);
+async fn audit_chain_detects_tampering(app: &TestApp) {
+    use sea_orm::ConnectionTrait;
+    let _ = app.user("joe@example.org", "patient").await;
+    let _ = app.client().post(app.url("/api/v1/auth/login")).json(&json!({"email": "joe@example.org", "password": "bad-bad-bad-bad"})).send().await.unwrap();
+    match store::audit::verify(&app.state.db).await.unwrap() {
+        store::audit::Verdict::Intact { entries } => assert!(entries >= 2),
+        other => panic!("{other:?}"),
+    }
+    app.state.db.execute_unprepared("UPDATE audit_log SET detail = 'edited' WHERE seq = 1").await.unwrap();
+    assert!(matches!(store::audit::verify(&app.state.db).await.unwrap(), store::audit::Verdict::Broken { seq: 1, .. }));
+}
+
+#[tokio::test]
+async fn unreachable_database_is_a_clear_error() {
+    let r = server::build_state(
+        "postgres://postgres@127.0.0.1:1/none",
+        Default::default(),
+        server::config::leptos_options("127.0.0.1:0".parse().unwrap(), std::path::Path::new(".")),
+    )
+    .await;
+    assert!(r.is_err());
+    let e = store::connect("mysql://x").await.unwrap_err().to_string();
+    assert!(e.contains("sqlite://") && e.contains("postgres://"), "{e}");
+    let _ = Backend::Sqlite;
+}

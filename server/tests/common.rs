@@ -1,0 +1,188 @@
+//! Test support: boot the real server on a random port against a fresh,
+//! migrated SQLite file or PostgreSQL database.
+
+#![allow(dead_code)]
+
+use app::service::{AppState, Config};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub state: AppState,
+    pub database_url: String,
+    backend: Backend,
+    pg_name: Option<String>,
+    _dir: Option<TempDir>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+/// A temporary folder removed on drop.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("diabase-test-{tag}-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&p).expect("temp dir");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn ci() -> bool {
+    std::env::var("CI").map(|v| v == "true").unwrap_or(false)
+}
+
+/// Makes a fresh database; `None` (test skipped) when PostgreSQL is not
+/// reachable outside CI. Under CI=true an unreachable server fails the test.
+pub async fn fresh_database(backend: Backend) -> Option<(String, Option<String>, Option<TempDir>)> {
+    match backend {
+        Backend::Sqlite => {
+            let dir = TempDir::new("sqlite");
+            let url = format!("sqlite://{}/test.sqlite?mode=rwc", dir.0.display());
+            Some((url, None, Some(dir)))
+        }
+        Backend::Postgres => {
+            use sea_orm::ConnectionTrait;
+            let admin = match sea_orm::Database::connect(PG_ADMIN_URL).await {
+                Ok(c) => c,
+                Err(e) => {
+                    if ci() {
+                        panic!("PostgreSQL at 127.0.0.1:5432 is required under CI=true: {e}");
+                    }
+                    eprintln!("SKIP: PostgreSQL not reachable at 127.0.0.1:5432 ({e})");
+                    return None;
+                }
+            };
+            let name = format!("diabase_test_{}", uuid::Uuid::new_v4().simple());
+            admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create database");
+            let _ = admin.close().await;
+            Some((format!("postgres://postgres@127.0.0.1:5432/{name}"), Some(name), None))
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, Config::default()).await
+    }
+
+    pub async fn spawn_with(backend: Backend, config: Config) -> Option<TestApp> {
+        let (url, pg_name, dir) = fresh_database(backend).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let site = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/site");
+        let opts = server::config::leptos_options(addr, &site);
+        let state = server::build_state(&url, config, opts).await.expect("state");
+        let st = state.clone();
+        let server = tokio::spawn(async move {
+            let _ = server::serve_on(listener, st, false).await;
+        });
+        let _ = Arc::new(());
+        Some(TestApp {
+            addr,
+            base: format!("http://{addr}"),
+            state,
+            database_url: url,
+            backend,
+            pg_name,
+            _dir: dir,
+            server,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A client with its own cookie jar.
+    pub fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    /// Signs up and logs in; returns the logged-in client.
+    pub async fn user(&self, email: &str, role: &str) -> reqwest::Client {
+        let c = self.client();
+        let r = c
+            .post(self.url("/api/v1/auth/signup"))
+            .json(&serde_json::json!({"email": email, "password": STRONG, "display_name": "Test Person", "role": role}))
+            .send()
+            .await
+            .expect("signup");
+        assert_eq!(r.status(), 201, "signup {email}");
+        let r = c
+            .post(self.url("/api/v1/auth/login"))
+            .json(&serde_json::json!({"email": email, "password": STRONG}))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(r.status(), 200, "login {email}");
+        c
+    }
+
+    /// Stops the server and drops the PostgreSQL database.
+    pub async fn finish(self) {
+        self.server.abort();
+        let _ = self.server.await;
+        let _ = self.state.db.clone().close().await;
+        if let Some(name) = &self.pg_name {
+            use sea_orm::ConnectionTrait;
+            if let Ok(admin) = sea_orm::Database::connect(PG_ADMIN_URL).await {
+                let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                let _ = admin.close().await;
+            }
+        }
+        let _ = self.backend;
+    }
+}
+
+pub const STRONG: &str = "violet-harbour-lantern-92";
+
+/// Runs a test body against both backends.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident) => {
+        paste_mod!($name);
+    };
+}
+
+#[macro_export]
+macro_rules! paste_mod {
+    ($name:ident) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                if let Some(app) = TestApp::spawn(Backend::Sqlite).await {
+                    super::$name(&app).await;
+                    app.finish().await;
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(app) = TestApp::spawn(Backend::Postgres).await {
+                    super::$name(&app).await;
+                    app.finish().await;
+                }
+            }
+        }
+    };
+}
