@@ -2,7 +2,7 @@
 //! Each one authenticates, calls exactly one service operation and maps its
 //! error; no logic lives here that the REST API would need too.
 
-use crate::model::{ClinicSummary, DashboardData, Me, MePatch, SessionInfo};
+use crate::model::{ClinicSummary, DashboardData, Me, SessionInfo};
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 
@@ -138,7 +138,7 @@ pub async fn logout_all() -> Result<(), ServerFnError> {
 pub async fn update_settings(display_name: String, glucose_unit: String, time_zone: String) -> Result<Me, ServerFnError> {
     use crate::service;
     let (state, actor) = ssr::actor().await?;
-    let patch = MePatch {
+    let patch = crate::model::MePatch {
         display_name: Some(display_name),
         glucose_unit: Some(glucose_unit),
         time_zone: Some(time_zone),

@@ -1,0 +1,97 @@
+# Diabase: the two commands a newcomer needs.
+#   make run   install what is missing, build, serve on SQLite with demo data
+#   make test  install what is missing, run every test
+# Both are idempotent: what is already installed is skipped.
+
+SHELL := /bin/bash
+.ONESHELL:
+.SHELLFLAGS := -eu -o pipefail -c
+
+CARGO_LEPTOS_VERSION := 0.3.10
+# The wasm-bindgen CLI must match the library version in Cargo.lock.
+WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/{getline; gsub(/version = |"/,""); print; exit}' Cargo.lock)
+# Builds are kept outside the clone so a fresh clone on the same machine reuses them.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/diabase/target
+export PATH := $(CURDIR)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+ADDR ?= 127.0.0.1:3000
+SERVER_BIN := $(CARGO_TARGET_DIR)/server-release/diabase
+
+.PHONY: run test tools test-tools site build unit e2e fuzz-smoke bench clean postgres chromium
+
+run: tools site
+	mkdir -p data
+	echo "Starting Diabase on http://$(ADDR) (SQLite: data/diabase.sqlite)"
+	LEPTOS_SITE_ROOT=target/site exec "$(SERVER_BIN)" serve --addr $(ADDR) --demo
+
+test: tools test-tools
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory site
+	$(MAKE) --no-print-directory e2e
+	$(MAKE) --no-print-directory fuzz-smoke
+
+## ---- tools ---------------------------------------------------------------
+
+tools:
+	if ! command -v cargo >/dev/null; then echo "Rust (rustup) is required: https://rustup.rs" >&2; exit 1; fi
+	rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	if ! cargo leptos --version 2>/dev/null | grep -q "$(CARGO_LEPTOS_VERSION)"; then
+	  echo "Installing cargo-leptos $(CARGO_LEPTOS_VERSION) (about 11 minutes, once per machine)"
+	  cargo install --locked cargo-leptos --version $(CARGO_LEPTOS_VERSION)
+	fi
+	if ! wasm-bindgen --version 2>/dev/null | grep -q "$(WASM_BINDGEN_VERSION)"; then
+	  echo "Installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION)"
+	  cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --force
+	fi
+	if ! command -v npm >/dev/null; then apt-get update -qq && apt-get install -y -qq nodejs npm; fi
+	if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+	  npm ci --no-audit --no-fund
+	fi
+
+test-tools: chromium postgres
+
+chromium:
+	if ! command -v chromium >/dev/null; then
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+	fi
+	command -v pdftoppm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils) || true
+
+postgres:
+	if ! command -v pg_ctlcluster >/dev/null; then
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql
+	fi
+	if ! pg_isready -h 127.0.0.1 -p 5432 -q; then
+	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | sort -V | tail -1) main start || true
+	  for i in $$(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
+	fi
+	# Tests connect as postgres over TCP without a password (trust), as on these machines.
+	psql -h 127.0.0.1 -U postgres -c 'select 1' -q -o /dev/null || {
+	  echo "PostgreSQL on 127.0.0.1:5432 must accept user postgres without a password (trust auth) for the tests" >&2; exit 1; }
+
+## ---- build -----------------------------------------------------------------
+
+public/echarts.min.js: node_modules/echarts/dist/echarts.min.js
+	cp $< $@
+
+site: public/echarts.min.js
+	cargo leptos build --release
+
+build: tools site
+
+## ---- tests -------------------------------------------------------------------
+
+unit:
+	cargo test --workspace --exclude frontend
+	cargo check -p frontend --target wasm32-unknown-unknown
+
+e2e:
+	DIABASE_BIN="$(SERVER_BIN)" LEPTOS_SITE_ROOT=target/site node --test --test-concurrency=1 end2end/
+
+fuzz-smoke:
+	@if [ -x bench/fuzz-smoke.sh ]; then bench/fuzz-smoke.sh; else echo "no fuzz targets yet"; fi
+
+bench:
+	cargo bench --workspace --exclude frontend
+
+clean:
+	cargo clean
+	rm -rf target/site public/echarts.min.js

@@ -1,0 +1,77 @@
+// Shared helpers for the browser tests: start the real server on a free port
+// against a fresh SQLite database, and launch Debian's Chromium.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import net from 'node:net';
+import { chromium } from 'playwright-core';
+
+export const ROOT = resolve(import.meta.dirname, '..');
+export const SHOTS = join(ROOT, 'end2end', 'screenshots');
+
+async function freePort() {
+  return new Promise((res, rej) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); });
+    s.on('error', rej);
+  });
+}
+
+export async function startServer({ demo = false } = {}) {
+  const bin = process.env.DIABASE_BIN;
+  if (!bin) throw new Error('DIABASE_BIN is not set: run the browser tests through `make e2e`');
+  const dir = mkdtempSync(join(tmpdir(), 'diabase-e2e-'));
+  const port = await freePort();
+  const args = ['serve', '--addr', `127.0.0.1:${port}`];
+  if (demo) args.push('--demo');
+  const proc = spawn(bin, args, {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      DATABASE_URL: `sqlite://${dir}/e2e.sqlite?mode=rwc`,
+      LEPTOS_SITE_ROOT: process.env.LEPTOS_SITE_ROOT || join(ROOT, 'target', 'site'),
+      RUST_LOG: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  proc.stdout.on('data', (d) => { output += d; });
+  proc.stderr.on('data', (d) => { output += d; });
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`server exited early:\n${output}`);
+    try {
+      const r = await fetch(`${base}/api/v1/health`);
+      if (r.ok) break;
+    } catch { /* not up yet */ }
+    if (Date.now() > deadline) throw new Error(`server did not start in 60 s:\n${output}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    base,
+    output: () => output,
+    async stop() {
+      proc.kill('SIGTERM');
+      await new Promise((r) => { if (proc.exitCode !== null) r(); else proc.on('exit', r); });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function launch() {
+  mkdirSync(SHOTS, { recursive: true });
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+/** Waits until the page is hydrated (the wasm app took over). */
+export async function hydrated(page) {
+  await page.waitForFunction(() => document.body && window.__diabase_hydrated === true, null, { timeout: 30_000 });
+}
+
+export const STRONG = 'violet-harbour-lantern-92';
