@@ -4,6 +4,7 @@
 //! Nothing here knows about HTTP, SQL or the DOM; it builds for native and
 //! `wasm32-unknown-unknown` alike.
 
+pub mod metrics;
 pub mod record;
 pub mod time;
 pub mod units;
