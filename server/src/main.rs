@@ -34,6 +34,33 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Import export files into a user's data (format auto-detected); prints a JSON summary.
+    Import {
+        /// The patient's account email.
+        #[arg(long)]
+        user: String,
+        /// Files: CareLink CSV, Dexcom Clarity CSV, LibreView CSV, Nightscout JSON.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
+    /// Decode a device dump or export file to normalised JSON records, storing nothing.
+    Inspect {
+        file: std::path::PathBuf,
+    },
+    /// A patient's report over whole local days, both inclusive.
+    Report {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        #[arg(long, value_parser = ["json", "csv"], default_value = "json")]
+        format: String,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -178,6 +205,60 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Inspect { file } => {
+            let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let name = file.display().to_string();
+            match devices::import::inspect_bytes(&bytes, Some(&name)) {
+                Ok(ins) => {
+                    println!("{}", serde_json::to_string_pretty(&ins.to_json(&name))?);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("error: {name}: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Import { user, files } => {
+            let st = state(config::default_addr()).await?;
+            let patient = patient_of(&st, &user).await?;
+            let mut results = Vec::new();
+            let mut failed = false;
+            for f in files {
+                let name = f.display().to_string();
+                let bytes = match std::fs::read(&f) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        failed = true;
+                        results.push(serde_json::json!({"file": name, "error": e.to_string()}));
+                        continue;
+                    }
+                };
+                match service::import::import_file(&st, None, &patient, &name, &bytes, service::now_ms()).await {
+                    Ok(s) => results.push(serde_json::to_value(&s)?),
+                    Err(e) => {
+                        failed = true;
+                        results.push(serde_json::json!({"file": name, "error": e.to_string()}));
+                    }
+                }
+            }
+            let out = if results.len() == 1 { results.remove(0) } else { serde_json::Value::Array(results) };
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        }
+        Command::Report { user, from, to, format, out } => {
+            let st = state(config::default_addr()).await?;
+            let patient = patient_of(&st, &user).await?;
+            let from = service::report::parse_date("from", &from).map_err(|e| e.to_string())?;
+            let to = service::report::parse_date("to", &to).map_err(|e| e.to_string())?;
+            let r = service::report::glucose(&st, None, &patient, from, to).await.map_err(|e| e.to_string())?;
+            let text = if format == "csv" { report_csv(&r)? } else { serde_json::to_string_pretty(&r)? + "\n" };
+            match out {
+                Some(path) => std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?,
+                None => print!("{text}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Audit { command: AuditCommand::Verify } => {
             let url = config::database_url();
             let db = store::connect(&url).await?;
@@ -194,4 +275,40 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
             }
         }
     }
+}
+
+/// The patient data space of the account `email`.
+async fn patient_of(st: &service::AppState, email: &str) -> server::anyhow_like::Result<String> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let email = auth::Email::parse(email).map_err(|e| e.to_string())?;
+    let user = store::entity::users::Entity::find()
+        .filter(store::entity::users::Column::Email.eq(email.as_str()))
+        .one(&st.db)
+        .await?
+        .ok_or_else(|| format!("no account with the email {}", email.as_str()))?;
+    Ok(service::policy::own_patient(st, &user.id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{} is not a patient account", email.as_str()))?
+        .id)
+}
+
+/// The report as CSV: the summary as `metric,value` rows, then the AGP table.
+fn report_csv(r: &therapy::metrics::GlucoseReport) -> server::anyhow_like::Result<String> {
+    let v = serde_json::to_value(r)?;
+    let mut s = String::from("metric,value\n");
+    for k in ["readings", "days", "mean_mg_dl", "sd_mg_dl", "cv_percent", "gmi_percent", "cgm_active_percent",
+        "very_low_percent", "low_percent", "in_range_percent", "high_percent", "very_high_percent", "gri"] {
+        let val = match &v[k] {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::Number(n) => n.to_string(),
+            other => other.to_string(),
+        };
+        s.push_str(&format!("{k},{val}\n"));
+    }
+    s.push_str("\nminute,p5,p25,p50,p75,p95\n");
+    for b in &r.agp {
+        s.push_str(&format!("{},{},{},{},{},{}\n", b.minute, b.p5, b.p25, b.p50, b.p75, b.p95));
+    }
+    Ok(s)
 }

@@ -25,6 +25,11 @@ pub fn routes(state: AppState) -> Router {
         .route("/me/sessions", get(list_sessions))
         .route("/tokens", post(create_token).get(list_tokens))
         .route("/tokens/{id}", delete(delete_token))
+        .route("/uploads", post(create_upload).get(list_uploads))
+        .route("/uploads/{id}", delete(delete_upload))
+        .route("/patients/{patient_id}/report", get(patient_report))
+        .route("/patients/{patient_id}/glucose", get(patient_glucose))
+        .layer(axum::extract::DefaultBodyLimit::max(app::service::import::MAX_FILE_BYTES + 1024 * 1024))
         .fallback(not_found)
         .with_state(state)
 }
@@ -230,3 +235,105 @@ async fn delete_token(State(state): State<AppState>, Authed(actor): Authed, Path
     Ok(StatusCode::NO_CONTENT)
 }
 
+
+async fn own_patient_id(state: &AppState, actor: &Actor) -> ApiResult<String> {
+    service::policy::own_patient(state, &actor.user.id)
+        .await?
+        .map(|p| p.id)
+        .ok_or(ApiError(ServiceError::Forbidden))
+}
+
+async fn create_upload(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+    mut multipart: axum::extract::Multipart,
+) -> ApiResult<Response> {
+    let patient_id = own_patient_id(&state, &actor).await?;
+    let mut file: Option<(String, Vec<u8>)> = None;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                let status = e.status();
+                return Err(ApiError(if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    ServiceError::TooLarge { limit_bytes: app::service::import::MAX_FILE_BYTES as u64 }
+                } else {
+                    ServiceError::BadInput { field: Some("file"), message: format!("The upload could not be read: {}", e.body_text()) }
+                }));
+            }
+        };
+        if field.name() == Some("file") {
+            let name = field.file_name().unwrap_or("upload").to_string();
+            let bytes = field.bytes().await.map_err(|e| {
+                ApiError(if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ServiceError::TooLarge { limit_bytes: app::service::import::MAX_FILE_BYTES as u64 }
+                } else {
+                    ServiceError::BadInput { field: Some("file"), message: format!("The upload could not be read: {}", e.body_text()) }
+                })
+            })?;
+            file = Some((name, bytes.to_vec()));
+        }
+    }
+    let (name, bytes) = file.ok_or(ApiError(ServiceError::bad("file", "Send the export as a multipart field named \"file\".")))?;
+    let summary = app::service::import::import_file(&state, Some(&actor), &patient_id, &name, &bytes, service::now_ms()).await?;
+    Ok((StatusCode::CREATED, Json(summary)).into_response())
+}
+
+async fn list_uploads(State(state): State<AppState>, Authed(actor): Authed) -> ApiResult<Response> {
+    let patient_id = own_patient_id(&state, &actor).await?;
+    Ok(Json(app::service::import::list_uploads(&state, &actor, &patient_id).await?).into_response())
+}
+
+async fn delete_upload(State(state): State<AppState>, Authed(actor): Authed, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    app::service::import::delete_upload(&state, &actor, &id, service::now_ms()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct Window {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+fn window(w: &Window) -> Result<(chrono::NaiveDate, chrono::NaiveDate), ServiceError> {
+    use app::service::report::parse_date;
+    let from = parse_date("from", w.from.as_deref().ok_or(ServiceError::bad("from", "from (YYYY-MM-DD) is required"))?)?;
+    let to = parse_date("to", w.to.as_deref().ok_or(ServiceError::bad("to", "to (YYYY-MM-DD) is required"))?)?;
+    Ok((from, to))
+}
+
+async fn patient_report(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+    Path(patient_id): Path<String>,
+    axum::extract::Query(w): axum::extract::Query<Window>,
+) -> ApiResult<Response> {
+    let (from, to) = window(&w)?;
+    let r = app::service::report::glucose(&state, Some(&actor), &patient_id, from, to).await?;
+    Ok(Json(r).into_response())
+}
+
+async fn patient_glucose(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+    Path(patient_id): Path<String>,
+    axum::extract::Query(w): axum::extract::Query<Window>,
+) -> ApiResult<Response> {
+    let (from, to) = window(&w)?;
+    service::policy::require(&state, &actor, service::policy::Action::ReadGlucose, &patient_id).await?;
+    use sea_orm::EntityTrait;
+    let patient = store::entity::patients::Entity::find_by_id(patient_id.clone())
+        .one(&state.db)
+        .await
+        .map_err(ServiceError::from)?
+        .ok_or(ApiError(ServiceError::NotFound))?;
+    let zone = therapy::time::parse_zone(&patient.time_zone).unwrap_or(chrono_tz::UTC);
+    let (a, b) = app::service::report::window_ms(zone, from, to);
+    let readings = app::service::dashboard::cgm_readings(&state, &patient_id, a, b).await?;
+    let out: Vec<serde_json::Value> = readings
+        .iter()
+        .map(|r| json!({"time": r.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "value_mg_dl": r.value_mg_dl}))
+        .collect();
+    Ok(Json(out).into_response())
+}

@@ -5,6 +5,8 @@
 pub mod auth;
 pub mod clinic;
 pub mod dashboard;
+pub mod import;
+pub mod report;
 pub mod me;
 pub mod policy;
 pub mod ratelimit;
@@ -91,6 +93,10 @@ pub enum ServiceError {
     Conflict(String),
     #[error("Too many attempts. Try again in {retry_after_s} seconds.")]
     RateLimited { retry_after_s: i64 },
+    #[error("The file is larger than the limit of {limit_bytes} bytes.")]
+    TooLarge { limit_bytes: u64 },
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("Something went wrong on our side. Please try again.")]
     Internal(String),
 }
@@ -109,6 +115,8 @@ impl ServiceError {
             ServiceError::NotFound => 404,
             ServiceError::Conflict(_) => 409,
             ServiceError::RateLimited { .. } => 429,
+            ServiceError::TooLarge { .. } => 413,
+            ServiceError::Unprocessable(_) => 422,
             ServiceError::Internal(_) => 500,
         }
     }
@@ -123,6 +131,8 @@ impl ServiceError {
             ServiceError::NotFound => "not_found",
             ServiceError::Conflict(_) => "conflict",
             ServiceError::RateLimited { .. } => "rate_limited",
+            ServiceError::TooLarge { .. } => "too_large",
+            ServiceError::Unprocessable(_) => "unprocessable",
             ServiceError::Internal(_) => "internal",
         }
     }

@@ -1,0 +1,300 @@
+//! File import: detect the format, keep the raw bytes content-addressed,
+//! decode with `devices::import`, and insert every record idempotently, all in
+//! one transaction (a file is stored whole or not at all).
+
+use super::{policy, Actor, AppState, ServiceError};
+use ::devices::import::{self as imp, Item};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use store::entity::{devices, patients, raw_blobs, uploads};
+use store::records::{insert_records, Batch, SourceRank};
+
+/// Files larger than this are refused (413).
+pub const MAX_FILE_BYTES: usize = 100 * 1024 * 1024;
+const FLUSH: usize = 5_000;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RejectedRow {
+    pub line: u64,
+    #[serde(rename = "where")]
+    pub location: String,
+    pub reason: String,
+}
+
+/// The answer to an import: `POST /api/v1/uploads` and `diabase import`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ImportSummary {
+    pub upload_id: String,
+    pub file: String,
+    pub format: String,
+    /// New records by kind.
+    pub records: BTreeMap<String, u64>,
+    /// Records already stored (same device, time and value).
+    pub duplicates: u64,
+    pub rejected: Vec<RejectedRow>,
+    pub first: Option<String>,
+    pub last: Option<String>,
+}
+
+/// Imports `bytes` into `patient_id`'s data, if the actor may upload there.
+pub async fn import_file(
+    state: &AppState,
+    actor: Option<&Actor>,
+    patient_id: &str,
+    file_name: &str,
+    bytes: &[u8],
+    now: i64,
+) -> Result<ImportSummary, ServiceError> {
+    if let Some(a) = actor {
+        policy::require(state, a, policy::Action::Upload, patient_id).await?;
+    }
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(ServiceError::TooLarge { limit_bytes: MAX_FILE_BYTES as u64 });
+    }
+    let patient = patients::Entity::find_by_id(patient_id.to_string())
+        .one(&state.db)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let zone = therapy::time::parse_zone(&patient.time_zone).unwrap_or(chrono_tz::UTC);
+    let head = &bytes[..bytes.len().min(64 * 1024)];
+    let format = imp::detect(head, Some(file_name)).ok_or_else(|| {
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            ServiceError::Unprocessable(format!("{file_name}: the file is empty"))
+        } else {
+            ServiceError::Unprocessable(format!(
+                "{file_name}: unrecognised format: not a CareLink, Dexcom Clarity, LibreView or Nightscout export"
+            ))
+        }
+    })?;
+    let importer = imp::import(bytes, format).map_err(|e| ServiceError::Unprocessable(format!("{file_name}: {e}")))?;
+
+    let sha = store::sha256_hex(bytes);
+    let txn = state.db.begin().await?;
+    raw_blobs::Entity::insert(raw_blobs::ActiveModel {
+        sha256: Set(sha.clone()),
+        size: Set(bytes.len() as i64),
+        bytes: Set(bytes.to_vec()),
+        created_ms: Set(now),
+    })
+    .on_conflict(OnConflict::column(raw_blobs::Column::Sha256).do_nothing().to_owned())
+    .exec_without_returning(&txn)
+    .await?;
+    let upload_id = store::new_id();
+    uploads::ActiveModel {
+        id: Set(upload_id.clone()),
+        patient_id: Set(patient.id.clone()),
+        uploaded_by: Set(actor.map(|a| a.user.id.clone())),
+        source: Set("file".into()),
+        format: Set(format.name().to_string()),
+        file_name: Set(Some(file_name.chars().take(255).collect())),
+        blob_sha256: Set(Some(sha)),
+        device_id: Set(None),
+        time_zone: Set(zone.name().to_string()),
+        clock_offset_s: Set(0),
+        counts_json: Set("{}".into()),
+        duplicates: Set(0),
+        rejected: Set(0),
+        first_ms: Set(None),
+        last_ms: Set(None),
+        created_ms: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+
+    let mut device_id: Option<String> = None;
+    let mut first_device: Option<String> = None;
+    let mut pending: Vec<therapy::Record> = Vec::with_capacity(FLUSH);
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut duplicates = 0u64;
+    let mut first_ms: Option<i64> = None;
+    let mut last_ms: Option<i64> = None;
+    let mut rejected = Vec::new();
+
+    macro_rules! flush {
+        () => {
+            if !pending.is_empty() {
+                let batch = Batch {
+                    patient_id: &patient.id,
+                    device_id: device_id.as_deref(),
+                    upload_id: Some(&upload_id),
+                    rank: SourceRank::File,
+                    zone,
+                    clock_offset_s: 0,
+                };
+                let ins = insert_records(&txn, &batch, &pending).await?;
+                for (k, v) in ins.by_kind {
+                    *counts.entry(k).or_default() += v;
+                }
+                duplicates += ins.duplicates;
+                first_ms = match (first_ms, ins.first_ms) { (Some(a), Some(b)) => Some(a.min(b)), (a, b) => a.or(b) };
+                last_ms = match (last_ms, ins.last_ms) { (Some(a), Some(b)) => Some(a.max(b)), (a, b) => a.or(b) };
+                pending.clear();
+            }
+        };
+    }
+
+    for item in importer {
+        match item {
+            Item::Device(d) => {
+                flush!();
+                let id = find_or_create_device(&txn, &patient.id, &d, now).await?;
+                if first_device.is_none() {
+                    first_device = Some(id.clone());
+                }
+                device_id = Some(id);
+            }
+            Item::Record(r) => {
+                pending.push(r);
+                if pending.len() >= FLUSH {
+                    flush!();
+                }
+            }
+            Item::Rejected(r) => {
+                if rejected.len() < 10_000 {
+                    rejected.push(RejectedRow { line: r.line, location: r.location(file_name), reason: r.describe() });
+                }
+            }
+        }
+    }
+    flush!();
+
+    let mut up: uploads::ActiveModel = uploads::Entity::find_by_id(upload_id.clone())
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ServiceError::Internal("upload row vanished".into()))?
+        .into();
+    up.counts_json = Set(serde_json::to_string(&counts).unwrap_or_else(|_| "{}".into()));
+    up.duplicates = Set(duplicates as i64);
+    up.rejected = Set(rejected.len() as i64);
+    up.first_ms = Set(first_ms);
+    up.last_ms = Set(last_ms);
+    up.device_id = Set(first_device);
+    up.update(&txn).await?;
+    txn.commit().await?;
+
+    store::audit::append(&state.db, store::audit::Entry {
+        at_ms: now,
+        actor_user_id: actor.map(|a| a.user.id.as_str()),
+        patient_id: Some(&patient.id),
+        action: "upload",
+        detail: &format!("{upload_id} {}", format.name()),
+        ip: None,
+    })
+    .await?;
+    Ok(ImportSummary {
+        upload_id,
+        file: file_name.to_string(),
+        format: format.name().to_string(),
+        records: counts,
+        duplicates,
+        rejected,
+        first: first_ms.map(super::ms_to_rfc3339),
+        last: last_ms.map(super::ms_to_rfc3339),
+    })
+}
+
+async fn find_or_create_device<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    patient_id: &str,
+    d: &imp::DeviceInfo,
+    now: i64,
+) -> Result<String, ServiceError> {
+    let manufacturer = d.manufacturer.clone().unwrap_or_else(|| "unknown".into());
+    let model = d.model.clone().unwrap_or_else(|| "unknown".into());
+    let serial = d.serial.clone().unwrap_or_default();
+    if let Some(existing) = devices::Entity::find()
+        .filter(devices::Column::PatientId.eq(patient_id))
+        .filter(devices::Column::Manufacturer.eq(&manufacturer))
+        .filter(devices::Column::Model.eq(&model))
+        .filter(devices::Column::Serial.eq(&serial))
+        .one(db)
+        .await?
+    {
+        return Ok(existing.id);
+    }
+    let id = store::new_id();
+    devices::ActiveModel {
+        id: Set(id.clone()),
+        patient_id: Set(patient_id.to_string()),
+        manufacturer: Set(manufacturer),
+        model: Set(model),
+        serial: Set(serial),
+        created_ms: Set(now),
+    }
+    .insert(db)
+    .await?;
+    Ok(id)
+}
+
+/// One row of the uploads history.
+#[derive(Clone, Debug, Serialize)]
+pub struct UploadRow {
+    pub id: String,
+    pub created_at: String,
+    pub source: String,
+    pub format: String,
+    pub file_name: Option<String>,
+    pub records: BTreeMap<String, u64>,
+    pub duplicates: i64,
+    pub rejected: i64,
+    pub first: Option<String>,
+    pub last: Option<String>,
+}
+
+pub async fn list_uploads(state: &AppState, actor: &Actor, patient_id: &str) -> Result<Vec<UploadRow>, ServiceError> {
+    policy::require(state, actor, policy::Action::Upload, patient_id).await?;
+    let rows = uploads::Entity::find()
+        .filter(uploads::Column::PatientId.eq(patient_id))
+        .order_by_desc(uploads::Column::CreatedMs)
+        .all(&state.db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|u| UploadRow {
+            records: serde_json::from_str(&u.counts_json).unwrap_or_default(),
+            created_at: super::ms_to_rfc3339(u.created_ms),
+            first: u.first_ms.map(super::ms_to_rfc3339),
+            last: u.last_ms.map(super::ms_to_rfc3339),
+            id: u.id,
+            source: u.source,
+            format: u.format,
+            file_name: u.file_name,
+            duplicates: u.duplicates,
+            rejected: u.rejected,
+        })
+        .collect())
+}
+
+/// Deletes an upload and exactly the records it added (cascade).
+pub async fn delete_upload(state: &AppState, actor: &Actor, upload_id: &str, now: i64) -> Result<(), ServiceError> {
+    let up = uploads::Entity::find_by_id(upload_id.to_string())
+        .one(&state.db)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    policy::require(state, actor, policy::Action::DeleteData, &up.patient_id).await?;
+    let txn = state.db.begin().await?;
+    store::entity::glucose::Entity::delete_many()
+        .filter(store::entity::glucose::Column::UploadId.eq(upload_id))
+        .exec(&txn)
+        .await?;
+    store::entity::therapy_events::Entity::delete_many()
+        .filter(store::entity::therapy_events::Column::UploadId.eq(upload_id))
+        .exec(&txn)
+        .await?;
+    uploads::Entity::delete_by_id(upload_id.to_string()).exec(&txn).await?;
+    txn.commit().await?;
+    store::audit::append(&state.db, store::audit::Entry {
+        at_ms: now,
+        actor_user_id: Some(&actor.user.id),
+        patient_id: Some(&up.patient_id),
+        action: "upload_deleted",
+        detail: upload_id,
+        ip: None,
+    })
+    .await?;
+    Ok(())
+}
