@@ -2,6 +2,7 @@
 //! on the server (feature `ssr`) and hydrated in the browser (`hydrate`).
 
 pub mod api;
+pub mod api_uploads;
 pub mod components;
 pub mod model;
 pub mod pages;
@@ -74,7 +75,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=pages::dashboard::DashboardPage/>
                     <Route path=path!("/login") view=pages::auth::LoginPage/>
                     <Route path=path!("/signup") view=pages::auth::SignupPage/>
-                    <Route path=path!("/upload") view=pages::sections::UploadPage/>
+                    <Route path=path!("/upload") view=pages::upload::UploadPage/>
                     <Route path=path!("/reports") view=pages::sections::ReportsPage/>
                     <Route path=path!("/sharing") view=pages::sections::SharingPage/>
                     <Route path=path!("/settings") view=pages::settings::SettingsPage/>

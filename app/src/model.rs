@@ -104,3 +104,43 @@ pub struct ClinicPatientRow {
     pub name: String,
     pub linked: bool,
 }
+
+/// A row an importer could not use: where and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RejectedRow {
+    pub line: u64,
+    #[serde(rename = "where")]
+    pub location: String,
+    pub reason: String,
+}
+
+/// The answer to an import: `POST /api/v1/uploads` and `diabase import`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImportSummary {
+    pub upload_id: String,
+    pub file: String,
+    pub format: String,
+    /// New records by kind.
+    pub records: std::collections::BTreeMap<String, u64>,
+    /// Records already stored (same device, time and value).
+    pub duplicates: u64,
+    pub rejected: Vec<RejectedRow>,
+    /// First and last record time (UTC, RFC 3339).
+    pub first: Option<String>,
+    pub last: Option<String>,
+}
+
+/// One row of the uploads history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UploadRow {
+    pub id: String,
+    pub created_at: String,
+    pub source: String,
+    pub format: String,
+    pub file_name: Option<String>,
+    pub records: std::collections::BTreeMap<String, u64>,
+    pub duplicates: i64,
+    pub rejected: i64,
+    pub first: Option<String>,
+    pub last: Option<String>,
+}

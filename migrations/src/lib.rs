@@ -7,8 +7,15 @@ use sea_orm_migration::sea_orm::DbBackend;
 mod m0001_foundation {
     use super::*;
 
-    #[derive(DeriveMigrationName)]
     pub struct Migration;
+
+    // Named explicitly: DeriveMigrationName would name every migration in
+    // this file "lib".
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0001_foundation"
+        }
+    }
 
     #[async_trait::async_trait]
     impl MigrationTrait for Migration {

@@ -97,6 +97,7 @@ fn Figures(d: DashboardData, unit: therapy::GlucoseUnit) -> impl IntoView {
                     }.into_any(),
                     None => view! { <p class="muted">"No CGM readings yet."</p> }.into_any(),
                 }}
+                <Sparkline points=d.last_day.clone()/>
             </section>
             <section class="card" aria-labelledby="tir-h">
                 <h2 id="tir-h">"Time in ranges"</h2>
@@ -134,8 +135,36 @@ fn Figures(d: DashboardData, unit: therapy::GlucoseUnit) -> impl IntoView {
             <p class="actions"><a class="btn" href="/reports">"Open reports"</a><a class="btn btn-quiet" href="/upload">"Upload new data"</a></p>
         </section>
         <p class="muted small">{format!("Times in {}. {} upload(s){}.", d.time_zone, d.uploads,
-            d.last_upload_at.map(|t| format!(", the last at {t}")).unwrap_or_default())}</p>
+            d.last_upload_at.map(|t| format!(", the last on {}", t.replace('T', " at ").replace('Z', " UTC"))).unwrap_or_default())}</p>
     }
+}
+
+/// The last 24 hours of CGM as an inline SVG (drawn on the server, so it
+/// shows without JavaScript), with the 70–180 mg/dL target band.
+#[component]
+fn Sparkline(points: Vec<(u32, u16)>) -> impl IntoView {
+    if points.len() < 2 {
+        return ().into_any();
+    }
+    let y = |v: f64| (400.0 - v.clamp(40.0, 400.0)) / 360.0 * 200.0;
+    let mut path = String::new();
+    let mut prev: Option<u32> = None;
+    for (m, v) in &points {
+        // Break the line across gaps longer than 15 minutes.
+        let cmd = match prev { Some(p) if m.saturating_sub(p) <= 15 => 'L', _ => 'M' };
+        path.push_str(&format!("{cmd}{} {:.1} ", m, y(f64::from(*v))));
+        prev = Some(*m);
+    }
+    let band_top = y(180.0);
+    let band_h = y(70.0) - band_top;
+    view! {
+        <svg class="sparkline" viewBox="0 0 1440 200" preserveAspectRatio="none" role="img" aria-label="Sensor glucose over the last 24 hours">
+            <rect class="band" x="0" y=format!("{band_top:.1}") width="1440" height=format!("{band_h:.1}")></rect>
+            <path class="trace" d=path></path>
+        </svg>
+        <p class="muted small">"The last 24 hours; the band is 70–180 mg/dL."</p>
+    }
+    .into_any()
 }
 
 fn ago(minutes: i64) -> String {

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod dashboard;
 pub mod sections;
 pub mod settings;
+pub mod upload;
 
 use leptos::prelude::*;
 use leptos_meta::Title;

@@ -6,21 +6,6 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 #[component]
-pub fn UploadPage() -> impl IntoView {
-    view! {
-        <Title text="Upload"/>
-        <h1 class="page-title">"Upload"</h1>
-        <RequireUser>
-            <section class="card empty-state">
-                <h2>"Bring your data in"</h2>
-                <p>"Diabase reads MiniMed pumps straight from Chrome through the CareLink USB stick, and export files from CareLink, Dexcom Clarity, LibreView and Nightscout."</p>
-                <p>"Until your first upload, your dashboard stays empty. An operator can also import files with "<code>"diabase import --user EMAIL FILE"</code>"."</p>
-            </section>
-        </RequireUser>
-    }
-}
-
-#[component]
 pub fn ReportsPage() -> impl IntoView {
     view! {
         <Title text="Reports"/>

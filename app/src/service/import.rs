@@ -8,7 +8,6 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
-use serde::Serialize;
 use std::collections::BTreeMap;
 use store::entity::{devices, patients, raw_blobs, uploads};
 use store::records::{insert_records, Batch, SourceRank};
@@ -17,28 +16,7 @@ use store::records::{insert_records, Batch, SourceRank};
 pub const MAX_FILE_BYTES: usize = 100 * 1024 * 1024;
 const FLUSH: usize = 5_000;
 
-#[derive(Clone, Debug, Serialize)]
-pub struct RejectedRow {
-    pub line: u64,
-    #[serde(rename = "where")]
-    pub location: String,
-    pub reason: String,
-}
-
-/// The answer to an import: `POST /api/v1/uploads` and `diabase import`.
-#[derive(Clone, Debug, Serialize)]
-pub struct ImportSummary {
-    pub upload_id: String,
-    pub file: String,
-    pub format: String,
-    /// New records by kind.
-    pub records: BTreeMap<String, u64>,
-    /// Records already stored (same device, time and value).
-    pub duplicates: u64,
-    pub rejected: Vec<RejectedRow>,
-    pub first: Option<String>,
-    pub last: Option<String>,
-}
+pub use crate::model::{ImportSummary, RejectedRow, UploadRow};
 
 /// Imports `bytes` into `patient_id`'s data, if the actor may upload there.
 pub async fn import_file(
@@ -228,21 +206,6 @@ async fn find_or_create_device<C: sea_orm::ConnectionTrait>(
     .insert(db)
     .await?;
     Ok(id)
-}
-
-/// One row of the uploads history.
-#[derive(Clone, Debug, Serialize)]
-pub struct UploadRow {
-    pub id: String,
-    pub created_at: String,
-    pub source: String,
-    pub format: String,
-    pub file_name: Option<String>,
-    pub records: BTreeMap<String, u64>,
-    pub duplicates: i64,
-    pub rejected: i64,
-    pub first: Option<String>,
-    pub last: Option<String>,
 }
 
 pub async fn list_uploads(state: &AppState, actor: &Actor, patient_id: &str) -> Result<Vec<UploadRow>, ServiceError> {
