@@ -41,6 +41,9 @@ pub fn service_config() -> Config {
     if let Some(n) = env_num("DIABASE_LOGIN_LIMIT_PER_EMAIL").filter(|n| *n > 0) {
         c.login_limit_per_email = n as u32;
     }
+    if let Some(mb) = env_num("DIABASE_MAX_UPLOAD_MB").filter(|n| *n > 0) {
+        c.max_upload_bytes = (mb as usize).saturating_mul(1024 * 1024).min(app::service::import::MAX_FILE_BYTES);
+    }
     if let Some(n) = env_num("DIABASE_LOGIN_LIMIT_PER_IP").filter(|n| *n > 0) {
         c.login_limit_per_ip = n as u32;
     }

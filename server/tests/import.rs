@@ -77,6 +77,58 @@ async fn bad_files_change_nothing(app: &TestApp) {
     assert_eq!(app.client().post(app.url("/api/v1/uploads")).send().await.unwrap().status(), 401);
 }
 
+both_backends!(a_failing_import_leaves_nothing_behind);
+async fn a_failing_import_leaves_nothing_behind(app: &TestApp) {
+    use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait};
+    let Some((name, bytes)) = fixture("carelink-csv/decocare-578398-mm522/CareLink-Export-1430357806982.csv") else { return };
+    let c = app.user("nia@example.org", "patient").await;
+    // Make the database refuse bolus rows, so the import fails part-way
+    // through (after glucose rows, the raw blob and the upload row were written).
+    let db = &app.state.db;
+    match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => {
+            db.execute_unprepared("CREATE FUNCTION refuse_bolus() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused for the test'; END; $$ LANGUAGE plpgsql").await.unwrap();
+            db.execute_unprepared("CREATE TRIGGER refuse_bolus BEFORE INSERT ON therapy_events FOR EACH ROW WHEN (NEW.kind = 'bolus') EXECUTE FUNCTION refuse_bolus()").await.unwrap();
+        }
+        _ => {
+            db.execute_unprepared("CREATE TRIGGER refuse_bolus BEFORE INSERT ON therapy_events WHEN NEW.kind = 'bolus' BEGIN SELECT RAISE(ABORT, 'refused for the test'); END").await.unwrap();
+        }
+    }
+    let r = upload(app, &c, &name, bytes.clone()).await;
+    assert_eq!(r.status(), 500);
+    let e: Value = r.json().await.unwrap();
+    assert!(!e["error"]["message"].as_str().unwrap().contains("refused"), "no database text reaches the client");
+    assert_eq!(store::entity::uploads::Entity::find().count(db).await.unwrap(), 0);
+    assert_eq!(store::entity::glucose::Entity::find().count(db).await.unwrap(), 0);
+    assert_eq!(store::entity::therapy_events::Entity::find().count(db).await.unwrap(), 0);
+    assert_eq!(store::entity::raw_blobs::Entity::find().count(db).await.unwrap(), 0);
+    // Once the fault is gone, the same file imports whole.
+    let drop = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => "DROP TRIGGER refuse_bolus ON therapy_events",
+        _ => "DROP TRIGGER refuse_bolus",
+    };
+    db.execute_unprepared(drop).await.unwrap();
+    let r = upload(app, &c, &name, bytes).await;
+    assert_eq!(r.status(), 201);
+    let s: Value = r.json().await.unwrap();
+    assert!(s["records"]["bolus"].as_u64().unwrap() > 0, "{s}");
+    assert_eq!(store::entity::uploads::Entity::find().count(db).await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_files_are_refused() {
+    let config = app::service::Config { max_upload_bytes: 1000, ..Default::default() };
+    let Some(app) = TestApp::spawn_with(Backend::Sqlite, config).await else { return };
+    let c = app.user("oz@example.org", "patient").await;
+    let r = upload(&app, &c, "big.csv", vec![b'a'; 5000]).await;
+    assert_eq!(r.status(), 413);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "too_large");
+    let list: Value = c.get(app.url("/api/v1/uploads")).send().await.unwrap().json().await.unwrap();
+    assert!(list.as_array().unwrap().is_empty());
+    app.finish().await;
+}
+
 #[test]
 fn cli_inspect_import_and_report() {
     let Some(dir) = therapy::fixtures::fixtures_dir() else { return };

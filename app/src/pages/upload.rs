@@ -209,7 +209,10 @@ type FileHandle = ();
 fn picked_file(ev: &leptos::ev::Event) -> Option<FileHandle> {
     use wasm_bindgen::JsCast;
     let input: web_sys::HtmlInputElement = ev.target()?.dyn_into().ok()?;
-    input.files()?.get(0)
+    let file = input.files()?.get(0);
+    // Clear the choice so that picking the same file again fires `change`.
+    input.set_value("");
+    file
 }
 #[cfg(not(feature = "hydrate"))]
 fn picked_file(_: &leptos::ev::Event) -> Option<FileHandle> {

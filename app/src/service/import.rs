@@ -30,8 +30,9 @@ pub async fn import_file(
     if let Some(a) = actor {
         policy::require(state, a, policy::Action::Upload, patient_id).await?;
     }
-    if bytes.len() > MAX_FILE_BYTES {
-        return Err(ServiceError::TooLarge { limit_bytes: MAX_FILE_BYTES as u64 });
+    let limit = state.config.max_upload_bytes.min(MAX_FILE_BYTES);
+    if bytes.len() > limit {
+        return Err(ServiceError::TooLarge { limit_bytes: limit as u64 });
     }
     let patient = patients::Entity::find_by_id(patient_id.to_string())
         .one(&state.db)

@@ -47,6 +47,8 @@ pub struct Config {
     pub login_window_ms: i64,
     /// Origins accepted on state-changing requests besides the request's own host.
     pub extra_origins: Vec<String>,
+    /// The largest file an import accepts (at most `import::MAX_FILE_BYTES`).
+    pub max_upload_bytes: usize,
 }
 
 impl Default for Config {
@@ -59,6 +61,7 @@ impl Default for Config {
             login_limit_per_ip: 100,
             login_window_ms: 15 * 60 * 1000,
             extra_origins: Vec::new(),
+            max_upload_bytes: import::MAX_FILE_BYTES,
         }
     }
 }
