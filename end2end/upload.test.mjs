@@ -52,7 +52,8 @@ test('a patient imports a CareLink CSV and sees the summary and the uploads hist
     const s = document.querySelector('[data-testid=upload-summary]');
     return s && / 0 new record/.test(s.textContent);
   }, null, { timeout: 60_000 });
-  assert.equal(await page.locator('[data-testid=uploads-table] tbody tr').count(), 2);
+  // The history refetches after the summary shows: wait for the second row.
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=uploads-table] tbody tr').length === 2, null, { timeout: 30_000 });
 
   // Delete one upload (accepting the confirmation).
   page.on('dialog', (d) => d.accept());

@@ -2,6 +2,7 @@
 //! on the server (feature `ssr`) and hydrated in the browser (`hydrate`).
 
 pub mod api;
+pub mod api_reports;
 pub mod api_uploads;
 pub mod components;
 pub mod model;
@@ -76,7 +77,11 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/login") view=pages::auth::LoginPage/>
                     <Route path=path!("/signup") view=pages::auth::SignupPage/>
                     <Route path=path!("/upload") view=pages::upload::UploadPage/>
-                    <Route path=path!("/reports") view=pages::sections::ReportsPage/>
+                    <Route path=path!("/reports") view=pages::reports::ReportsOverviewPage ssr=leptos_router::SsrMode::Async/>
+                    <Route path=path!("/reports/daily") view=pages::reports::ReportsDailyPage ssr=leptos_router::SsrMode::Async/>
+                    <Route path=path!("/reports/trends") view=pages::reports::ReportsTrendsPage ssr=leptos_router::SsrMode::Async/>
+                    <Route path=path!("/reports/logbook") view=pages::reports::ReportsLogbookPage ssr=leptos_router::SsrMode::Async/>
+                    <Route path=path!("/reports/settings") view=pages::reports::ReportsDevicePage ssr=leptos_router::SsrMode::Async/>
                     <Route path=path!("/sharing") view=pages::sections::SharingPage/>
                     <Route path=path!("/settings") view=pages::settings::SettingsPage/>
                     <Route path=path!("/clinic") view=pages::sections::ClinicPage/>

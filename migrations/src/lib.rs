@@ -37,6 +37,31 @@ mod m0001_foundation {
     }
 }
 
+mod m0002_nightscout {
+    use super::*;
+
+    pub struct Migration;
+
+    // Named explicitly: DeriveMigrationName would name every migration in
+    // this file "lib".
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0002_nightscout"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            run_sql(manager, include_str!("sql/0002_nightscout.sql")).await
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            run_sql(manager, "DROP TABLE nightscout_docs; DROP TABLE nightscout_sites;").await
+        }
+    }
+}
+
 /// Runs a `;`-separated SQL script, substituting the backend's types.
 async fn run_sql(manager: &SchemaManager<'_>, script: &str) -> Result<(), DbErr> {
     let db = manager.get_connection();
@@ -82,7 +107,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_foundation::Migration)]
+        vec![Box::new(m0001_foundation::Migration), Box::new(m0002_nightscout::Migration)]
     }
 }
 
@@ -94,5 +119,12 @@ mod tests {
         assert!(stmts.len() > 15);
         assert!(stmts.iter().all(|s| !s.contains("--")));
         assert!(stmts[0].starts_with("CREATE TABLE users"));
+    }
+
+    #[test]
+    fn splits_nightscout_script() {
+        let stmts = super::split_statements(include_str!("sql/0002_nightscout.sql"));
+        assert_eq!(stmts.len(), 6);
+        assert!(stmts[0].starts_with("CREATE TABLE nightscout_sites"));
     }
 }

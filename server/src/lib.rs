@@ -2,6 +2,8 @@
 //! server functions, the REST API v1), security middleware and the CLI.
 
 pub mod config;
+pub mod nightscout;
+pub mod pdf;
 pub mod rest;
 pub mod security;
 
@@ -23,6 +25,7 @@ pub fn router(state: AppState, trust_proxy: bool) -> Router {
         .with_state(state.clone());
     Router::new()
         .nest("/api/v1", rest::routes(state.clone()))
+        .merge(nightscout::routes(state.clone()))
         .merge(pages)
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::origin_check))
         .layer(axum::middleware::from_fn_with_state(

@@ -55,7 +55,7 @@ enum Command {
         from: String,
         #[arg(long)]
         to: String,
-        #[arg(long, value_parser = ["json", "csv"], default_value = "json")]
+        #[arg(long, value_parser = ["json", "csv", "pdf"], default_value = "json")]
         format: String,
         /// Write to this file instead of standard output.
         #[arg(long)]
@@ -86,6 +86,11 @@ enum UserCommand {
         /// The account's IANA time zone.
         #[arg(long, default_value = "UTC")]
         time_zone: String,
+    },
+    /// Create or rotate a patient's Nightscout site; prints {site, secret, url, token} once.
+    Nightscout {
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -157,6 +162,20 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
             let db = store::connect(&url).await?;
             store::migrate(&db).await?;
             println!("Migrations applied to {}", store::redact(&url));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User { command: UserCommand::Nightscout { email } } => {
+            let st = state(config::default_addr()).await?;
+            let patient = patient_of(&st, &email).await?;
+            let origin = std::env::var("DIABASE_PUBLIC_URL")
+                .ok()
+                .map(|u| u.trim().trim_end_matches('/').to_string())
+                .filter(|u| !u.is_empty())
+                .unwrap_or_else(|| format!("http://{}", config::default_addr()));
+            let site = service::nightscout::create_or_rotate_for_patient(&st, &patient, None, &origin, service::now_ms())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{}", serde_json::to_string_pretty(&site)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::User { command: UserCommand::Add { email, role, name, password_stdin, time_zone } } => {
@@ -251,6 +270,22 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
             let patient = patient_of(&st, &user).await?;
             let from = service::report::parse_date("from", &from).map_err(|e| e.to_string())?;
             let to = service::report::parse_date("to", &to).map_err(|e| e.to_string())?;
+            if format == "pdf" {
+                let b = service::report::bundle(&st, None, &patient, Some(from), Some(to), service::now_ms())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let bytes = server::pdf::render_report_pdf(&b);
+                match out {
+                    Some(path) => std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?,
+                    None => {
+                        use std::io::Write;
+                        let mut stdout = std::io::stdout().lock();
+                        stdout.write_all(&bytes)?;
+                        stdout.flush()?;
+                    }
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             let r = service::report::glucose(&st, None, &patient, from, to).await.map_err(|e| e.to_string())?;
             let text = if format == "csv" { report_csv(&r)? } else { serde_json::to_string_pretty(&r)? + "\n" };
             match out {

@@ -29,6 +29,8 @@ pub fn routes(state: AppState) -> Router {
         .route("/uploads/{id}", delete(delete_upload))
         .route("/patients/{patient_id}/report", get(patient_report))
         .route("/patients/{patient_id}/glucose", get(patient_glucose))
+        .route("/patients/{patient_id}/report.pdf", get(patient_report_pdf))
+        .merge(crate::nightscout::v1_routes())
         .layer(axum::extract::DefaultBodyLimit::max(app::service::import::MAX_FILE_BYTES + 1024 * 1024))
         .fallback(not_found)
         .with_state(state)
@@ -336,4 +338,36 @@ async fn patient_glucose(
         .map(|r| json!({"time": r.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "value_mg_dl": r.value_mg_dl}))
         .collect();
     Ok(Json(out).into_response())
+}
+
+#[derive(Deserialize)]
+struct OptWindow {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// The report as PDF (the overview and one page per day, at most 31), in the
+/// caller's glucose unit. Without `from`/`to`: the 14 days ending on the
+/// newest data.
+async fn patient_report_pdf(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+    Path(patient_id): Path<String>,
+    axum::extract::Query(w): axum::extract::Query<OptWindow>,
+) -> ApiResult<Response> {
+    use app::service::report::{bundle, parse_date};
+    let from = w.from.as_deref().filter(|s| !s.trim().is_empty()).map(|s| parse_date("from", s)).transpose()?;
+    let to = w.to.as_deref().filter(|s| !s.trim().is_empty()).map(|s| parse_date("to", s)).transpose()?;
+    let b = bundle(&state, Some(&actor), &patient_id, from, to, service::now_ms()).await?;
+    let name = format!("diabase-report-{}-{}.pdf", b.overview.meta.from, b.overview.meta.to);
+    let bytes = tokio::task::spawn_blocking(move || crate::pdf::render_report_pdf(&b))
+        .await
+        .map_err(|e| ServiceError::Internal(format!("pdf task: {e}")))?;
+    let mut res = bytes.into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/pdf"));
+    if let Ok(v) = http::HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(res)
 }

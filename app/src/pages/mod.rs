@@ -2,6 +2,9 @@
 
 pub mod auth;
 pub mod dashboard;
+#[cfg(feature = "hydrate")]
+pub mod report_charts;
+pub mod reports;
 pub mod sections;
 pub mod settings;
 pub mod upload;

@@ -1,23 +1,9 @@
-//! Upload, Reports, Sharing and Clinic.
+//! Sharing and Clinic.
 
 use crate::api::my_clinics;
 use crate::components::{ErrorCard, RequireUser};
 use leptos::prelude::*;
 use leptos_meta::Title;
-
-#[component]
-pub fn ReportsPage() -> impl IntoView {
-    view! {
-        <Title text="Reports"/>
-        <h1 class="page-title">"Reports"</h1>
-        <RequireUser>
-            <section class="card empty-state">
-                <h2>"Your reports"</h2>
-                <p>"The 14-day summary is on your dashboard. "<a href="/">"Open the dashboard"</a>"."</p>
-            </section>
-        </RequireUser>
-    }
-}
 
 #[component]
 pub fn SharingPage() -> impl IntoView {

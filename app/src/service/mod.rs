@@ -8,6 +8,7 @@ pub mod dashboard;
 pub mod import;
 pub mod report;
 pub mod me;
+pub mod nightscout;
 pub mod policy;
 pub mod ratelimit;
 pub mod seed;

@@ -261,3 +261,42 @@ pub mod audit_log {
     }
     no_relations!();
 }
+
+pub mod nightscout_sites {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "nightscout_sites")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub patient_id: String,
+        pub slug: String,
+        pub secret_sha1: String,
+        pub token_hash: String,
+        pub jwt_key: String,
+        pub created_ms: i64,
+        pub rotated_ms: i64,
+    }
+    no_relations!();
+}
+
+pub mod nightscout_docs {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "nightscout_docs")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub patient_id: String,
+        pub collection: String,
+        pub ns_id: String,
+        pub identifier: Option<String>,
+        pub dedup: Option<String>,
+        pub kind: Option<String>,
+        pub date_ms: i64,
+        pub doc_json: String,
+        pub created_ms: i64,
+        pub modified_ms: i64,
+        pub deleted_ms: Option<i64>,
+    }
+    no_relations!();
+}

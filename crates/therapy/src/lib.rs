@@ -6,6 +6,7 @@
 
 pub mod metrics;
 pub mod record;
+pub mod report_data;
 pub mod time;
 pub mod units;
 #[doc(hidden)]

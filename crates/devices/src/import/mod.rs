@@ -46,6 +46,7 @@
 //! present — a profile without `utcOffset` uses its own `timezone` — and is the UTC wall time
 //! otherwise.
 
+pub mod synth;
 mod carelink;
 mod clarity;
 mod libre;

@@ -1,0 +1,876 @@
+//! Report pages: Overview / AGP, Daily, Trends, Logbook and Device settings.
+//!
+//! Every page renders its figures and data tables on the server, so it reads
+//! before the wasm loads and without JavaScript; after hydration the charts
+//! (ECharts through charming, see [`super::report_charts`]) are drawn into
+//! their boxes. Glucose is shown in the viewer's unit.
+
+use crate::api_reports::{
+    report_daily, report_device, report_logbook, report_overview, report_trends, DailyData, DeviceData, LogbookData,
+    OverviewData, ReportMeta, TrendsData,
+};
+use crate::components::{pct, ErrorCard, Figure, RequireUser, UserResource};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+use therapy::metrics::{AgpBin, GlucoseReport};
+use therapy::report_data::{BasalKind, BasalProfile, DayView, LogbookDay, Trends};
+use therapy::GlucoseUnit;
+
+/// The report pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tab {
+    Overview,
+    Daily,
+    Trends,
+    Logbook,
+    Device,
+}
+
+impl Tab {
+    const ALL: [Tab; 5] = [Tab::Overview, Tab::Daily, Tab::Trends, Tab::Logbook, Tab::Device];
+
+    fn path(self) -> &'static str {
+        match self {
+            Tab::Overview => "/reports",
+            Tab::Daily => "/reports/daily",
+            Tab::Trends => "/reports/trends",
+            Tab::Logbook => "/reports/logbook",
+            Tab::Device => "/reports/settings",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Tab::Overview => "Overview",
+            Tab::Daily => "Daily",
+            Tab::Trends => "Trends",
+            Tab::Logbook => "Logbook",
+            Tab::Device => "Device settings",
+        }
+    }
+}
+
+/// What a chart box draws (the data it needs, cloned in).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ChartSpec {
+    Tir(Box<GlucoseReport>),
+    Agp(Vec<AgpBin>, u32),
+    Daily(Box<DayView>, bool),
+    HourlyRanges(Trends),
+    HourlyInsulin(Trends),
+    LogbookTotals(Vec<LogbookDay>),
+    BasalProfile(BasalProfile),
+}
+
+/// A box the browser draws a chart into after hydration; on the server (and
+/// without JavaScript) it is an empty, labelled figure beside its data table.
+#[component]
+fn ChartBox(id: String, height: u32, label: String, spec: ChartSpec, unit: GlucoseUnit) -> impl IntoView {
+    #[cfg(feature = "hydrate")]
+    {
+        let id = id.clone();
+        Effect::new(move |_| {
+            let (id, spec) = (id.clone(), spec.clone());
+            request_animation_frame(move || super::report_charts::draw(&id, height, &spec, unit, 0));
+        });
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (&spec, unit);
+    view! {
+        <div class="chart" id=id.clone() role="img" aria-label=label data-chart=id style=format!("height:{height}px")></div>
+    }
+}
+
+fn qv(key: &'static str) -> impl Fn() -> Option<String> + Copy + Send + Sync + 'static {
+    let query = use_query_map();
+    move || query.with(|q| q.get(key)).filter(|s| !s.trim().is_empty())
+}
+
+/// "138 mg/dL" / "7.7 mmol/L", or "–".
+fn glu(unit: GlucoseUnit, v: Option<f64>) -> String {
+    v.map(|x| format!("{} {}", unit.format(x), unit.label())).unwrap_or_else(|| "–".into())
+}
+
+fn num(v: Option<f64>, decimals: usize, suffix: &str) -> String {
+    v.map(|x| format!("{x:.decimals$}{suffix}")).unwrap_or_else(|| "–".into())
+}
+
+fn range_label(unit: GlucoseUnit, lo: f64, hi: f64) -> String {
+    format!("{}–{} {}", unit.format(lo), unit.format(hi), unit.label())
+}
+
+fn hhmm(minute: u32) -> String {
+    format!("{:02}:{:02}", (minute / 60) % 24, minute % 60)
+}
+
+fn query_string(from: Option<String>, to: Option<String>) -> String {
+    let mut parts = Vec::new();
+    if let Some(f) = from {
+        parts.push(format!("from={f}"));
+    }
+    if let Some(t) = to {
+        parts.push(format!("to={t}"));
+    }
+    if parts.is_empty() { String::new() } else { format!("?{}", parts.join("&")) }
+}
+
+/// The sub-navigation between report pages, keeping the window.
+#[component]
+fn ReportNav(tab: Tab) -> impl IntoView {
+    let (from, to, date) = (qv("from"), qv("to"), qv("date"));
+    let href = move |t: Tab| {
+        if t == Tab::Daily {
+            // The day: on the daily page its own; elsewhere the window's last.
+            let d = if tab == Tab::Daily { date() } else { to() };
+            return format!("{}{}", t.path(), d.map(|d| format!("?date={d}")).unwrap_or_default());
+        }
+        // From the daily page, the other pages show the 14 days ending on its day.
+        let (f, e) = if tab == Tab::Daily { (None, date()) } else { (from(), to()) };
+        format!("{}{}", t.path(), query_string(f, e))
+    };
+    view! {
+        <nav class="subnav" aria-label="Reports">
+            {Tab::ALL.into_iter().map(|t| {
+                let current = (t == tab).then_some("page");
+                view! { <a class="subnav-link" href=move || href(t) aria-current=current>{t.label()}</a> }
+            }).collect_view()}
+        </nav>
+    }
+}
+
+/// Patient, window, range presets, a custom range and the PDF link.
+#[component]
+fn RangeBar(meta: ReportMeta, tab: Tab) -> impl IntoView {
+    let to = meta.to.parse::<chrono::NaiveDate>().ok();
+    let presets = [7i64, 14, 30, 90]
+        .into_iter()
+        .filter_map(|n| {
+            let t = to?;
+            let f = t - chrono::Duration::days(n - 1);
+            let active = u32::try_from(n).ok() == Some(meta.days) && meta.from == f.to_string();
+            Some(view! {
+                <a class="chip" href=format!("{}?from={f}&to={t}", tab.path()) aria-current=active.then_some("true")
+                    data-testid=format!("preset-{n}")>{format!("{n} days")}</a>
+            })
+        })
+        .collect_view();
+    let pdf = format!("/api/v1/patients/{}/report.pdf?from={}&to={}", meta.patient_id, meta.from, meta.to);
+    let newest = meta.newest.clone();
+    view! {
+        <div class="report-head">
+            <div>
+                <p class="report-patient" data-testid="report-patient">{meta.patient_name.clone()}</p>
+                <p class="muted small" data-testid="report-window">
+                    {format!("{} to {} · {} day{} · times in {}", meta.from, meta.to, meta.days, if meta.days == 1 { "" } else { "s" }, meta.time_zone)}
+                    {newest.map(|n| format!(" · newest data {n}"))}
+                </p>
+            </div>
+            <a class="btn" href=pdf rel="external" download="" data-testid="pdf-link">"Download PDF"</a>
+        </div>
+        <div class="range-bar">
+            <div class="chips" role="group" aria-label="Date range">{presets}</div>
+            <form class="range-form" method="get" action=tab.path()>
+                <label>"From "<input type="date" name="from" value=meta.from.clone() required=true/></label>
+                <label>"to "<input type="date" name="to" value=meta.to.clone() required=true/></label>
+                <button type="submit" class="btn btn-quiet">"Show"</button>
+            </form>
+        </div>
+    }
+}
+
+fn loading() -> impl IntoView {
+    view! { <p class="loading">"Loading the report…"</p> }
+}
+
+fn no_patient() -> AnyView {
+    view! {
+        <section class="card empty-state" data-testid="no-patient">
+            <h2>"No patient data here"</h2>
+            <p>"This account has no diabetes data of its own. Reports of patients who share their data with you will open from the clinic workspace."</p>
+        </section>
+    }
+    .into_any()
+}
+
+fn unit_of(me: Result<Option<crate::model::Me>, ServerFnError>) -> GlucoseUnit {
+    me.ok().flatten().map(|m| m.unit()).unwrap_or_default()
+}
+
+/// The frame of every report page.
+#[component]
+fn ReportFrame(tab: Tab, children: ChildrenFn) -> impl IntoView {
+    view! {
+        <Title text=format!("Reports: {}", tab.label())/>
+        <h1 class="page-title">"Reports"</h1>
+        <RequireUser>
+            <ReportNav tab=tab/>
+            {children()}
+        </RequireUser>
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Overview / AGP
+
+#[component]
+pub fn ReportsOverviewPage() -> impl IntoView {
+    view! { <ReportFrame tab=Tab::Overview><OverviewBody/></ReportFrame> }
+}
+
+#[component]
+fn OverviewBody() -> impl IntoView {
+    let user = UserResource::use_();
+    let (from, to) = (qv("from"), qv("to"));
+    let data = Resource::new(move || (from(), to()), |(f, t)| report_overview(f, t, None));
+    view! {
+        <Transition fallback=loading>
+            {move || Suspend::new(async move {
+                let unit = unit_of(user.me.await);
+                match data.await {
+                    Ok(Some(d)) => view! { <Overview d=d unit=unit/> }.into_any(),
+                    Ok(None) => no_patient(),
+                    Err(e) => view! { <ErrorCard message=crate::api::error_message(&e)/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Overview(d: OverviewData, unit: GlucoseUnit) -> impl IntoView {
+    let g = d.glucose.clone();
+    let tir = [
+        ("very-high", "Very high", g.very_high_percent, format!("> {} {}", unit.format(250.0), unit.label()), "< 5 %"),
+        ("high", "High", g.high_percent, range_label(unit, 181.0, 250.0), "< 25 % above range"),
+        ("in-range", "In range", g.in_range_percent, range_label(unit, 70.0, 180.0), "> 70 %"),
+        ("low", "Low", g.low_percent, range_label(unit, 54.0, 69.0), "< 4 % below range"),
+        ("very-low", "Very low", g.very_low_percent, format!("< {} {}", unit.format(54.0), unit.label()), "< 1 %"),
+    ];
+    let empty = g.readings == 0;
+    let episodes = d.episodes.clone();
+    view! {
+        <RangeBar meta=d.meta.clone() tab=Tab::Overview/>
+        {(!g.sufficient && !empty).then(|| view! {
+            <div class="alert alert-warn" role="status" data-testid="insufficient">
+                {format!("Sensor data covers {} of the expected readings over {} day(s). The consensus asks for at least 70 % over 14 days before these figures represent usual glucose.",
+                    pct(g.cgm_active_percent), g.days)}
+            </div>
+        })}
+        {empty.then(|| view! {
+            <section class="card empty-state" data-testid="report-empty">
+                <h2>"No CGM readings in these days"</h2>
+                <p>"Choose another range, or upload your sensor data."</p>
+            </section>
+        })}
+        <div class="grid-2">
+            <section class="card" aria-labelledby="tir-h">
+                <h2 id="tir-h">"Time in ranges"</h2>
+                <div class="tir-chart-row">
+                    <ChartBox id="chart-tir".into() height=260 label="Time in ranges, stacked".into() spec=ChartSpec::Tir(Box::new(g.clone())) unit=unit/>
+                    <ul class="tir-legend">
+                        {tir.iter().map(|(cls, label, v, range, target)| view! {
+                            <li>
+                                <span class=format!("swatch tir-{cls}")></span>
+                                <span class="tir-label">{*label}</span>
+                                <span class="tir-range">{format!("{range} · target {target}")}</span>
+                                <strong data-testid=format!("tir-{cls}")>{pct(*v)}</strong>
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                </div>
+            </section>
+            <section class="card" aria-labelledby="fig-h">
+                <h2 id="fig-h">"Key figures"</h2>
+                <div class="figures figures-tight">
+                    <div data-testid="fig-mean"><Figure label="Mean glucose" value=glu(unit, g.mean_mg_dl)/></div>
+                    <Figure label="GMI" value=num(g.gmi_percent, 1, " %") hint="glucose management indicator"/>
+                    <Figure label="Variability (CV)" value=pct(g.cv_percent) hint="target ≤ 36 %"/>
+                    <div data-testid="fig-sd"><Figure label="SD" value=glu(unit, g.sd_mg_dl)/></div>
+                    <Figure label="Sensor active" value=pct(g.cgm_active_percent)/>
+                    <Figure label="Readings" value=g.readings.to_string()/>
+                    <Figure label="GRI" value=num(g.gri, 1, "") hint="glycemia risk index, 0–100"/>
+                    <Figure label="Hypo episodes" value=g.hypo_episode_count.to_string() hint="≥ 15 min below 54 mg/dL"/>
+                </div>
+            </section>
+        </div>
+        <section class="card" aria-labelledby="agp-h">
+            <h2 id="agp-h">"Ambulatory glucose profile"</h2>
+            <p class="muted small">{format!("All days overlaid by time of day: the median, the 25–75 % and 5–95 % bands, in {}-minute bins. Target range {}.", g.agp_bin_min, range_label(unit, 70.0, 180.0))}</p>
+            <ChartBox id="chart-agp".into() height=340 label="Ambulatory glucose profile".into() spec=ChartSpec::Agp(g.agp.clone(), g.agp_bin_min) unit=unit/>
+            <details class="data-table" open=true>
+                <summary>{format!("Percentiles by hour ({})", unit.label())}</summary>
+                <div class="table-scroll">
+                    <table class="table table-compact" data-testid="agp-table">
+                        <thead><tr><th scope="col">"Hour"</th><th scope="col">"5 %"</th><th scope="col">"25 %"</th><th scope="col">"Median"</th><th scope="col">"75 %"</th><th scope="col">"95 %"</th><th scope="col">"Readings"</th></tr></thead>
+                        <tbody>
+                            {d.agp_hourly.iter().map(|b| view! {
+                                <tr>
+                                    <td>{hhmm(b.minute)}</td>
+                                    <td>{unit.format(b.p5)}</td>
+                                    <td>{unit.format(b.p25)}</td>
+                                    <td>{unit.format(b.p50)}</td>
+                                    <td>{unit.format(b.p75)}</td>
+                                    <td>{unit.format(b.p95)}</td>
+                                    <td>{b.n}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                </div>
+            </details>
+        </section>
+        <div class="grid-2">
+            <section class="card" aria-labelledby="ins-h">
+                <h2 id="ins-h">"Insulin and carbohydrate"</h2>
+                {match (&d.insulin, d.pump_data) {
+                    (None, _) => view! { <p class="muted">"Insulin data is not shared with you."</p> }.into_any(),
+                    (Some(_), false) => view! { <p class="muted" data-testid="no-pump">"No pump data in these days."</p> }.into_any(),
+                    (Some(s), true) if d.basal_data => view! {
+                        <div class="figures figures-tight" data-testid="insulin-summary">
+                            <Figure label="Total daily dose" value=num(s.total_daily_dose_u, 1, " U")/>
+                            <Figure label="Basal per day" value=format!("{} ({})", num(s.basal_u_per_day, 1, " U"), pct(s.basal_percent))/>
+                            <Figure label="Bolus per day" value=format!("{} ({})", num(s.bolus_u_per_day, 1, " U"), pct(s.bolus_percent))/>
+                            <Figure label="Boluses per day" value=num(s.boluses_per_day, 1, "")/>
+                            <Figure label="Carbs per day" value=num(s.carbs_g_per_day, 0, " g")/>
+                        </div>
+                    }.into_any(),
+                    (Some(s), true) => view! {
+                        <div class="figures figures-tight" data-testid="insulin-summary">
+                            <Figure label="Bolus per day" value=num(s.bolus_u_per_day, 1, " U")/>
+                            <Figure label="Boluses per day" value=num(s.boluses_per_day, 1, "")/>
+                            <Figure label="Carbs per day" value=num(s.carbs_g_per_day, 0, " g")/>
+                        </div>
+                        <p class="muted small" data-testid="no-basal">"No basal data in these days (pump basal, or long-acting insulin logged as a dose), so no total daily dose."</p>
+                    }.into_any(),
+                }}
+            </section>
+            <section class="card" aria-labelledby="hypo-h">
+                <h2 id="hypo-h">"Hypoglycaemia episodes"</h2>
+                {if episodes.is_empty() {
+                    view! { <p class="muted">"No episode of 15 minutes or more below 54 mg/dL."</p> }.into_any()
+                } else {
+                    let more = episodes.len().saturating_sub(10);
+                    view! {
+                        <table class="table table-compact">
+                            <thead><tr><th scope="col">"Start"</th><th scope="col">"Duration"</th><th scope="col">"Lowest"</th></tr></thead>
+                            <tbody>
+                                {episodes.iter().rev().take(10).map(|e| view! {
+                                    <tr><td>{e.start_local.clone()}</td><td>{format!("{} min", e.minutes)}</td><td>{glu(unit, Some(f64::from(e.min_mg_dl)))}</td></tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                        {(more > 0).then(|| view! { <p class="muted small">{format!("and {more} earlier")}</p> })}
+                    }.into_any()
+                }}
+            </section>
+        </div>
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Daily
+
+#[component]
+pub fn ReportsDailyPage() -> impl IntoView {
+    view! { <ReportFrame tab=Tab::Daily><DailyBody/></ReportFrame> }
+}
+
+#[component]
+fn DailyBody() -> impl IntoView {
+    let user = UserResource::use_();
+    let date = qv("date");
+    let data = Resource::new(date, |d| report_daily(d, None));
+    view! {
+        <Transition fallback=loading>
+            {move || Suspend::new(async move {
+                let unit = unit_of(user.me.await);
+                match data.await {
+                    Ok(Some(d)) => view! { <Daily d=d unit=unit/> }.into_any(),
+                    Ok(None) => no_patient(),
+                    Err(e) => view! { <ErrorCard message=crate::api::error_message(&e)/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// One row of the day's event table.
+struct EventRow {
+    sec: u32,
+    what: &'static str,
+    value: String,
+    class: &'static str,
+}
+
+fn day_events(day: &DayView, unit: GlucoseUnit) -> Vec<EventRow> {
+    let mut rows = Vec::new();
+    for b in &day.bg {
+        rows.push(EventRow { sec: b.sec, what: "Fingerstick", value: glu(unit, Some(f64::from(b.mg_dl))), class: "ev-bg" });
+    }
+    for b in &day.boluses {
+        let kind = match (b.subtype.as_deref(), b.duration_min) {
+            (Some("dual"), Some(m)) => format!(" (dual wave, {m} min)"),
+            (Some("square"), Some(m)) => format!(" (square wave, {m} min)"),
+            _ => String::new(),
+        };
+        rows.push(EventRow { sec: b.sec, what: "Bolus", value: format!("{:.2} U{kind}", b.units), class: "ev-bolus" });
+    }
+    for c in &day.carbs {
+        rows.push(EventRow { sec: c.sec, what: "Carbs", value: format!("{:.0} g", c.grams), class: "ev-carbs" });
+    }
+    for b in &day.basal {
+        let (what, value) = match b.kind {
+            BasalKind::Temp => ("Temp basal", match b.percent {
+                Some(p) => format!("{p:.0} % → {:.3} U/h until {}", b.rate_u_h, day.clock_sec(b.end_sec)),
+                None => format!("{:.3} U/h until {}", b.rate_u_h, day.clock_sec(b.end_sec)),
+            }),
+            BasalKind::Suspended => ("Suspended", format!("until {}", day.clock_sec(b.end_sec))),
+            BasalKind::Scheduled => continue,
+        };
+        rows.push(EventRow { sec: b.start_sec, what, value, class: "ev-basal" });
+    }
+    for a in &day.alarms {
+        let text = match (&a.description, a.code) {
+            (Some(d), _) => d.clone(),
+            (None, Some(c)) => format!("code {c}"),
+            (None, None) => "alarm".into(),
+        };
+        rows.push(EventRow { sec: a.sec, what: "Alarm", value: text, class: "ev-alarm" });
+    }
+    rows.sort_by_key(|r| r.sec);
+    rows
+}
+
+#[component]
+fn Daily(d: DailyData, unit: GlucoseUnit) -> impl IntoView {
+    let day = d.day.clone();
+    let s = day.stats.clone();
+    let events = day_events(&day, unit);
+    let weekday = day.date.format("%A %-d %B %Y").to_string();
+    let cgm_hours: Vec<(u32, Option<f64>, usize)> = (0..day.minutes.div_ceil(60))
+        .map(|h| {
+            let v: Vec<u16> = day.cgm.iter().filter(|(sec, _)| sec / 3600 == h).map(|(_, v)| *v).collect();
+            let mean = (!v.is_empty()).then(|| v.iter().map(|x| f64::from(*x)).sum::<f64>() / v.len() as f64);
+            (h, mean, v.len())
+        })
+        .collect();
+    let scheduled: Vec<(String, String, String, String)> = day
+        .basal
+        .iter()
+        .map(|b| {
+            let kind = match b.kind {
+                BasalKind::Scheduled => "scheduled",
+                BasalKind::Temp => "temp",
+                BasalKind::Suspended => "suspended",
+            };
+            (day.clock_sec(b.start_sec), day.clock_sec(b.end_sec.min(day.minutes * 60)), kind.to_string(), format!("{:.3}", b.rate_u_h))
+        })
+        .collect();
+    let meta = d.meta.clone();
+    view! {
+        <div class="report-head">
+            <div>
+                <p class="report-patient" data-testid="report-patient">{meta.patient_name.clone()}</p>
+                <p class="muted small">{format!("Times in {}", meta.time_zone)}</p>
+            </div>
+            <a class="btn" rel="external" download="" data-testid="pdf-link"
+                href=format!("/api/v1/patients/{}/report.pdf?from={}&to={}", meta.patient_id, meta.to, meta.to)>"Download PDF"</a>
+        </div>
+        <div class="day-nav">
+            <a class="btn btn-quiet" href=format!("/reports/daily?date={}", d.prev) data-testid="prev-day">"← Previous day"</a>
+            <h2 class="day-title" data-testid="day-title">{weekday}</h2>
+            <a class="btn btn-quiet" href=format!("/reports/daily?date={}", d.next) data-testid="next-day">"Next day →"</a>
+            <form class="range-form" method="get" action="/reports/daily">
+                <label>"Day "<input type="date" name="date" value=day.date.to_string()/></label>
+                <button type="submit" class="btn btn-quiet">"Show"</button>
+            </form>
+        </div>
+        <section class="card">
+            <div class="figures figures-tight">
+                <Figure label="Mean glucose" value=glu(unit, s.mean_mg_dl)/>
+                <Figure label="In range" value=pct(s.in_range_percent)/>
+                <Figure label="Below 70" value=pct(s.low_percent.zip(s.very_low_percent).map(|(a, b)| a + b))/>
+                <Figure label="Above 180" value=pct(s.high_percent.zip(s.very_high_percent).map(|(a, b)| a + b))/>
+                <Figure label="Carbs" value=format!("{:.0} g", s.carbs_g)/>
+                <Figure label="Bolus" value=format!("{:.1} U", s.bolus_u)/>
+                <Figure label="Basal" value=num(s.basal_u, 1, " U")/>
+                <Figure label="Total insulin" value=num(s.total_u, 1, " U")/>
+            </div>
+            {(s.readings == 0).then(|| view! { <p class="muted" data-testid="day-empty">"No CGM readings on this day."</p> })}
+            <ChartBox id=format!("chart-daily-{}", day.date) height=520 label=format!("Glucose, insulin and carbs on {}", day.date)
+                spec=ChartSpec::Daily(Box::new(day.clone()), d.insulin_visible) unit=unit/>
+            <p class="muted small">{format!("Target range {} shaded. Drag or scroll on the chart to zoom.", range_label(unit, 70.0, 180.0))}</p>
+        </section>
+        <div class="grid-2">
+            <section class="card">
+                <h2>"Events"</h2>
+                {if events.is_empty() {
+                    view! { <p class="muted">"No boluses, carbs, fingersticks, temp basals or alarms on this day."</p> }.into_any()
+                } else {
+                    view! {
+                        <table class="table table-compact" data-testid="day-events">
+                            <thead><tr><th scope="col">"Time"</th><th scope="col">"Event"</th><th scope="col">"Value"</th></tr></thead>
+                            <tbody>
+                                {events.into_iter().map(|e| view! {
+                                    <tr class=e.class><td>{day.clock_sec(e.sec)}</td><td>{e.what}</td><td>{e.value}</td></tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any()
+                }}
+            </section>
+            <section class="card">
+                <h2>{format!("CGM by hour ({})", unit.label())}</h2>
+                <table class="table table-compact" data-testid="day-hours">
+                    <thead><tr><th scope="col">"From"</th><th scope="col">"Mean"</th><th scope="col">"Readings"</th></tr></thead>
+                    <tbody>
+                        {cgm_hours.into_iter().map(|(h, mean, n)| view! {
+                            <tr><td>{day.clock(h * 60)}</td><td>{mean.map(|m| unit.format(m)).unwrap_or_else(|| "–".into())}</td><td>{n}</td></tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+                {(!scheduled.is_empty()).then(|| view! {
+                    <h3>"Basal delivered"</h3>
+                    <table class="table table-compact" data-testid="day-basal">
+                        <thead><tr><th scope="col">"From"</th><th scope="col">"To"</th><th scope="col">"Kind"</th><th scope="col">"U/h"</th></tr></thead>
+                        <tbody>
+                            {scheduled.into_iter().map(|(a, b, k, r)| view! { <tr><td>{a}</td><td>{b}</td><td>{k}</td><td>{r}</td></tr> }).collect_view()}
+                        </tbody>
+                    </table>
+                })}
+            </section>
+        </div>
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Trends
+
+#[component]
+pub fn ReportsTrendsPage() -> impl IntoView {
+    view! { <ReportFrame tab=Tab::Trends><TrendsBody/></ReportFrame> }
+}
+
+#[component]
+fn TrendsBody() -> impl IntoView {
+    let user = UserResource::use_();
+    let (from, to) = (qv("from"), qv("to"));
+    let data = Resource::new(move || (from(), to()), |(f, t)| report_trends(f, t, None));
+    view! {
+        <Transition fallback=loading>
+            {move || Suspend::new(async move {
+                let unit = unit_of(user.me.await);
+                match data.await {
+                    Ok(Some(d)) => view! { <TrendsView d=d unit=unit/> }.into_any(),
+                    Ok(None) => no_patient(),
+                    Err(e) => view! { <ErrorCard message=crate::api::error_message(&e)/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn TrendsView(d: TrendsData, unit: GlucoseUnit) -> impl IntoView {
+    let t = d.trends.clone();
+    view! {
+        <RangeBar meta=d.meta.clone() tab=Tab::Trends/>
+        <section class="card">
+            <h2>"Glucose by time of day"</h2>
+            <p class="muted small">{format!("Share of readings below, in and above {} in each hour, and the hourly mean.", range_label(unit, 70.0, 180.0))}</p>
+            <ChartBox id="chart-trends-ranges".into() height=320 label="Time in ranges by hour of day".into() spec=ChartSpec::HourlyRanges(t.clone()) unit=unit/>
+        </section>
+        {d.pump_data.then(|| view! {
+            <section class="card">
+                <h2>"Insulin and carbs by time of day"</h2>
+                <p class="muted small">"Bolus and carbohydrate per day in each hour; the average basal rate delivered."</p>
+                <ChartBox id="chart-trends-insulin".into() height=300 label="Insulin and carbs by hour of day".into() spec=ChartSpec::HourlyInsulin(t.clone()) unit=unit/>
+            </section>
+        })}
+        <section class="card">
+            <h2>"By hour"</h2>
+            <div class="table-scroll">
+                <table class="table table-compact" data-testid="trends-table">
+                    <thead><tr>
+                        <th scope="col">"Hour"</th><th scope="col">{format!("Mean ({})", unit.label())}</th><th scope="col">"SD"</th>
+                        <th scope="col">"10 %"</th><th scope="col">"Median"</th><th scope="col">"90 %"</th>
+                        <th scope="col">"Below"</th><th scope="col">"In range"</th><th scope="col">"Above"</th>
+                        <th scope="col">"BG checks"</th><th scope="col">"Carbs g/day"</th><th scope="col">"Bolus U/day"</th><th scope="col">"Basal U/h"</th>
+                    </tr></thead>
+                    <tbody>
+                        {t.hours.iter().map(|h| view! {
+                            <tr>
+                                <td>{hhmm(h.hour * 60)}</td>
+                                <td>{h.mean_mg_dl.map(|v| unit.format(v)).unwrap_or_else(|| "–".into())}</td>
+                                <td>{h.sd_mg_dl.map(|v| unit.format(v)).unwrap_or_else(|| "–".into())}</td>
+                                <td>{h.p10_mg_dl.map(|v| unit.format(v)).unwrap_or_else(|| "–".into())}</td>
+                                <td>{h.p50_mg_dl.map(|v| unit.format(v)).unwrap_or_else(|| "–".into())}</td>
+                                <td>{h.p90_mg_dl.map(|v| unit.format(v)).unwrap_or_else(|| "–".into())}</td>
+                                <td>{pct(h.below_percent)}</td>
+                                <td>{pct(h.in_range_percent)}</td>
+                                <td>{pct(h.above_percent)}</td>
+                                <td>{h.bg_count}</td>
+                                <td>{format!("{:.1}", h.carbs_g_per_day)}</td>
+                                <td>{format!("{:.2}", h.bolus_u_per_day)}</td>
+                                <td>{num(h.basal_u_h, 3, "")}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        </section>
+        <section class="card">
+            <h2>"By day of the week"</h2>
+            <table class="table table-compact" data-testid="weekday-table">
+                <thead><tr><th scope="col">"Day"</th><th scope="col">"Readings"</th><th scope="col">{format!("Mean ({})", unit.label())}</th><th scope="col">"Below"</th><th scope="col">"In range"</th><th scope="col">"Above"</th></tr></thead>
+                <tbody>
+                    {t.weekdays.iter().map(|w| view! {
+                        <tr>
+                            <td>{w.name.clone()}</td>
+                            <td>{w.readings}</td>
+                            <td>{w.mean_mg_dl.map(|v| unit.format(v)).unwrap_or_else(|| "–".into())}</td>
+                            <td>{pct(w.below_percent)}</td>
+                            <td>{pct(w.in_range_percent)}</td>
+                            <td>{pct(w.above_percent)}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </section>
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Logbook
+
+#[component]
+pub fn ReportsLogbookPage() -> impl IntoView {
+    view! { <ReportFrame tab=Tab::Logbook><LogbookBody/></ReportFrame> }
+}
+
+#[component]
+fn LogbookBody() -> impl IntoView {
+    let user = UserResource::use_();
+    let (from, to) = (qv("from"), qv("to"));
+    let data = Resource::new(move || (from(), to()), |(f, t)| report_logbook(f, t, None));
+    view! {
+        <Transition fallback=loading>
+            {move || Suspend::new(async move {
+                let unit = unit_of(user.me.await);
+                match data.await {
+                    Ok(Some(d)) => view! { <Logbook d=d unit=unit/> }.into_any(),
+                    Ok(None) => no_patient(),
+                    Err(e) => view! { <ErrorCard message=crate::api::error_message(&e)/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+}
+
+#[component]
+fn Logbook(d: LogbookData, unit: GlucoseUnit) -> impl IntoView {
+    let mut chrono_days = d.days.clone();
+    chrono_days.reverse();
+    view! {
+        <RangeBar meta=d.meta.clone() tab=Tab::Logbook/>
+        <section class="card">
+            <h2>"Daily totals"</h2>
+            <ChartBox id="chart-logbook".into() height=280 label="Insulin and carbohydrate per day".into() spec=ChartSpec::LogbookTotals(chrono_days) unit=unit/>
+        </section>
+        <section class="card">
+            <h2>"Logbook"</h2>
+            <p class="muted small">{format!("Per period of the day: CGM mean ({}), fingersticks, carbohydrate and bolus insulin. Newest day first.", unit.label())}</p>
+            <div class="table-scroll">
+                <table class="table table-compact logbook" data-testid="logbook-table">
+                    <thead><tr>
+                        <th scope="col">"Day"</th>
+                        {d.periods.iter().map(|p| view! {
+                            <th scope="col">{capitalize(&p.name)}<br/><span class="muted small">{format!("{}–{}", hhmm(p.start_min), hhmm(p.end_min))}</span></th>
+                        }).collect_view()}
+                        <th scope="col">"Day totals"</th>
+                    </tr></thead>
+                    <tbody>
+                        {d.days.iter().map(|day| view! {
+                            <tr>
+                                <th scope="row"><a href=format!("/reports/daily?date={}", day.date)>{day.date.format("%a %Y-%m-%d").to_string()}</a></th>
+                                {day.cells.iter().map(|c| view! {
+                                    <td>
+                                        <div class="lb-cgm">{c.cgm_mean_mg_dl.map(|m| format!("CGM {}", unit.format(m))).unwrap_or_default()}</div>
+                                        {(!c.bg_mg_dl.is_empty()).then(|| view! {
+                                            <div class="lb-bg">{format!("BG {}", c.bg_mg_dl.iter().map(|v| unit.format(f64::from(*v))).collect::<Vec<_>>().join(", "))}</div>
+                                        })}
+                                        {(c.carbs_g > 0.0).then(|| view! { <div class="lb-carbs">{format!("{:.0} g", c.carbs_g)}</div> })}
+                                        {(c.bolus_u > 0.0).then(|| view! { <div class="lb-bolus">{format!("{:.1} U", c.bolus_u)}</div> })}
+                                    </td>
+                                }).collect_view()}
+                                <td class="lb-total">
+                                    <div>{day.cgm_mean_mg_dl.map(|m| format!("mean {}", unit.format(m))).unwrap_or_else(|| "no CGM".into())}</div>
+                                    <div>{format!("{:.0} g · bolus {:.1} U", day.carbs_g, day.bolus_u)}</div>
+                                    {day.basal_u.map(|b| view! { <div>{format!("basal {b:.1} U")}</div> })}
+                                </td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        </section>
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Device settings and alarms
+
+#[component]
+pub fn ReportsDevicePage() -> impl IntoView {
+    view! { <ReportFrame tab=Tab::Device><DeviceBody/></ReportFrame> }
+}
+
+#[component]
+fn DeviceBody() -> impl IntoView {
+    let user = UserResource::use_();
+    let (from, to) = (qv("from"), qv("to"));
+    let data = Resource::new(move || (from(), to()), |(f, t)| report_device(f, t, None));
+    view! {
+        <Transition fallback=loading>
+            {move || Suspend::new(async move {
+                let unit = unit_of(user.me.await);
+                match data.await {
+                    Ok(Some(d)) => view! { <Device d=d unit=unit/> }.into_any(),
+                    Ok(None) => no_patient(),
+                    Err(e) => view! { <ErrorCard message=crate::api::error_message(&e)/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+fn per_unit(unit: GlucoseUnit, mg_per_u: f64) -> String {
+    format!("{} {}/U", unit.format(mg_per_u), unit.label())
+}
+
+fn setting_name(key: &str) -> String {
+    match key {
+        "max_bolus_u" => "Maximum bolus (U)".into(),
+        "max_basal_u_h" => "Maximum basal rate (U/h)".into(),
+        "glucose_unit" => "Glucose unit on the device".into(),
+        "sensor_high_limit_mg_dl" => "Sensor high alert (mg/dL)".into(),
+        "sensor_low_limit_mg_dl" => "Sensor low alert (mg/dL)".into(),
+        "pump_model" => "Pump model".into(),
+        "temp_basal_type" => "Temp basal type".into(),
+        "bolus_wizard_enabled" => "Bolus Wizard".into(),
+        other => capitalize(&other.replace('_', " ")),
+    }
+}
+
+#[component]
+fn Device(d: DeviceData, unit: GlucoseUnit) -> impl IntoView {
+    let many = d.settings.len() > 1;
+    view! {
+        <RangeBar meta=d.meta.clone() tab=Tab::Device/>
+        {if !d.settings_visible {
+            view! { <section class="card"><p class="muted">"Device settings are not shared with you."</p></section> }.into_any()
+        } else if d.settings.is_empty() {
+            view! {
+                <section class="card empty-state" data-testid="no-settings">
+                    <h2>"No device settings seen"</h2>
+                    <p>"Settings come with pump uploads and CareLink or Nightscout exports."</p>
+                </section>
+            }.into_any()
+        } else {
+            d.settings.iter().enumerate().map(|(i, seen)| {
+                let s = seen.settings.clone();
+                let from = d.meta.from.parse::<chrono::NaiveDate>().ok();
+                let title = if from.is_some_and(|f| seen.last_seen < f) {
+                    format!("In effect at the start of these days: last seen on {}", seen.last_seen)
+                } else if seen.first_seen == seen.last_seen {
+                    format!("Seen on {}", seen.first_seen)
+                } else {
+                    format!("Seen from {} to {} ({} times)", seen.first_seen, seen.last_seen, seen.times_seen)
+                };
+                let active = s.basal_profiles.first().cloned();
+                view! {
+                    <section class="card settings-card" data-testid="settings-snapshot">
+                        <h2>{if i == 0 { "Device settings" } else { "Earlier settings" }}</h2>
+                        <p class="muted small">{title}{(many && i == 0).then_some(" · newest first")}</p>
+                        {active.map(|p| view! {
+                            <ChartBox id=format!("chart-basal-{i}") height=220 label=format!("Basal profile {}", p.name) spec=ChartSpec::BasalProfile(p.clone()) unit=unit/>
+                        })}
+                        <div class="settings-grid">
+                            {s.basal_profiles.iter().map(|p| view! {
+                                <div>
+                                    <h3>{format!("Basal profile “{}”{}", p.name, if p.active { " (active)" } else { "" })}</h3>
+                                    <table class="table table-compact">
+                                        <thead><tr><th scope="col">"From"</th><th scope="col">"U/h"</th></tr></thead>
+                                        <tbody>{p.entries.iter().map(|e| view! { <tr><td>{hhmm(e.start_min)}</td><td>{format!("{:.3}", e.value)}</td></tr> }).collect_view()}</tbody>
+                                    </table>
+                                    <p class="muted small">{format!("{:.2} U per day", p.total_u)}</p>
+                                </div>
+                            }).collect_view()}
+                            {(!s.carb_ratios.is_empty()).then(|| view! {
+                                <div>
+                                    <h3>"Carb ratios"</h3>
+                                    <table class="table table-compact">
+                                        <thead><tr><th scope="col">"From"</th><th scope="col">{if s.carb_ratio_exchanges { "U/exchange" } else { "g/U" }}</th></tr></thead>
+                                        <tbody>{s.carb_ratios.iter().map(|e| view! { <tr><td>{hhmm(e.start_min)}</td><td>{format!("{}", e.value)}</td></tr> }).collect_view()}</tbody>
+                                    </table>
+                                </div>
+                            })}
+                            {(!s.sensitivities.is_empty()).then(|| view! {
+                                <div>
+                                    <h3>"Insulin sensitivity"</h3>
+                                    <table class="table table-compact">
+                                        <thead><tr><th scope="col">"From"</th><th scope="col">{format!("{}/U", unit.label())}</th></tr></thead>
+                                        <tbody>{s.sensitivities.iter().map(|e| view! { <tr><td>{hhmm(e.start_min)}</td><td>{per_unit(unit, e.value)}</td></tr> }).collect_view()}</tbody>
+                                    </table>
+                                </div>
+                            })}
+                            {(!s.targets.is_empty()).then(|| view! {
+                                <div>
+                                    <h3>"Glucose targets"</h3>
+                                    <table class="table table-compact">
+                                        <thead><tr><th scope="col">"From"</th><th scope="col">{format!("Target ({})", unit.label())}</th></tr></thead>
+                                        <tbody>{s.targets.iter().map(|e| view! { <tr><td>{hhmm(e.start_min)}</td><td>{format!("{}–{}", unit.format(e.low_mg_dl), unit.format(e.high_mg_dl))}</td></tr> }).collect_view()}</tbody>
+                                    </table>
+                                </div>
+                            })}
+                            <div>
+                                <h3>"Other settings"</h3>
+                                <table class="table table-compact">
+                                    <tbody>
+                                        <tr><th scope="row">"Active insulin time"</th><td>{s.active_insulin_min.map(|m| format!("{}:{:02} h", m / 60, m % 60)).unwrap_or_else(|| "–".into())}</td></tr>
+                                        {s.other.iter().map(|(k, v)| view! { <tr><th scope="row">{setting_name(k)}</th><td>{v.clone()}</td></tr> }).collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
+                        </div>
+                    </section>
+                }
+            }).collect_view().into_any()
+        }}
+        <section class="card">
+            <h2>"Alarms"</h2>
+            {if !d.events_visible {
+                view! { <p class="muted">"Device events are not shared with you."</p> }.into_any()
+            } else if d.alarms.is_empty() {
+                view! { <p class="muted" data-testid="no-alarms">"No alarms in these days."</p> }.into_any()
+            } else {
+                view! {
+                    <table class="table table-compact" data-testid="alarms-table">
+                        <thead><tr><th scope="col">"When"</th><th scope="col">"Alarm"</th><th scope="col">"Code"</th></tr></thead>
+                        <tbody>
+                            {d.alarms.iter().map(|a| view! {
+                                <tr><td>{a.local_time.clone()}</td><td>{a.description.clone().unwrap_or_else(|| "alarm".into())}</td><td>{a.code.map(|c| c.to_string()).unwrap_or_default()}</td></tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            }}
+        </section>
+    }
+}

@@ -1,0 +1,661 @@
+//! The report PDF: an overview page (time in ranges, key figures, the AGP,
+//! insulin and carbs) and one page per day (glucose, basal, boluses, carbs,
+//! fingersticks, alarms and the day's events), A4 landscape.
+//!
+//! Written with `pdf-writer` using the standard Helvetica fonts (every PDF
+//! reader has them: no font file, nothing to download), WinAnsi-encoded so
+//! the text is selectable and searchable; charts are vector paths; content
+//! streams are deflate-compressed. Characters outside WinAnsi (Latin-1 and a
+//! few more) print as `?`.
+
+use app::api_reports::OverviewData;
+use app::service::report::ReportBundle;
+use pdf_writer::{Content, Filter, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
+use therapy::report_data::{BasalKind, DayView};
+use therapy::GlucoseUnit;
+
+const W: f32 = 842.0;
+const H: f32 = 595.0;
+const M: f32 = 36.0;
+
+type Rgb = (f32, f32, f32);
+
+fn hex(c: u32) -> Rgb {
+    (((c >> 16) & 0xff) as f32 / 255.0, ((c >> 8) & 0xff) as f32 / 255.0, (c & 0xff) as f32 / 255.0)
+}
+
+const TEXT: u32 = 0x1f2933;
+const MUTED: u32 = 0x52606d;
+const GRID: u32 = 0xd9dee4;
+const TEAL: u32 = 0x0f766e;
+const VERY_HIGH: u32 = 0xe4572e;
+const HIGH: u32 = 0xf4a259;
+const IN_RANGE: u32 = 0x2a9d8f;
+const LOW: u32 = 0xe63946;
+const VERY_LOW: u32 = 0x9b1d20;
+const BOLUS: u32 = 0x2563eb;
+const CARBS: u32 = 0xd97706;
+const BASAL: u32 = 0x7c3aed;
+const TEMP: u32 = 0xc026d3;
+const BG: u32 = 0xb42318;
+
+/// Helvetica and Helvetica-Bold advance widths (1/1000 em) of ASCII 32–126.
+const HELV: [u16; 95] = [
+    278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278, 278, 556, 556, 556, 556, 556, 556, 556,
+    556, 556, 556, 278, 278, 584, 584, 584, 556, 1015, 667, 667, 722, 722, 667, 611, 778, 722, 278, 500, 667, 556, 833,
+    722, 778, 667, 778, 722, 667, 611, 722, 667, 944, 667, 667, 611, 278, 278, 278, 469, 556, 333, 556, 556, 500, 556,
+    556, 278, 556, 556, 222, 222, 500, 222, 833, 556, 556, 556, 556, 333, 500, 278, 556, 500, 722, 500, 500, 500, 334,
+    260, 334, 584,
+];
+const HELV_BOLD: [u16; 95] = [
+    278, 333, 474, 556, 556, 889, 722, 238, 333, 333, 389, 584, 278, 333, 278, 278, 556, 556, 556, 556, 556, 556, 556,
+    556, 556, 556, 333, 333, 584, 584, 584, 611, 975, 722, 722, 722, 722, 667, 611, 778, 722, 278, 556, 722, 611, 833,
+    722, 778, 667, 778, 722, 667, 611, 722, 667, 944, 667, 667, 611, 333, 278, 333, 584, 556, 333, 556, 611, 556, 611,
+    556, 333, 611, 611, 278, 278, 556, 278, 889, 611, 611, 611, 611, 389, 556, 333, 611, 556, 778, 556, 556, 500, 389,
+    280, 389, 584,
+];
+
+/// `s` in WinAnsiEncoding (unknown characters become `?`).
+fn win_ansi(s: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            ' '..='~' => out.push(c as u8),
+            '\u{a0}'..='\u{ff}' => out.push(c as u32 as u8),
+            '–' => out.push(0x96),
+            '—' => out.push(0x97),
+            '‘' => out.push(0x91),
+            '’' => out.push(0x92),
+            '“' => out.push(0x93),
+            '”' => out.push(0x94),
+            '•' => out.push(0x95),
+            '…' => out.push(0x85),
+            '€' => out.push(0x80),
+            '≥' => out.extend_from_slice(b">="),
+            '≤' => out.extend_from_slice(b"<="),
+            '→' => out.extend_from_slice(b"->"),
+            '←' => out.extend_from_slice(b"<-"),
+            _ => out.push(b'?'),
+        }
+    }
+    out
+}
+
+fn text_width(bytes: &[u8], size: f32, bold: bool) -> f32 {
+    let table = if bold { &HELV_BOLD } else { &HELV };
+    let units: u32 = bytes
+        .iter()
+        .map(|&b| match b {
+            32..=126 => u32::from(table[usize::from(b - 32)]),
+            0x97 => 1000,
+            0x95 => 350,
+            0xa0 | 0xb7 => 278,
+            _ => 556,
+        })
+        .sum();
+    units as f32 * size / 1000.0
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Align {
+    Left,
+    Right,
+    Center,
+}
+
+/// One page's content stream, with drawing helpers (PDF coordinates: origin
+/// bottom left; the helpers take y from the top).
+struct Page {
+    c: Content,
+}
+
+impl Page {
+    fn new() -> Self {
+        Page { c: Content::new() }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn text(&mut self, x: f32, top: f32, size: f32, bold: bool, color: u32, align: Align, s: &str) -> f32 {
+        let bytes = win_ansi(s);
+        let w = text_width(&bytes, size, bold);
+        let x = match align {
+            Align::Left => x,
+            Align::Right => x - w,
+            Align::Center => x - w / 2.0,
+        };
+        let (r, g, b) = hex(color);
+        self.c.begin_text();
+        self.c.set_font(Name(if bold { b"F2" } else { b"F1" }), size);
+        self.c.set_fill_rgb(r, g, b);
+        self.c.next_line(x, H - top - size * 0.8);
+        self.c.show(Str(&bytes));
+        self.c.end_text();
+        w
+    }
+
+    fn fill_rect(&mut self, x: f32, top: f32, w: f32, h: f32, color: Rgb) {
+        if w <= 0.0 || h <= 0.0 {
+            return;
+        }
+        self.c.set_fill_rgb(color.0, color.1, color.2);
+        self.c.rect(x, H - top - h, w, h);
+        self.c.fill_nonzero();
+    }
+
+    fn stroke_style(&mut self, width: f32, color: u32, dash: bool) {
+        let (r, g, b) = hex(color);
+        self.c.set_stroke_rgb(r, g, b);
+        self.c.set_line_width(width);
+        if dash {
+            self.c.set_dash_pattern([3.0, 2.0], 0.0);
+        } else {
+            self.c.set_dash_pattern([], 0.0);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn line(&mut self, x1: f32, y1: f32, x2: f32, y2: f32, width: f32, color: u32, dash: bool) {
+        self.stroke_style(width, color, dash);
+        self.c.move_to(x1, H - y1);
+        self.c.line_to(x2, H - y2);
+        self.c.stroke();
+    }
+
+    /// Polylines (each a run of points, y from the top).
+    fn polylines(&mut self, runs: &[Vec<(f32, f32)>], width: f32, color: u32) {
+        self.stroke_style(width, color, false);
+        for run in runs {
+            let mut it = run.iter();
+            let Some(&(x, y)) = it.next() else { continue };
+            self.c.move_to(x, H - y);
+            if run.len() == 1 {
+                self.c.line_to(x + 0.8, H - y);
+            }
+            for &(x, y) in it {
+                self.c.line_to(x, H - y);
+            }
+            self.c.stroke();
+        }
+    }
+
+    fn polygon(&mut self, pts: &[(f32, f32)], color: Rgb) {
+        let mut it = pts.iter();
+        let Some(&(x, y)) = it.next() else { return };
+        self.c.set_fill_rgb(color.0, color.1, color.2);
+        self.c.move_to(x, H - y);
+        for &(x, y) in it {
+            self.c.line_to(x, H - y);
+        }
+        self.c.close_path();
+        self.c.fill_nonzero();
+    }
+
+    fn diamond(&mut self, x: f32, y: f32, r: f32, color: u32) {
+        self.polygon(&[(x, y - r), (x + r, y), (x, y + r), (x - r, y)], hex(color));
+    }
+
+    fn finish(self) -> Vec<u8> {
+        self.c.finish().to_vec()
+    }
+}
+
+fn light(c: u32, alpha: f32) -> Rgb {
+    let (r, g, b) = hex(c);
+    (1.0 - alpha * (1.0 - r), 1.0 - alpha * (1.0 - g), 1.0 - alpha * (1.0 - b))
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.1} %")).unwrap_or_else(|| "–".into())
+}
+
+fn glu(unit: GlucoseUnit, v: Option<f64>) -> String {
+    v.map(|x| format!("{} {}", unit.format(x), unit.label())).unwrap_or_else(|| "–".into())
+}
+
+fn num(v: Option<f64>, d: usize, suffix: &str) -> String {
+    v.map(|x| format!("{x:.d$}{suffix}")).unwrap_or_else(|| "–".into())
+}
+
+/// Header and footer of every page.
+fn frame(p: &mut Page, b: &ReportBundle, title: &str, page_no: usize, pages: usize) {
+    let m = &b.overview.meta;
+    p.text(M, M - 8.0, 16.0, true, TEXT, Align::Left, &format!("Diabase report · {}", m.patient_name));
+    p.text(W - M, M - 8.0, 11.0, true, TEXT, Align::Right, &format!("{} to {} ({} days)", m.from, m.to, m.days));
+    p.text(M, M + 12.0, 9.0, false, MUTED, Align::Left, title);
+    p.text(
+        W - M,
+        M + 12.0,
+        8.0,
+        false,
+        MUTED,
+        Align::Right,
+        &format!("Generated {} · glucose in {} · times in {}", b.generated_at, b.unit.label(), m.time_zone),
+    );
+    p.line(M, M + 26.0, W - M, M + 26.0, 0.6, GRID, false);
+    p.text(M, H - M + 8.0, 7.5, false, MUTED, Align::Left, "Diabase shows device data; it does not give treatment advice. Consensus definitions: Battelino et al., Diabetes Care 2019.");
+    p.text(W - M, H - M + 8.0, 7.5, false, MUTED, Align::Right, &format!("Page {page_no} of {pages}"));
+}
+
+/// A labelled figure: small caps label over a bold value.
+fn figure(p: &mut Page, x: f32, top: f32, label: &str, value: &str) {
+    figure_sized(p, x, top, label, value, 13.0);
+}
+
+fn figure_sized(p: &mut Page, x: f32, top: f32, label: &str, value: &str, size: f32) {
+    p.text(x, top, 7.5, false, MUTED, Align::Left, &label.to_uppercase());
+    p.text(x, top + 10.0, size, true, TEXT, Align::Left, value);
+}
+
+fn overview_page(p: &mut Page, b: &ReportBundle) {
+    let d: &OverviewData = &b.overview;
+    let g = &d.glucose;
+    let unit = b.unit;
+    let mut top = M + 40.0;
+
+    // Notes.
+    let mut notes: Vec<String> = Vec::new();
+    if g.readings == 0 {
+        notes.push("No CGM readings in these days.".into());
+    } else if !g.sufficient {
+        notes.push(format!(
+            "Sensor data covers {} of the expected readings over {} day(s); the consensus asks for 70 % over 14 days.",
+            pct(g.cgm_active_percent),
+            g.days
+        ));
+    }
+    if b.days_capped {
+        notes.push(format!(
+            "Daily pages: the last {} of the {} days ({} to {}).",
+            b.days.len(),
+            d.meta.days,
+            b.days.first().map(|x| x.date.to_string()).unwrap_or_default(),
+            d.meta.to
+        ));
+    }
+    for n in &notes {
+        p.text(M, top, 9.0, true, 0x92400e, Align::Left, n);
+        top += 13.0;
+    }
+    if !notes.is_empty() {
+        top += 4.0;
+    }
+
+    // Time in ranges: a stacked bar with its legend.
+    p.text(M, top, 11.0, true, TEXT, Align::Left, "Time in ranges");
+    let (bx, by, bw, bh) = (M, top + 20.0, 34.0, 210.0);
+    let ranges = [
+        ("Very high", format!("> {}", unit.format(250.0)), g.very_high_percent, VERY_HIGH, "< 5 %"),
+        ("High", format!("{}–{}", unit.format(181.0), unit.format(250.0)), g.high_percent, HIGH, "< 25 % (with very high)"),
+        ("In range", format!("{}–{}", unit.format(70.0), unit.format(180.0)), g.in_range_percent, IN_RANGE, "> 70 %"),
+        ("Low", format!("{}–{}", unit.format(54.0), unit.format(69.0)), g.low_percent, LOW, "< 4 % (with very low)"),
+        ("Very low", format!("< {}", unit.format(54.0)), g.very_low_percent, VERY_LOW, "< 1 %"),
+    ];
+    p.fill_rect(bx, by, bw, bh, hex(0xeef0f3));
+    let mut y = by;
+    for (_, _, v, color, _) in &ranges {
+        let h = (v.unwrap_or(0.0) as f32 / 100.0 * bh).max(0.0);
+        p.fill_rect(bx, y, bw, h, hex(*color));
+        y += h;
+    }
+    for (i, (name, range, v, color, target)) in ranges.iter().enumerate() {
+        let ly = by + 6.0 + i as f32 * 42.0;
+        p.fill_rect(bx + bw + 12.0, ly + 1.0, 8.0, 8.0, hex(*color));
+        p.text(bx + bw + 26.0, ly, 10.0, true, TEXT, Align::Left, name);
+        p.text(bx + bw + 190.0, ly - 1.0, 13.0, true, TEXT, Align::Right, &pct(*v));
+        p.text(bx + bw + 26.0, ly + 13.0, 8.0, false, MUTED, Align::Left, &format!("{range} {} · target {target}", unit.label()));
+    }
+
+    // Key figures.
+    let fy = by + bh + 22.0;
+    p.text(M, fy - 4.0, 11.0, true, TEXT, Align::Left, "Key figures");
+    let figs = [
+        ("Mean glucose", glu(unit, g.mean_mg_dl)),
+        ("GMI", num(g.gmi_percent, 1, " %")),
+        ("CV", pct(g.cv_percent)),
+        ("SD", glu(unit, g.sd_mg_dl)),
+        ("Sensor active", pct(g.cgm_active_percent)),
+        ("Readings", g.readings.to_string()),
+        ("GRI", num(g.gri, 1, "")),
+        ("Hypo episodes", g.hypo_episode_count.to_string()),
+    ];
+    for (i, (label, value)) in figs.iter().enumerate() {
+        let (col, row) = (i % 3, i / 3);
+        figure(p, M + col as f32 * 86.0, fy + 14.0 + row as f32 * 30.0, label, value);
+    }
+
+    // The AGP.
+    let (ax, ay, aw, ah) = (330.0, top + 44.0, W - M - 330.0 - 8.0, 250.0);
+    p.text(ax - 30.0, ay - 42.0, 11.0, true, TEXT, Align::Left, "Ambulatory glucose profile (AGP)");
+    p.text(
+        ax - 30.0,
+        ay - 29.0,
+        8.0,
+        false,
+        MUTED,
+        Align::Left,
+        &format!("Median, 25–75 % and 5–95 % of all days by time of day, {}-minute bins; target {}–{} {}.", g.agp_bin_min, unit.format(70.0), unit.format(180.0), unit.label()),
+    );
+    let ymax_mg = g.agp.iter().map(|b| b.p95).fold(300.0f64, f64::max).min(600.0);
+    let ystep = match unit {
+        GlucoseUnit::MgDl => 50.0,
+        GlucoseUnit::MmolL => 2.5 * therapy::units::MG_DL_PER_MMOL_L,
+    };
+    let ymax = (ymax_mg / ystep).ceil() * ystep;
+    let y_of = |mg: f64| ay + ah - (mg / ymax) as f32 * ah;
+    let x_of = |minute: f64| ax + (minute / 1440.0) as f32 * aw;
+    glucose_axes(p, unit, ax, ay, aw, ah, ymax, ystep);
+    for h in (0..=24).step_by(3) {
+        let x = x_of(f64::from(h) * 60.0);
+        p.line(x, ay + ah, x, ay + ah + 3.0, 0.5, MUTED, false);
+        p.text(x, ay + ah + 6.0, 7.5, false, MUTED, Align::Center, &format!("{:02}:00", h % 24));
+    }
+    if !g.agp.is_empty() {
+        let half = f64::from(g.agp_bin_min) / 2.0;
+        let pts = |f: fn(&therapy::metrics::AgpBin) -> f64| -> Vec<(f32, f32)> {
+            g.agp.iter().map(|b| (x_of(f64::from(b.minute) + half), y_of(f(b)))).collect()
+        };
+        for (hi, lo, color) in [
+            (pts(|b| b.p95), pts(|b| b.p5), light(TEAL, 0.18)),
+            (pts(|b| b.p75), pts(|b| b.p25), light(TEAL, 0.42)),
+        ] {
+            let mut poly = hi.clone();
+            poly.extend(lo.iter().rev());
+            p.polygon(&poly, color);
+        }
+        // Runs of consecutive bins (a missing bin breaks the median line).
+        let mut runs: Vec<Vec<(f32, f32)>> = Vec::new();
+        let mut prev: Option<u32> = None;
+        for b in &g.agp {
+            if prev.is_none_or(|p| b.minute != p + g.agp_bin_min) {
+                runs.push(Vec::new());
+            }
+            if let Some(r) = runs.last_mut() {
+                r.push((x_of(f64::from(b.minute) + half), y_of(b.p50)));
+            }
+            prev = Some(b.minute);
+        }
+        p.polylines(&runs, 1.8, TEAL);
+    }
+    for mg in [70.0, 180.0] {
+        p.line(ax, y_of(mg), ax + aw, y_of(mg), 0.8, IN_RANGE, true);
+    }
+
+    // Insulin and carbs.
+    let iy = ay + ah + 30.0;
+    p.text(ax - 30.0, iy, 11.0, true, TEXT, Align::Left, "Insulin and carbohydrate");
+    match (&d.insulin, d.pump_data) {
+        (None, _) => {
+            p.text(ax - 30.0, iy + 18.0, 9.0, false, MUTED, Align::Left, "Insulin data is not shared with this viewer.");
+        }
+        (Some(_), false) => {
+            p.text(ax - 30.0, iy + 18.0, 9.0, false, MUTED, Align::Left, "No pump data in these days.");
+        }
+        (Some(s), true) if !d.basal_data => {
+            let figs = [
+                ("Bolus per day", num(s.bolus_u_per_day, 1, " U")),
+                ("Boluses per day", num(s.boluses_per_day, 1, "")),
+                ("Carbs per day", num(s.carbs_g_per_day, 0, " g")),
+            ];
+            for (i, (label, value)) in figs.iter().enumerate() {
+                figure_sized(p, ax - 30.0 + i as f32 * 100.0, iy + 18.0, label, value, 11.5);
+            }
+            p.text(ax - 30.0, iy + 48.0, 8.0, false, MUTED, Align::Left, "No basal data in these days (pump basal, or long-acting insulin logged as a dose), so no total daily dose.");
+        }
+        (Some(s), true) => {
+            let figs = [
+                ("Total daily dose", num(s.total_daily_dose_u, 1, " U")),
+                ("Basal per day", format!("{} ({})", num(s.basal_u_per_day, 1, " U"), pct(s.basal_percent))),
+                ("Bolus per day", format!("{} ({})", num(s.bolus_u_per_day, 1, " U"), pct(s.bolus_percent))),
+                ("Boluses per day", num(s.boluses_per_day, 1, "")),
+                ("Carbs per day", num(s.carbs_g_per_day, 0, " g")),
+            ];
+            for (i, (label, value)) in figs.iter().enumerate() {
+                figure_sized(p, ax - 30.0 + i as f32 * 100.0, iy + 18.0, label, value, 11.5);
+            }
+        }
+    }
+}
+
+/// Glucose y axis: gridlines and labels every `step` mg/dL (in the unit), over [0, ymax].
+#[allow(clippy::too_many_arguments)]
+fn glucose_axes(p: &mut Page, unit: GlucoseUnit, x: f32, y: f32, w: f32, h: f32, ymax: f64, step: f64) {
+    p.line(x, y + h, x + w, y + h, 0.6, MUTED, false);
+    p.line(x, y, x, y + h, 0.6, MUTED, false);
+    let mut v = 0.0;
+    while v <= ymax + 1e-6 {
+        let yy = y + h - (v / ymax) as f32 * h;
+        if v > 0.0 {
+            p.line(x, yy, x + w, yy, 0.4, GRID, false);
+        }
+        p.text(x - 4.0, yy - 3.5, 7.5, false, MUTED, Align::Right, &unit.format(v));
+        v += step;
+    }
+    p.text(x - 4.0, y - 12.0, 7.5, false, MUTED, Align::Right, unit.label());
+}
+
+fn day_page(p: &mut Page, b: &ReportBundle, day: &DayView) {
+    let unit = b.unit;
+    let s = &day.stats;
+    let top = M + 38.0;
+    p.text(M, top, 13.0, true, TEXT, Align::Left, &day.date.format("%A %-d %B %Y").to_string());
+    let below = s.low_percent.zip(s.very_low_percent).map(|(a, c)| a + c);
+    let above = s.high_percent.zip(s.very_high_percent).map(|(a, c)| a + c);
+    let figs = [
+        ("Mean", glu(unit, s.mean_mg_dl)),
+        ("In range", pct(s.in_range_percent)),
+        ("Below 70", pct(below)),
+        ("Above 180", pct(above)),
+        ("Readings", s.readings.to_string()),
+        ("Carbs", format!("{:.0} g", s.carbs_g)),
+        ("Bolus", format!("{:.1} U", s.bolus_u)),
+        ("Basal", num(s.basal_u, 1, " U")),
+        ("Total insulin", num(s.total_u, 1, " U")),
+    ];
+    for (i, (label, value)) in figs.iter().enumerate() {
+        figure_sized(p, M + i as f32 * 85.0, top + 20.0, label, value, 11.5);
+    }
+
+    // Glucose panel.
+    let (gx, gy, gw, gh) = (M + 34.0, top + 66.0, W - 2.0 * M - 34.0 - 30.0, 175.0);
+    let day_s = f64::from(day.minutes.max(1)) * 60.0;
+    let x_of = |sec: u32| gx + (f64::from(sec) / day_s) as f32 * gw;
+    let ymax_mg = f64::from(day.cgm.iter().map(|c| c.1).chain(day.bg.iter().map(|b| b.mg_dl)).max().unwrap_or(0).max(400));
+    let step = match unit {
+        GlucoseUnit::MgDl => 100.0,
+        GlucoseUnit::MmolL => 5.0 * therapy::units::MG_DL_PER_MMOL_L,
+    };
+    let ymax = (ymax_mg / step).ceil() * step;
+    let y_of = |mg: f64| gy + gh - (mg / ymax) as f32 * gh;
+    p.fill_rect(gx, y_of(180.0), gw, y_of(70.0) - y_of(180.0), light(IN_RANGE, 0.12));
+    glucose_axes(p, unit, gx, gy, gw, gh, ymax, step);
+    for mg in [70.0, 180.0] {
+        p.line(gx, y_of(mg), gx + gw, y_of(mg), 0.6, IN_RANGE, true);
+    }
+    let mut runs: Vec<Vec<(f32, f32)>> = Vec::new();
+    let mut prev: Option<u32> = None;
+    for &(sec, v) in &day.cgm {
+        if prev.is_none_or(|p| sec.saturating_sub(p) > 15 * 60) {
+            runs.push(Vec::new());
+        }
+        if let Some(r) = runs.last_mut() {
+            r.push((x_of(sec), y_of(f64::from(v))));
+        }
+        prev = Some(sec);
+    }
+    p.polylines(&runs, 1.3, TEAL);
+    for bg in &day.bg {
+        p.diamond(x_of(bg.sec), y_of(f64::from(bg.mg_dl)), 3.5, BG);
+    }
+    for a in &day.alarms {
+        let x = x_of(a.sec);
+        p.line(x, gy, x, gy + gh, 0.6, VERY_HIGH, true);
+        p.polygon(&[(x - 3.0, gy - 5.0), (x + 3.0, gy - 5.0), (x, gy)], hex(VERY_HIGH));
+    }
+
+    // Insulin panel.
+    let (ix, iy, iw, ih) = (gx, gy + gh + 22.0, gw, 80.0);
+    let pump = !day.basal.is_empty() || !day.boluses.is_empty() || !day.carbs.is_empty();
+    if b.insulin_visible && pump {
+        // Boluses on the panel's full height; basal on its own scale in the lower part.
+        let umax = day.boluses.iter().map(|x| x.units).fold(2.0f64, f64::max).ceil();
+        let bmax = day
+            .basal
+            .iter()
+            .map(|x| x.rate_u_h.max(x.scheduled_u_h.unwrap_or(0.0)))
+            .fold(0.5f64, f64::max)
+            * 1.25;
+        let cmax = day.carbs.iter().map(|c| c.grams).fold(50.0f64, f64::max);
+        let uy = |u: f64| iy + ih - (u / umax) as f32 * ih;
+        let by = |u: f64| iy + ih - (u / bmax) as f32 * ih * 0.45;
+        p.line(ix, iy + ih, ix + iw, iy + ih, 0.6, MUTED, false);
+        p.line(ix, iy, ix, iy + ih, 0.6, MUTED, false);
+        p.text(ix - 4.0, iy - 3.5, 7.5, false, BOLUS, Align::Right, &format!("{umax:.0} U"));
+        p.text(ix - 4.0, iy + ih - 3.5, 7.5, false, MUTED, Align::Right, "0");
+        p.text(ix + iw + 4.0, by(bmax / 1.25) - 3.5, 7.5, false, BASAL, Align::Left, &format!("{:.2}", bmax / 1.25));
+        p.text(ix + iw + 4.0, iy + ih - 3.5, 7.5, false, BASAL, Align::Left, "U/h");
+        for piece in &day.basal {
+            let (x1, x2) = (x_of(piece.start_sec), x_of(piece.end_sec));
+            match piece.kind {
+                BasalKind::Suspended => p.fill_rect(x1, by(bmax), x2 - x1, iy + ih - by(bmax), hex(0xd1d5db)),
+                BasalKind::Temp => p.fill_rect(x1, by(piece.rate_u_h), x2 - x1, iy + ih - by(piece.rate_u_h), light(TEMP, 0.45)),
+                BasalKind::Scheduled => p.fill_rect(x1, by(piece.rate_u_h), x2 - x1, iy + ih - by(piece.rate_u_h), light(BASAL, 0.35)),
+            }
+            if let Some(s) = piece.scheduled_u_h.filter(|_| piece.kind != BasalKind::Scheduled) {
+                p.line(x1, by(s), x2, by(s), 0.6, MUTED, true);
+            }
+        }
+        for bo in &day.boluses {
+            let x = x_of(bo.sec);
+            p.fill_rect(x - 1.5, uy(bo.units), 3.0, iy + ih - uy(bo.units), hex(BOLUS));
+            p.text(x, uy(bo.units) - 10.0, 6.5, false, BOLUS, Align::Center, &format!("{:.1}", bo.units));
+        }
+        for c in &day.carbs {
+            let x = x_of(c.sec);
+            let y = iy + ih - (c.grams / cmax) as f32 * (ih * 0.9);
+            p.line(x, iy + ih, x, y, 0.8, CARBS, true);
+            p.diamond(x, y, 3.0, CARBS);
+            p.text(x + 4.0, y - 4.0, 6.5, true, CARBS, Align::Left, &format!("{:.0} g", c.grams));
+        }
+    } else {
+        let msg = if b.insulin_visible { "No pump data on this day." } else { "Insulin data is not shared with this viewer." };
+        p.text(ix, iy + 30.0, 9.0, false, MUTED, Align::Left, msg);
+    }
+    // Time axis (local wall clock) under both panels.
+    let axis_y = iy + ih;
+    for h in 0..=(day.minutes / 180) {
+        let minute = h * 180;
+        if minute > day.minutes {
+            break;
+        }
+        let x = x_of(minute * 60);
+        p.line(x, gy + gh, x, gy + gh + 3.0, 0.5, MUTED, false);
+        p.line(x, axis_y, x, axis_y + 3.0, 0.5, MUTED, false);
+        p.text(x, axis_y + 6.0, 7.5, false, MUTED, Align::Center, &day.clock(minute));
+    }
+    // Legend.
+    let ly = axis_y + 20.0;
+    let mut lx = ix;
+    for (label, color) in [
+        ("CGM", TEAL),
+        ("Fingerstick", BG),
+        ("Basal", BASAL),
+        ("Temp basal", TEMP),
+        ("Bolus (U)", BOLUS),
+        ("Suspended", 0xd1d5db),
+        ("Carbs (g)", CARBS),
+        ("Alarm", VERY_HIGH),
+    ] {
+        p.fill_rect(lx, ly + 1.5, 7.0, 7.0, hex(color));
+        lx += 10.0 + p.text(lx + 10.0, ly, 7.5, false, MUTED, Align::Left, label) + 14.0;
+    }
+
+    // Events, in four columns.
+    let mut events: Vec<(u32, String)> = Vec::new();
+    for x in &day.boluses {
+        events.push((x.sec, format!("Bolus {:.2} U", x.units)));
+    }
+    for x in &day.carbs {
+        events.push((x.sec, format!("Carbs {:.0} g", x.grams)));
+    }
+    for x in &day.bg {
+        events.push((x.sec, format!("Fingerstick {}", glu(unit, Some(f64::from(x.mg_dl))))));
+    }
+    for x in &day.basal {
+        match x.kind {
+            BasalKind::Temp => events.push((x.start_sec, match x.percent {
+                Some(pc) => format!("Temp basal {pc:.0} % until {}", day.clock_sec(x.end_sec)),
+                None => format!("Temp basal {:.2} U/h until {}", x.rate_u_h, day.clock_sec(x.end_sec)),
+            })),
+            BasalKind::Suspended => events.push((x.start_sec, format!("Suspended until {}", day.clock_sec(x.end_sec)))),
+            BasalKind::Scheduled => {}
+        }
+    }
+    for x in &day.alarms {
+        events.push((x.sec, format!("Alarm: {}", x.description.clone().unwrap_or_else(|| "alarm".into()))));
+    }
+    events.sort_by_key(|e| e.0);
+    let ey = ly + 20.0;
+    let rows = ((H - M - 6.0 - ey) / 10.5).floor().max(1.0) as usize;
+    let cap = rows * 4;
+    for (i, (sec, text)) in events.iter().take(cap).enumerate() {
+        let (col, row) = (i / rows, i % rows);
+        let x = M + col as f32 * 195.0;
+        let y = ey + row as f32 * 10.5;
+        p.text(x, y, 7.5, true, TEXT, Align::Left, &day.clock_sec(*sec));
+        p.text(x + 30.0, y, 7.5, false, TEXT, Align::Left, text);
+    }
+    if events.len() > cap {
+        p.text(W - M, ey - 12.0, 7.5, false, MUTED, Align::Right, &format!("{} more events not listed", events.len() - cap));
+    }
+}
+
+/// The report as PDF bytes.
+pub fn render_report_pdf(b: &ReportBundle) -> Vec<u8> {
+    let pages = 1 + b.days.len();
+    let mut contents: Vec<Vec<u8>> = Vec::with_capacity(pages);
+    let mut p = Page::new();
+    frame(&mut p, b, "Overview: time in ranges, key figures, AGP, insulin and carbohydrate", 1, pages);
+    overview_page(&mut p, b);
+    contents.push(p.finish());
+    for (i, day) in b.days.iter().enumerate() {
+        let mut p = Page::new();
+        frame(&mut p, b, "Daily view: CGM, fingersticks, basal, boluses, carbs and alarms", i + 2, pages);
+        day_page(&mut p, b, day);
+        contents.push(p.finish());
+    }
+
+    let catalog = Ref::new(1);
+    let tree = Ref::new(2);
+    let font = Ref::new(3);
+    let bold = Ref::new(4);
+    let info = Ref::new(5);
+    let ids: Vec<(Ref, Ref)> = (0..pages).map(|i| (Ref::new(6 + 2 * i as i32), Ref::new(7 + 2 * i as i32))).collect();
+    let mut pdf = Pdf::new();
+    pdf.catalog(catalog).pages(tree);
+    pdf.pages(tree).kids(ids.iter().map(|(page, _)| *page)).count(pages as i32);
+    pdf.type1_font(font).base_font(Name(b"Helvetica")).encoding_predefined(Name(b"WinAnsiEncoding"));
+    pdf.type1_font(bold).base_font(Name(b"Helvetica-Bold")).encoding_predefined(Name(b"WinAnsiEncoding"));
+    let title = format!("Diabase report: {} ({} to {})", b.overview.meta.patient_name, b.overview.meta.from, b.overview.meta.to);
+    pdf.document_info(info).title(TextStr(&title)).creator(TextStr("Diabase")).producer(TextStr("Diabase (pdf-writer)"));
+    for ((page_id, content_id), content) in ids.iter().zip(contents) {
+        let mut page = pdf.page(*page_id);
+        page.parent(tree).media_box(Rect::new(0.0, 0.0, W, H)).contents(*content_id);
+        page.resources().fonts().pair(Name(b"F1"), font).pair(Name(b"F2"), bold);
+        page.finish();
+        let packed = miniz_oxide::deflate::compress_to_vec_zlib(&content, 6);
+        pdf.stream(*content_id, &packed).filter(Filter::FlateDecode);
+    }
+    pdf.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn win_ansi_maps_latin1_and_dashes() {
+        assert_eq!(win_ansi("Zoë – 5 %"), vec![b'Z', b'o', 0xeb, b' ', 0x96, b' ', b'5', b' ', b'%']);
+        assert_eq!(win_ansi("≥ 15 → 日"), b">= 15 -> ?".to_vec());
+        assert!((text_width(b"Hello", 10.0, false) - 22.78).abs() < 0.01);
+    }
+}
