@@ -23,6 +23,8 @@ pub struct ReportMeta {
     pub days: u32,
     /// The local date of the newest reading or event, if any.
     pub newest: Option<String>,
+    /// The viewer's own data (else a clinic's or a care partner's view).
+    pub is_own: bool,
 }
 
 /// Overview / AGP.

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod api_reports;
+pub mod api_sharing;
 pub mod api_uploads;
 pub mod components;
 pub mod model;
@@ -82,9 +83,11 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/reports/trends") view=pages::reports::ReportsTrendsPage ssr=leptos_router::SsrMode::Async/>
                     <Route path=path!("/reports/logbook") view=pages::reports::ReportsLogbookPage ssr=leptos_router::SsrMode::Async/>
                     <Route path=path!("/reports/settings") view=pages::reports::ReportsDevicePage ssr=leptos_router::SsrMode::Async/>
-                    <Route path=path!("/sharing") view=pages::sections::SharingPage/>
+                    <Route path=path!("/sharing") view=pages::sharing::SharingPage/>
                     <Route path=path!("/settings") view=pages::settings::SettingsPage/>
-                    <Route path=path!("/clinic") view=pages::sections::ClinicPage/>
+                    <Route path=path!("/clinic") view=pages::clinic::ClinicsPage/>
+                    <Route path=path!("/clinic/:clinic_id") view=pages::clinic::ClinicDashboardPage/>
+                    <Route path=path!("/clinic/:clinic_id/patients/:record_id") view=pages::clinic::ClinicRecordPage/>
                     <Route path=path!("/offline") view=pages::OfflinePage/>
                 </Routes>
             </main>

@@ -89,20 +89,158 @@ pub struct LatestReading {
     pub minutes_ago: i64,
 }
 
-/// A clinic the signed-in clinician belongs to, with its patient roster.
+/// A clinic the signed-in user belongs to.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClinicSummary {
     pub id: String,
     pub name: String,
+    /// The caller's role there: clinician or admin.
     pub role: String,
-    pub patients: Vec<ClinicPatientRow>,
+    pub patients: u64,
+    pub members: u64,
 }
 
+/// A member (or invited colleague) of a clinic.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClinicMember {
+    /// `None` while the invitation waits for an account with that email.
+    pub user_id: Option<String>,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub role: String,
+    /// "active" or "invited".
+    pub status: String,
+}
+
+/// One row of the clinic dashboard. Figures cover `from..=to` (the 14 local
+/// days ending today in the patient's zone) and are `None` without access
+/// to glucose (not linked, revoked, expired, out of scope) or without data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClinicPatientRow {
     pub record_id: String,
+    /// The patient data space, when the clinic may open it (linked with an
+    /// active grant, or a custodial record).
+    pub patient_id: Option<String>,
     pub name: String,
-    pub linked: bool,
+    pub birth_date: Option<String>,
+    pub mrn: Option<String>,
+    /// custodial · code_pending · linked · revoked · expired · declined
+    pub link_status: String,
+    /// The scopes the patient granted (empty when not linked).
+    pub scopes: Vec<String>,
+    pub grant_expires_at: Option<String>,
+    pub last_upload_at: Option<String>,
+    pub from: String,
+    pub to: String,
+    pub readings: u64,
+    pub mean_mg_dl: Option<f64>,
+    pub in_range_percent: Option<f64>,
+    pub very_low_percent: Option<f64>,
+    pub low_percent: Option<f64>,
+    /// very low + low: readings below 70 mg/dL.
+    pub below_70_percent: Option<f64>,
+    pub high_percent: Option<f64>,
+    pub very_high_percent: Option<f64>,
+    pub gmi_percent: Option<f64>,
+    pub cv_percent: Option<f64>,
+    pub cgm_active_percent: Option<f64>,
+    /// Triage flags: below_54, below_70, low_tir, low_active, no_upload.
+    pub flags: Vec<String>,
+    /// When the clinic's latest unanswered upload request was sent.
+    pub upload_requested_at: Option<String>,
+}
+
+/// One page of the clinic dashboard.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClinicPatientPage {
+    pub clinic_id: String,
+    pub clinic_name: String,
+    pub role: String,
+    pub rows: Vec<ClinicPatientRow>,
+    pub total: u64,
+    pub page: u32,
+    pub per_page: u32,
+}
+
+/// A new link code: shown once (the clinic prints, shows or emails it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LinkCode {
+    pub code: String,
+    pub expires_at: String,
+    /// The patient's Data Sharing page with the code filled in.
+    pub url: String,
+    /// Whether the code was emailed to the patient.
+    pub emailed_to: Option<String>,
+}
+
+/// What a link code asks for, shown to the patient before they accept.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LinkPreview {
+    pub clinic_id: String,
+    pub clinic_name: String,
+    /// The scopes the clinic asks for (the patient may grant fewer).
+    pub scopes: Vec<String>,
+    pub code_expires_at: String,
+}
+
+/// A grant as its patient sees it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GrantInfo {
+    pub id: String,
+    /// "clinic" or "care_partner".
+    pub grantee_type: String,
+    pub grantee_name: String,
+    pub grantee_email: Option<String>,
+    pub clinic_id: Option<String>,
+    pub scopes: Vec<String>,
+    /// active · pending (an invitation not yet accepted) · expired · revoked
+    pub status: String,
+    pub created_at: String,
+    pub accepted_at: Option<String>,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+/// A care-partner invitation as its invitee sees it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IncomingInvite {
+    pub grant_id: String,
+    pub patient_name: String,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<String>,
+    pub invite_expires_at: Option<String>,
+}
+
+/// A patient whose data the caller may read through a care-partner grant.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SharedWithMe {
+    pub grant_id: String,
+    pub patient_id: String,
+    pub patient_name: String,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<String>,
+}
+
+/// One read of the patient's data by someone else.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AccessLogEntry {
+    pub at: String,
+    pub actor_name: String,
+    pub actor_email: Option<String>,
+    /// The clinic the access went through, if any.
+    pub clinic_name: Option<String>,
+    /// e.g. read.glucose, read.insulin, read.summary, export.pdf
+    pub action: String,
+    /// What was looked at, in words.
+    pub what: String,
+}
+
+/// A clinic's request that the patient upload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UploadRequestInfo {
+    pub id: String,
+    pub clinic_name: String,
+    pub requested_at: String,
 }
 
 /// A row an importer could not use: where and why.

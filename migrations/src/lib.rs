@@ -62,6 +62,36 @@ mod m0002_nightscout {
     }
 }
 
+mod m0003_sharing {
+    use super::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0003_sharing"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            run_sql(manager, include_str!("sql/0003_sharing.sql")).await
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            run_sql(
+                manager,
+                "DROP TABLE daily_glucose; DROP TABLE upload_requests; DROP TABLE clinic_invites; \
+                 DROP TABLE link_codes; DROP TABLE grants; DROP INDEX patient_records_patient; \
+                 ALTER TABLE patient_records DROP COLUMN link_state; ALTER TABLE patient_records DROP COLUMN created_by; \
+                 ALTER TABLE patient_records DROP COLUMN grant_id; ALTER TABLE patient_records DROP COLUMN mrn_index;",
+            )
+            .await
+        }
+    }
+}
+
 /// Runs a `;`-separated SQL script, substituting the backend's types.
 async fn run_sql(manager: &SchemaManager<'_>, script: &str) -> Result<(), DbErr> {
     let db = manager.get_connection();
@@ -107,7 +137,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_foundation::Migration), Box::new(m0002_nightscout::Migration)]
+        vec![Box::new(m0001_foundation::Migration), Box::new(m0002_nightscout::Migration), Box::new(m0003_sharing::Migration)]
     }
 }
 

@@ -23,10 +23,47 @@ pub fn database_url() -> String {
         .unwrap_or_else(|| store::DEFAULT_DATABASE_URL.to_string())
 }
 
+/// The field-encryption key file: `DIABASE_KEY_FILE`, else `data/diabase.key`
+/// (created with a new random key, mode 0600, on first use).
+pub fn key_file() -> PathBuf {
+    std::env::var("DIABASE_KEY_FILE")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("data/diabase.key"))
+}
+
+/// The key ring: the key file's key seals; the keys of the files listed in
+/// `DIABASE_OLD_KEY_FILES` (comma-separated) still open values sealed before
+/// a rotation.
+pub fn field_cipher() -> Result<store::crypto::FieldCipher, store::crypto::CryptoError> {
+    use store::crypto::FieldCipher;
+    let key = FieldCipher::load_or_create(&key_file())?;
+    let mut old = Vec::new();
+    if let Ok(list) = std::env::var("DIABASE_OLD_KEY_FILES") {
+        for p in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let path = Path::new(p);
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| store::crypto::CryptoError::KeyFile { path: p.to_string(), source })?;
+            old.push(store::crypto::parse_key(&text).ok_or(store::crypto::CryptoError::KeyFormat { path: p.to_string() })?);
+        }
+    }
+    Ok(FieldCipher::with_old_keys(key, old))
+}
+
 /// The service configuration from the environment.
-pub fn service_config() -> Config {
+pub fn service_config() -> Result<Config, store::crypto::CryptoError> {
     let mut c = Config::default();
+    c.cipher = std::sync::Arc::new(field_cipher()?);
+    if let Ok(dir) = std::env::var("DIABASE_MAIL_OUTBOX") {
+        if !dir.trim().is_empty() {
+            c.mail_outbox = PathBuf::from(dir);
+        }
+    }
     let public_url = std::env::var("DIABASE_PUBLIC_URL").ok().filter(|s| !s.trim().is_empty());
+    if let Some(u) = &public_url {
+        c.public_url = u.trim_end_matches('/').to_string();
+    }
     c.secure_cookies = env_flag("DIABASE_SECURE_COOKIES")
         .unwrap_or_else(|| public_url.as_deref().is_some_and(|u| u.starts_with("https://")));
     if let Some(u) = public_url {
@@ -47,7 +84,7 @@ pub fn service_config() -> Config {
     if let Some(n) = env_num("DIABASE_LOGIN_LIMIT_PER_IP").filter(|n| *n > 0) {
         c.login_limit_per_ip = n as u32;
     }
-    c
+    Ok(c)
 }
 
 pub fn trust_proxy() -> bool {

@@ -5,6 +5,7 @@ pub mod config;
 pub mod nightscout;
 pub mod pdf;
 pub mod rest;
+pub mod rest_sharing;
 pub mod security;
 
 use app::service::{AppState, Config};

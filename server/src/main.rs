@@ -128,7 +128,11 @@ fn main() -> ExitCode {
 async fn state(addr: SocketAddr) -> server::anyhow_like::Result<service::AppState> {
     let url = config::database_url();
     let site = config::site_root();
-    server::build_state(&url, config::service_config(), config::leptos_options(addr, &site))
+    let mut cfg = config::service_config()?;
+    if std::env::var("DIABASE_PUBLIC_URL").map(|v| v.trim().is_empty()).unwrap_or(true) {
+        cfg.public_url = format!("http://{addr}");
+    }
+    server::build_state(&url, cfg, config::leptos_options(addr, &site))
         .await
         .map_err(|e| format!("database {}: {e}", store::redact(&url)).into())
 }

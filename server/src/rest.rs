@@ -30,6 +30,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/patients/{patient_id}/report", get(patient_report))
         .route("/patients/{patient_id}/glucose", get(patient_glucose))
         .route("/patients/{patient_id}/report.pdf", get(patient_report_pdf))
+        .merge(crate::rest_sharing::routes())
         .merge(crate::nightscout::v1_routes())
         .layer(axum::extract::DefaultBodyLimit::max(app::service::import::MAX_FILE_BYTES + 1024 * 1024))
         .fallback(not_found)
@@ -245,12 +246,28 @@ async fn own_patient_id(state: &AppState, actor: &Actor) -> ApiResult<String> {
         .ok_or(ApiError(ServiceError::Forbidden))
 }
 
+/// `?patient_id=…`: upload to another data space the caller may upload to
+/// (a clinic's custodial record); default: the caller's own.
+#[derive(Deserialize)]
+struct Target {
+    #[serde(default)]
+    patient_id: Option<String>,
+}
+
+async fn target_patient(state: &AppState, actor: &Actor, t: &Target) -> ApiResult<String> {
+    match t.patient_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(p) => Ok(p.to_string()),
+        None => own_patient_id(state, actor).await,
+    }
+}
+
 async fn create_upload(
     State(state): State<AppState>,
     Authed(actor): Authed,
+    axum::extract::Query(target): axum::extract::Query<Target>,
     mut multipart: axum::extract::Multipart,
 ) -> ApiResult<Response> {
-    let patient_id = own_patient_id(&state, &actor).await?;
+    let patient_id = target_patient(&state, &actor, &target).await?;
     let mut file: Option<(String, Vec<u8>)> = None;
     loop {
         let field = match multipart.next_field().await {
@@ -282,8 +299,12 @@ async fn create_upload(
     Ok((StatusCode::CREATED, Json(summary)).into_response())
 }
 
-async fn list_uploads(State(state): State<AppState>, Authed(actor): Authed) -> ApiResult<Response> {
-    let patient_id = own_patient_id(&state, &actor).await?;
+async fn list_uploads(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+    axum::extract::Query(target): axum::extract::Query<Target>,
+) -> ApiResult<Response> {
+    let patient_id = target_patient(&state, &actor, &target).await?;
     Ok(Json(app::service::import::list_uploads(&state, &actor, &patient_id).await?).into_response())
 }
 

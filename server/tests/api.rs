@@ -225,7 +225,14 @@ async fn demo_seed_is_complete_and_idempotent(app: &TestApp) {
     assert_eq!(r.status(), 200);
     assert_eq!(body(r).await["role"], "clinician");
     let html = clin.get(app.url("/clinic")).send().await.unwrap().text().await.unwrap();
-    assert!(html.contains("Diabase Demo Clinic") && html.contains("Alex Demo"));
+    assert!(html.contains("Diabase Demo Clinic"));
+    let clinics = body(clin.get(app.url("/api/v1/clinics")).send().await.unwrap()).await;
+    let cid = clinics[0]["id"].as_str().unwrap().to_string();
+    let html = clin.get(app.url(&format!("/clinic/{cid}"))).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Alex Demo") && html.contains("DEMO-0001"), "the clinic dashboard lists the demo patient");
+    let rows = body(clin.get(app.url(&format!("/api/v1/clinics/{cid}/patients"))).send().await.unwrap()).await;
+    assert_eq!(rows[0]["link_status"], "linked");
+    assert!(rows[0]["readings"].as_u64().unwrap() > 3000, "13 days of demo CGM: {}", rows[0]);
 }
 
 both_backends!(record_inserts_are_idempotent);

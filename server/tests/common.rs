@@ -23,6 +23,7 @@ pub struct TestApp {
     backend: Backend,
     pg_name: Option<String>,
     _dir: Option<TempDir>,
+    _outbox: TempDir,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -81,8 +82,15 @@ impl TestApp {
         Self::spawn_with(backend, Config::default()).await
     }
 
-    pub async fn spawn_with(backend: Backend, config: Config) -> Option<TestApp> {
+    pub async fn spawn_with(backend: Backend, mut config: Config) -> Option<TestApp> {
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("error"))
+            .try_init();
         let (url, pg_name, dir) = fresh_database(backend).await?;
+        // Mail goes to a folder of this test's own.
+        let outbox = TempDir::new("outbox");
+        config.mail_outbox = outbox.0.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let site = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/site");
@@ -101,6 +109,7 @@ impl TestApp {
             backend,
             pg_name,
             _dir: dir,
+            _outbox: outbox,
             server,
         })
     }

@@ -2,6 +2,7 @@
 //! the clinician's overview when signed in.
 
 use crate::api::{dashboard, my_clinics};
+use crate::api_sharing::{list_shared_with_me, my_upload_requests, DismissUploadRequest};
 use crate::components::{pct, ErrorCard, Figure, UserResource};
 use crate::model::{DashboardData, Me};
 use leptos::prelude::*;
@@ -47,6 +48,7 @@ fn PatientDashboard(me: Me) -> impl IntoView {
     view! {
         <Title text="Dashboard"/>
         <h1 class="page-title">"Hello, " {first_name}</h1>
+        <UploadPrompts/>
         <Transition fallback=|| view! { <p class="loading">"Loading your data…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
@@ -176,8 +178,39 @@ fn ago(minutes: i64) -> String {
     }
 }
 
+/// Clinics' "please upload" requests, with an "Upload now" prompt.
+#[component]
+fn UploadPrompts() -> impl IntoView {
+    let dismiss = ServerAction::<DismissUploadRequest>::new();
+    let requests = Resource::new(move || dismiss.version().get(), |_| my_upload_requests());
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                match requests.await {
+                    Ok(list) if !list.is_empty() => view! {
+                        <section class="card notice" data-testid="upload-prompt" role="status">
+                            {list.into_iter().map(|r| view! {
+                                <p><strong>{r.clinic_name.clone()}</strong>" asks you to upload your device data."</p>
+                                <p class="actions">
+                                    <a class="btn btn-primary" href="/upload" data-testid="upload-now">"Upload now"</a>
+                                    <ActionForm action=dismiss attr:class="inline-form">
+                                        <input type="hidden" name="id" value=r.id.clone()/>
+                                        <button type="submit" class="btn btn-quiet">"Dismiss"</button>
+                                    </ActionForm>
+                                </p>
+                            }).collect_view()}
+                        </section>
+                    }.into_any(),
+                    _ => ().into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
 #[component]
 fn ClinicianHome(me: Me) -> impl IntoView {
+    let shared = Resource::new(|| (), |_| list_shared_with_me());
     let clinics = Resource::new(|| (), |_| my_clinics());
     view! {
         <Title text="Dashboard"/>
@@ -190,8 +223,8 @@ fn ClinicianHome(me: Me) -> impl IntoView {
                             <h2>"Your clinics"</h2>
                             <ul class="list">
                                 {list.into_iter().map(|c| view! {
-                                    <li><a href="/clinic">{c.name}</a>
-                                        <span class="muted">{format!(" · {} patient(s) · you are {}", c.patients.len(), c.role)}</span></li>
+                                    <li><a href=format!("/clinic/{}", c.id)>{c.name}</a>
+                                        <span class="muted">{format!(" · {} patient(s) · you are {}", c.patients, c.role)}</span></li>
                                 }).collect_view()}
                             </ul>
                         </section>
@@ -199,10 +232,28 @@ fn ClinicianHome(me: Me) -> impl IntoView {
                     Ok(_) => view! {
                         <section class="card empty-state">
                             <h2>"No clinic yet"</h2>
-                            <p>"You are not a member of a clinic. A clinic administrator can add you by email; clinic creation opens with the clinic workspace."</p>
+                            <p>"You are not a member of a clinic. "<a href="/clinic">"Create one"</a>", or ask a clinic admin to add you by email."</p>
                         </section>
                     }.into_any(),
                     Err(e) => view! { <ErrorCard message=crate::api::error_message(&e)/> }.into_any(),
+                }
+            })}
+        </Transition>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                match shared.await {
+                    Ok(list) if !list.is_empty() => view! {
+                        <section class="card" data-testid="shared-with-me-home">
+                            <h2>"Shared with you"</h2>
+                            <ul class="list">
+                                {list.into_iter().map(|s| view! {
+                                    <li><a href=format!("/reports?patient={}", s.patient_id)>{s.patient_name.clone()}</a>
+                                        <span class="muted">{format!(" · {}", s.scopes.join(", "))}</span></li>
+                                }).collect_view()}
+                            </ul>
+                        </section>
+                    }.into_any(),
+                    _ => ().into_any(),
                 }
             })}
         </Transition>

@@ -5,7 +5,8 @@ pub mod dashboard;
 #[cfg(feature = "hydrate")]
 pub mod report_charts;
 pub mod reports;
-pub mod sections;
+pub mod clinic;
+pub mod sharing;
 pub mod settings;
 pub mod upload;
 

@@ -104,6 +104,27 @@ fn hhmm(minute: u32) -> String {
     format!("{:02}:{:02}", (minute / 60) % 24, minute % 60)
 }
 
+/// `&patient=…` when the page shows another patient's data (a clinician's
+/// or care partner's view), so every link stays on that patient.
+fn patient_param() -> String {
+    use_query_map()
+        .with_untracked(|q| q.get("patient"))
+        .filter(|p| !p.trim().is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .map(|p| format!("&patient={p}"))
+        .unwrap_or_default()
+}
+
+/// Appends [`patient_param`] to a URL (with or without a query already).
+fn with_patient(url: String, pp: &str) -> String {
+    if pp.is_empty() {
+        url
+    } else if url.contains('?') {
+        format!("{url}{pp}")
+    } else {
+        format!("{url}?{}", &pp[1..])
+    }
+}
+
 fn query_string(from: Option<String>, to: Option<String>) -> String {
     let mut parts = Vec::new();
     if let Some(f) = from {
@@ -119,20 +140,22 @@ fn query_string(from: Option<String>, to: Option<String>) -> String {
 #[component]
 fn ReportNav(tab: Tab) -> impl IntoView {
     let (from, to, date) = (qv("from"), qv("to"), qv("date"));
+    let pp = patient_param();
     let href = move |t: Tab| {
         if t == Tab::Daily {
             // The day: on the daily page its own; elsewhere the window's last.
             let d = if tab == Tab::Daily { date() } else { to() };
-            return format!("{}{}", t.path(), d.map(|d| format!("?date={d}")).unwrap_or_default());
+            return with_patient(format!("{}{}", t.path(), d.map(|d| format!("?date={d}")).unwrap_or_default()), &pp);
         }
         // From the daily page, the other pages show the 14 days ending on its day.
         let (f, e) = if tab == Tab::Daily { (None, date()) } else { (from(), to()) };
-        format!("{}{}", t.path(), query_string(f, e))
+        with_patient(format!("{}{}", t.path(), query_string(f, e)), &pp)
     };
     view! {
         <nav class="subnav" aria-label="Reports">
             {Tab::ALL.into_iter().map(|t| {
                 let current = (t == tab).then_some("page");
+                let href = href.clone();
                 view! { <a class="subnav-link" href=move || href(t) aria-current=current>{t.label()}</a> }
             }).collect_view()}
         </nav>
@@ -142,6 +165,7 @@ fn ReportNav(tab: Tab) -> impl IntoView {
 /// Patient, window, range presets, a custom range and the PDF link.
 #[component]
 fn RangeBar(meta: ReportMeta, tab: Tab) -> impl IntoView {
+    let pp = patient_param();
     let to = meta.to.parse::<chrono::NaiveDate>().ok();
     let presets = [7i64, 14, 30, 90]
         .into_iter()
@@ -150,7 +174,7 @@ fn RangeBar(meta: ReportMeta, tab: Tab) -> impl IntoView {
             let f = t - chrono::Duration::days(n - 1);
             let active = u32::try_from(n).ok() == Some(meta.days) && meta.from == f.to_string();
             Some(view! {
-                <a class="chip" href=format!("{}?from={f}&to={t}", tab.path()) aria-current=active.then_some("true")
+                <a class="chip" href=format!("{}?from={f}&to={t}{pp}", tab.path()) aria-current=active.then_some("true")
                     data-testid=format!("preset-{n}")>{format!("{n} days")}</a>
             })
         })
@@ -171,6 +195,7 @@ fn RangeBar(meta: ReportMeta, tab: Tab) -> impl IntoView {
         <div class="range-bar">
             <div class="chips" role="group" aria-label="Date range">{presets}</div>
             <form class="range-form" method="get" action=tab.path()>
+                {(!meta.is_own).then(|| view! { <input type="hidden" name="patient" value=meta.patient_id.clone()/> })}
                 <label>"From "<input type="date" name="from" value=meta.from.clone() required=true/></label>
                 <label>"to "<input type="date" name="to" value=meta.to.clone() required=true/></label>
                 <button type="submit" class="btn btn-quiet">"Show"</button>
@@ -222,7 +247,8 @@ pub fn ReportsOverviewPage() -> impl IntoView {
 fn OverviewBody() -> impl IntoView {
     let user = UserResource::use_();
     let (from, to) = (qv("from"), qv("to"));
-    let data = Resource::new(move || (from(), to()), |(f, t)| report_overview(f, t, None));
+    let patient = qv("patient");
+    let data = Resource::new(move || (from(), to(), patient()), |(f, t, p)| report_overview(f, t, p));
     view! {
         <Transition fallback=loading>
             {move || Suspend::new(async move {
@@ -380,7 +406,8 @@ pub fn ReportsDailyPage() -> impl IntoView {
 fn DailyBody() -> impl IntoView {
     let user = UserResource::use_();
     let date = qv("date");
-    let data = Resource::new(date, |d| report_daily(d, None));
+    let patient = qv("patient");
+    let data = Resource::new(move || (date(), patient()), |(d, p)| report_daily(d, p));
     view! {
         <Transition fallback=loading>
             {move || Suspend::new(async move {
@@ -478,10 +505,11 @@ fn Daily(d: DailyData, unit: GlucoseUnit) -> impl IntoView {
                 href=format!("/api/v1/patients/{}/report.pdf?from={}&to={}", meta.patient_id, meta.to, meta.to)>"Download PDF"</a>
         </div>
         <div class="day-nav">
-            <a class="btn btn-quiet" href=format!("/reports/daily?date={}", d.prev) data-testid="prev-day">"← Previous day"</a>
+            <a class="btn btn-quiet" href=with_patient(format!("/reports/daily?date={}", d.prev), &patient_param()) data-testid="prev-day">"← Previous day"</a>
             <h2 class="day-title" data-testid="day-title">{weekday}</h2>
-            <a class="btn btn-quiet" href=format!("/reports/daily?date={}", d.next) data-testid="next-day">"Next day →"</a>
+            <a class="btn btn-quiet" href=with_patient(format!("/reports/daily?date={}", d.next), &patient_param()) data-testid="next-day">"Next day →"</a>
             <form class="range-form" method="get" action="/reports/daily">
+                {(!d.meta.is_own).then(|| view! { <input type="hidden" name="patient" value=d.meta.patient_id.clone()/> })}
                 <label>"Day "<input type="date" name="date" value=day.date.to_string()/></label>
                 <button type="submit" class="btn btn-quiet">"Show"</button>
             </form>
@@ -556,7 +584,8 @@ pub fn ReportsTrendsPage() -> impl IntoView {
 fn TrendsBody() -> impl IntoView {
     let user = UserResource::use_();
     let (from, to) = (qv("from"), qv("to"));
-    let data = Resource::new(move || (from(), to()), |(f, t)| report_trends(f, t, None));
+    let patient = qv("patient");
+    let data = Resource::new(move || (from(), to(), patient()), |(f, t, p)| report_trends(f, t, p));
     view! {
         <Transition fallback=loading>
             {move || Suspend::new(async move {
@@ -653,7 +682,8 @@ pub fn ReportsLogbookPage() -> impl IntoView {
 fn LogbookBody() -> impl IntoView {
     let user = UserResource::use_();
     let (from, to) = (qv("from"), qv("to"));
-    let data = Resource::new(move || (from(), to()), |(f, t)| report_logbook(f, t, None));
+    let patient = qv("patient");
+    let data = Resource::new(move || (from(), to(), patient()), |(f, t, p)| report_logbook(f, t, p));
     view! {
         <Transition fallback=loading>
             {move || Suspend::new(async move {
@@ -698,7 +728,7 @@ fn Logbook(d: LogbookData, unit: GlucoseUnit) -> impl IntoView {
                     <tbody>
                         {d.days.iter().map(|day| view! {
                             <tr>
-                                <th scope="row"><a href=format!("/reports/daily?date={}", day.date)>{day.date.format("%a %Y-%m-%d").to_string()}</a></th>
+                                <th scope="row"><a href=with_patient(format!("/reports/daily?date={}", day.date), &patient_param())>{day.date.format("%a %Y-%m-%d").to_string()}</a></th>
                                 {day.cells.iter().map(|c| view! {
                                     <td>
                                         <div class="lb-cgm">{c.cgm_mean_mg_dl.map(|m| format!("CGM {}", unit.format(m))).unwrap_or_default()}</div>
@@ -735,7 +765,8 @@ pub fn ReportsDevicePage() -> impl IntoView {
 fn DeviceBody() -> impl IntoView {
     let user = UserResource::use_();
     let (from, to) = (qv("from"), qv("to"));
-    let data = Resource::new(move || (from(), to()), |(f, t)| report_device(f, t, None));
+    let patient = qv("patient");
+    let data = Resource::new(move || (from(), to(), patient()), |(f, t, p)| report_device(f, t, p));
     view! {
         <Transition fallback=loading>
             {move || Suspend::new(async move {

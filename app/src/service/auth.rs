@@ -133,7 +133,9 @@ pub async fn signup(state: &AppState, input: SignupInput, now: i64) -> Result<Em
     check_password_strength(&input.password, &[email.as_str(), &display_name])?;
     // Hash before looking the email up, so both paths take the same time.
     let hash = hash_password(input.password).await?;
-    create_user(&state.db, &email, &hash, &display_name, role, "UTC", now).await?;
+    if let Some(user) = create_user(&state.db, &email, &hash, &display_name, role, "UTC", now).await? {
+        super::clinic::join_invited(state, &user, now).await?;
+    }
     Ok(email)
 }
 
@@ -255,6 +257,7 @@ pub async fn login(
         }
     };
     ratelimit::clear(&state.db, &email_bucket).await?;
+    super::clinic::join_invited(state, &user, now).await?;
     let session = open_session(state, &user, meta, now).await?;
     store::audit::append(&state.db, store::audit::Entry {
         at_ms: now,

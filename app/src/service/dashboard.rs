@@ -16,6 +16,16 @@ pub async fn cgm_readings(
     from_ms: i64,
     to_ms: i64,
 ) -> Result<Vec<Reading>, ServiceError> {
+    cgm_readings_in(&state.db, patient_id, from_ms, to_ms).await
+}
+
+/// [`cgm_readings`] on any connection (inside a transaction, say).
+pub async fn cgm_readings_in<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    patient_id: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<Reading>, ServiceError> {
     let rows: Vec<(i64, i32, i16)> = glucose::Entity::find()
         .select_only()
         .column(glucose::Column::TimeMs)
@@ -27,7 +37,7 @@ pub async fn cgm_readings(
         .filter(glucose::Column::TimeMs.lt(to_ms))
         .order_by_asc(glucose::Column::TimeMs)
         .into_tuple()
-        .all(&state.db)
+        .all(db)
         .await?;
     Ok(one_source_per_instant(&rows)
         .into_iter()

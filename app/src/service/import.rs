@@ -153,6 +153,16 @@ pub async fn import_file(
     up.last_ms = Set(last_ms);
     up.device_id = Set(first_device);
     up.update(&txn).await?;
+    if let (Some(a), Some(b)) = (first_ms, last_ms) {
+        super::daily::refresh_in(&txn, &patient.id, Some((a, b))).await?;
+    }
+    // An upload answers the clinics' pending "please upload" requests.
+    store::entity::upload_requests::Entity::update_many()
+        .col_expr(store::entity::upload_requests::Column::DoneMs, sea_orm::sea_query::Expr::value(now))
+        .filter(store::entity::upload_requests::Column::PatientId.eq(&patient.id))
+        .filter(store::entity::upload_requests::Column::DoneMs.is_null())
+        .exec(&txn)
+        .await?;
     txn.commit().await?;
 
     store::audit::append(&state.db, store::audit::Entry {
@@ -250,6 +260,9 @@ pub async fn delete_upload(state: &AppState, actor: &Actor, upload_id: &str, now
         .exec(&txn)
         .await?;
     uploads::Entity::delete_by_id(upload_id.to_string()).exec(&txn).await?;
+    if let (Some(a), Some(b)) = (up.first_ms, up.last_ms) {
+        super::daily::refresh_in(&txn, &up.patient_id, Some((a, b))).await?;
+    }
     txn.commit().await?;
     store::audit::append(&state.db, store::audit::Entry {
         at_ms: now,

@@ -2,7 +2,7 @@
 
 use super::{policy, Actor, AppState, ServiceError};
 use crate::model::{Me, MePatch};
-use sea_orm::{ActiveModelTrait, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use store::entity::{patients, users};
 
 pub async fn get(state: &AppState, actor: &Actor) -> Result<Me, ServiceError> {
@@ -50,6 +50,14 @@ pub async fn update(state: &AppState, actor: &Actor, patch: MePatch, now: i64) -
         pm.display_name = Set(user.display_name.clone());
         pm.time_zone = Set(user.time_zone.clone());
         pm.update(&txn).await?;
+        if p.time_zone != user.time_zone {
+            // Local days moved: rebuild the per-day sums in the new zone.
+            store::entity::daily_glucose::Entity::delete_many()
+                .filter(store::entity::daily_glucose::Column::PatientId.eq(&p.id))
+                .exec(&txn)
+                .await?;
+            super::daily::refresh_in(&txn, &p.id, None).await?;
+        }
     }
     txn.commit().await?;
     Ok(to_me(&user, patient.map(|p| p.id)))

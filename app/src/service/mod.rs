@@ -4,14 +4,17 @@
 
 pub mod auth;
 pub mod clinic;
+pub mod daily;
 pub mod dashboard;
 pub mod import;
+pub mod mail;
 pub mod report;
 pub mod me;
 pub mod nightscout;
 pub mod policy;
 pub mod ratelimit;
 pub mod seed;
+pub mod sharing;
 pub mod tokens;
 
 use axum::extract::FromRef;
@@ -50,6 +53,15 @@ pub struct Config {
     pub extra_origins: Vec<String>,
     /// The largest file an import accepts (at most `import::MAX_FILE_BYTES`).
     pub max_upload_bytes: usize,
+    /// Seals personal identifiers at rest (key from `DIABASE_KEY_FILE`).
+    pub cipher: Arc<store::crypto::FieldCipher>,
+    /// Where mail goes when no SMTP server is configured: one `.eml` file per message.
+    pub mail_outbox: std::path::PathBuf,
+    /// The address users reach the site at, for links in mail (no trailing slash).
+    pub public_url: String,
+    /// Link-code entries (preview, accept, decline) allowed per user per window.
+    pub link_code_attempts: u32,
+    pub link_code_window_ms: i64,
 }
 
 impl Default for Config {
@@ -63,6 +75,12 @@ impl Default for Config {
             login_window_ms: 15 * 60 * 1000,
             extra_origins: Vec::new(),
             max_upload_bytes: import::MAX_FILE_BYTES,
+            // Tests and tools get a throw-away key; `diabase serve` reads its key file.
+            cipher: Arc::new(store::crypto::FieldCipher::new(store::crypto::FieldCipher::random_key())),
+            mail_outbox: std::path::PathBuf::from("data/outbox"),
+            public_url: "http://127.0.0.1:3000".into(),
+            link_code_attempts: 10,
+            link_code_window_ms: 15 * 60 * 1000,
         }
     }
 }

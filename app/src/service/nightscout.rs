@@ -1076,6 +1076,10 @@ async fn mirror<C: ConnectionTrait>(db: &C, auth: &NsAuth, instants_ms: &BTreeSe
         .update(db)
         .await?;
     }
+    // The clinic dashboard's per-day sums follow the mirrored glucose.
+    if let (Some(a), Some(b)) = (instants_ms.first(), instants_ms.last()) {
+        super::daily::refresh_in(db, pid, Some((*a, *b))).await?;
+    }
     Ok(())
 }
 

@@ -131,6 +131,7 @@ struct Window {
     start_ms: i64,
     end_ms: i64,
     newest: Option<NaiveDate>,
+    own: bool,
 }
 
 impl Window {
@@ -143,6 +144,7 @@ impl Window {
             to: self.to.to_string(),
             days: therapy::metrics::window_days(self.from, self.to),
             newest: self.newest.map(|d| d.to_string()),
+            is_own: self.own,
         }
     }
 }
@@ -158,9 +160,14 @@ async fn open(
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
     now_ms: i64,
+    page: &str,
 ) -> Result<Window, ServiceError> {
-    require(state, actor, action, patient_id).await?;
-    let patient = patient(state, patient_id).await?;
+    let grant = match actor {
+        Some(a) => Some(policy::can(state, a, action, patient_id).await?.ok_or(ServiceError::NotFound)?),
+        None => None,
+    };
+    let mut patient = patient(state, patient_id).await?;
+    patient.display_name = state.config.cipher.open_lossy(Some(&patient.display_name)).unwrap_or_default();
     let zone = zone_of(&patient);
     let newest = newest_date(state, patient_id, zone).await?;
     let span = Duration::days(DEFAULT_DAYS - 1);
@@ -175,8 +182,14 @@ async fn open(
         }
     };
     check_window(from, to)?;
+    if let (Some(a), Some(g)) = (actor, &grant) {
+        if *g != policy::Grant::Owner {
+            policy::audit_read(state, a, patient_id, "read.report", g, &format!("{page} {from}..{to}")).await?;
+        }
+    }
     let (start_ms, end_ms) = window_ms(zone, from, to);
-    Ok(Window { patient, zone, from, to, start_ms, end_ms, newest })
+    let own = grant.as_ref().is_none_or(|g| *g == policy::Grant::Owner);
+    Ok(Window { patient, zone, from, to, start_ms, end_ms, newest, own })
 }
 
 // ---------------------------------------------------------------------------
@@ -369,7 +382,7 @@ pub async fn overview(
     to: Option<NaiveDate>,
     now_ms: i64,
 ) -> Result<OverviewData, ServiceError> {
-    let w = open(state, actor, policy::Action::ReadGlucose, patient_id, from, to, now_ms).await?;
+    let w = open(state, actor, policy::Action::ReadGlucose, patient_id, from, to, now_ms, "overview").await?;
     let insulin_ok = allowed(state, actor, policy::Action::ReadInsulin, patient_id).await?;
     let d = load(state, &w, Parts { glucose: true, insulin: insulin_ok, alarms: false }).await?;
     Ok(overview_of(&w, &d, insulin_ok))
@@ -408,7 +421,7 @@ pub async fn daily(
     date: Option<NaiveDate>,
     now_ms: i64,
 ) -> Result<DailyData, ServiceError> {
-    let w = open(state, actor, policy::Action::ReadGlucose, patient_id, date, date, now_ms).await?;
+    let w = open(state, actor, policy::Action::ReadGlucose, patient_id, date, date, now_ms, "daily").await?;
     // Without a date, `open` picked 14 days ending on the newest: show its last.
     let w = Window { from: w.to, start_ms: window_ms(w.zone, w.to, w.to).0, ..w };
     let insulin_ok = allowed(state, actor, policy::Action::ReadInsulin, patient_id).await?
@@ -433,7 +446,7 @@ pub async fn trends(
     to: Option<NaiveDate>,
     now_ms: i64,
 ) -> Result<TrendsData, ServiceError> {
-    let w = open(state, actor, policy::Action::ReadGlucose, patient_id, from, to, now_ms).await?;
+    let w = open(state, actor, policy::Action::ReadGlucose, patient_id, from, to, now_ms, "trends").await?;
     let insulin_ok = allowed(state, actor, policy::Action::ReadInsulin, patient_id).await?;
     let d = load(state, &w, Parts { glucose: true, insulin: insulin_ok, alarms: false }).await?;
     Ok(TrendsData { meta: w.meta(), trends: rd::trends(&d, w.zone, w.from, w.to), pump_data: d.has_pump_data() })
@@ -448,7 +461,7 @@ pub async fn logbook(
     to: Option<NaiveDate>,
     now_ms: i64,
 ) -> Result<LogbookData, ServiceError> {
-    let w = open(state, actor, policy::Action::ReadGlucose, patient_id, from, to, now_ms).await?;
+    let w = open(state, actor, policy::Action::ReadGlucose, patient_id, from, to, now_ms, "logbook").await?;
     let insulin_ok = allowed(state, actor, policy::Action::ReadInsulin, patient_id).await?;
     let d = load(state, &w, Parts { glucose: true, insulin: insulin_ok, alarms: false }).await?;
     let mut days = rd::logbook(&d, w.zone, w.from, w.to);
@@ -469,7 +482,7 @@ pub async fn device(
     let settings_ok = allowed(state, actor, policy::Action::ReadSettings, patient_id).await?;
     let events_ok = allowed(state, actor, policy::Action::ReadEvents, patient_id).await?;
     let action = if settings_ok { policy::Action::ReadSettings } else { policy::Action::ReadEvents };
-    let w = open(state, actor, action, patient_id, from, to, now_ms).await?;
+    let w = open(state, actor, action, patient_id, from, to, now_ms, "device").await?;
     let mut settings = Vec::new();
     if settings_ok {
         let rows: Vec<(i64, String)> = therapy_events::Entity::find()
@@ -541,7 +554,7 @@ pub async fn bundle(
     to: Option<NaiveDate>,
     now_ms: i64,
 ) -> Result<ReportBundle, ServiceError> {
-    let w = open(state, actor, policy::Action::ReadGlucose, patient_id, from, to, now_ms).await?;
+    let w = open(state, actor, policy::Action::ReadGlucose, patient_id, from, to, now_ms, "pdf").await?;
     let insulin_ok = allowed(state, actor, policy::Action::ReadInsulin, patient_id).await?
         && allowed(state, actor, policy::Action::ReadEvents, patient_id).await?;
     let d = load(state, &w, Parts { glucose: true, insulin: insulin_ok, alarms: insulin_ok }).await?;

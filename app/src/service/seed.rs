@@ -6,7 +6,7 @@
 use super::auth::{create_user, hash_password, Email};
 use super::{AppState, ServiceError};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
-use store::entity::{clinic_members, clinics, devices, patient_records, patients, uploads, users};
+use store::entity::{clinic_members, clinics, devices, grants, patient_records, patients, uploads, users};
 use store::records::{insert_records, Batch, SourceRank};
 
 pub const DEMO_PATIENT_EMAIL: &str = "demo.patient@diabase.example";
@@ -123,18 +123,48 @@ pub async fn seed_demo(state: &AppState, now_ms: i64) -> Result<DemoLogins, Serv
         }
         .insert(&txn)
         .await?;
-        patient_records::ActiveModel {
-            id: Set(store::new_id()),
-            clinic_id: Set(clinic_id),
+        // The demo patient shares everything with the demo clinic, as if
+        // they had accepted a link code.
+        let cipher = &state.config.cipher;
+        let record_id = store::new_id();
+        let grant_id = store::new_id();
+        grants::ActiveModel {
+            id: Set(grant_id.clone()),
             patient_id: Set(patient.id.clone()),
-            name: Set("Alex Demo".into()),
-            birth_date: Set(None),
-            mrn: Set(Some("DEMO-0001".into())),
-            linked_user: Set(1),
+            grantee_clinic_id: Set(Some(clinic_id.clone())),
+            grantee_user_id: Set(None),
+            record_id: Set(Some(record_id.clone())),
+            invite_email: Set(None),
+            invite_token_hash: Set(None),
+            invite_expires_ms: Set(None),
+            scopes: Set(super::sharing::all_scopes()),
             created_ms: Set(now_ms),
+            updated_ms: Set(now_ms),
+            accepted_ms: Set(Some(now_ms)),
+            expires_ms: Set(None),
+            revoked_ms: Set(None),
         }
         .insert(&txn)
         .await?;
+        patient_records::ActiveModel {
+            id: Set(record_id),
+            clinic_id: Set(clinic_id.clone()),
+            patient_id: Set(patient.id.clone()),
+            name: Set(cipher.seal("Alex Demo")),
+            birth_date: Set(Some(cipher.seal("1990-04-12"))),
+            mrn: Set(Some(cipher.seal("DEMO-0001"))),
+            linked_user: Set(1),
+            created_ms: Set(now_ms),
+            mrn_index: Set(Some(cipher.index(&clinic_id, "DEMO-0001"))),
+            grant_id: Set(Some(grant_id)),
+            created_by: Set(Some(clinician.id.clone())),
+            link_state: Set("linked".into()),
+        }
+        .insert(&txn)
+        .await?;
+    }
+    if let (Some(a), Some(b)) = (inserted.first_ms, inserted.last_ms) {
+        super::daily::refresh_in(&txn, &patient.id, Some((a, b))).await?;
     }
     txn.commit().await?;
     Ok(DemoLogins { created: true, records: inserted.total() })

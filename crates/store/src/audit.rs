@@ -4,7 +4,7 @@
 
 use crate::entity::audit_log;
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryOrder, QuerySelect,
+    ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryOrder, QuerySelect,
     Set, TransactionTrait,
 };
 
@@ -45,6 +45,15 @@ fn entry_hash(prev: &str, seq: i64, e: &Entry<'_>) -> String {
 /// Appends an entry, chaining it to the last one. Serialised against other
 /// writers (a table lock on PostgreSQL; SQLite has one writer at a time).
 pub async fn append(db: &sea_orm::DatabaseConnection, e: Entry<'_>) -> Result<i64, DbErr> {
+    append_many(db, std::slice::from_ref(&e)).await
+}
+
+/// Appends several entries in one transaction (one lock, one round of
+/// inserts); returns the last entry's sequence number (0 for none).
+pub async fn append_many(db: &sea_orm::DatabaseConnection, entries: &[Entry<'_>]) -> Result<i64, DbErr> {
+    if entries.is_empty() {
+        return Ok(0);
+    }
     let txn = db.begin().await?;
     if txn.get_database_backend() == DbBackend::Postgres {
         txn.execute_unprepared("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE").await?;
@@ -54,24 +63,29 @@ pub async fn append(db: &sea_orm::DatabaseConnection, e: Entry<'_>) -> Result<i6
         .limit(1)
         .one(&txn)
         .await?;
-    let (seq, prev) = match last {
-        Some(l) => (l.seq + 1, l.hash),
-        None => (1, GENESIS.to_string()),
+    let (mut seq, mut prev) = match last {
+        Some(l) => (l.seq, l.hash),
+        None => (0, GENESIS.to_string()),
     };
-    let hash = entry_hash(&prev, seq, &e);
-    audit_log::ActiveModel {
-        seq: Set(seq),
-        at_ms: Set(e.at_ms),
-        actor_user_id: Set(e.actor_user_id.map(str::to_string)),
-        patient_id: Set(e.patient_id.map(str::to_string)),
-        action: Set(e.action.to_string()),
-        detail: Set(e.detail.to_string()),
-        ip: Set(e.ip.map(str::to_string)),
-        prev_hash: Set(prev),
-        hash: Set(hash),
+    let mut rows = Vec::with_capacity(entries.len());
+    for e in entries {
+        seq += 1;
+        let hash = entry_hash(&prev, seq, e);
+        rows.push(audit_log::ActiveModel {
+            seq: Set(seq),
+            at_ms: Set(e.at_ms),
+            actor_user_id: Set(e.actor_user_id.map(str::to_string)),
+            patient_id: Set(e.patient_id.map(str::to_string)),
+            action: Set(e.action.to_string()),
+            detail: Set(e.detail.to_string()),
+            ip: Set(e.ip.map(str::to_string)),
+            prev_hash: Set(std::mem::replace(&mut prev, hash.clone())),
+            hash: Set(hash),
+        });
     }
-    .insert(&txn)
-    .await?;
+    for chunk in rows.chunks(500) {
+        audit_log::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
+    }
     txn.commit().await?;
     Ok(seq)
 }

@@ -134,6 +134,10 @@ pub mod patient_records {
         pub mrn: Option<String>,
         pub linked_user: i32,
         pub created_ms: i64,
+        pub mrn_index: Option<String>,
+        pub grant_id: Option<String>,
+        pub created_by: Option<String>,
+        pub link_state: String,
     }
     no_relations!();
 }
@@ -297,6 +301,106 @@ pub mod nightscout_docs {
         pub created_ms: i64,
         pub modified_ms: i64,
         pub deleted_ms: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod grants {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "grants")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub patient_id: String,
+        pub grantee_clinic_id: Option<String>,
+        pub grantee_user_id: Option<String>,
+        pub record_id: Option<String>,
+        pub invite_email: Option<String>,
+        pub invite_token_hash: Option<String>,
+        pub invite_expires_ms: Option<i64>,
+        pub scopes: String,
+        pub created_ms: i64,
+        pub updated_ms: i64,
+        pub accepted_ms: Option<i64>,
+        pub expires_ms: Option<i64>,
+        pub revoked_ms: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod link_codes {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "link_codes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub code_hash: String,
+        pub clinic_id: String,
+        pub record_id: String,
+        pub scopes: String,
+        pub created_by: Option<String>,
+        pub created_ms: i64,
+        pub expires_ms: i64,
+        pub used_ms: Option<i64>,
+        pub used_by: Option<String>,
+        pub outcome: Option<String>,
+    }
+    no_relations!();
+}
+
+pub mod clinic_invites {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "clinic_invites")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub clinic_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub email: String,
+        pub role: String,
+        pub invited_by: Option<String>,
+        pub created_ms: i64,
+    }
+    no_relations!();
+}
+
+pub mod upload_requests {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "upload_requests")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub patient_id: String,
+        pub clinic_id: String,
+        pub record_id: String,
+        pub requested_by: Option<String>,
+        pub created_ms: i64,
+        pub done_ms: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod daily_glucose {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "daily_glucose")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub patient_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub day: String,
+        pub readings: i32,
+        pub slots: i32,
+        pub expected: i32,
+        pub sum_mg_dl: i64,
+        pub sum_sq_mg_dl: i64,
+        pub very_low: i32,
+        pub low: i32,
+        pub in_range: i32,
+        pub high: i32,
+        pub very_high: i32,
     }
     no_relations!();
 }

@@ -4,6 +4,7 @@
 //! Both backends run the same code: SQLite (embedded default) and PostgreSQL.
 
 pub mod audit;
+pub mod crypto;
 pub mod entity;
 pub mod records;
 

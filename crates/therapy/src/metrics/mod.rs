@@ -40,6 +40,7 @@
 //! - **Sufficient** data: CGM active ≥ 70 % over a window of ≥ 14 days.
 
 mod agp;
+pub mod daily;
 mod insulin;
 mod percentile;
 mod window;

@@ -1,0 +1,429 @@
+//! The clinic workspace: clinics, the patient dashboard (sortable, searchable,
+//! paginated, with triage filters), patient records with link codes and
+//! upload requests, and the members of a clinic.
+
+use crate::api::my_clinics;
+use crate::api_sharing::{
+    clinic_dashboard, clinic_members, clinic_record, AddMember, CreateClinic, CreateLinkCode, CreateRecord, RequestUpload,
+};
+use crate::components::{pct, ErrorCard, RequireUser, UserResource};
+use crate::model::{ClinicPatientPage, ClinicPatientRow};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
+use therapy::GlucoseUnit;
+
+fn status_label(s: &str) -> &'static str {
+    match s {
+        "linked" => "linked",
+        "code_pending" => "code sent",
+        "custodial" => "clinic record",
+        "revoked" => "sharing revoked",
+        "expired" => "sharing expired",
+        "declined" => "declined",
+        _ => "unknown",
+    }
+}
+
+fn flag_label(f: &str) -> &'static str {
+    match f {
+        "below_54" => "below 54 > 1 %",
+        "below_70" => "below 70 > 4 %",
+        "low_tir" => "in range < 70 %",
+        "low_active" => "CGM worn < 70 %",
+        "no_upload" => "no upload in 14 days",
+        _ => "flag",
+    }
+}
+
+fn day_of(t: &Option<String>) -> String {
+    t.as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| "–".into())
+}
+
+#[component]
+pub fn ClinicsPage() -> impl IntoView {
+    let create = ServerAction::<CreateClinic>::new();
+    let clinics = Resource::new(move || create.version().get(), |_| my_clinics());
+    view! {
+        <Title text="Clinic"/>
+        <h1 class="page-title">"Clinic workspace"</h1>
+        <RequireUser>
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match clinics.await {
+                        Ok(list) if list.is_empty() => view! {
+                            <section class="card empty-state" data-testid="no-clinic">
+                                <h2>"No clinic yet"</h2>
+                                <p>"Create your clinic below, or ask a colleague who is its admin to add you by email."</p>
+                            </section>
+                        }.into_any(),
+                        Ok(list) => view! {
+                            <section class="card">
+                                <h2>"Your clinics"</h2>
+                                <ul class="list" data-testid="clinic-list">
+                                    {list.into_iter().map(|c| view! {
+                                        <li><a href=format!("/clinic/{}", c.id) data-testid="clinic-link">{c.name.clone()}</a>
+                                            <span class="muted">{format!(" · {} patient(s) · {} member(s) · you are {}", c.patients, c.members, c.role)}</span></li>
+                                    }).collect_view()}
+                                </ul>
+                            </section>
+                        }.into_any(),
+                        Err(e) => view! { <ErrorCard message=crate::api::error_message(&e)/> }.into_any(),
+                    }
+                })}
+            </Transition>
+            <section class="card">
+                <h2>"Create a clinic"</h2>
+                <p class="muted">"You become its admin and can add colleagues."</p>
+                {move || create.value().get().map(|r| match r {
+                    Ok(c) => view! { <div class="alert alert-ok" role="status">"Created. "<a href=format!("/clinic/{}", c.id)>"Open "{c.name.clone()}</a></div> }.into_any(),
+                    Err(e) => view! { <div class="alert alert-error" role="alert">{crate::api::error_message(&e)}</div> }.into_any(),
+                })}
+                <ActionForm action=create attr:class="inline-form">
+                    <label class="field"><span>"Clinic name"</span><input type="text" name="name" required=true maxlength="200" data-testid="clinic-name"/></label>
+                    <button type="submit" class="btn btn-primary" data-testid="create-clinic">"Create clinic"</button>
+                </ActionForm>
+            </section>
+        </RequireUser>
+    }
+}
+
+/// A query-string value, trimmed; `None` when absent or empty.
+fn q(key: &'static str) -> impl Fn() -> Option<String> + Copy + Send + Sync + 'static {
+    let query = use_query_map();
+    move || query.with(|m| m.get(key)).filter(|s| !s.trim().is_empty())
+}
+
+#[component]
+pub fn ClinicDashboardPage() -> impl IntoView {
+    let params = use_params_map();
+    let clinic_id = move || params.with(|p| p.get("clinic_id")).unwrap_or_default();
+    let (search, sort, order, filter, page) = (q("q"), q("sort"), q("order"), q("filter"), q("page"));
+    let create = ServerAction::<CreateRecord>::new();
+    let data = Resource::new(
+        move || (clinic_id(), search(), sort(), order(), filter(), page().and_then(|p| p.parse::<u32>().ok()), create.version().get()),
+        |(c, s, so, o, f, p, _)| clinic_dashboard(c, s, so, o, f, p),
+    );
+    let user = UserResource::use_();
+    view! {
+        <Title text="Clinic patients"/>
+        <RequireUser>
+            <Transition fallback=|| view! { <p class="loading">"Loading the patients…"</p> }>
+                {move || Suspend::new(async move {
+                    let unit = user.me.await.ok().flatten().map(|m| m.unit()).unwrap_or_default();
+                    match data.await {
+                        Ok(d) => view! { <Dashboard d=d unit=unit/> }.into_any(),
+                        Err(e) => view! { <ErrorCard message=crate::api::error_message(&e)/> }.into_any(),
+                    }
+                })}
+            </Transition>
+            <section class="card">
+                <h2>"Add a patient"</h2>
+                <p class="muted">"A clinic record holds data you upload in clinic until the patient links their own account with a one-time code."</p>
+                {move || create.value().get().map(|r| match r {
+                    Ok(id) => view! { <div class="alert alert-ok" role="status" data-testid="record-created">"Added. "<a href=format!("/clinic/{}/patients/{id}", clinic_id()) data-testid="record-created-link">"Open the record"</a></div> }.into_any(),
+                    Err(e) => view! { <div class="alert alert-error" role="alert">{crate::api::error_message(&e)}</div> }.into_any(),
+                })}
+                <ActionForm action=create attr:class="form form-row">
+                    <input type="hidden" name="clinic_id" value=clinic_id/>
+                    <label class="field"><span>"Name"</span><input type="text" name="name" required=true maxlength="200" data-testid="record-name"/></label>
+                    <label class="field"><span>"Date of birth"</span><input type="date" name="birth_date" data-testid="record-dob"/></label>
+                    <label class="field"><span>"MRN"</span><input type="text" name="mrn" maxlength="64" data-testid="record-mrn"/></label>
+                    <button type="submit" class="btn btn-primary" data-testid="create-record">"Add patient"</button>
+                </ActionForm>
+            </section>
+            <Members clinic_id=clinic_id()/>
+        </RequireUser>
+    }
+}
+
+#[component]
+fn Dashboard(d: ClinicPatientPage, unit: GlucoseUnit) -> impl IntoView {
+    let (search, sort, order, filter) = (q("q"), q("sort"), q("order"), q("filter"));
+    let base = format!("/clinic/{}", d.clinic_id);
+    let link = {
+        let base = base.clone();
+        move |sort_key: Option<&str>, order_v: Option<&str>, filter_v: Option<String>, page: u32| {
+            let mut parts = Vec::new();
+            if let Some(s) = search() {
+                parts.push(format!("q={}", urlencode(&s)));
+            }
+            if let Some(s) = sort_key {
+                parts.push(format!("sort={s}"));
+            }
+            if let Some(o) = order_v {
+                parts.push(format!("order={o}"));
+            }
+            if let Some(f) = filter_v {
+                parts.push(format!("filter={f}"));
+            }
+            if page > 1 {
+                parts.push(format!("page={page}"));
+            }
+            if parts.is_empty() { base.clone() } else { format!("{base}?{}", parts.join("&")) }
+        }
+    };
+    let header = {
+        let link = link.clone();
+        move |key: &'static str, label: &'static str| {
+            let current = sort().as_deref() == Some(key) || (sort().is_none() && key == "name");
+            let desc = order().as_deref() == Some("desc");
+            let next = if current && !desc { "desc" } else { "asc" };
+            let aria = current.then(|| if desc { "descending" } else { "ascending" });
+            let arrow = if current { if desc { " ▼" } else { " ▲" } } else { "" };
+            view! {
+                <th scope="col" aria-sort=aria><a href=link(Some(key), Some(next), filter(), 1) data-testid=format!("sort-{key}")>{label}{arrow}</a></th>
+            }
+        }
+    };
+    let pages = d.total.div_ceil(u64::from(d.per_page)).max(1) as u32;
+    let filters = ["flagged", "below_54", "below_70", "low_tir", "low_active", "no_upload"];
+    let glu = move |v: Option<f64>| v.map(|x| format!("{} {}", unit.format(x), unit.label())).unwrap_or_else(|| "–".into());
+    let from_to = d.rows.first().map(|r| format!("{} to {}", r.from, r.to)).unwrap_or_default();
+    view! {
+        <h1 class="page-title" data-testid="clinic-title">{d.clinic_name.clone()}</h1>
+        <section class="card" data-testid="clinic-dashboard">
+            <form method="get" action=base.clone() class="inline-form toolbar">
+                <label class="field"><span>"Search"</span><input type="search" name="q" value=search placeholder="Name or MRN" data-testid="search"/></label>
+                <label class="field"><span>"Show"</span>
+                    <select name="filter" data-testid="filter">
+                        <option value="" selected=filter().is_none()>"All patients"</option>
+                        {filters.into_iter().map(|f| view! {
+                            <option value=f selected=filter().as_deref() == Some(f)>{if f == "flagged" { "Any flag" } else { flag_label(f) }}</option>
+                        }).collect_view()}
+                    </select>
+                </label>
+                {sort().map(|s| view! { <input type="hidden" name="sort" value=s/> })}
+                {order().map(|o| view! { <input type="hidden" name="order" value=o/> })}
+                <button type="submit" class="btn">"Apply"</button>
+            </form>
+            <p class="muted" data-testid="clinic-count">{format!("{} patient(s). Figures over the last 14 days ({from_to}).", d.total)}</p>
+            {if d.rows.is_empty() {
+                view! { <p class="empty-state" data-testid="clinic-empty">"No patients match."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="table-wrap">
+                    <table class="table table-dense" data-testid="patients-table">
+                        <thead><tr>
+                            {header("name", "Patient")}
+                            {header("mrn", "MRN")}
+                            {header("status", "Link")}
+                            {header("last_upload", "Last upload")}
+                            {header("in_range", "In range")}
+                            {header("below_54", "< 54")}
+                            {header("below_70", "< 70")}
+                            {header("gmi", "GMI")}
+                            {header("cv", "CV")}
+                            {header("cgm_active", "CGM worn")}
+                            <th scope="col">"Mean"</th>
+                            <th scope="col">"Flags"</th>
+                        </tr></thead>
+                        <tbody>
+                            {d.rows.into_iter().map(|r| view! { <Row r=r glu=glu base=base.clone()/> }).collect_view()}
+                        </tbody>
+                    </table>
+                    </div>
+                    <nav class="pager" aria-label="Pages">
+                        {(d.page > 1).then(|| view! { <a class="btn btn-quiet" href=link(sort().as_deref(), order().as_deref(), filter(), d.page - 1)>"← Previous"</a> })}
+                        <span class="muted">{format!(" Page {} of {pages} ", d.page)}</span>
+                        {(d.page < pages).then(|| view! { <a class="btn btn-quiet" href=link(sort().as_deref(), order().as_deref(), filter(), d.page + 1) data-testid="next-page">"Next →"</a> })}
+                    </nav>
+                }.into_any()
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn Row<G: Fn(Option<f64>) -> String + 'static>(r: ClinicPatientRow, glu: G, base: String) -> impl IntoView {
+    let href = format!("{base}/patients/{}", r.record_id);
+    let flagged = !r.flags.is_empty();
+    view! {
+        <tr data-testid="patient-row" data-record=r.record_id.clone() class:row-flagged=flagged>
+            <th scope="row"><a href=href>{r.name.clone()}</a>{r.birth_date.clone().map(|b| view! { <small class="muted">{format!(" {b}")}</small> })}</th>
+            <td>{r.mrn.clone().unwrap_or_default()}</td>
+            <td><span class=format!("badge badge-{}", r.link_status)>{status_label(&r.link_status)}</span></td>
+            <td>{day_of(&r.last_upload_at)}</td>
+            <td>{pct(r.in_range_percent)}</td>
+            <td>{pct(r.very_low_percent)}</td>
+            <td>{pct(r.below_70_percent)}</td>
+            <td>{r.gmi_percent.map(|v| format!("{v:.1} %")).unwrap_or_else(|| "–".into())}</td>
+            <td>{r.cv_percent.map(|v| format!("{v:.1} %")).unwrap_or_else(|| "–".into())}</td>
+            <td>{pct(r.cgm_active_percent)}</td>
+            <td>{glu(r.mean_mg_dl)}</td>
+            <td>{r.flags.iter().map(|f| view! { <span class="badge badge-flag">{flag_label(f)}</span>" " }).collect_view()}
+                {r.upload_requested_at.clone().map(|_| view! { <span class="badge">"upload requested"</span> })}</td>
+        </tr>
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[component]
+fn Members(clinic_id: String) -> impl IntoView {
+    let add = ServerAction::<AddMember>::new();
+    let cid = clinic_id.clone();
+    let members = Resource::new(move || add.version().get(), move |_| clinic_members(cid.clone()));
+    view! {
+        <section class="card">
+            <details>
+                <summary><h2 class="inline">"Members"</h2></summary>
+                <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                    {move || Suspend::new(async move {
+                        match members.await {
+                            Ok(list) => view! {
+                                <ul class="list" data-testid="members">
+                                    {list.into_iter().map(|m| view! {
+                                        <li>{m.display_name.clone().unwrap_or_else(|| m.email.clone())}
+                                            <span class="muted">{format!(" · {} · {}{}", m.email, m.role, if m.status == "invited" { " · invited" } else { "" })}</span></li>
+                                    }).collect_view()}
+                                </ul>
+                            }.into_any(),
+                            Err(e) => view! { <ErrorCard message=crate::api::error_message(&e)/> }.into_any(),
+                        }
+                    })}
+                </Transition>
+                {move || add.value().get().map(|r| match r {
+                    Ok(m) => view! { <div class="alert alert-ok" role="status">{format!("{} added ({}).", m.email, m.status)}</div> }.into_any(),
+                    Err(e) => view! { <div class="alert alert-error" role="alert">{crate::api::error_message(&e)}</div> }.into_any(),
+                })}
+                <ActionForm action=add attr:class="inline-form">
+                    <input type="hidden" name="clinic_id" value=clinic_id.clone()/>
+                    <label class="field"><span>"Colleague's email"</span><input type="email" name="email" required=true/></label>
+                    <label class="field"><span>"Role"</span>
+                        <select name="role"><option value="clinician">"clinician"</option><option value="admin">"admin"</option></select>
+                    </label>
+                    <button type="submit" class="btn">"Add (admins only)"</button>
+                </ActionForm>
+            </details>
+        </section>
+    }
+}
+
+#[component]
+pub fn ClinicRecordPage() -> impl IntoView {
+    let params = use_params_map();
+    let clinic_id = move || params.with(|p| p.get("clinic_id")).unwrap_or_default();
+    let record_id = move || params.with(|p| p.get("record_id")).unwrap_or_default();
+    let code = ServerAction::<CreateLinkCode>::new();
+    let request = ServerAction::<RequestUpload>::new();
+    let data = Resource::new(
+        move || (clinic_id(), record_id(), code.version().get(), request.version().get()),
+        |(c, r, _, _)| clinic_record(c, r),
+    );
+    let user = UserResource::use_();
+    view! {
+        <Title text="Patient record"/>
+        <RequireUser>
+            <p><a href=move || format!("/clinic/{}", clinic_id())>"← All patients"</a></p>
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    let unit = user.me.await.ok().flatten().map(|m| m.unit()).unwrap_or_default();
+                    match data.await {
+                        Ok(r) => view! { <RecordView r=r unit=unit clinic_id=clinic_id() code=code request=request/> }.into_any(),
+                        Err(e) => view! { <ErrorCard message=crate::api::error_message(&e)/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </RequireUser>
+    }
+}
+
+#[component]
+fn RecordView(
+    r: ClinicPatientRow,
+    unit: GlucoseUnit,
+    clinic_id: String,
+    code: ServerAction<CreateLinkCode>,
+    request: ServerAction<RequestUpload>,
+) -> impl IntoView {
+    let linked = r.link_status == "linked";
+    let reports = r.patient_id.clone().map(|p| {
+        view! {
+            <p class="actions">
+                <a class="btn btn-primary" href=format!("/reports?patient={p}") data-testid="open-reports">"Open reports"</a>
+                <a class="btn" href=format!("/api/v1/patients/{p}/report.pdf") rel="external" download="" data-testid="record-pdf">"Download PDF (14 days)"</a>
+            </p>
+        }
+    });
+    let rid = r.record_id.clone();
+    let cid = clinic_id.clone();
+    view! {
+        <h1 class="page-title" data-testid="record-name-title">{r.name.clone()}</h1>
+        <section class="card">
+            <dl class="facts">
+                <dt>"Date of birth"</dt><dd>{r.birth_date.clone().unwrap_or_else(|| "–".into())}</dd>
+                <dt>"MRN"</dt><dd>{r.mrn.clone().unwrap_or_else(|| "–".into())}</dd>
+                <dt>"Link"</dt><dd data-testid="record-status">{status_label(&r.link_status)}</dd>
+                <dt>"Shared"</dt><dd>{if r.scopes.is_empty() { "–".to_string() } else { r.scopes.join(", ") }}</dd>
+                <dt>"Last upload"</dt><dd>{day_of(&r.last_upload_at)}</dd>
+            </dl>
+            {(r.readings > 0).then(|| view! {
+                <div class="figures figures-tight" data-testid="record-figures">
+                    <crate::components::Figure label="In range (14 d)" value=pct(r.in_range_percent)/>
+                    <crate::components::Figure label="Below 70" value=pct(r.below_70_percent)/>
+                    <crate::components::Figure label="Below 54" value=pct(r.very_low_percent)/>
+                    <crate::components::Figure label="GMI" value=r.gmi_percent.map(|v| format!("{v:.1} %")).unwrap_or_else(|| "–".into())/>
+                    <crate::components::Figure label="Mean" value=r.mean_mg_dl.map(|x| format!("{} {}", unit.format(x), unit.label())).unwrap_or_else(|| "–".into())/>
+                    <crate::components::Figure label="CGM worn" value=pct(r.cgm_active_percent)/>
+                </div>
+            })}
+            {reports}
+        </section>
+        {(!linked).then(|| {
+            let (cid, rid) = (cid.clone(), rid.clone());
+            view! {
+                <section class="card link-code-card" data-testid="link-section">
+                    <h2>"Link to the patient's personal account"</h2>
+                    <p class="muted">"A one-time code lets the patient connect their own Diabase account to this record. They choose what to share and for how long; you never need their password. The code works once and expires in 48 hours; a new code replaces the old one."</p>
+                    {move || code.value().get().map(|res| match res {
+                        Ok(c) => view! {
+                            <div class="code-box" data-testid="code-box">
+                                <p class="code" data-testid="link-code">{c.code.clone()}</p>
+                                <div class="qr" inner_html=c.qr_svg.clone()></div>
+                                <p>"Enter it on the Data Sharing page: "<a href=c.url.clone()>{c.url.clone()}</a></p>
+                                <p class="muted">{format!("Valid until {}.", c.expires_at)}{c.emailed_to.clone().map(|e| format!(" Emailed to {e}."))}</p>
+                                <button type="button" class="btn no-print" onclick="window.print()">"Print"</button>
+                            </div>
+                        }.into_any(),
+                        Err(e) => view! { <div class="alert alert-error" role="alert">{crate::api::error_message(&e)}</div> }.into_any(),
+                    })}
+                    <ActionForm action=code attr:class="inline-form no-print">
+                        <input type="hidden" name="clinic_id" value=cid.clone()/>
+                        <input type="hidden" name="record_id" value=rid.clone()/>
+                        <label class="field"><span>"Also email it to (optional)"</span><input type="email" name="email" data-testid="code-email"/></label>
+                        <button type="submit" class="btn btn-primary" data-testid="make-code">"Make a link code"</button>
+                    </ActionForm>
+                </section>
+            }
+        })}
+        {linked.then(|| view! {
+            <section class="card no-print">
+                <h2>"Ask for an upload"</h2>
+                <p class="muted">"The patient sees a notice on their dashboard and gets an email."</p>
+                {r.upload_requested_at.clone().map(|t| view! { <p data-testid="upload-requested">{format!("Requested on {}; waiting for an upload.", day_of(&Some(t)))}</p> })}
+                {move || request.value().get().map(|res| match res {
+                    Ok(_) => view! { <div class="alert alert-ok" role="status" data-testid="request-sent">"Request sent."</div> }.into_any(),
+                    Err(e) => view! { <div class="alert alert-error" role="alert">{crate::api::error_message(&e)}</div> }.into_any(),
+                })}
+                <ActionForm action=request attr:class="inline-form">
+                    <input type="hidden" name="clinic_id" value=cid.clone()/>
+                    <input type="hidden" name="record_id" value=rid.clone()/>
+                    <button type="submit" class="btn" data-testid="request-upload">"Request upload"</button>
+                </ActionForm>
+            </section>
+        })}
+    }
+}

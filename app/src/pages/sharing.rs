@@ -1,0 +1,337 @@
+//! The patient's Data Sharing page: enter a clinic's link code (or follow
+//! its link), see who asks and for what, choose scopes and an end date,
+//! accept or decline; every current grant with edit and revoke; care-partner
+//! invitations; the data others share with you; and the access log.
+//!
+//! Every form is a plain HTML form posting to a server function, so the page
+//! works before the wasm loads and without JavaScript.
+
+use crate::api_sharing::{
+    access_log, incoming_invites, list_shared_with_me, my_grants, preview_link_code, AcceptInvite, AcceptLink, DeclineLink,
+    InvitePartner, RevokeGrant, UpdateGrant,
+};
+use crate::components::{ErrorCard, RequireUser};
+use crate::model::{GrantInfo, LinkPreview};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+const SCOPES: [(&str, &str, &str); 4] = [
+    ("glucose", "Glucose", "CGM and meter readings, and the reports built from them"),
+    ("insulin", "Insulin", "Boluses, basal rates, temp basals, suspends, carbs"),
+    ("settings", "Device settings", "Basal profiles, carb ratios, sensitivity, targets"),
+    ("events", "Events and notes", "Alarms, site changes, exercise, notes"),
+];
+
+fn when(rfc3339: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| t.with_timezone(&chrono::Utc).format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|_| rfc3339.to_string())
+}
+
+fn date_of(rfc3339: &Option<String>) -> String {
+    rfc3339
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| (t.with_timezone(&chrono::Utc) - chrono::Duration::seconds(1)).format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+/// The four scope checkboxes; `checked` names those ticked at first.
+#[component]
+fn ScopeBoxes(checked: Vec<String>, prefix: String) -> impl IntoView {
+    view! {
+        <fieldset class="field scopes">
+            <legend>"What to share"</legend>
+            {SCOPES.into_iter().map(|(key, label, hint)| {
+                let on = checked.iter().any(|c| c == key);
+                view! {
+                    <label class="check">
+                        <input type="checkbox" name=key value="on" checked=on data-testid=format!("{prefix}-scope-{key}")/>
+                        <span>{label}</span>
+                        <small class="hint">{hint}</small>
+                    </label>
+                }
+            }).collect_view()}
+        </fieldset>
+    }
+}
+
+#[component]
+pub fn SharingPage() -> impl IntoView {
+    view! {
+        <Title text="Data sharing"/>
+        <h1 class="page-title">"Data sharing"</h1>
+        <RequireUser>
+            <SharingBody/>
+        </RequireUser>
+    }
+}
+
+#[component]
+fn SharingBody() -> impl IntoView {
+    let query = use_query_map();
+    let code = move || query.with(|q| q.get("code")).filter(|s| !s.trim().is_empty());
+    let invite_token = move || query.with(|q| q.get("invite")).filter(|s| !s.trim().is_empty());
+    let accept = ServerAction::<AcceptLink>::new();
+    let decline = ServerAction::<DeclineLink>::new();
+    let revoke = ServerAction::<RevokeGrant>::new();
+    let update = ServerAction::<UpdateGrant>::new();
+    let invite = ServerAction::<InvitePartner>::new();
+    let accept_invite = ServerAction::<AcceptInvite>::new();
+    let changed = move || {
+        (accept.version().get(), decline.version().get(), revoke.version().get(), update.version().get(), invite.version().get(), accept_invite.version().get())
+    };
+    let grants = Resource::new(changed, |_| my_grants());
+    let log = Resource::new(changed, |_| access_log());
+    let shared = Resource::new(changed, |_| list_shared_with_me());
+    let incoming = Resource::new(changed, |_| incoming_invites());
+    let preview = Resource::new(move || code(), |c| async move {
+        match c {
+            Some(c) => Some(preview_link_code(c).await),
+            None => None,
+        }
+    });
+    view! {
+        // 1. Link with a clinic.
+        <section class="card" aria-labelledby="link-h" data-testid="link-card">
+            <h2 id="link-h">"Link with your clinic"</h2>
+            {move || accept.value().get().map(|r| match r {
+                Ok(_) => view! { <div class="alert alert-ok" role="status" data-testid="link-accepted">"Done. Your clinic can now see the data you chose. You can change or end this below at any time."</div> }.into_any(),
+                Err(e) => view! { <div class="alert alert-error" role="alert" data-testid="link-error">{crate::api::error_message(&e)}</div> }.into_any(),
+            })}
+            {move || decline.value().get().map(|r| match r {
+                Ok(_) => view! { <div class="alert alert-ok" role="status" data-testid="link-declined">"Declined. Nothing is shared."</div> }.into_any(),
+                Err(e) => view! { <div class="alert alert-error" role="alert">{crate::api::error_message(&e)}</div> }.into_any(),
+            })}
+            <Transition fallback=|| view! { <p class="loading">"Checking the code…"</p> }>
+                {move || Suspend::new(async move {
+                    let done = accept.value().get().is_some_and(|r| r.is_ok()) || decline.value().get().is_some_and(|r| r.is_ok());
+                    match (preview.await, code()) {
+                        (Some(Ok(p)), Some(c)) if !done => view! { <LinkOffer p=p code=c accept=accept decline=decline/> }.into_any(),
+                        (Some(Err(e)), _) => view! {
+                            <div class="alert alert-error" role="alert" data-testid="code-invalid">{crate::api::error_message(&e)}" Check the code, or ask your clinic for a new one (codes work once and expire after 48 hours)."</div>
+                            <CodeEntry/>
+                        }.into_any(),
+                        _ => view! { <CodeEntry/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+
+        // 2. A care-partner invitation followed from the email.
+        {move || invite_token().map(|t| view! {
+            <section class="card" data-testid="invite-token-card">
+                <h2>"An invitation to follow someone's data"</h2>
+                {move || accept_invite.value().get().map(|r| match r {
+                    Ok(_) => view! { <div class="alert alert-ok" role="status">"Accepted. Their data is listed under “Shared with you”."</div> }.into_any(),
+                    Err(e) => view! { <div class="alert alert-error" role="alert">{crate::api::error_message(&e)}</div> }.into_any(),
+                })}
+                <ActionForm action=accept_invite attr:class="inline-form">
+                    <input type="hidden" name="token" value=t.clone()/>
+                    <button type="submit" class="btn btn-primary">"Accept the invitation"</button>
+                </ActionForm>
+            </section>
+        })}
+
+        // 3. Invitations waiting for this account.
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                match incoming.await {
+                    Ok(list) if !list.is_empty() => view! {
+                        <section class="card" data-testid="incoming-invites">
+                            <h2>"Invitations for you"</h2>
+                            <ul class="list">
+                                {list.into_iter().map(|i| view! {
+                                    <li>
+                                        <strong>{i.patient_name.clone()}</strong>
+                                        {format!(" invites you to follow: {}", i.scopes.join(", "))}
+                                        <ActionForm action=accept_invite attr:class="inline-form">
+                                            <input type="hidden" name="grant_id" value=i.grant_id.clone()/>
+                                            <button type="submit" class="btn btn-primary" data-testid="accept-invite">"Accept"</button>
+                                        </ActionForm>
+                                    </li>
+                                }).collect_view()}
+                            </ul>
+                        </section>
+                    }.into_any(),
+                    _ => ().into_any(),
+                }
+            })}
+        </Transition>
+
+        // 4. Who can see my data.
+        <section class="card" aria-labelledby="grants-h" data-testid="grants-card">
+            <h2 id="grants-h">"Who can see your data"</h2>
+            {move || revoke.value().get().map(|r| match r {
+                Ok(_) => view! { <div class="alert alert-ok" role="status" data-testid="revoked">"Access ended. It stops with their next request."</div> }.into_any(),
+                Err(e) => view! { <div class="alert alert-error" role="alert">{crate::api::error_message(&e)}</div> }.into_any(),
+            })}
+            {move || update.value().get().map(|r| match r {
+                Ok(_) => view! { <div class="alert alert-ok" role="status" data-testid="grant-updated">"Saved."</div> }.into_any(),
+                Err(e) => view! { <div class="alert alert-error" role="alert">{crate::api::error_message(&e)}</div> }.into_any(),
+            })}
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match grants.await {
+                        Ok(list) if list.iter().all(|g| g.status != "active" && g.status != "pending") => view! {
+                            <p class="empty-state" data-testid="sharing-empty">"Nobody but you can see your data."</p>
+                            {(!list.is_empty()).then(|| view! { <GrantTable list=list revoke=revoke update=update/> })}
+                        }.into_any(),
+                        Ok(list) => view! { <GrantTable list=list revoke=revoke update=update/> }.into_any(),
+                        Err(e) => view! { <ErrorCard message=crate::api::error_message(&e)/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+
+        // 5. Invite a care partner.
+        <section class="card" aria-labelledby="invite-h">
+            <h2 id="invite-h">"Invite a care partner"</h2>
+            <p class="muted">"A family member or friend can follow your data, read only, within what you choose. They never need your password."</p>
+            {move || invite.value().get().map(|r| match r {
+                Ok(g) => view! { <div class="alert alert-ok" role="status" data-testid="invite-sent">{format!("Invitation sent to {}. It can be accepted for 7 days.", g.grantee_name)}</div> }.into_any(),
+                Err(e) => view! { <div class="alert alert-error" role="alert">{crate::api::error_message(&e)}</div> }.into_any(),
+            })}
+            <ActionForm action=invite attr:class="form">
+                <label class="field"><span>"Their email"</span><input type="email" name="email" required=true data-testid="invite-email"/></label>
+                <ScopeBoxes checked=vec!["glucose".to_string()] prefix="invite".to_string()/>
+                <label class="field"><span>"Share until (optional)"</span><input type="date" name="expires_at"/></label>
+                <button type="submit" class="btn" data-testid="invite-submit">"Send invitation"</button>
+            </ActionForm>
+        </section>
+
+        // 6. Shared with me.
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                match shared.await {
+                    Ok(list) if !list.is_empty() => view! {
+                        <section class="card" data-testid="shared-with-me">
+                            <h2>"Shared with you"</h2>
+                            <ul class="list">
+                                {list.into_iter().map(|s| view! {
+                                    <li>
+                                        <a href=format!("/reports?patient={}", s.patient_id)>{s.patient_name.clone()}</a>
+                                        <span class="muted">{format!(" · {}{}", s.scopes.join(", "), s.expires_at.as_deref().map(|e| format!(" · until {}", when(e))).unwrap_or_default())}</span>
+                                    </li>
+                                }).collect_view()}
+                            </ul>
+                        </section>
+                    }.into_any(),
+                    _ => ().into_any(),
+                }
+            })}
+        </Transition>
+
+        // 7. The access log.
+        <section class="card" aria-labelledby="log-h" data-testid="access-log">
+            <h2 id="log-h">"Who looked at your data"</h2>
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match log.await {
+                        Ok(list) if list.is_empty() => view! { <p class="empty-state" data-testid="access-log-empty">"Nobody else has looked at your data."</p> }.into_any(),
+                        Ok(list) => view! {
+                            <div class="table-wrap">
+                            <table class="table">
+                                <thead><tr><th scope="col">"When"</th><th scope="col">"Who"</th><th scope="col">"Through"</th><th scope="col">"What"</th></tr></thead>
+                                <tbody>
+                                    {list.into_iter().map(|e| view! {
+                                        <tr data-testid="access-row">
+                                            <td>{when(&e.at)}</td>
+                                            <td>{e.actor_name.clone()}{e.actor_email.clone().map(|m| view! { <small class="muted">{format!(" {m}")}</small> })}</td>
+                                            <td>{e.clinic_name.clone().unwrap_or_else(|| "care partner".into())}</td>
+                                            <td>{e.what.clone()}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                            </div>
+                        }.into_any(),
+                        Err(e) => view! { <ErrorCard message=crate::api::error_message(&e)/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+/// Enter a code (a GET form: the code lands in the URL, the page previews it).
+#[component]
+fn CodeEntry() -> impl IntoView {
+    view! {
+        <p>"Your clinic can give you a one-time code (on screen, printed, or by email). Enter it to see what they ask for; nothing is shared until you accept."</p>
+        <form method="get" action="/sharing" class="inline-form">
+            <label class="field"><span>"Link code"</span>
+                <input type="text" name="code" required=true autocomplete="off" placeholder="ABCD-EFGH-JKMN" maxlength="20" data-testid="code-input"/>
+            </label>
+            <button type="submit" class="btn btn-primary" data-testid="code-submit">"Continue"</button>
+        </form>
+    }
+}
+
+#[component]
+fn LinkOffer(p: LinkPreview, code: String, accept: ServerAction<AcceptLink>, decline: ServerAction<DeclineLink>) -> impl IntoView {
+    let code2 = code.clone();
+    view! {
+        <div class="offer" data-testid="link-offer">
+            <p class="lead"><strong data-testid="offer-clinic">{p.clinic_name.clone()}</strong>" asks to see your diabetes data."</p>
+            <p class="muted">{format!("This code is valid until {}.", when(&p.code_expires_at))}</p>
+            <ActionForm action=accept attr:class="form">
+                <input type="hidden" name="code" value=code.clone()/>
+                <ScopeBoxes checked=p.scopes.clone() prefix="accept".to_string()/>
+                <label class="field"><span>"Share until (optional)"</span>
+                    <input type="date" name="expires_at" data-testid="accept-expiry"/>
+                    <small class="hint">"Leave empty to share until you revoke it. You can revoke at any time."</small>
+                </label>
+                <button type="submit" class="btn btn-primary" data-testid="accept-link">"Accept and share"</button>
+            </ActionForm>
+            <ActionForm action=decline attr:class="inline-form">
+                <input type="hidden" name="code" value=code2/>
+                <button type="submit" class="btn btn-quiet" data-testid="decline-link">"Decline"</button>
+            </ActionForm>
+        </div>
+    }
+}
+
+#[component]
+fn GrantTable(list: Vec<GrantInfo>, revoke: ServerAction<RevokeGrant>, update: ServerAction<UpdateGrant>) -> impl IntoView {
+    view! {
+        <div class="table-wrap">
+        <table class="table" data-testid="grants-table">
+            <thead><tr><th scope="col">"With"</th><th scope="col">"Shares"</th><th scope="col">"Status"</th><th scope="col">"Until"</th><th scope="col">"Change"</th></tr></thead>
+            <tbody>
+                {list.into_iter().map(|g| {
+                    let live = g.status == "active" || g.status == "pending";
+                    let (gid, gid2, gstatus, gscopes, gexp) = (g.id.clone(), g.id.clone(), g.status.clone(), g.scopes.clone(), g.expires_at.clone());
+                    let who = if g.grantee_type == "clinic" { "clinic" } else { "care partner" };
+                    view! {
+                        <tr data-testid="grant-row" data-status=g.status.clone()>
+                            <td><strong>{g.grantee_name.clone()}</strong><small class="muted">{format!(" {who}")}</small></td>
+                            <td>{g.scopes.join(", ")}</td>
+                            <td><span class=format!("badge badge-{}", g.status)>{g.status.clone()}</span></td>
+                            <td>{g.expires_at.as_deref().map(when).unwrap_or_else(|| "until revoked".into())}</td>
+                            <td>
+                                {live.then(move || view! {
+                                    <details>
+                                        <summary>"Edit"</summary>
+                                        <ActionForm action=update attr:class="form">
+                                            <input type="hidden" name="id" value=gid/>
+                                            <ScopeBoxes checked=gscopes prefix="edit".to_string()/>
+                                            <label class="field"><span>"Share until"</span><input type="date" name="expires_at" value=date_of(&gexp)/></label>
+                                            <button type="submit" class="btn">"Save"</button>
+                                        </ActionForm>
+                                    </details>
+                                    <ActionForm action=revoke attr:class="inline-form">
+                                        <input type="hidden" name="id" value=gid2/>
+                                        <button type="submit" class="btn btn-danger" data-testid="revoke-grant">{if gstatus == "pending" { "Withdraw" } else { "Revoke" }}</button>
+                                    </ActionForm>
+                                })}
+                            </td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+        </div>
+    }
+}
