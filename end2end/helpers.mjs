@@ -30,6 +30,8 @@ export async function startServer({ demo = false } = {}) {
     env: {
       ...process.env,
       DATABASE_URL: `sqlite://${dir}/e2e.sqlite?mode=rwc`,
+      DIABASE_KEY_FILE: join(dir, 'field.key'),
+      DIABASE_MAIL_OUTBOX: join(dir, 'outbox'),
       LEPTOS_SITE_ROOT: process.env.LEPTOS_SITE_ROOT || join(ROOT, 'target', 'site'),
       RUST_LOG: 'warn',
     },
@@ -51,6 +53,7 @@ export async function startServer({ demo = false } = {}) {
   }
   return {
     base,
+    dir,
     output: () => output,
     async stop() {
       proc.kill('SIGTERM');

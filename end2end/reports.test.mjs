@@ -191,3 +191,22 @@ test('at phone width the report pages do not overflow', async () => {
   await page.screenshot({ path: join(SHOTS, 'reports-daily-phone.png'), fullPage: true });
   await ctx.close();
 });
+
+test('the metrics and AGP of 90 days run in the browser (wasm) in under 3 ms', async () => {
+  const ctx = await loggedIn();
+  const page = await ctx.newPage();
+  await page.goto(`${server.base}/reports`);
+  await hydrated(page);
+  // The hydrated app's own wasm module: the same instance, already initialised.
+  const ms = await page.evaluate(async () => {
+    const src = [...document.querySelectorAll('script[type=module], link[rel=modulepreload]')]
+      .map((e) => e.src || e.href).find((u) => u && /\/pkg\/[^/]+\.js$/.test(u));
+    const m = await import(src || '/pkg/diabase.js');
+    m.bench_metrics(25920, 3); // warm up
+    return m.bench_metrics(25920, 21);
+  });
+  console.log(`wasm metrics, 90 days (25,920 readings), median of 21 runs: ${ms.toFixed(3)} ms`);
+  assert.ok(ms > 0, `a measurement (${ms})`);
+  assert.ok(ms < 3, `metrics in wasm took ${ms} ms (target < 3 ms)`);
+  await ctx.close();
+});

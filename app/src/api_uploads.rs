@@ -1,6 +1,6 @@
 //! Server functions for the uploads history.
 
-use crate::model::UploadRow;
+use crate::model::{NightscoutSecrets, NightscoutSiteView, UploadRow};
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 
@@ -21,4 +21,38 @@ pub async fn delete_upload(id: String) -> Result<(), ServerFnError> {
     use crate::service;
     let (state, actor) = ssr::actor().await?;
     service::import::delete_upload(&state, &actor, &id, service::now_ms()).await.map_err(ssr::to_sfn)
+}
+
+/// The caller's Nightscout site (no secrets), if they made one.
+#[server(prefix = "/_fn", endpoint = "nightscout_site", input = GetUrl)]
+pub async fn nightscout_site() -> Result<Option<NightscoutSiteView>, ServerFnError> {
+    use crate::api::ssr;
+    use crate::service::{self, ServiceError};
+    let (state, parts, _) = ssr::context().await?;
+    let actor = service::authenticate(&state, &parts.headers, service::now_ms())
+        .await
+        .map_err(ssr::to_sfn)?
+        .ok_or_else(|| ssr::to_sfn(ServiceError::Unauthorized))?;
+    let origin = service::public_origin(&state, &parts.headers);
+    match service::nightscout::site_info(&state, &actor, &origin).await {
+        Ok(s) => Ok(Some(NightscoutSiteView { site: s.site, url: s.url, root_url: origin, created_at: s.created_at, rotated_at: s.rotated_at })),
+        Err(ServiceError::NotFound) => Ok(None),
+        Err(e) => Err(ssr::to_sfn(e)),
+    }
+}
+
+/// Creates the caller's Nightscout site or rotates its secret and tokens
+/// (the old ones stop working at once); the new ones are shown once.
+#[server(prefix = "/_fn", endpoint = "rotate_nightscout")]
+pub async fn rotate_nightscout() -> Result<NightscoutSecrets, ServerFnError> {
+    use crate::api::ssr;
+    use crate::service::{self, ServiceError};
+    let (state, parts, _) = ssr::context().await?;
+    let actor = service::authenticate(&state, &parts.headers, service::now_ms())
+        .await
+        .map_err(ssr::to_sfn)?
+        .ok_or_else(|| ssr::to_sfn(ServiceError::Unauthorized))?;
+    let origin = service::public_origin(&state, &parts.headers);
+    let s = service::nightscout::create_or_rotate(&state, &actor, &origin, service::now_ms()).await.map_err(ssr::to_sfn)?;
+    Ok(NightscoutSecrets { site: s.site, url: s.url, root_url: origin, secret: s.secret, token: s.token, read_token: s.read_token })
 }

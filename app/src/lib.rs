@@ -1,5 +1,6 @@
 //! The Diabase Leptos app: routes, components and server functions, rendered
 //! on the server (feature `ssr`) and hydrated in the browser (`hydrate`).
+#![recursion_limit = "256"]
 
 pub mod api;
 pub mod api_reports;

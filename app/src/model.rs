@@ -282,3 +282,26 @@ pub struct UploadRow {
     pub first: Option<String>,
     pub last: Option<String>,
 }
+
+/// The patient's Nightscout site, without secrets (Settings).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NightscoutSiteView {
+    pub site: String,
+    /// For clients that keep a path (xDrip+ uploader): `<origin>/ns/<site>`.
+    pub url: String,
+    /// For clients that call the root (Loop, Trio, AndroidAPS, followers).
+    pub root_url: String,
+    pub created_at: String,
+    pub rotated_at: String,
+}
+
+/// A new or rotated site's secrets, shown once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NightscoutSecrets {
+    pub site: String,
+    pub url: String,
+    pub root_url: String,
+    pub secret: String,
+    pub token: String,
+    pub read_token: String,
+}

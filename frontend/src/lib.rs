@@ -11,3 +11,38 @@ pub fn hydrate() {
         let _ = js_sys::Reflect::set(&w, &JsValue::from_str("__diabase_hydrated"), &JsValue::TRUE);
     }
 }
+
+/// Times the glucose metrics (every consensus figure plus the AGP) in wasm,
+/// for the browser test and anyone curious: `n` five-minute readings in
+/// Europe/Berlin (90 days ≈ 25,920), computed `runs` times; returns the
+/// median milliseconds of one run. Reads no page data.
+#[wasm_bindgen]
+pub fn bench_metrics(n: u32, runs: u32) -> f64 {
+    use therapy::metrics::{glucose_report, Reading, ReportInput};
+    let start = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").map(|t| t.to_utc()).unwrap_or_default();
+    let readings: Vec<Reading> = (0..n)
+        .map(|i| Reading {
+            time: start + chrono::Duration::minutes(5 * i64::from(i)),
+            value_mg_dl: (150.0 + 80.0 * (f64::from(i) / 30.0).sin() + 20.0 * (f64::from(i) / 7.0).cos()) as u16,
+        })
+        .collect();
+    let zone = chrono_tz::Europe::Berlin;
+    let from = start.date_naive();
+    let to = from + chrono::Duration::days(i64::from(n) / 288);
+    let perf = web_sys::window().and_then(|w| w.performance());
+    let now = || perf.as_ref().map(|p| p.now()).unwrap_or_else(js_sys::Date::now);
+    let mut times = Vec::with_capacity(runs.max(1) as usize);
+    let mut sink = 0usize;
+    for _ in 0..runs.max(1) {
+        let t0 = now();
+        let r = glucose_report(&ReportInput::new(&readings, zone, from, to));
+        sink += r.readings + r.agp.len();
+        times.push(now() - t0);
+    }
+    times.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    // Keep the work observable.
+    if sink == usize::MAX {
+        return -1.0;
+    }
+    times[times.len() / 2]
+}

@@ -92,6 +92,33 @@ mod m0003_sharing {
     }
 }
 
+mod m0004_nightscout_readonly {
+    use super::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0004_nightscout_readonly"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            run_sql(manager, include_str!("sql/0004_nightscout_readonly.sql")).await
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            run_sql(
+                manager,
+                "DROP INDEX nightscout_sites_read_token; ALTER TABLE nightscout_sites DROP COLUMN read_token_hash;",
+            )
+            .await
+        }
+    }
+}
+
 /// Runs a `;`-separated SQL script, substituting the backend's types.
 async fn run_sql(manager: &SchemaManager<'_>, script: &str) -> Result<(), DbErr> {
     let db = manager.get_connection();
@@ -137,7 +164,12 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_foundation::Migration), Box::new(m0002_nightscout::Migration), Box::new(m0003_sharing::Migration)]
+        vec![
+            Box::new(m0001_foundation::Migration),
+            Box::new(m0002_nightscout::Migration),
+            Box::new(m0003_sharing::Migration),
+            Box::new(m0004_nightscout_readonly::Migration),
+        ]
     }
 }
 

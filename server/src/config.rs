@@ -40,6 +40,22 @@ pub fn field_cipher() -> Result<store::crypto::FieldCipher, store::crypto::Crypt
     use store::crypto::FieldCipher;
     let key = FieldCipher::load_or_create(&key_file())?;
     let mut old = Vec::new();
+    // Keys a rotation left beside the key file (`.new` while one runs,
+    // `.retired-*` after) still open values.
+    let kf = key_file();
+    if let (Some(dir), Some(name)) = (kf.parent(), kf.file_name().and_then(|n| n.to_str())) {
+        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                let f = e.file_name().to_string_lossy().to_string();
+                if f == format!("{name}.new") || f.starts_with(&format!("{name}.retired-")) {
+                    if let Some(k) = std::fs::read_to_string(e.path()).ok().and_then(|t| store::crypto::parse_key(&t)) {
+                        old.push(k);
+                    }
+                }
+            }
+        }
+    }
     if let Ok(list) = std::env::var("DIABASE_OLD_KEY_FILES") {
         for p in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let path = Path::new(p);

@@ -66,6 +66,18 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The field-encryption key.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a new key and re-seal every sealed value under it; the old key
+    /// is kept beside the key file as `<file>.retired-<time>`.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -313,8 +325,53 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
                 }
             }
         }
+        Command::Keys { command: KeysCommand::Rotate } => rotate_keys().await,
     }
 }
+
+/// `diabase keys rotate`: the new key is written beside the key file first
+/// (`<file>.new`, which opens values if the run stops half-way), every value
+/// is re-sealed in one transaction, then the files swap.
+async fn rotate_keys() -> server::anyhow_like::Result<ExitCode> {
+    let url = config::database_url();
+    let db = store::connect(&url).await?;
+    store::migrate(&db).await?;
+    let ring = config::field_cipher()?;
+    let file = config::key_file();
+    let new_key = store::crypto::FieldCipher::random_key();
+    let mut staged = file.clone().into_os_string();
+    staged.push(".new");
+    let staged = std::path::PathBuf::from(staged);
+    let _ = std::fs::remove_file(&staged);
+    {
+        use std::io::Write;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&staged)?;
+        f.write_all(format!("{}\n", hex_key(&new_key)).as_bytes())?;
+        f.sync_all()?;
+    }
+    // Seals with the new key; opens with it and every key of the old ring.
+    let new_ring = store::crypto::FieldCipher::new(new_key).merged_with(&ring);
+    let n = app::service::keys::reseal_all(&db, &new_ring).await?;
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let mut retired = file.clone().into_os_string();
+    retired.push(format!(".retired-{stamp}"));
+    std::fs::rename(&file, &retired)?;
+    std::fs::rename(&staged, &file)?;
+    println!("re-sealed {n} values under key {}; the old key is kept in {}", new_ring.current_key_id(), std::path::Path::new(&retired).display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn hex_key(k: &[u8; 32]) -> String {
+    k.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 
 /// The patient data space of the account `email`.
 async fn patient_of(st: &service::AppState, email: &str) -> server::anyhow_like::Result<String> {

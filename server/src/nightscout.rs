@@ -73,10 +73,25 @@ fn ns_v1() -> Router<AppState> {
         .route("/experiments/test", get(experiments_test))
         .layer(RequestDecompressionLayer::new())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(cors())
+}
+
+/// Nightscout readers run in browsers on other origins (watch faces, web
+/// followers): any origin may call, without cookies. These endpoints take
+/// only header or query credentials, never the session cookie, so an
+/// open CORS policy exposes nothing a request could not already carry.
+fn cors() -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{Any, CorsLayer};
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods(Any)
+        .allow_headers(Any)
+        .expose_headers(Any)
+        .max_age(std::time::Duration::from_secs(600))
 }
 
 fn v2() -> Router<AppState> {
-    Router::new().route("/authorization/request/{token}", get(authorization_request))
+    Router::new().route("/authorization/request/{token}", get(authorization_request)).layer(cors())
 }
 
 fn v3() -> Router<AppState> {
@@ -90,6 +105,7 @@ fn v3() -> Router<AppState> {
         .route("/{collection}/{identifier}", get(v3_read).put(v3_update).patch(v3_patch).delete(v3_delete))
         .layer(RequestDecompressionLayer::new())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(cors())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -153,7 +169,40 @@ async fn resolve(parts: &mut Parts, state: &AppState) -> Result<Option<NsAuth>, 
         v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).map(|s| s.trim().to_string())
     });
     let creds = Credentials { api_secret: header("api-secret").or_else(|| param("secret")), token: param("token"), bearer };
-    Ok(ns::authenticate(state, slug.as_deref(), &creds, service::now_ms()).await?)
+    let presented = [&creds.api_secret, &creds.token, &creds.bearer].iter().any(|c| c.as_deref().is_some_and(|v| !v.trim().is_empty()));
+    if !presented {
+        return Ok(None);
+    }
+    // Failed credentials are counted per client address: past the limit, a
+    // window's further attempts are refused unchecked (429).
+    let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0);
+    let trust = parts.extensions.get::<app::api::ssr::TrustProxy>().is_some();
+    let ip = service::client_meta(&parts.headers, peer, trust).ip.unwrap_or_else(|| "unknown".into());
+    let bucket = format!("ns:fail:{ip}");
+    let now = service::now_ms();
+    if let Some(retry) = service::ratelimit::exceeded(&state.db, &bucket, FAILED_AUTH_LIMIT, FAILED_AUTH_WINDOW_MS, now).await? {
+        return Err(NsError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            body: json!({"status": 429, "message": "Too many failed attempts", "description": format!("Try again in {retry} seconds")}),
+        });
+    }
+    let auth = ns::authenticate(state, slug.as_deref(), &creds, now).await?;
+    if auth.is_none() {
+        // Counting may itself say "limit reached": the next attempt is refused.
+        let _ = service::ratelimit::hit(&state.db, &bucket, FAILED_AUTH_LIMIT, FAILED_AUTH_WINDOW_MS, now).await;
+    }
+    Ok(auth)
+}
+
+/// Failed Nightscout credentials allowed per client address per window: a
+/// misconfigured uploader retrying every few minutes stays under it, a
+/// guesser does not.
+pub const FAILED_AUTH_LIMIT: u32 = 30;
+pub const FAILED_AUTH_WINDOW_MS: i64 = 15 * 60 * 1000;
+
+/// Reading methods: all a read-only token may use.
+fn reads(m: &http::Method) -> bool {
+    matches!(*m, http::Method::GET | http::Method::HEAD | http::Method::OPTIONS)
 }
 
 /// A request authenticated to a site (API v1 and v2 401 otherwise).
@@ -162,7 +211,11 @@ pub struct V1(pub NsAuth);
 impl FromRequestParts<AppState> for V1 {
     type Rejection = NsError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        resolve(parts, state).await?.map(V1).ok_or_else(NsError::unauthorized)
+        let a = resolve(parts, state).await?.ok_or_else(NsError::unauthorized)?;
+        if a.read_only && !reads(&parts.method) {
+            return Err(NsError::unauthorized());
+        }
+        Ok(V1(a))
     }
 }
 
@@ -172,7 +225,11 @@ pub struct V3(pub NsAuth);
 impl FromRequestParts<AppState> for V3 {
     type Rejection = NsError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        resolve(parts, state).await?.map(V3).ok_or_else(NsError::unauthorized_v3)
+        let a = resolve(parts, state).await?.ok_or_else(NsError::unauthorized_v3)?;
+        if a.read_only && !reads(&parts.method) {
+            return Err(NsError::new(StatusCode::FORBIDDEN, "This token may only read."));
+        }
+        Ok(V3(a))
     }
 }
 
@@ -209,19 +266,7 @@ fn json_object(body: Body) -> Result<Map<String, Value>, NsError> {
 
 /// The public origin for site URLs: `DIABASE_PUBLIC_URL`, else the request's host.
 fn public_origin(state: &AppState, headers: &HeaderMap) -> String {
-    if let Ok(u) = std::env::var("DIABASE_PUBLIC_URL") {
-        let u = u.trim().trim_end_matches('/');
-        if !u.is_empty() {
-            return u.to_string();
-        }
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .filter(|h| !h.is_empty() && h.bytes().all(|c| c.is_ascii_alphanumeric() || b".-:[]".contains(&c)))
-        .unwrap_or("localhost");
-    let scheme = if state.config.secure_cookies { "https" } else { "http" };
-    format!("{scheme}://{host}")
+    service::public_origin(state, headers)
 }
 
 async fn create_site(State(state): State<AppState>, Authed(actor): Authed, headers: HeaderMap) -> Result<Response, ApiError> {

@@ -8,7 +8,10 @@ use std::process::{Command, Stdio};
 
 fn diabase(db: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_diabase"));
-    c.env("DATABASE_URL", db).env("RUST_LOG", "warn");
+    c.env("DATABASE_URL", db)
+        .env("RUST_LOG", "warn")
+        .env("DIABASE_KEY_FILE", std::env::temp_dir().join("diabase-cli-tests.key"))
+        .env("DIABASE_MAIL_OUTBOX", std::env::temp_dir().join("diabase-cli-tests-outbox"));
     c
 }
 
@@ -68,4 +71,43 @@ fn user_add_migrate_and_audit_verify() {
     let out = diabase(&db).args(["audit", "verify"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("entry 2"), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn keys_rotate_reseals_every_identifier() {
+    use sea_orm::EntityTrait;
+    let dir = TempDir::new("keys");
+    let db = format!("sqlite://{}/keys.sqlite?mode=rwc", dir.0.display());
+    let key_file = dir.0.join("field.key");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // A clinic record sealed under the first key.
+    let old_key = store::crypto::FieldCipher::load_or_create(&key_file).unwrap();
+    let record = rt.block_on(async {
+        let mut cfg = app::service::Config::default();
+        cfg.cipher = std::sync::Arc::new(store::crypto::FieldCipher::new(old_key));
+        let opts = server::config::leptos_options("127.0.0.1:0".parse().unwrap(), &dir.0);
+        let state = server::build_state(&db, cfg, opts).await.unwrap();
+        let email = app::service::auth::Email::parse("keys@clinic.example").unwrap();
+        let user = app::service::auth::create_user(&state.db, &email, "x", "Keys", "clinician", "UTC", 0).await.unwrap().unwrap();
+        let actor = app::service::Actor { user, via: app::service::AuthVia::Session(String::new()) };
+        let c = app::service::clinic::create_clinic(&state, &actor, "Key Clinic", 0).await.unwrap();
+        let input = app::service::clinic::NewRecord { name: "Kim Key".into(), birth_date: Some("1970-01-02".into()), mrn: Some("K-7".into()) };
+        app::service::clinic::create_record(&state, &actor, &c.id, input, app::service::now_ms()).await.unwrap()
+    });
+    let out = diabase(&db).env("DIABASE_KEY_FILE", &key_file).args(["keys", "rotate"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("re-sealed 4 values"), "{}", String::from_utf8_lossy(&out.stdout));
+    let new_key = store::crypto::FieldCipher::load_or_create(&key_file).unwrap();
+    assert_ne!(new_key, old_key, "the key file holds the new key");
+    let retired: Vec<_> = std::fs::read_dir(&dir.0).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with("field.key.retired-")).collect();
+    assert_eq!(retired.len(), 1, "the old key is kept");
+    let row = rt.block_on(async {
+        let conn = store::connect(&db).await.unwrap();
+        store::entity::patient_records::Entity::find_by_id(record).one(&conn).await.unwrap().unwrap()
+    });
+    let new_only = store::crypto::FieldCipher::new(new_key);
+    assert_eq!(new_only.open(&row.name).unwrap(), "Kim Key");
+    assert_eq!(new_only.open(row.mrn.as_deref().unwrap()).unwrap(), "K-7");
+    assert!(store::crypto::FieldCipher::new(old_key).open(&row.name).is_err(), "the old key alone no longer opens it");
+    assert_eq!(row.mrn_index.unwrap(), new_only.index(&row.clinic_id, "K-7"));
 }

@@ -552,3 +552,83 @@ fn cli_creates_and_rotates_a_site() {
     assert!(!out.status.success());
     let _ = Backend::Sqlite;
 }
+
+both_backends!(read_only_tokens_read_and_never_write);
+async fn read_only_tokens_read_and_never_write(app: &TestApp) {
+    let (_c, site, _pid) = patient_with_site(app, "ns-follow@example.org").await;
+    let secret = secret_of(&site);
+    let read = site["read_token"].as_str().unwrap().to_string();
+    assert!(read.starts_with("diabase-readonly-"), "{read}");
+    let http = reqwest::Client::new();
+    let r = http.post(app.url("/api/v1/entries")).header("api-secret", &secret).json(&json!([sgv(0, 120)])).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // Reads with the read-only token, at the root and under the site path.
+    let got = body(http.get(app.url(&format!("/api/v1/entries.json?token={read}"))).send().await.unwrap()).await;
+    assert_eq!(got.as_array().unwrap().len(), 1);
+    let slug = site["site"].as_str().unwrap();
+    let r = http.get(app.url(&format!("/ns/{slug}/api/v1/entries/sgv.json?token={read}"))).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // Never writes: v1 answers 401 as Nightscout does for a missing permission.
+    let r = http.post(app.url(&format!("/api/v1/entries?token={read}"))).json(&json!([sgv(1, 130)])).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http.delete(app.url(&format!("/api/v1/entries?token={read}"))).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    // Its JWT reads API v3 and cannot write there either.
+    let jwt = body(http.get(app.url(&format!("/api/v2/authorization/request/{read}"))).send().await.unwrap()).await;
+    assert_eq!(jwt["permissionGroups"], json!([["api:*:read"]]));
+    let bearer = format!("Bearer {}", jwt["token"].as_str().unwrap());
+    let r = http.get(app.url("/api/v3/entries?limit=5")).header("authorization", &bearer).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http
+        .post(app.url("/api/v3/entries"))
+        .header("authorization", &bearer)
+        .json(&json!({"type": "sgv", "sgv": 140, "date": t(2), "app": "test"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let stored = body(http.get(app.url(&format!("/api/v1/entries.json?token={read}&count=10"))).send().await.unwrap()).await;
+    assert_eq!(stored.as_array().unwrap().len(), 1, "nothing written with the read-only token");
+}
+
+both_backends!(failed_secrets_are_rate_limited);
+async fn failed_secrets_are_rate_limited(app: &TestApp) {
+    let (_c, site, _pid) = patient_with_site(app, "ns-guess@example.org").await;
+    let http = reqwest::Client::new();
+    let limit = server::nightscout::FAILED_AUTH_LIMIT as usize;
+    for i in 0..limit {
+        let r = http.get(app.url("/api/v1/entries.json")).header("api-secret", sha1_hex(format!("guess-{i}").as_bytes())).send().await.unwrap();
+        assert_eq!(r.status(), 401, "attempt {i}");
+    }
+    // Past the limit even the right secret waits for the window to pass.
+    let r = http.get(app.url("/api/v1/entries.json")).header("api-secret", secret_of(&site)).send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    // Requests without credentials are not counted as failures.
+    let r = http.get(app.url("/api/v1/status.json")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+both_backends!(browser_readers_get_cors);
+async fn browser_readers_get_cors(app: &TestApp) {
+    let (_c, site, _pid) = patient_with_site(app, "ns-cors@example.org").await;
+    let read = site["read_token"].as_str().unwrap().to_string();
+    let http = reqwest::Client::new();
+    let r = http
+        .request(reqwest::Method::OPTIONS, app.url("/api/v1/entries.json"))
+        .header("origin", "https://watchface.example")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "api-secret")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "preflight: {}", r.status());
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    let r = http.get(app.url(&format!("/api/v1/entries.json?token={read}"))).header("origin", "https://watchface.example").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    let r = http.get(app.url("/api/v3/status")).header("origin", "https://watchface.example").send().await.unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    // Diabase's own, cookie-authenticated API stays same-origin.
+    let r = http.get(app.url("/api/v1/me")).header("origin", "https://watchface.example").send().await.unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+}

@@ -1,6 +1,7 @@
 //! Settings: name, glucose unit, time zone; sessions.
 
 use crate::api::{list_sessions, time_zones};
+use crate::api_uploads::{nightscout_site, RotateNightscout};
 use crate::components::{ErrorCard, RequireUser, UserResource};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -12,6 +13,7 @@ pub fn SettingsPage() -> impl IntoView {
         <h1 class="page-title">"Settings"</h1>
         <RequireUser>
             <ProfileForm/>
+            <NightscoutCard/>
             <Sessions/>
         </RequireUser>
     }
@@ -105,5 +107,60 @@ fn Sessions() -> impl IntoView {
                 <button type="submit" class="btn btn-danger" data-testid="logout-all">"Log out of all sessions"</button>
             </ActionForm>
         </section>
+    }
+}
+
+/// The Nightscout site for phone uploaders and followers: the URLs to paste,
+/// and the secret and tokens (shown once, after creating or rotating).
+#[component]
+fn NightscoutCard() -> impl IntoView {
+    let user = UserResource::use_();
+    let rotate = ServerAction::<RotateNightscout>::new();
+    let site = Resource::new(move || rotate.version().get(), |_| nightscout_site());
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                // Only a patient's own data has a Nightscout site.
+                let is_patient = user.me.await.ok().flatten().is_some_and(|m| m.patient_id.is_some());
+                if !is_patient {
+                    return ().into_any();
+                }
+                let current = site.await;
+                view! {
+                    <section class="card" aria-labelledby="ns-h" data-testid="nightscout-card">
+                        <h2 id="ns-h">"Phone uploaders and followers (Nightscout)"</h2>
+                        <p class="muted">"xDrip+, Loop, Trio, AndroidAPS and Nightscout followers can send to and read from Diabase as if it were a Nightscout site."</p>
+                        {match current {
+                            Ok(Some(s)) => view! {
+                                <dl class="facts" data-testid="nightscout-site">
+                                    <dt>"Nightscout URL"</dt><dd><code>{s.root_url.clone()}</code><small class="hint">" (Loop, Trio, AndroidAPS, followers)"</small></dd>
+                                    <dt>"URL with path"</dt><dd><code>{s.url.clone()}</code><small class="hint">" (xDrip+ uploader: https://SECRET@host/ns/…/api/v1/)"</small></dd>
+                                    <dt>"Secret last set"</dt><dd>{s.rotated_at.clone()}</dd>
+                                </dl>
+                            }.into_any(),
+                            Ok(None) => view! { <p data-testid="nightscout-none">"No site yet."</p> }.into_any(),
+                            Err(e) => view! { <ErrorCard message=crate::api::error_message(&e)/> }.into_any(),
+                        }}
+                        {move || rotate.value().get().map(|r| match r {
+                            Ok(n) => view! {
+                                <div class="alert alert-warn" role="status" data-testid="nightscout-secrets">
+                                    <p><strong>"Copy these now: they are shown only once."</strong></p>
+                                    <dl class="facts">
+                                        <dt>"API secret"</dt><dd><code data-testid="ns-secret">{n.secret.clone()}</code></dd>
+                                        <dt>"Access token (AndroidAPS)"</dt><dd><code>{n.token.clone()}</code></dd>
+                                        <dt>"Read-only token (followers)"</dt><dd><code data-testid="ns-read-token">{n.read_token.clone()}</code></dd>
+                                    </dl>
+                                </div>
+                            }.into_any(),
+                            Err(e) => view! { <div class="alert alert-error" role="alert">{crate::api::error_message(&e)}</div> }.into_any(),
+                        })}
+                        <ActionForm action=rotate attr:class="inline-form">
+                            <button type="submit" class="btn" data-testid="ns-rotate">"Create a new secret and tokens"</button>
+                        </ActionForm>
+                        <small class="hint">"A new secret stops the old one at once: update every uploader and follower."</small>
+                    </section>
+                }.into_any()
+            })}
+        </Transition>
     }
 }

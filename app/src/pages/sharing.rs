@@ -325,10 +325,10 @@ fn GrantTable(list: Vec<GrantInfo>, revoke: ServerAction<RevokeGrant>, update: S
                                         <input type="hidden" name="id" value=gid2/>
                                         <button type="submit" class="btn btn-danger" data-testid="revoke-grant">{if gstatus == "pending" { "Withdraw" } else { "Revoke" }}</button>
                                     </ActionForm>
-                                })}
+                                }.into_any())}
                             </td>
                         </tr>
-                    }
+                    }.into_any()
                 }).collect_view()}
             </tbody>
         </table>

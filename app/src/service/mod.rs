@@ -7,6 +7,7 @@ pub mod clinic;
 pub mod daily;
 pub mod dashboard;
 pub mod import;
+pub mod keys;
 pub mod mail;
 pub mod report;
 pub mod me;
@@ -230,4 +231,22 @@ pub fn client_meta(headers: &http::HeaderMap, peer: Option<std::net::SocketAddr>
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(300).collect()),
     }
+}
+
+/// The site's public origin for links shown to users: `DIABASE_PUBLIC_URL`
+/// when set, else the request's `Host` (https when cookies are Secure).
+pub fn public_origin(state: &AppState, headers: &http::HeaderMap) -> String {
+    if let Ok(u) = std::env::var("DIABASE_PUBLIC_URL") {
+        let u = u.trim().trim_end_matches('/');
+        if !u.is_empty() {
+            return u.to_string();
+        }
+    }
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| !h.is_empty() && h.bytes().all(|c| c.is_ascii_alphanumeric() || b".-:[]".contains(&c)))
+        .unwrap_or("localhost");
+    let scheme = if state.config.secure_cookies { "https" } else { "http" };
+    format!("{scheme}://{host}")
 }

@@ -43,6 +43,8 @@ pub const NS_VERSION: &str = "15.0.3";
 pub const API3_VERSION: &str = "3.0.5";
 /// The subject name of a site's access token (`diabase-<16 hex>`).
 pub const TOKEN_NAME: &str = "diabase";
+/// The subject of the read-only token (`diabase-readonly-<hex>`).
+pub const READ_TOKEN_NAME: &str = "diabase-readonly";
 /// JWTs from `/api/v2/authorization/request/{token}` last this long.
 pub const JWT_TTL_S: i64 = 8 * 3600;
 /// `count` when a v1 request gives none.
@@ -122,6 +124,8 @@ pub struct NewSite {
     pub url: String,
     /// The access token (for API v3 clients such as AndroidAPS), shown this once.
     pub token: String,
+    /// A read-only access token for followers and readers, shown this once.
+    pub read_token: String,
 }
 
 /// A site as its owner may see it later (no secrets).
@@ -154,6 +158,7 @@ pub async fn create_or_rotate_for_patient(
     // 18 random bytes: 24 URL-safe characters (Nightscout wants at least 12).
     let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<18>());
     let token = format!("{TOKEN_NAME}-{}", hex::encode(random_bytes::<8>()));
+    let read_token = format!("{READ_TOKEN_NAME}-{}", hex::encode(random_bytes::<8>()));
     let key = hex::encode(random_bytes::<32>());
     let existing = sites::Entity::find_by_id(patient_id.to_string()).one(&state.db).await?;
     let (slug, action) = match existing {
@@ -162,6 +167,7 @@ pub async fn create_or_rotate_for_patient(
                 patient_id: ActiveValue::Unchanged(s.patient_id.clone()),
                 secret_sha1: Set(sha1_hex(secret.as_bytes())),
                 token_hash: Set(store::sha256_hex(token.as_bytes())),
+                read_token_hash: Set(Some(store::sha256_hex(read_token.as_bytes()))),
                 jwt_key: Set(key),
                 rotated_ms: Set(now),
                 ..Default::default()
@@ -180,6 +186,7 @@ pub async fn create_or_rotate_for_patient(
                 jwt_key: Set(key),
                 created_ms: Set(now),
                 rotated_ms: Set(now),
+                read_token_hash: Set(Some(store::sha256_hex(read_token.as_bytes()))),
             }
             .insert(&state.db)
             .await?;
@@ -195,7 +202,7 @@ pub async fn create_or_rotate_for_patient(
         ip: None,
     })
     .await?;
-    Ok(NewSite { url: site_url(origin, &slug), site: slug, secret, token })
+    Ok(NewSite { url: site_url(origin, &slug), site: slug, secret, token, read_token })
 }
 
 /// The caller's site, without secrets; `NotFound` when there is none.
@@ -254,6 +261,8 @@ pub struct Credentials {
 /// A request authenticated to a site: full access to its patient's Nightscout data.
 #[derive(Clone, Debug)]
 pub struct NsAuth {
+    /// A read-only token (or its JWT): reading only.
+    pub read_only: bool,
     pub site: sites::Model,
     pub patient: patients::Model,
     pub owner: users::Model,
@@ -280,6 +289,7 @@ pub async fn authenticate(
 ) -> Result<Option<NsAuth>, ServiceError> {
     let present = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty() && s.len() <= 4096).map(str::to_string);
     let mut site = None;
+    let mut read_only = false;
     if let Some(s) = present(&creds.api_secret) {
         site = site_by(state, sites::Column::SecretSha1, &secret_hash(&s)).await?;
     }
@@ -287,7 +297,10 @@ pub async fn authenticate(
         if site.is_some() {
             break;
         }
-        site = site_by_token_or_jwt(state, &t, now).await?;
+        if let Some((s, ro)) = site_by_token_or_jwt(state, &t, now).await? {
+            site = Some(s);
+            read_only = ro;
+        }
     }
     let Some(site) = site else { return Ok(None) };
     if let Some(slug) = slug
@@ -300,19 +313,28 @@ pub async fn authenticate(
     };
     let Some(owner_id) = patient.user_id.clone() else { return Ok(None) };
     let Some(owner) = users::Entity::find_by_id(owner_id).one(&state.db).await? else { return Ok(None) };
-    Ok(Some(NsAuth { site, patient, owner }))
+    Ok(Some(NsAuth { read_only, site, patient, owner }))
 }
 
 async fn site_by(state: &AppState, col: sites::Column, value: &str) -> Result<Option<sites::Model>, ServiceError> {
     Ok(sites::Entity::find().filter(col.eq(value)).one(&state.db).await?)
 }
 
-async fn site_by_token_or_jwt(state: &AppState, t: &str, now: i64) -> Result<Option<sites::Model>, ServiceError> {
+/// The site an access token or JWT opens, and whether only for reading.
+async fn site_by_token_or_jwt(state: &AppState, t: &str, now: i64) -> Result<Option<(sites::Model, bool)>, ServiceError> {
     if t.matches('.').count() == 2 {
         verify_jwt(state, t, now).await
     } else {
-        site_by(state, sites::Column::TokenHash, &store::sha256_hex(t.as_bytes())).await
+        site_by_access_token(state, t).await
     }
+}
+
+async fn site_by_access_token(state: &AppState, t: &str) -> Result<Option<(sites::Model, bool)>, ServiceError> {
+    let h = store::sha256_hex(t.as_bytes());
+    if let Some(s) = site_by(state, sites::Column::TokenHash, &h).await? {
+        return Ok(Some((s, false)));
+    }
+    Ok(site_by(state, sites::Column::ReadTokenHash, &h).await?.map(|s| (s, true)))
 }
 
 /// A JWT issued for an access token.
@@ -348,7 +370,7 @@ pub async fn issue_jwt(
     if t.is_empty() || t.len() > 200 {
         return Ok(None);
     }
-    let Some(site) = site_by(state, sites::Column::TokenHash, &store::sha256_hex(t.as_bytes())).await? else {
+    let Some((site, ro)) = site_by_access_token(state, t).await? else {
         return Ok(None);
     };
     if slug.is_some_and(|s| !ct_eq(s.as_bytes(), site.slug.as_bytes())) {
@@ -357,21 +379,22 @@ pub async fn issue_jwt(
     let iat = now.div_euclid(1000);
     let exp = iat + JWT_TTL_S;
     let header = b64(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let payload = b64(json!({"sub": TOKEN_NAME, "site": site.slug, "iat": iat, "exp": exp}).to_string().as_bytes());
+    let sub = if ro { READ_TOKEN_NAME } else { TOKEN_NAME };
+    let payload = b64(json!({"sub": sub, "site": site.slug, "ro": ro, "iat": iat, "exp": exp}).to_string().as_bytes());
     let input = format!("{header}.{payload}");
     let mut m = mac(&site.jwt_key)?;
     m.update(input.as_bytes());
     let sig = b64(&m.finalize().into_bytes());
     Ok(Some(IssuedJwt {
         token: format!("{input}.{sig}"),
-        sub: TOKEN_NAME.to_string(),
-        permission_groups: vec![vec!["*".to_string()]],
+        sub: sub.to_string(),
+        permission_groups: vec![vec![if ro { "api:*:read" } else { "*" }.to_string()]],
         iat,
         exp,
     }))
 }
 
-async fn verify_jwt(state: &AppState, token: &str, now: i64) -> Result<Option<sites::Model>, ServiceError> {
+async fn verify_jwt(state: &AppState, token: &str, now: i64) -> Result<Option<(sites::Model, bool)>, ServiceError> {
     let dec = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).ok();
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s)) = (parts.next(), parts.next(), parts.next()) else { return Ok(None) };
@@ -389,9 +412,10 @@ async fn verify_jwt(state: &AppState, token: &str, now: i64) -> Result<Option<si
     }
     let Some(sig) = dec(s) else { return Ok(None) };
     let Some(site) = site_by(state, sites::Column::Slug, slug).await? else { return Ok(None) };
+    let ro = claims.get("ro").and_then(Value::as_bool).unwrap_or(false);
     let mut m = mac(&site.jwt_key)?;
     m.update(format!("{h}.{p}").as_bytes());
-    Ok(m.verify_slice(&sig).is_ok().then_some(site))
+    Ok(m.verify_slice(&sig).is_ok().then_some((site, ro)))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1615,7 +1639,11 @@ pub fn status_v1(auth: Option<&NsAuth>, now: i64) -> Value {
             "alarmTypes": ["predict"],
         },
         "extendedSettings": {"devicestatus": {"advanced": true}},
-        "authorized": auth.map(|_| json!({"sub": TOKEN_NAME, "permissionGroups": [["*"]]})),
+        "authorized": auth.map(|a| if a.read_only {
+            json!({"sub": READ_TOKEN_NAME, "permissionGroups": [["api:*:read"]]})
+        } else {
+            json!({"sub": TOKEN_NAME, "permissionGroups": [["*"]]})
+        }),
     })
 }
 

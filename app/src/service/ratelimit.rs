@@ -52,3 +52,14 @@ pub async fn clear<C: ConnectionTrait>(db: &C, bucket: &str) -> Result<(), Servi
         .await?;
     Ok(())
 }
+
+/// Whether `bucket` already holds `limit` hits in the current window (a
+/// peek: counts nothing). Used to refuse before checking a credential, so
+/// that guessing stops once the failures of a window are spent.
+pub async fn exceeded<C: ConnectionTrait>(db: &C, bucket: &str, limit: u32, window_ms: i64, now: i64) -> Result<Option<i64>, ServiceError> {
+    let window_start = now - now.rem_euclid(window_ms);
+    let row = rate_limits::Entity::find_by_id(bucket.to_string()).one(db).await?;
+    Ok(row
+        .filter(|r| r.window_start_ms >= window_start && r.hits >= limit as i32)
+        .map(|_| Ord::max((window_start + window_ms - now) / 1000, 1)))
+}

@@ -81,12 +81,29 @@ impl FieldCipher {
                     std::fs::create_dir_all(dir).map_err(|source| CryptoError::KeyFile { path: p.clone(), source })?;
                 }
                 let key = Self::random_key();
-                write_private(path, &format!("{}\n", hex::encode(key)))
-                    .map_err(|source| CryptoError::KeyFile { path: p, source })?;
-                Ok(key)
+                match write_private(path, &format!("{}\n", hex::encode(key))) {
+                    Ok(()) => Ok(key),
+                    // Another process made it first: use theirs.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        let text = std::fs::read_to_string(path).map_err(|source| CryptoError::KeyFile { path: p.clone(), source })?;
+                        parse_key(&text).ok_or(CryptoError::KeyFormat { path: p })
+                    }
+                    Err(source) => Err(CryptoError::KeyFile { path: p, source }),
+                }
             }
             Err(source) => Err(CryptoError::KeyFile { path: p, source }),
         }
+    }
+
+    /// This ring (sealing with its first key) plus every key of `other`.
+    pub fn merged_with(&self, other: &FieldCipher) -> FieldCipher {
+        let mut c = self.clone();
+        for (k, id) in &other.keys {
+            if !c.keys.iter().any(|(_, i)| i == id) {
+                c.keys.push((*k, id.clone()));
+            }
+        }
+        c
     }
 
     /// The id of the sealing key.

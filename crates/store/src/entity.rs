@@ -279,6 +279,7 @@ pub mod nightscout_sites {
         pub jwt_key: String,
         pub created_ms: i64,
         pub rotated_ms: i64,
+        pub read_token_hash: Option<String>,
     }
     no_relations!();
 }

@@ -53,6 +53,13 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, StoreError> {
     if is_sqlite {
         // One in-memory database per connection otherwise.
         opts.max_connections(if memory { 1 } else { 8 }).min_connections(1);
+        // Per-connection settings belong in the connect options, so that
+        // every pooled connection has them (not only the first).
+        opts.map_sqlx_sqlite_opts(move |o| {
+            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+            let o = o.foreign_keys(true).busy_timeout(Duration::from_secs(10));
+            if memory { o } else { o.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Normal) }
+        });
     } else {
         opts.max_connections(20).min_connections(1);
     }

@@ -1,0 +1,39 @@
+//! Key rotation for sealed fields (`diabase keys rotate`): every sealed
+//! value is opened with the key ring and sealed again under its first key,
+//! and the MRN lookup index is recomputed, in one transaction.
+
+use super::ServiceError;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use store::crypto::FieldCipher;
+use store::entity::{patient_records, patients};
+
+/// Re-seals every sealed value under `ring`'s first key; returns how many
+/// values were written. A value that cannot be opened stops the rotation
+/// (nothing is written): the ring lacks a key that sealed it.
+pub async fn reseal_all(db: &sea_orm::DatabaseConnection, ring: &FieldCipher) -> Result<u64, ServiceError> {
+    let open = |v: &str| ring.open(v).map_err(|e| ServiceError::Internal(format!("a sealed value cannot be opened: {e}")));
+    let txn = db.begin().await?;
+    let mut n = 0u64;
+    for r in patient_records::Entity::find().all(&txn).await? {
+        let name = open(&r.name)?;
+        let birth = r.birth_date.as_deref().map(open).transpose()?;
+        let mrn = r.mrn.as_deref().map(open).transpose()?;
+        n += 1 + u64::from(birth.is_some()) + u64::from(mrn.is_some());
+        let mut m: patient_records::ActiveModel = r.clone().into();
+        m.name = Set(ring.seal(&name));
+        m.birth_date = Set(birth.as_deref().map(|b| ring.seal(b)));
+        m.mrn_index = Set(mrn.as_deref().map(|x| ring.index(&r.clinic_id, x)));
+        m.mrn = Set(mrn.as_deref().map(|x| ring.seal(x)));
+        m.update(&txn).await?;
+    }
+    // Custodial data spaces carry the record's name.
+    for p in patients::Entity::find().filter(patients::Column::UserId.is_null()).all(&txn).await? {
+        let name = open(&p.display_name)?;
+        let mut m: patients::ActiveModel = p.into();
+        m.display_name = Set(ring.seal(&name));
+        m.update(&txn).await?;
+        n += 1;
+    }
+    txn.commit().await?;
+    Ok(n)
+}
