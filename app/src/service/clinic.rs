@@ -699,22 +699,55 @@ async fn rows_of(state: &AppState, clinic_id: &str, only: Option<&str>, now: i64
         statuses.insert(r.id.clone(), (status.to_string(), scopes, expires));
     }
     let vis_ids: Vec<String> = visible.keys().cloned().collect();
-    let min_from = visible.values().map(|v| v.1).min();
+    // The window's sums per patient, added up by the database: one row per
+    // patient instead of one per day. Patients are grouped by window (their
+    // zones may be on different dates).
     let mut days: HashMap<String, Vec<therapy::metrics::daily::DaySums>> = HashMap::new();
-    if let Some(min_from) = min_from {
-        let max_to = visible.values().map(|v| v.2).max().unwrap_or(min_from);
-        let rows = chunked(&vis_ids, |ids| {
+    let mut windows: std::collections::BTreeMap<(chrono::NaiveDate, chrono::NaiveDate), Vec<String>> = Default::default();
+    for (pid, (_, f, t)) in &visible {
+        windows.entry((*f, *t)).or_default().push(pid.clone());
+    }
+    for ((f, t), ids) in windows {
+        let sums: Vec<(String, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64)> = chunked(&ids, |chunk| {
+            let sum = |c: &str| Expr::cust(format!("CAST(SUM({c}) AS BIGINT)"));
             daily_glucose::Entity::find()
-                .filter(daily_glucose::Column::PatientId.is_in(ids.to_vec()))
-                .filter(daily_glucose::Column::Day.gte(min_from.to_string()))
-                .filter(daily_glucose::Column::Day.lte(max_to.to_string()))
+                .select_only()
+                .column(daily_glucose::Column::PatientId)
+                .expr(sum("readings"))
+                .expr(sum("slots"))
+                .expr(sum("expected"))
+                .expr(sum("sum_mg_dl"))
+                .expr(sum("sum_sq_mg_dl"))
+                .expr(sum("very_low"))
+                .expr(sum("low"))
+                .expr(sum("in_range"))
+                .expr(sum("high"))
+                .expr(sum("very_high"))
+                .filter(daily_glucose::Column::PatientId.is_in(chunk.to_vec()))
+                .filter(daily_glucose::Column::Day.gte(f.to_string()))
+                .filter(daily_glucose::Column::Day.lte(t.to_string()))
+                .group_by(daily_glucose::Column::PatientId)
+                .into_tuple()
                 .all(&state.db)
         })
         .await?;
-        for r in &rows {
-            if let Some(d) = super::daily::from_row(r) {
-                days.entry(r.patient_id.clone()).or_default().push(d);
-            }
+        let u = |v: i64| u32::try_from(v).unwrap_or(0);
+        let ul = |v: i64| u64::try_from(v).unwrap_or(0);
+        for (pid, n, slots, expected, sum, sum_sq, vl, l, ir, h, vh) in sums {
+            // One "day" holding the window's totals (combine only adds up).
+            days.entry(pid).or_default().push(therapy::metrics::daily::DaySums {
+                day: f,
+                readings: u(n),
+                slots: u(slots),
+                expected: u(expected),
+                sum_mg_dl: ul(sum),
+                sum_sq_mg_dl: ul(sum_sq),
+                very_low: u(vl),
+                low: u(l),
+                in_range: u(ir),
+                high: u(h),
+                very_high: u(vh),
+            });
         }
     }
     let last_uploads: HashMap<String, i64> = {
