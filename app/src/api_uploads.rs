@@ -5,10 +5,14 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 
 #[server(prefix = "/_fn", endpoint = "uploads", input = GetUrl)]
-pub async fn list_uploads() -> Result<Vec<UploadRow>, ServerFnError> {
+pub async fn list_uploads(patient: Option<String>) -> Result<Vec<UploadRow>, ServerFnError> {
     use crate::api::ssr;
     use crate::service::{self, ServiceError};
     let (state, actor) = ssr::actor().await?;
+    // Another data space (a clinic's custodial record): the policy decides.
+    if let Some(p) = patient.filter(|p| !p.trim().is_empty()) {
+        return service::import::list_uploads(&state, &actor, &p).await.map_err(ssr::to_sfn);
+    }
     let Some(patient) = service::policy::own_patient(&state, &actor.user.id).await.map_err(ssr::to_sfn)? else {
         return Err(ssr::to_sfn(ServiceError::Forbidden));
     };

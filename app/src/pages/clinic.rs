@@ -358,6 +358,9 @@ fn RecordView(
             </p>
         }
     });
+    let custodial_upload = (r.link_status != "linked").then(|| r.patient_id.clone()).flatten().map(|p| view! {
+        <p><a class="btn" href=format!("/upload?patient={p}") data-testid="upload-for-patient">"Upload for this patient"</a></p>
+    });
     let rid = r.record_id.clone();
     let cid = clinic_id.clone();
     view! {
@@ -381,6 +384,7 @@ fn RecordView(
                 </div>
             })}
             {reports}
+            {custodial_upload}
         </section>
         {(!linked).then(|| {
             let (cid, rid) = (cid.clone(), rid.clone());

@@ -10,12 +10,19 @@ use leptos_meta::Title;
 #[component]
 pub fn UploadPage() -> impl IntoView {
     let refresh = RwSignal::new(0u32);
+    // `?patient=…`: a clinic uploading to one of its custodial records.
+    let target = leptos_router::hooks::use_query_map()
+        .with_untracked(|q| q.get("patient"))
+        .filter(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
     view! {
         <Title text="Upload"/>
         <h1 class="page-title">"Upload"</h1>
         <RequireUser>
-            <FileImport refresh=refresh/>
-            <UploadHistory refresh=refresh/>
+            {target.clone().map(|_| view! {
+                <div class="alert alert-info" role="status" data-testid="upload-for-record">"You are uploading to a clinic record, for a patient without an account. The data moves to the patient's own account when they link it."</div>
+            })}
+            <FileImport refresh=refresh target=target.clone()/>
+            <UploadHistory refresh=refresh target=target.clone()/>
         </RequireUser>
     }
 }
@@ -31,11 +38,12 @@ enum Status {
 }
 
 #[component]
-fn FileImport(refresh: RwSignal<u32>) -> impl IntoView {
+fn FileImport(refresh: RwSignal<u32>, target: Option<String>) -> impl IntoView {
     let status = RwSignal::new(Status::Idle);
     let dragging = RwSignal::new(false);
+    let target = StoredValue::new(target);
     let start = move |file: FileHandle| {
-        start_upload(file, status, refresh);
+        start_upload(file, status, refresh, target.get_value());
     };
     let on_pick = move |ev: leptos::ev::Event| {
         if let Some(f) = picked_file(&ev) {
@@ -139,9 +147,9 @@ pub fn kind_label(k: &str) -> String {
 }
 
 #[component]
-fn UploadHistory(refresh: RwSignal<u32>) -> impl IntoView {
+fn UploadHistory(refresh: RwSignal<u32>, target: Option<String>) -> impl IntoView {
     let deleted = ServerAction::<crate::api_uploads::DeleteUpload>::new();
-    let uploads = Resource::new(move || (refresh.get(), deleted.version().get()), |_| list_uploads());
+    let uploads = Resource::new(move || (refresh.get(), deleted.version().get(), target.clone()), |(_, _, t)| list_uploads(t));
     view! {
         <section class="card" aria-labelledby="history-h">
             <h2 id="history-h">"Your uploads"</h2>
@@ -242,7 +250,7 @@ fn confirm_delete() -> bool {
 /// Posts the file to `POST /api/v1/uploads` with XMLHttpRequest, for its
 /// upload-progress events.
 #[cfg(feature = "hydrate")]
-fn start_upload(file: FileHandle, status: RwSignal<Status>, refresh: RwSignal<u32>) {
+fn start_upload(file: FileHandle, status: RwSignal<Status>, refresh: RwSignal<u32>, target: Option<String>) {
     use wasm_bindgen::closure::Closure;
     use wasm_bindgen::JsCast;
     let name = file.name();
@@ -252,7 +260,11 @@ fn start_upload(file: FileHandle, status: RwSignal<Status>, refresh: RwSignal<u3
         return fail("This browser cannot send files.".into());
     }
     let Ok(xhr) = web_sys::XmlHttpRequest::new() else { return fail("This browser cannot send files.".into()) };
-    if xhr.open("POST", "/api/v1/uploads").is_err() {
+    let url = match &target {
+        Some(p) => format!("/api/v1/uploads?patient_id={p}"),
+        None => "/api/v1/uploads".to_string(),
+    };
+    if xhr.open("POST", &url).is_err() {
         return fail("Could not start the upload.".into());
     }
     status.set(Status::Sending { file: name.clone(), percent: 0.0 });
@@ -303,4 +315,4 @@ fn start_upload(file: FileHandle, status: RwSignal<Status>, refresh: RwSignal<u3
     }
 }
 #[cfg(not(feature = "hydrate"))]
-fn start_upload(_file: FileHandle, _status: RwSignal<Status>, _refresh: RwSignal<u32>) {}
+fn start_upload(_file: FileHandle, _status: RwSignal<Status>, _refresh: RwSignal<u32>, _target: Option<String>) {}
