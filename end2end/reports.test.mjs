@@ -117,9 +117,10 @@ test('the AGP shows a tooltip on hover; the daily chart zooms and pages between 
   const zoom = await page.evaluate(() => {
     const el = document.querySelector('.chart');
     const opt = window.echarts.getInstanceByDom(el).getOption();
-    return { zooms: opt.dataZoom.length, series: opt.series.map((s) => s.name) };
+    return { zooms: opt.dataZoom.length, series: opt.series.map((s) => s.name), every: opt.xAxis[0].axisLabel.interval };
   });
   assert.equal(zoom.zooms, 2, 'inside and slider zoom');
+  assert.equal(zoom.every, 35, 'a wide daily chart labels every 3 hours (36 five-minute slots)');
   for (const s of ['CGM', 'Fingerstick', 'Basal', 'Scheduled basal', 'Temp basal', 'Bolus', 'Carbs']) {
     assert.ok(zoom.series.includes(s), `daily series ${s} in ${zoom.series}`);
   }
@@ -187,6 +188,16 @@ test('at phone width the report pages do not overflow', async () => {
     await drawnCharts(page);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     assert.ok(overflow <= 1, `${p}: no horizontal page overflow at phone width (${overflow}px)`);
+    // Time-of-day labels thin out to every 6 hours so that they never touch.
+    const axes = await page.evaluate(() => [...document.querySelectorAll('.chart[data-drawn]')]
+      .map((el) => window.echarts.getInstanceByDom(el).getOption())
+      .filter((o) => o.xAxis?.[0]?.data?.[0] === '00:00')
+      .map((o) => ({ every: o.xAxis[0].axisLabel.interval, slots: o.xAxis[0].data.length })));
+    assert.ok(axes.length >= 1, `${p}: a time-of-day chart is drawn`);
+    for (const a of axes) {
+      const labels = Math.ceil(a.slots / (a.every + 1));
+      assert.ok(labels <= 5, `${p}: ${labels} time labels on a phone (every ${a.every + 1} of ${a.slots} slots)`);
+    }
   }
   await page.screenshot({ path: join(SHOTS, 'reports-daily-phone.png'), fullPage: true });
   await ctx.close();

@@ -38,12 +38,19 @@ pub mod ssr {
     pub struct TrustProxy;
 
     pub async fn actor() -> Result<(AppState, Actor), ServerFnError> {
-        let (state, parts, _) = context().await?;
+        let (state, actor, _) = actor_with_meta().await?;
+        Ok((state, actor))
+    }
+
+    /// [`actor`] with the client's address and browser, for calls that
+    /// rate-limit or audit by them.
+    pub async fn actor_with_meta() -> Result<(AppState, Actor, ClientMeta), ServerFnError> {
+        let (state, parts, meta) = context().await?;
         let actor = service::authenticate(&state, &parts.headers, service::now_ms())
             .await
             .map_err(to_sfn)?
             .ok_or_else(|| to_sfn(ServiceError::Unauthorized))?;
-        Ok((state, actor))
+        Ok((state, actor, meta))
     }
 
     pub fn set_cookie(value: &str) {
@@ -86,10 +93,15 @@ pub async fn get_me() -> Result<Option<Me>, ServerFnError> {
 }
 
 #[server(prefix = "/_fn", endpoint = "login")]
-pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), ServerFnError> {
+pub async fn login(
+    email: String,
+    password: String,
+    totp: Option<String>,
+    next: Option<String>,
+) -> Result<(), ServerFnError> {
     use crate::service;
     let (state, _, meta) = ssr::context().await?;
-    let session = service::auth::login(&state, &email, &password, &meta, service::now_ms())
+    let session = service::auth::login(&state, &email, &password, totp.as_deref(), &meta, service::now_ms())
         .await
         .map_err(ssr::to_sfn)?;
     ssr::set_cookie(&service::auth::session_cookie(&state, &session.token));

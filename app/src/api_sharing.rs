@@ -39,11 +39,7 @@ fn checked(glucose: &Option<String>, insulin: &Option<String>, settings: &Option
 #[server(prefix = "/_fn", endpoint = "preview_link_code")]
 pub async fn preview_link_code(code: String) -> Result<LinkPreview, ServerFnError> {
     use crate::service;
-    let (state, parts, meta) = ssr::context().await?;
-    let actor = service::authenticate(&state, &parts.headers, service::now_ms())
-        .await
-        .map_err(ssr::to_sfn)?
-        .ok_or_else(|| ssr::to_sfn(service::ServiceError::Unauthorized))?;
+    let (state, actor, meta) = ssr::actor_with_meta().await?;
     service::sharing::preview(&state, &actor, &meta, &code, service::now_ms()).await.map_err(ssr::to_sfn)
 }
 
@@ -57,11 +53,7 @@ pub async fn accept_link(
     expires_at: Option<String>,
 ) -> Result<String, ServerFnError> {
     use crate::service;
-    let (state, parts, meta) = ssr::context().await?;
-    let actor = service::authenticate(&state, &parts.headers, service::now_ms())
-        .await
-        .map_err(ssr::to_sfn)?
-        .ok_or_else(|| ssr::to_sfn(service::ServiceError::Unauthorized))?;
+    let (state, actor, meta) = ssr::actor_with_meta().await?;
     let scopes = checked(&glucose, &insulin, &settings, &events);
     service::sharing::accept(&state, &actor, &meta, &code, &scopes, expires_at.as_deref(), service::now_ms())
         .await
@@ -71,11 +63,7 @@ pub async fn accept_link(
 #[server(prefix = "/_fn", endpoint = "decline_link")]
 pub async fn decline_link(code: String) -> Result<(), ServerFnError> {
     use crate::service;
-    let (state, parts, meta) = ssr::context().await?;
-    let actor = service::authenticate(&state, &parts.headers, service::now_ms())
-        .await
-        .map_err(ssr::to_sfn)?
-        .ok_or_else(|| ssr::to_sfn(service::ServiceError::Unauthorized))?;
+    let (state, actor, meta) = ssr::actor_with_meta().await?;
     service::sharing::decline(&state, &actor, &meta, &code, service::now_ms()).await.map_err(ssr::to_sfn)
 }
 
@@ -139,11 +127,7 @@ pub async fn incoming_invites() -> Result<Vec<IncomingInvite>, ServerFnError> {
 #[server(prefix = "/_fn", endpoint = "accept_invite")]
 pub async fn accept_invite(grant_id: Option<String>, token: Option<String>) -> Result<String, ServerFnError> {
     use crate::service;
-    let (state, parts, meta) = ssr::context().await?;
-    let actor = service::authenticate(&state, &parts.headers, service::now_ms())
-        .await
-        .map_err(ssr::to_sfn)?
-        .ok_or_else(|| ssr::to_sfn(service::ServiceError::Unauthorized))?;
+    let (state, actor, meta) = ssr::actor_with_meta().await?;
     let g = grant_id.filter(|s| !s.is_empty());
     let t = token.filter(|s| !s.is_empty());
     service::sharing::accept_invite(&state, &actor, &meta, g.as_deref(), t.as_deref(), service::now_ms())

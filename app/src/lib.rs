@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod api_reports;
+pub mod api_account;
 pub mod api_sharing;
 pub mod api_uploads;
 pub mod components;
@@ -78,6 +79,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=pages::dashboard::DashboardPage/>
                     <Route path=path!("/login") view=pages::auth::LoginPage/>
                     <Route path=path!("/signup") view=pages::auth::SignupPage/>
+                    <Route path=path!("/forgot-password") view=pages::auth::ForgotPasswordPage/>
+                    <Route path=path!("/reset-password") view=pages::auth::ResetPasswordPage/>
                     <Route path=path!("/upload") view=pages::upload::UploadPage/>
                     <Route path=path!("/reports") view=pages::reports::ReportsOverviewPage ssr=leptos_router::SsrMode::Async/>
                     <Route path=path!("/reports/daily") view=pages::reports::ReportsDailyPage ssr=leptos_router::SsrMode::Async/>

@@ -98,6 +98,9 @@ pub struct ClinicSummary {
     pub role: String,
     pub patients: u64,
     pub members: u64,
+    /// Members must have two-factor authentication on to open the clinic.
+    #[serde(default)]
+    pub require_2fa: bool,
 }
 
 /// A member (or invited colleague) of a clinic.
@@ -304,4 +307,21 @@ pub struct NightscoutSecrets {
     pub secret: String,
     pub token: String,
     pub read_token: String,
+}
+
+/// What the two-factor set-up screen shows (once).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TotpSetup {
+    /// The secret in base32, to type into an app that cannot scan.
+    pub secret: String,
+    pub uri: String,
+    /// The URI as a QR code (SVG).
+    pub qr_svg: String,
+}
+
+/// Whether two-factor authentication is on, and how many recovery codes are left.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TwoFactorStatus {
+    pub enabled: bool,
+    pub recovery_codes_left: u32,
 }

@@ -119,6 +119,34 @@ mod m0004_nightscout_readonly {
     }
 }
 
+mod m0005_account_security {
+    use super::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0005_account_security"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            run_sql(manager, include_str!("sql/0005_account_security.sql")).await
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            run_sql(
+                manager,
+                "ALTER TABLE clinics DROP COLUMN require_2fa; DROP TABLE password_resets; \
+                 DROP TABLE recovery_codes; DROP TABLE totp;",
+            )
+            .await
+        }
+    }
+}
+
 /// Runs a `;`-separated SQL script, substituting the backend's types.
 async fn run_sql(manager: &SchemaManager<'_>, script: &str) -> Result<(), DbErr> {
     let db = manager.get_connection();
@@ -169,6 +197,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_nightscout::Migration),
             Box::new(m0003_sharing::Migration),
             Box::new(m0004_nightscout_readonly::Migration),
+            Box::new(m0005_account_security::Migration),
         ]
     }
 }

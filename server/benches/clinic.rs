@@ -37,22 +37,11 @@ fn bench(c: &mut Criterion) {
     let now_ms = app::service::now_ms();
     let now = Utc.timestamp_millis_opt(now_ms).single().expect("now");
     let (actor, clinic_id) = rt.block_on(async {
-        let user = users::ActiveModel {
-            id: Set("clinician".into()),
-            email: Set("bench@clinic.example".into()),
-            password_hash: Set(String::new()),
-            display_name: Set("Bench".into()),
-            role: Set("clinician".into()),
-            glucose_unit: Set("mg/dL".into()),
-            time_zone: Set("UTC".into()),
-            created_ms: Set(now_ms),
-            updated_ms: Set(now_ms),
-            password_changed_ms: Set(now_ms),
-        }
+        let user = bench_user("clinician", "bench@clinic.example", "Bench", "clinician", now_ms)
         .insert(&state.db)
         .await
         .expect("user");
-        clinics::ActiveModel { id: Set("clinic".into()), name: Set("Bench Clinic".into()), created_ms: Set(now_ms) }
+        clinics::ActiveModel { id: Set("clinic".into()), name: Set("Bench Clinic".into()), created_ms: Set(now_ms), require_2fa: Set(false) }
             .insert(&state.db)
             .await
             .expect("clinic");
@@ -69,18 +58,7 @@ fn bench(c: &mut Criterion) {
         for i in 0..PATIENTS {
             let pid = format!("patient-{i:04}");
             let uid = format!("user-{i:04}");
-            users::ActiveModel {
-                id: Set(uid.clone()),
-                email: Set(format!("p{i}@bench.example")),
-                password_hash: Set(String::new()),
-                display_name: Set(format!("Patient {i}")),
-                role: Set("patient".into()),
-                glucose_unit: Set("mg/dL".into()),
-                time_zone: Set("UTC".into()),
-                created_ms: Set(now_ms),
-                updated_ms: Set(now_ms),
-                password_changed_ms: Set(now_ms),
-            }
+            bench_user(&uid, &format!("p{i}@bench.example"), &format!("Patient {i}"), "patient", now_ms)
             .insert(&state.db)
             .await
             .expect("patient user");
@@ -175,3 +153,19 @@ fn bench(c: &mut Criterion) {
 
 criterion_group!(benches, bench);
 criterion_main!(benches);
+
+/// A user row with no password (the benchmark never logs in).
+fn bench_user(id: &str, email: &str, name: &str, role: &str, now_ms: i64) -> users::ActiveModel {
+    users::ActiveModel {
+        id: Set(id.into()),
+        email: Set(email.into()),
+        password_hash: Set(String::new()),
+        display_name: Set(name.into()),
+        role: Set(role.into()),
+        glucose_unit: Set("mg/dL".into()),
+        time_zone: Set("UTC".into()),
+        created_ms: Set(now_ms),
+        updated_ms: Set(now_ms),
+        password_changed_ms: Set(now_ms),
+    }
+}

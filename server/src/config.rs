@@ -71,6 +71,12 @@ pub fn field_cipher() -> Result<store::crypto::FieldCipher, store::crypto::Crypt
 pub fn service_config() -> Result<Config, store::crypto::CryptoError> {
     let mut c = Config::default();
     c.cipher = std::sync::Arc::new(field_cipher()?);
+    c.smtp_url = std::env::var("DIABASE_SMTP_URL").ok().filter(|s| !s.trim().is_empty());
+    if let Ok(from) = std::env::var("DIABASE_MAIL_FROM") {
+        if !from.trim().is_empty() {
+            c.mail_from = from.trim().to_string();
+        }
+    }
     if let Ok(dir) = std::env::var("DIABASE_MAIL_OUTBOX") {
         if !dir.trim().is_empty() {
             c.mail_outbox = PathBuf::from(dir);

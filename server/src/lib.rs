@@ -5,6 +5,7 @@ pub mod config;
 pub mod nightscout;
 pub mod pdf;
 pub mod rest;
+pub mod rest_account;
 pub mod rest_sharing;
 pub mod security;
 

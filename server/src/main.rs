@@ -104,6 +104,13 @@ enum UserCommand {
         #[arg(long)]
         email: String,
     },
+    /// Turn off a user's two-factor authentication (lost phone and recovery
+    /// codes), after checking who asks by other means; written to the audit log.
+    #[command(name = "reset-2fa")]
+    Reset2fa {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -192,6 +199,15 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{}", serde_json::to_string_pretty(&site)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User { command: UserCommand::Reset2fa { email } } => {
+            let st = state(config::default_addr()).await?;
+            let email = auth::Email::parse(&email).map_err(|e| e.to_string())?;
+            let removed = service::twofactor::operator_reset(&st, email.as_str(), service::now_ms())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{}", if removed { "Two-factor authentication is off for that account." } else { "That account had no two-factor authentication." });
             Ok(ExitCode::SUCCESS)
         }
         Command::User { command: UserCommand::Add { email, role, name, password_stdin, time_zone } } => {

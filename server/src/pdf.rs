@@ -2,15 +2,23 @@
 //! insulin and carbs) and one page per day (glucose, basal, boluses, carbs,
 //! fingersticks, alarms and the day's events), A4 landscape.
 //!
-//! Written with `pdf-writer` using the standard Helvetica fonts (every PDF
-//! reader has them: no font file, nothing to download), WinAnsi-encoded so
-//! the text is selectable and searchable; charts are vector paths; content
-//! streams are deflate-compressed. Characters outside WinAnsi (Latin-1 and a
-//! few more) print as `?`.
+//! Written with `pdf-writer`; charts are vector paths; content streams are
+//! deflate-compressed; all text is selectable and searchable.
+//!
+//! Fonts: a run of text that WinAnsi can hold (Latin-1 and a few more) uses
+//! the standard Helvetica fonts, which every PDF reader has, so a typical
+//! report embeds no font at all. A run with any other character (a name such
+//! as "Łukasz", "Ελένη" or "Жанна", a "≥") uses DejaVu Sans, embedded as a
+//! subset of just the glyphs the report uses (a CID font, Identity-H, with a
+//! ToUnicode map so copying and searching give the original text back).
+//! Characters DejaVu Sans lacks (CJK, for instance) print as `?`; scripts
+//! that need shaping (Arabic, Indic) print unshaped.
 
 use app::api_reports::OverviewData;
 use app::service::report::ReportBundle;
+use pdf_writer::types::{CidFontType, FontFlags, SystemInfo, UnicodeCmap};
 use pdf_writer::{Content, Filter, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
+use std::cell::RefCell;
 use therapy::report_data::{BasalKind, DayView};
 use therapy::GlucoseUnit;
 
@@ -55,30 +63,152 @@ const HELV_BOLD: [u16; 95] = [
     280, 389, 584,
 ];
 
-/// `s` in WinAnsiEncoding (unknown characters become `?`).
-fn win_ansi(s: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            ' '..='~' => out.push(c as u8),
-            '\u{a0}'..='\u{ff}' => out.push(c as u32 as u8),
-            '–' => out.push(0x96),
-            '—' => out.push(0x97),
-            '‘' => out.push(0x91),
-            '’' => out.push(0x92),
-            '“' => out.push(0x93),
-            '”' => out.push(0x94),
-            '•' => out.push(0x95),
-            '…' => out.push(0x85),
-            '€' => out.push(0x80),
-            '≥' => out.extend_from_slice(b">="),
-            '≤' => out.extend_from_slice(b"<="),
-            '→' => out.extend_from_slice(b"->"),
-            '←' => out.extend_from_slice(b"<-"),
-            _ => out.push(b'?'),
+/// One character in WinAnsiEncoding, if it has a code there.
+fn win_ansi_char(c: char) -> Option<u8> {
+    Some(match c {
+        ' '..='~' => c as u8,
+        '\u{a0}'..='\u{ff}' => c as u32 as u8,
+        '–' => 0x96,
+        '—' => 0x97,
+        '‘' => 0x91,
+        '’' => 0x92,
+        '“' => 0x93,
+        '”' => 0x94,
+        '•' => 0x95,
+        '…' => 0x85,
+        '€' => 0x80,
+        _ => return None,
+    })
+}
+
+/// `s` in WinAnsiEncoding, if every character has a code there.
+fn win_ansi(s: &str) -> Option<Vec<u8>> {
+    s.chars().map(win_ansi_char).collect()
+}
+
+/// DejaVu Sans (regular and bold), parsed once.
+struct Face {
+    data: &'static [u8],
+    face: ttf_parser::Face<'static>,
+    question: u16,
+}
+
+static FACES: std::sync::LazyLock<[Face; 2]> = std::sync::LazyLock::new(|| {
+    let load = |data: &'static [u8]| {
+        let face = ttf_parser::Face::parse(data, 0).expect("the bundled DejaVu Sans parses");
+        let question = face.glyph_index('?').map_or(0, |g| g.0);
+        Face { data, face, question }
+    };
+    [load(dejavu::sans::regular()), load(dejavu::sans::bold())]
+});
+
+/// The glyphs of one embedded font that a document uses, numbered in the
+/// order of first use (these numbers are both the CIDs in the content
+/// streams and the glyph ids of the subset font).
+#[derive(Default)]
+struct Subset {
+    remap: subsetter::GlyphRemapper,
+    /// New glyph id → the character it shows (for ToUnicode).
+    chars: std::collections::BTreeMap<u16, char>,
+}
+
+/// The document's embedded fonts: [regular, bold].
+#[derive(Default)]
+struct Embedded {
+    subsets: [Subset; 2],
+}
+
+impl Embedded {
+    /// `s` as two-byte CIDs of the embedded font, and its width at `size`.
+    fn encode(&mut self, s: &str, size: f32, bold: bool) -> (Vec<u8>, f32) {
+        let i = usize::from(bold);
+        let face = &FACES[i];
+        let sub = &mut self.subsets[i];
+        let per_em = f32::from(face.face.units_per_em());
+        let mut codes = Vec::with_capacity(2 * s.len());
+        let mut units = 0u32;
+        for c in s.chars() {
+            let (old, shown) = match face.face.glyph_index(c) {
+                Some(g) => (g.0, c),
+                None => (face.question, '?'),
+            };
+            let new = sub.remap.remap(old);
+            sub.chars.entry(new).or_insert(shown);
+            codes.extend_from_slice(&new.to_be_bytes());
+            units += u32::from(face.face.glyph_hor_advance(ttf_parser::GlyphId(old)).unwrap_or(0));
         }
+        (codes, units as f32 * size / per_em)
     }
-    out
+
+    fn used(&self, bold: bool) -> bool {
+        !self.subsets[usize::from(bold)].chars.is_empty()
+    }
+
+    /// Writes the font `bold` as a Type0 font at `type0` (and the four
+    /// objects after it).
+    fn write(&self, pdf: &mut Pdf, bold: bool, type0: Ref) {
+        let i = usize::from(bold);
+        let face = &FACES[i];
+        let sub = &self.subsets[i];
+        let (cid, descriptor, cmap, file) = (
+            Ref::new(type0.get() + 1),
+            Ref::new(type0.get() + 2),
+            Ref::new(type0.get() + 3),
+            Ref::new(type0.get() + 4),
+        );
+        let name = if bold { b"DBSBBB+DejaVuSans-Bold".as_slice() } else { b"DBSAAA+DejaVuSans".as_slice() };
+        let per_em = f32::from(face.face.units_per_em());
+        let scale = |v: f32| v * 1000.0 / per_em;
+        pdf.type0_font(type0)
+            .base_font(Name(name))
+            .encoding_predefined(Name(b"Identity-H"))
+            .descendant_font(cid)
+            .to_unicode(cmap);
+        let system = SystemInfo { registry: Str(b"Adobe"), ordering: Str(b"Identity"), supplement: 0 };
+        let widths: Vec<f32> = sub
+            .remap
+            .remapped_gids()
+            .map(|g| scale(f32::from(face.face.glyph_hor_advance(ttf_parser::GlyphId(g)).unwrap_or(0))))
+            .collect();
+        let mut font = pdf.cid_font(cid);
+        font.subtype(CidFontType::Type2)
+            .base_font(Name(name))
+            .system_info(system)
+            .font_descriptor(descriptor)
+            .cid_to_gid_map_predefined(Name(b"Identity"));
+        font.widths().consecutive(0, widths);
+        font.finish();
+        let b = face.face.global_bounding_box();
+        pdf.font_descriptor(descriptor)
+            .name(Name(name))
+            .flags(FontFlags::SYMBOLIC)
+            .bbox(Rect::new(
+                scale(f32::from(b.x_min)),
+                scale(f32::from(b.y_min)),
+                scale(f32::from(b.x_max)),
+                scale(f32::from(b.y_max)),
+            ))
+            .italic_angle(0.0)
+            .ascent(scale(f32::from(face.face.ascender())))
+            .descent(scale(f32::from(face.face.descender())))
+            .cap_height(scale(f32::from(face.face.capital_height().unwrap_or(face.face.ascender()))))
+            .stem_v(if bold { 140.0 } else { 80.0 })
+            .font_file2(file);
+        let mut unicode = UnicodeCmap::new(Name(b"Diabase-UTF16"), SystemInfo {
+            registry: Str(b"Adobe"),
+            ordering: Str(b"UCS"),
+            supplement: 0,
+        });
+        for (&g, &c) in &sub.chars {
+            unicode.pair(g, c);
+        }
+        pdf.cmap(cmap, &unicode.finish());
+        // A font that does not subset (it cannot happen with the bundled
+        // DejaVu) is embedded whole rather than dropped.
+        let program = subsetter::subset(face.data, 0, &sub.remap).unwrap_or_else(|_| face.data.to_vec());
+        let packed = miniz_oxide::deflate::compress_to_vec_zlib(&program, 6);
+        pdf.stream(file, &packed).filter(Filter::FlateDecode).pair(Name(b"Length1"), program.len() as i32);
+    }
 }
 
 fn text_width(bytes: &[u8], size: f32, bold: bool) -> f32 {
@@ -105,19 +235,28 @@ enum Align {
 
 /// One page's content stream, with drawing helpers (PDF coordinates: origin
 /// bottom left; the helpers take y from the top).
-struct Page {
+struct Page<'f> {
     c: Content,
+    fonts: &'f RefCell<Embedded>,
 }
 
-impl Page {
-    fn new() -> Self {
-        Page { c: Content::new() }
+impl<'f> Page<'f> {
+    fn new(fonts: &'f RefCell<Embedded>) -> Self {
+        Page { c: Content::new(), fonts }
     }
 
     #[allow(clippy::too_many_arguments)]
     fn text(&mut self, x: f32, top: f32, size: f32, bold: bool, color: u32, align: Align, s: &str) -> f32 {
-        let bytes = win_ansi(s);
-        let w = text_width(&bytes, size, bold);
+        let (font, bytes, w): (&[u8], Vec<u8>, f32) = match win_ansi(s) {
+            Some(bytes) => {
+                let w = text_width(&bytes, size, bold);
+                (if bold { b"F2" } else { b"F1" }, bytes, w)
+            }
+            None => {
+                let (codes, w) = self.fonts.borrow_mut().encode(s, size, bold);
+                (if bold { b"F4" } else { b"F3" }, codes, w)
+            }
+        };
         let x = match align {
             Align::Left => x,
             Align::Right => x - w,
@@ -125,7 +264,7 @@ impl Page {
         };
         let (r, g, b) = hex(color);
         self.c.begin_text();
-        self.c.set_font(Name(if bold { b"F2" } else { b"F1" }), size);
+        self.c.set_font(Name(font), size);
         self.c.set_fill_rgb(r, g, b);
         self.c.next_line(x, H - top - size * 0.8);
         self.c.show(Str(&bytes));
@@ -612,13 +751,14 @@ fn day_page(p: &mut Page, b: &ReportBundle, day: &DayView) {
 /// The report as PDF bytes.
 pub fn render_report_pdf(b: &ReportBundle) -> Vec<u8> {
     let pages = 1 + b.days.len();
+    let fonts = RefCell::new(Embedded::default());
     let mut contents: Vec<Vec<u8>> = Vec::with_capacity(pages);
-    let mut p = Page::new();
+    let mut p = Page::new(&fonts);
     frame(&mut p, b, "Overview: time in ranges, key figures, AGP, insulin and carbohydrate", 1, pages);
     overview_page(&mut p, b);
     contents.push(p.finish());
     for (i, day) in b.days.iter().enumerate() {
-        let mut p = Page::new();
+        let mut p = Page::new(&fonts);
         frame(&mut p, b, "Daily view: CGM, fingersticks, basal, boluses, carbs and alarms", i + 2, pages);
         day_page(&mut p, b, day);
         contents.push(p.finish());
@@ -629,7 +769,11 @@ pub fn render_report_pdf(b: &ReportBundle) -> Vec<u8> {
     let font = Ref::new(3);
     let bold = Ref::new(4);
     let info = Ref::new(5);
-    let ids: Vec<(Ref, Ref)> = (0..pages).map(|i| (Ref::new(6 + 2 * i as i32), Ref::new(7 + 2 * i as i32))).collect();
+    // Objects 6–10 and 11–15: the embedded regular and bold fonts, if used.
+    let (uni, uni_bold) = (Ref::new(6), Ref::new(11));
+    let ids: Vec<(Ref, Ref)> = (0..pages).map(|i| (Ref::new(16 + 2 * i as i32), Ref::new(17 + 2 * i as i32))).collect();
+    let fonts = fonts.into_inner();
+    let (use_uni, use_uni_bold) = (fonts.used(false), fonts.used(true));
     let mut pdf = Pdf::new();
     pdf.catalog(catalog).pages(tree);
     pdf.pages(tree).kids(ids.iter().map(|(page, _)| *page)).count(pages as i32);
@@ -640,10 +784,26 @@ pub fn render_report_pdf(b: &ReportBundle) -> Vec<u8> {
     for ((page_id, content_id), content) in ids.iter().zip(contents) {
         let mut page = pdf.page(*page_id);
         page.parent(tree).media_box(Rect::new(0.0, 0.0, W, H)).contents(*content_id);
-        page.resources().fonts().pair(Name(b"F1"), font).pair(Name(b"F2"), bold);
+        {
+            let mut resources = page.resources();
+            let mut dict = resources.fonts();
+            dict.pair(Name(b"F1"), font).pair(Name(b"F2"), bold);
+            if use_uni {
+                dict.pair(Name(b"F3"), uni);
+            }
+            if use_uni_bold {
+                dict.pair(Name(b"F4"), uni_bold);
+            }
+        }
         page.finish();
         let packed = miniz_oxide::deflate::compress_to_vec_zlib(&content, 6);
         pdf.stream(*content_id, &packed).filter(Filter::FlateDecode);
+    }
+    if use_uni {
+        fonts.write(&mut pdf, false, uni);
+    }
+    if use_uni_bold {
+        fonts.write(&mut pdf, true, uni_bold);
     }
     pdf.finish()
 }
@@ -654,8 +814,28 @@ mod tests {
 
     #[test]
     fn win_ansi_maps_latin1_and_dashes() {
-        assert_eq!(win_ansi("Zoë – 5 %"), vec![b'Z', b'o', 0xeb, b' ', 0x96, b' ', b'5', b' ', b'%']);
-        assert_eq!(win_ansi("≥ 15 → 日"), b">= 15 -> ?".to_vec());
+        assert_eq!(win_ansi("Zoë – 5 %"), Some(vec![b'Z', b'o', 0xeb, b' ', 0x96, b' ', b'5', b' ', b'%']));
+        assert_eq!(win_ansi("≥ 15"), None);
+        assert_eq!(win_ansi("Łukasz"), None);
         assert!((text_width(b"Hello", 10.0, false) - 22.78).abs() < 0.01);
+    }
+
+    #[test]
+    fn other_scripts_use_the_embedded_subset() {
+        let mut e = Embedded::default();
+        let (codes, w) = e.encode("Żanna Ελένη 日", 10.0, false);
+        // Two bytes a character; the unknown ideograph is the `?` glyph.
+        assert_eq!(codes.len(), 2 * "Żanna Ελένη 日".chars().count());
+        assert!(w > 50.0 && w < 90.0, "width {w}");
+        assert_eq!(e.subsets[0].chars.values().filter(|&&c| c == '?').count(), 1);
+        // 'n' twice, one glyph; new ids start at 1 (0 is .notdef).
+        assert_eq!(&codes[0..2], &[0, 1]);
+        assert_eq!(codes[6..8], codes[8..10]);
+        assert!(e.used(false) && !e.used(true));
+        let mut pdf = Pdf::new();
+        e.write(&mut pdf, false, Ref::new(1));
+        let bytes = pdf.finish();
+        // The subset is small: a handful of glyphs, not the 700 kB face.
+        assert!(bytes.len() < 30_000, "{} bytes", bytes.len());
     }
 }

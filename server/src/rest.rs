@@ -31,6 +31,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/patients/{patient_id}/glucose", get(patient_glucose))
         .route("/patients/{patient_id}/report.pdf", get(patient_report_pdf))
         .merge(crate::rest_sharing::routes())
+        .merge(crate::rest_account::routes())
         .merge(crate::nightscout::v1_routes())
         .layer(axum::extract::DefaultBodyLimit::max(app::service::import::MAX_FILE_BYTES + 1024 * 1024))
         .fallback(not_found)
@@ -152,7 +153,6 @@ struct LoginBody {
     email: String,
     password: String,
     #[serde(default)]
-    #[allow(dead_code)]
     totp: Option<String>,
 }
 
@@ -166,7 +166,7 @@ async fn login(
     let ApiJson(b) = ApiJson::<LoginBody>::from_request(req, &()).await?;
     let m = meta(&headers, Some(peer), trust);
     let now = service::now_ms();
-    let session = auth::login(&state, &b.email, &b.password, &m, now).await?;
+    let session = auth::login(&state, &b.email, &b.password, b.totp.as_deref(), &m, now).await?;
     let body = me::to_me(&session.user, service::policy::own_patient(&state, &session.user.id).await?.map(|p| p.id));
     let mut res = Json(body).into_response();
     if let Ok(v) = auth::session_cookie(&state, &session.token).parse() {

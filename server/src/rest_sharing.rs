@@ -22,6 +22,7 @@ type ApiResult<T> = Result<T, ApiError>;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/clinics", post(create_clinic).get(list_clinics))
+        .route("/clinics/{clinic_id}", patch(update_clinic))
         .route("/clinics/{clinic_id}/members", post(add_member).get(list_members))
         .route("/clinics/{clinic_id}/members/{member}", patch(set_member_role).delete(remove_member))
         .route("/clinics/{clinic_id}/patients", get(list_patients).post(create_record))
@@ -40,6 +41,26 @@ pub fn routes() -> Router<AppState> {
         .route("/sharing/shared-with-me", get(shared_with_me))
         .route("/me/upload-requests", get(my_upload_requests))
         .route("/me/upload-requests/{id}/dismiss", post(dismiss_upload_request))
+}
+
+#[derive(Deserialize)]
+struct ClinicPatch {
+    require_2fa: Option<bool>,
+}
+
+/// An admin changes clinic settings (today: whether members need 2FA).
+async fn update_clinic(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+    Path(clinic_id): Path<String>,
+    ApiJson(b): ApiJson<ClinicPatch>,
+) -> ApiResult<StatusCode> {
+    if let Some(on) = b.require_2fa {
+        clinic::set_require_2fa(&state, &actor, &clinic_id, on, now()).await?;
+    } else {
+        service::policy::require_clinic_admin(&state, &actor, &clinic_id).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Client facts (address, user agent) for rate limits and the audit log.

@@ -195,7 +195,7 @@ async fn openapi_lists_the_routes(app: &TestApp) {
     let c = app.client();
     let doc = body(c.get(app.url("/api/v1/openapi.json")).send().await.unwrap()).await;
     assert_eq!(doc["openapi"], "3.1.0");
-    for p in ["/auth/signup", "/auth/login", "/auth/logout", "/me", "/tokens", "/tokens/{id}", "/uploads", "/patients/{patient_id}/report", "/clinics", "/clinics/{clinic_id}/patients", "/clinics/{clinic_id}/patients/{record_id}/link-code", "/sharing/accept", "/sharing/invites", "/sharing/grants/{grant_id}", "/sharing/access-log"] {
+    for p in ["/auth/signup", "/auth/login", "/auth/logout", "/me", "/tokens", "/tokens/{id}", "/uploads", "/patients/{patient_id}/report", "/clinics", "/clinics/{clinic_id}/patients", "/clinics/{clinic_id}/patients/{record_id}/link-code", "/sharing/accept", "/sharing/invites", "/sharing/grants/{grant_id}", "/sharing/access-log", "/auth/password-reset", "/auth/password-reset/confirm", "/me/2fa", "/me/2fa/totp", "/me/2fa/totp/confirm", "/me/2fa/disable", "/clinics/{clinic_id}"] {
         assert!(doc["paths"].get(p).is_some(), "{p} documented");
     }
     assert_eq!(body(c.get(app.url("/api/v1/health")).send().await.unwrap()).await["status"], "ok");

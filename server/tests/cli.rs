@@ -54,6 +54,11 @@ fn user_add_migrate_and_audit_verify() {
     let out = diabase(&db).args(["user", "add", "--email", "pat@example.org", "--role", "patient"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    // reset-2fa: an account without 2FA says so; an unknown one is an error.
+    let out = diabase(&db).args(["user", "reset-2fa", "--email", "pat@example.org"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("had no two-factor"));
+    assert!(!diabase(&db).args(["user", "reset-2fa", "--email", "nobody@example.org"]).output().unwrap().status.success());
     // A bad role is refused by the parser.
     assert!(!diabase(&db).args(["user", "add", "--email", "x@example.org", "--role", "root"]).output().unwrap().status.success());
 

@@ -270,11 +270,19 @@ async fn cgm_only_export_reports(app: &TestApp) {
     assert_eq!(d["day"]["stats"]["basal_u"], Value::Null);
     let dev = get_json(&c, app.url("/_fn/report_device")).await;
     assert!(dev["settings"].as_array().unwrap().is_empty());
+    // A name outside Latin-1 prints as itself (an embedded font subset), and
+    // pdftotext reads it back.
+    let name = "Łukasz Żółć · Ελένη Жанна";
+    let r = c.patch(app.url("/api/v1/me")).json(&serde_json::json!({"display_name": name})).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let me: Value = get_json(&c, app.url("/api/v1/me")).await;
     let pid = me["patient_id"].as_str().unwrap();
     let r = c.get(app.url(&format!("/api/v1/patients/{pid}/report.pdf"))).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let pdf = r.bytes().await.unwrap();
-    check_pdf(&pdf, &["No basal data in these days", "Test Person"]);
+    check_pdf(&pdf, &["No basal data in these days", name]);
+    let body = String::from_utf8_lossy(&pdf);
+    assert!(body.contains("/FontFile2") && body.contains("+DejaVuSans"), "a DejaVu Sans subset is embedded");
+    assert!(pdf.len() < 400_000, "the subset keeps the file small: {} bytes", pdf.len());
     let _ = Backend::Sqlite;
 }

@@ -1,5 +1,6 @@
-//! Log-in and sign-up.
+//! Log-in, sign-up and password reset.
 
+use crate::api_account::{RequestPasswordReset, ResetPassword};
 use crate::components::UserResource;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -14,6 +15,8 @@ pub fn LoginPage() -> impl IntoView {
         query.with(|q| {
             if q.get("created").is_some() {
                 Some("If that address could be used, your account is ready. Log in to continue.")
+            } else if q.get("reset").is_some() {
+                Some("Your new password is set, and every session was logged out. Log in with it.")
             } else if q.get("signed_out").as_deref() == Some("all") {
                 Some("You are logged out on every device.")
             } else if q.get("signed_out").is_some() {
@@ -24,6 +27,8 @@ pub fn LoginPage() -> impl IntoView {
         })
     };
     let error = move || user.login.value().get().and_then(|r| r.err()).map(|e| crate::api::error_message(&e));
+    // The code field appears once the server asks for a second factor.
+    let wants_code = move || error().is_some_and(|e| e.contains("authenticator app"));
     view! {
         <Title text="Log in"/>
         <section class="card narrow auth-card">
@@ -40,11 +45,21 @@ pub fn LoginPage() -> impl IntoView {
                     <span>"Password"</span>
                     <input type="password" name="password" autocomplete="current-password" required=true/>
                 </label>
+                <Show when=wants_code>
+                    <label class="field">
+                        <span>"Authentication code"</span>
+                        <input type="text" name="totp" inputmode="numeric" autocomplete="one-time-code" data-testid="login-totp"
+                            placeholder="123456 or a recovery code" autofocus=true required=true/>
+                    </label>
+                </Show>
                 <button type="submit" class="btn btn-primary" disabled=move || user.login.pending().get()>
                     {move || if user.login.pending().get() { "Logging in…" } else { "Log in" }}
                 </button>
             </ActionForm>
-            <p class="muted">"New to Diabase? "<a href="/signup">"Create an account"</a></p>
+            <p class="muted">
+                <a href="/forgot-password" data-testid="forgot-link">"Forgot your password?"</a>
+                " · New to Diabase? "<a href="/signup">"Create an account"</a>
+            </p>
         </section>
     }
 }
@@ -81,6 +96,60 @@ pub fn SignupPage() -> impl IntoView {
                 <button type="submit" class="btn btn-primary" disabled=move || user.signup.pending().get()>"Create account"</button>
             </ActionForm>
             <p class="muted">"Already have an account? "<a href="/login">"Log in"</a></p>
+        </section>
+    }
+}
+
+/// "Forgot your password?": asks for a reset link by email.
+#[component]
+pub fn ForgotPasswordPage() -> impl IntoView {
+    let action = ServerAction::<RequestPasswordReset>::new();
+    view! {
+        <Title text="Reset your password"/>
+        <section class="card narrow auth-card">
+            <h1>"Reset your password"</h1>
+            {move || action.value().get().map(|r| match r {
+                Ok(()) => view! {
+                    <div class="alert alert-ok" role="status" data-testid="reset-sent">
+                        "If that address has a Diabase account, a reset link is on its way. It works once, for 24 hours."
+                    </div>
+                }.into_any(),
+                Err(e) => view! { <div class="alert alert-error" role="alert" data-testid="reset-error">{crate::api::error_message(&e)}</div> }.into_any(),
+            })}
+            <p class="muted">"Enter the email address of your account. We send a link to choose a new password."</p>
+            <ActionForm action=action attr:class="form">
+                <label class="field">
+                    <span>"Email"</span>
+                    <input type="email" name="email" autocomplete="email" required=true/>
+                </label>
+                <button type="submit" class="btn btn-primary" disabled=move || action.pending().get()>"Send the link"</button>
+            </ActionForm>
+            <p class="muted"><a href="/login">"Back to log in"</a></p>
+        </section>
+    }
+}
+
+/// The page the emailed link opens: choose a new password.
+#[component]
+pub fn ResetPasswordPage() -> impl IntoView {
+    let query = use_query_map();
+    let token = move || query.with(|q| q.get("token")).unwrap_or_default();
+    let action = ServerAction::<ResetPassword>::new();
+    let error = move || action.value().get().and_then(|r| r.err()).map(|e| crate::api::error_message(&e));
+    view! {
+        <Title text="Choose a new password"/>
+        <section class="card narrow auth-card">
+            <h1>"Choose a new password"</h1>
+            {move || error().map(|e| view! { <div class="alert alert-error" role="alert" data-testid="reset-error">{e}</div> })}
+            <ActionForm action=action attr:class="form">
+                <input type="hidden" name="token" prop:value=token/>
+                <label class="field">
+                    <span>"New password"</span>
+                    <input type="password" name="password" autocomplete="new-password" required=true minlength="10" aria-describedby="npw-hint"/>
+                    <small id="npw-hint" class="hint">"At least 10 characters and hard to guess. Every session of your account is logged out."</small>
+                </label>
+                <button type="submit" class="btn btn-primary" disabled=move || action.pending().get()>"Set the new password"</button>
+            </ActionForm>
         </section>
     }
 }

@@ -3,6 +3,7 @@
 //! upload requests, and the members of a clinic.
 
 use crate::api::my_clinics;
+use crate::api_account::SetClinicRequire2fa;
 use crate::api_sharing::{
     clinic_dashboard, clinic_members, clinic_record, AddMember, CreateClinic, CreateLinkCode, CreateRecord, RequestUpload,
 };
@@ -276,6 +277,7 @@ fn Members(clinic_id: String) -> impl IntoView {
     let add = ServerAction::<AddMember>::new();
     let cid = clinic_id.clone();
     let members = Resource::new(move || add.version().get(), move |_| clinic_members(cid.clone()));
+    let strict_id = clinic_id.clone();
     view! {
         <section class="card">
             <details>
@@ -307,8 +309,42 @@ fn Members(clinic_id: String) -> impl IntoView {
                     </label>
                     <button type="submit" class="btn">"Add (admins only)"</button>
                 </ActionForm>
+                <Require2fa clinic_id=strict_id/>
             </details>
         </section>
+    }
+}
+
+/// An admin's switch: members need two-factor authentication to open the clinic.
+#[component]
+fn Require2fa(clinic_id: String) -> impl IntoView {
+    let set = ServerAction::<SetClinicRequire2fa>::new();
+    let cid = clinic_id.clone();
+    let clinics = Resource::new(move || set.version().get(), |_| my_clinics());
+    view! {
+        <Transition fallback=|| ()>
+            {move || {
+                let cid = cid.clone();
+                Suspend::new(async move {
+                    let Some(c) = clinics.await.ok().and_then(|l| l.into_iter().find(|c| c.id == cid)) else { return ().into_any() };
+                    if c.role != "admin" {
+                        return ().into_any();
+                    }
+                    view! {
+                        <ActionForm action=set attr:class="inline-form" attr:data-testid="require-2fa-form">
+                            <input type="hidden" name="clinic_id" value=c.id.clone()/>
+                            <label class="checkbox"><input type="checkbox" name="on" value="on" checked=c.require_2fa data-testid="require-2fa"/>
+                                " Members must use two-factor authentication"</label>
+                            <button type="submit" class="btn">"Save"</button>
+                        </ActionForm>
+                    }.into_any()
+                })
+            }}
+        </Transition>
+        {move || set.value().get().map(|r| match r {
+            Ok(on) => view! { <div class="alert alert-ok" role="status">{if on { "Members now need two-factor authentication." } else { "Two-factor authentication is optional for members." }}</div> }.into_any(),
+            Err(e) => view! { <div class="alert alert-error" role="alert">{crate::api::error_message(&e)}</div> }.into_any(),
+        })}
     }
 }
 

@@ -242,18 +242,8 @@ fn ClinicianHome(me: Me) -> impl IntoView {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
                 match shared.await {
-                    Ok(list) if !list.is_empty() => view! {
-                        <section class="card" data-testid="shared-with-me-home">
-                            <h2>"Shared with you"</h2>
-                            <ul class="list">
-                                {list.into_iter().map(|s| view! {
-                                    <li><a href=format!("/reports?patient={}", s.patient_id)>{s.patient_name.clone()}</a>
-                                        <span class="muted">{format!(" · {}", s.scopes.join(", "))}</span></li>
-                                }).collect_view()}
-                            </ul>
-                        </section>
-                    }.into_any(),
-                    _ => ().into_any(),
+                    Ok(list) => view! { <super::sharing::SharedWithMeCard list testid="shared-with-me-home"/> }.into_any(),
+                    Err(_) => ().into_any(),
                 }
             })}
         </Transition>

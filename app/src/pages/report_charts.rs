@@ -75,7 +75,7 @@ pub fn draw(id: &str, height: u32, spec: &ChartSpec, unit: GlucoseUnit, attempt:
             keep
         })
     });
-    let chart = build(spec, unit);
+    let chart = build_at(spec, unit, u32::try_from(el.client_width()).ok());
     if let Ok(inst) = WasmRenderer::new_opt(None, Some(height)).render(id, &chart) {
         let _ = el.set_attribute("data-drawn", "true");
         CHARTS.with(|c| c.borrow_mut().push((el, inst)));
@@ -95,14 +95,33 @@ pub fn draw(id: &str, height: u32, spec: &ChartSpec, unit: GlucoseUnit, attempt:
 
 /// The ECharts option of `spec`, with glucose in `unit`.
 pub fn build(spec: &ChartSpec, unit: GlucoseUnit) -> Chart {
+    build_at(spec, unit, None)
+}
+
+/// Below this chart width (CSS pixels: a phone held upright) the time-of-day
+/// axes label every 6 hours instead of every 3, so that the labels never
+/// touch ("00:00" is about 32 px wide at ECharts' 12 px).
+pub const NARROW_CHART_PX: u32 = 600;
+
+/// Hours between two time-of-day axis labels for a chart `width_px` wide.
+pub fn label_hours(width_px: Option<u32>) -> u32 {
+    match width_px {
+        Some(w) if w < NARROW_CHART_PX => 6,
+        _ => 3,
+    }
+}
+
+/// [`build`] for a chart `width_px` wide (`None`: the desktop layout).
+pub fn build_at(spec: &ChartSpec, unit: GlucoseUnit, width_px: Option<u32>) -> Chart {
+    let hours = label_hours(width_px);
     match spec {
         ChartSpec::Tir(g) => tir(g),
-        ChartSpec::Agp(bins, bin_min) => agp(bins, *bin_min, unit),
-        ChartSpec::Daily(day, insulin) => daily(day, *insulin, unit),
+        ChartSpec::Agp(bins, bin_min) => agp(bins, *bin_min, unit, hours),
+        ChartSpec::Daily(day, insulin) => daily(day, *insulin, unit, hours),
         ChartSpec::HourlyRanges(t) => hourly_ranges(t, unit),
         ChartSpec::HourlyInsulin(t) => hourly_insulin(t),
         ChartSpec::LogbookTotals(days) => logbook_totals(days),
-        ChartSpec::BasalProfile(p) => basal_profile(p),
+        ChartSpec::BasalProfile(p) => basal_profile(p, hours),
     }
 }
 
@@ -186,7 +205,7 @@ fn tir(g: &GlucoseReport) -> Chart {
     c
 }
 
-fn agp(bins: &[AgpBin], bin_min: u32, unit: GlucoseUnit) -> Chart {
+fn agp(bins: &[AgpBin], bin_min: u32, unit: GlucoseUnit, label_hours: u32) -> Chart {
     let bin = bin_min.clamp(1, 1440);
     let n = 1440u32.div_ceil(bin) as usize;
     let labels: Vec<String> = (0..n).map(|i| hhmm(i as u32 * bin)).collect();
@@ -215,7 +234,7 @@ fn agp(bins: &[AgpBin], bin_min: u32, unit: GlucoseUnit) -> Chart {
         .tooltip(Tooltip::new().trigger(Trigger::Axis).formatter(tip.as_str()))
         .legend(Legend::new().data(vec!["Median", "25–75 %", "5–95 %"]).top(0))
         .grid(Grid::new().left(48).right(16).top(36).bottom(28))
-        .x_axis(category(labels).axis_label(AxisLabel::new().interval(f64::from((180 / bin).max(1)) - 1.0)))
+        .x_axis(category(labels).axis_label(AxisLabel::new().interval(f64::from((label_hours * 60 / bin).max(1)) - 1.0)))
         .y_axis(value_axis(l).min(0).max(ymax))
         .series(quiet_line("base").stack("band").line_style(hidden.clone()).data(plain(0)))
         .series(
@@ -255,8 +274,10 @@ fn agp(bins: &[AgpBin], bin_min: u32, unit: GlucoseUnit) -> Chart {
         .series(quiet_line("95 %").line_style(hidden).data(plain(4)))
 }
 
-fn daily(day: &DayView, insulin: bool, unit: GlucoseUnit) -> Chart {
+fn daily(day: &DayView, insulin: bool, unit: GlucoseUnit, label_hours: u32) -> Chart {
     let n = (day.minutes / 5).max(1) as usize;
+    // One label every `label_hours` (slots are 5 minutes).
+    let every = f64::from(label_hours * 12) - 1.0;
     let labels: Vec<String> = (0..n).map(|i| day.clock(i as u32 * 5)).collect();
     let slot = |sec: u32| (((sec + 150) / 300) as usize).min(n - 1);
     // CGM as (slot, value) pairs, broken where readings are more than 15 minutes apart.
@@ -291,7 +312,7 @@ fn daily(day: &DayView, insulin: bool, unit: GlucoseUnit) -> Chart {
         .axis_pointer(AxisPointer::new().link(vec![AxisPointerLink::new().x_axis_index("all")]))
         .legend(Legend::new().type_(LegendType::Scroll).top(0))
         .grid(Grid::new().left(56).right(56).top(40).height(if insulin { "46%" } else { "70%" }))
-        .x_axis(category(labels.clone()).grid_index(0.0).axis_label(AxisLabel::new().interval(35.0)))
+        .x_axis(category(labels.clone()).grid_index(0.0).axis_label(AxisLabel::new().interval(every)))
         .y_axis(value_axis(l).grid_index(0.0).min(0).max(round(glucose(unit, f64::from(ymax)), 0)));
     let mut cgm_line = Line::new()
         .name("CGM")
@@ -369,7 +390,7 @@ fn daily(day: &DayView, insulin: bool, unit: GlucoseUnit) -> Chart {
         }
         c = c
             .grid(Grid::new().left(56).right(56).top("62%").bottom(64))
-            .x_axis(category(labels).grid_index(1.0).axis_label(AxisLabel::new().interval(35.0)))
+            .x_axis(category(labels).grid_index(1.0).axis_label(AxisLabel::new().interval(every)))
             .y_axis(value_axis("U · U/h").grid_index(1.0).min(0))
             .y_axis(value_axis("g").grid_index(1.0).min(0).split_line(SplitLine::new().show(false)))
             .series(basal_line)
@@ -502,7 +523,7 @@ fn logbook_totals(days: &[LogbookDay]) -> Chart {
     c
 }
 
-fn basal_profile(p: &BasalProfile) -> Chart {
+fn basal_profile(p: &BasalProfile, label_hours: u32) -> Chart {
     let n = 96usize;
     let labels: Vec<String> = (0..n).map(|i| hhmm(i as u32 * 15)).collect();
     let rate_at = |m: u32| {
@@ -517,7 +538,7 @@ fn basal_profile(p: &BasalProfile) -> Chart {
     Chart::new()
         .tooltip(Tooltip::new().trigger(Trigger::Axis).formatter("{b0}: {c0} U/h"))
         .grid(Grid::new().left(48).right(16).top(24).bottom(28))
-        .x_axis(Axis::new().type_(AxisType::Category).data(labels).axis_label(AxisLabel::new().interval(11.0)))
+        .x_axis(Axis::new().type_(AxisType::Category).data(labels).axis_label(AxisLabel::new().interval(f64::from(label_hours * 4) - 1.0)))
         .y_axis(value_axis("U/h").min(0))
         .series(
             Line::new()
@@ -529,4 +550,27 @@ fn basal_profile(p: &BasalProfile) -> Chart {
                 .area_style(AreaStyle::new().color("rgba(124, 58, 237, 0.15)"))
                 .data(data),
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every(c: &Chart) -> f64 {
+        let v = serde_json::to_value(c).expect("option");
+        v["xAxis"][0]["axisLabel"]["interval"].as_f64().expect("interval")
+    }
+
+    #[test]
+    fn time_axes_thin_out_on_narrow_charts() {
+        let bins: Vec<AgpBin> = Vec::new();
+        let agp = ChartSpec::Agp(bins, 5);
+        assert_eq!(every(&build(&agp, GlucoseUnit::MgDl)), 35.0);
+        assert_eq!(every(&build_at(&agp, GlucoseUnit::MgDl, Some(1100))), 35.0);
+        assert_eq!(every(&build_at(&agp, GlucoseUnit::MgDl, Some(360))), 71.0);
+        assert_eq!(every(&build_at(&ChartSpec::Agp(Vec::new(), 15), GlucoseUnit::MgDl, Some(360))), 23.0);
+        let profile = ChartSpec::BasalProfile(BasalProfile { name: "A".into(), active: true, entries: Vec::new(), total_u: 0.0 });
+        assert_eq!(every(&build_at(&profile, GlucoseUnit::MgDl, None)), 11.0);
+        assert_eq!(every(&build_at(&profile, GlucoseUnit::MgDl, Some(360))), 23.0);
+    }
 }

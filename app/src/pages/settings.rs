@@ -1,6 +1,8 @@
-//! Settings: name, glucose unit, time zone; sessions.
+//! Settings: name, glucose unit, time zone; Nightscout; two-factor
+//! authentication; sessions.
 
 use crate::api::{list_sessions, time_zones};
+use crate::api_account::{get_two_factor_status, BeginTotp, ConfirmTotp, DisableTwoFactor, NewRecoveryCodes};
 use crate::api_uploads::{nightscout_site, RotateNightscout};
 use crate::components::{ErrorCard, RequireUser, UserResource};
 use leptos::prelude::*;
@@ -14,6 +16,7 @@ pub fn SettingsPage() -> impl IntoView {
         <RequireUser>
             <ProfileForm/>
             <NightscoutCard/>
+            <TwoFactorCard/>
             <Sessions/>
         </RequireUser>
     }
@@ -162,5 +165,98 @@ fn NightscoutCard() -> impl IntoView {
                 }.into_any()
             })}
         </Transition>
+    }
+}
+
+/// Recovery codes, shown once.
+#[component]
+fn RecoveryCodes(codes: Vec<String>) -> impl IntoView {
+    view! {
+        <div class="alert alert-warn" role="status" data-testid="recovery-codes">
+            <p><strong>"Save these recovery codes now: they are shown only once."</strong></p>
+            <p>"Each one logs you in once if you lose your phone. Keep them somewhere safe, away from your password."</p>
+            <ul class="codes">{codes.into_iter().map(|c| view! { <li><code>{c}</code></li> }).collect_view()}</ul>
+        </div>
+    }
+}
+
+#[component]
+fn TwoFactorCard() -> impl IntoView {
+    let begin = ServerAction::<BeginTotp>::new();
+    let confirm = ServerAction::<ConfirmTotp>::new();
+    let renew = ServerAction::<NewRecoveryCodes>::new();
+    let disable = ServerAction::<DisableTwoFactor>::new();
+    let status = Resource::new(
+        move || (confirm.version().get(), disable.version().get(), renew.version().get()),
+        |_| get_two_factor_status(),
+    );
+    let err = |e: &ServerFnError| view! { <div class="alert alert-error" role="alert" data-testid="2fa-error">{crate::api::error_message(e)}</div> };
+    view! {
+        <section class="card" aria-labelledby="tfa-h" data-testid="two-factor-card">
+            <h2 id="tfa-h">"Two-factor authentication"</h2>
+            <p class="muted">"With it on, logging in also needs a 6-digit code from an authenticator app on your phone (Google Authenticator, Microsoft Authenticator, 1Password, Aegis…), so a stolen password alone is not enough."</p>
+            {move || confirm.value().get().map(|r| match r {
+                Ok(codes) => view! { <div class="alert alert-ok" role="status" data-testid="2fa-on">"Two-factor authentication is on."</div><RecoveryCodes codes/> }.into_any(),
+                Err(e) => err(&e).into_any(),
+            })}
+            {move || renew.value().get().map(|r| match r {
+                Ok(codes) => view! { <RecoveryCodes codes/> }.into_any(),
+                Err(e) => err(&e).into_any(),
+            })}
+            {move || disable.value().get().map(|r| match r {
+                Ok(()) => view! { <div class="alert alert-info" role="status" data-testid="2fa-off">"Two-factor authentication is off."</div> }.into_any(),
+                Err(e) => err(&e).into_any(),
+            })}
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match status.await {
+                        Ok(s) if s.enabled => view! {
+                            <p data-testid="2fa-status"><strong>"On."</strong>{format!(" {} recovery code(s) left.", s.recovery_codes_left)}</p>
+                            <details class="details">
+                                <summary>"New recovery codes"</summary>
+                                <ActionForm action=renew attr:class="inline-form">
+                                    <label class="field"><span>"Code from your app"</span>
+                                        <input type="text" name="code" inputmode="numeric" autocomplete="one-time-code" required=true/></label>
+                                    <button type="submit" class="btn">"Make new codes (the old ones stop working)"</button>
+                                </ActionForm>
+                            </details>
+                            <details class="details">
+                                <summary>"Turn off"</summary>
+                                <ActionForm action=disable attr:class="form">
+                                    <label class="field"><span>"Password"</span>
+                                        <input type="password" name="password" autocomplete="current-password" required=true/></label>
+                                    <label class="field"><span>"Code from your app, or a recovery code"</span>
+                                        <input type="text" name="code" autocomplete="one-time-code" required=true data-testid="2fa-off-code"/></label>
+                                    <button type="submit" class="btn btn-danger" data-testid="2fa-disable">"Turn off two-factor authentication"</button>
+                                </ActionForm>
+                            </details>
+                        }.into_any(),
+                        Ok(_) => view! {
+                            <p data-testid="2fa-status"><strong>"Off."</strong></p>
+                            {move || begin.value().get().map(|r| match r {
+                                Ok(setup) => view! {
+                                    <div class="totp-setup" data-testid="totp-setup">
+                                        <p>"1. Scan this code with your authenticator app:"</p>
+                                        <div class="qr" inner_html=setup.qr_svg.clone()></div>
+                                        <p class="small">"Cannot scan? Enter this key by hand: "<code data-testid="totp-secret">{setup.secret.clone()}</code></p>
+                                        <p>"2. Enter the 6-digit code the app shows:"</p>
+                                        <ActionForm action=confirm attr:class="inline-form">
+                                            <input type="text" name="code" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]{6,7}"
+                                                required=true aria-label="Code from your app" data-testid="totp-code"/>
+                                            <button type="submit" class="btn btn-primary" data-testid="totp-confirm">"Turn on"</button>
+                                        </ActionForm>
+                                    </div>
+                                }.into_any(),
+                                Err(e) => err(&e).into_any(),
+                            })}
+                            <ActionForm action=begin attr:class="inline-form">
+                                <button type="submit" class="btn" data-testid="totp-begin">"Set up two-factor authentication"</button>
+                            </ActionForm>
+                        }.into_any(),
+                        Err(e) => view! { <ErrorCard message=crate::api::error_message(&e)/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
     }
 }

@@ -11,7 +11,7 @@ use crate::api_sharing::{
     InvitePartner, RevokeGrant, UpdateGrant,
 };
 use crate::components::{ErrorCard, RequireUser};
-use crate::model::{GrantInfo, LinkPreview};
+use crate::model::{GrantInfo, LinkPreview, SharedWithMe};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -205,20 +205,8 @@ fn SharingBody() -> impl IntoView {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
                 match shared.await {
-                    Ok(list) if !list.is_empty() => view! {
-                        <section class="card" data-testid="shared-with-me">
-                            <h2>"Shared with you"</h2>
-                            <ul class="list">
-                                {list.into_iter().map(|s| view! {
-                                    <li>
-                                        <a href=format!("/reports?patient={}", s.patient_id)>{s.patient_name.clone()}</a>
-                                        <span class="muted">{format!(" · {}{}", s.scopes.join(", "), s.expires_at.as_deref().map(|e| format!(" · until {}", when(e))).unwrap_or_default())}</span>
-                                    </li>
-                                }).collect_view()}
-                            </ul>
-                        </section>
-                    }.into_any(),
-                    _ => ().into_any(),
+                    Ok(list) => view! { <SharedWithMeCard list testid="shared-with-me"/> }.into_any(),
+                    Err(_) => ().into_any(),
                 }
             })}
         </Transition>
@@ -334,4 +322,27 @@ fn GrantTable(list: Vec<GrantInfo>, revoke: ServerAction<RevokeGrant>, update: S
         </table>
         </div>
     }
+}
+
+/// The patients who share their data with the viewer, each linking to their
+/// reports; nothing at all when there are none.
+#[component]
+pub fn SharedWithMeCard(list: Vec<SharedWithMe>, testid: &'static str) -> impl IntoView {
+    if list.is_empty() {
+        return ().into_any();
+    }
+    view! {
+        <section class="card" data-testid=testid>
+            <h2>"Shared with you"</h2>
+            <ul class="list">
+                {list.into_iter().map(|s| view! {
+                    <li>
+                        <a href=format!("/reports?patient={}", s.patient_id)>{s.patient_name.clone()}</a>
+                        <span class="muted">{format!(" · {}{}", s.scopes.join(", "), s.expires_at.as_deref().map(|e| format!(" · until {}", when(e))).unwrap_or_default())}</span>
+                    </li>
+                }).collect_view()}
+            </ul>
+        </section>
+    }
+    .into_any()
 }

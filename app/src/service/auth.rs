@@ -222,6 +222,7 @@ pub async fn login(
     state: &AppState,
     email: &str,
     password: &str,
+    totp: Option<&str>,
     meta: &ClientMeta,
     now: i64,
 ) -> Result<NewSession, ServiceError> {
@@ -256,6 +257,25 @@ pub async fn login(
             return Err(ServiceError::InvalidCredentials);
         }
     };
+    // The second factor, when the account has one. A wrong code counts as a
+    // failed log-in (the attempt limits above stay charged).
+    let second = super::twofactor::enabled(&state.db, &user.id).await?;
+    if second {
+        let code = totp.map(str::trim).filter(|c| !c.is_empty());
+        let Some(code) = code else { return Err(ServiceError::TotpRequired) };
+        if !super::twofactor::verify(state, &user.id, code, now).await? {
+            let _ = store::audit::append(&state.db, store::audit::Entry {
+                at_ms: now,
+                actor_user_id: Some(&user.id),
+                patient_id: None,
+                action: "login_failed",
+                detail: "second factor",
+                ip: meta.ip.as_deref(),
+            })
+            .await;
+            return Err(ServiceError::TotpInvalid);
+        }
+    }
     ratelimit::clear(&state.db, &email_bucket).await?;
     super::clinic::join_invited(state, &user, now).await?;
     let session = open_session(state, &user, meta, now).await?;
@@ -264,7 +284,7 @@ pub async fn login(
         actor_user_id: Some(&user.id),
         patient_id: None,
         action: "login",
-        detail: "password",
+        detail: if second { "password+totp" } else { "password" },
         ip: meta.ip.as_deref(),
     })
     .await?;

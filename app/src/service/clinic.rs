@@ -46,7 +46,7 @@ pub async fn create_clinic(state: &AppState, actor: &Actor, name: &str, now: i64
     let name = clean_name(name, "name", "the clinic a name")?;
     let id = store::new_id();
     let txn = state.db.begin().await?;
-    clinics::ActiveModel { id: Set(id.clone()), name: Set(name.clone()), created_ms: Set(now) }.insert(&txn).await?;
+    clinics::ActiveModel { id: Set(id.clone()), name: Set(name.clone()), created_ms: Set(now), require_2fa: Set(false) }.insert(&txn).await?;
     clinic_members::ActiveModel {
         clinic_id: Set(id.clone()),
         user_id: Set(actor.user.id.clone()),
@@ -57,7 +57,7 @@ pub async fn create_clinic(state: &AppState, actor: &Actor, name: &str, now: i64
     .await?;
     txn.commit().await?;
     audit(state, actor, None, "clinic.created", &format!("clinic={id}"), now).await?;
-    Ok(ClinicSummary { id, name, role: "admin".into(), patients: 0, members: 1 })
+    Ok(ClinicSummary { id, name, role: "admin".into(), patients: 0, members: 1, require_2fa: false })
 }
 
 async fn audit(state: &AppState, actor: &Actor, patient: Option<&str>, action: &str, detail: &str, now: i64) -> Result<(), ServiceError> {
@@ -90,10 +90,50 @@ pub async fn my_clinics(state: &AppState, actor: &Actor) -> Result<Vec<ClinicSum
             .filter(clinic_members::Column::ClinicId.eq(&c.id))
             .count(&state.db)
             .await?;
-        out.push(ClinicSummary { id: c.id, name: c.name, role: m.role, patients, members });
+        out.push(ClinicSummary { id: c.id, name: c.name, role: m.role, patients, members, require_2fa: c.require_2fa });
     }
     out.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
     Ok(out)
+}
+
+/// An admin makes two-factor authentication required (or not) for the
+/// clinic's members. An admin without it cannot require it (they would lock
+/// themselves out); members without it are told to turn it on when they next
+/// open the clinic, and until then see none of its patients.
+pub async fn set_require_2fa(state: &AppState, actor: &Actor, clinic_id: &str, on: bool, now: i64) -> Result<(), ServiceError> {
+    policy::require_clinic_admin(state, actor, clinic_id).await?;
+    if on && !super::twofactor::enabled(&state.db, &actor.user.id).await? {
+        return Err(ServiceError::bad(
+            "require_2fa",
+            "Turn on two-factor authentication for your own account first (Settings), then require it of the clinic.",
+        ));
+    }
+    let clinic = clinics::Entity::find_by_id(clinic_id.to_string()).one(&state.db).await?.ok_or(ServiceError::NotFound)?;
+    let mut active: clinics::ActiveModel = clinic.into();
+    active.require_2fa = Set(on);
+    active.update(&state.db).await?;
+    audit(state, actor, None, if on { "clinic.require_2fa.on" } else { "clinic.require_2fa.off" }, &format!("clinic={clinic_id}"), now).await
+}
+
+/// The name of a clinic `user_id` belongs to that requires two-factor
+/// authentication, if any (such a member cannot turn it off).
+pub async fn clinic_requiring_2fa<C: sea_orm::ConnectionTrait>(db: &C, user_id: &str) -> Result<Option<String>, ServiceError> {
+    let ids: Vec<String> = clinic_members::Entity::find()
+        .filter(clinic_members::Column::UserId.eq(user_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| m.clinic_id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    Ok(clinics::Entity::find()
+        .filter(clinics::Column::Id.is_in(ids))
+        .filter(clinics::Column::Require2fa.eq(true))
+        .one(db)
+        .await?
+        .map(|c| c.name))
 }
 
 fn parse_role(role: &str) -> Result<&'static str, ServiceError> {

@@ -92,6 +92,8 @@ pub async fn import_file(
     let mut first_ms: Option<i64> = None;
     let mut last_ms: Option<i64> = None;
     let mut rejected = Vec::new();
+    let mut known_devices: std::collections::HashMap<(Option<String>, Option<String>, Option<String>), String> =
+        std::collections::HashMap::new();
 
     macro_rules! flush {
         () => {
@@ -119,12 +121,25 @@ pub async fn import_file(
     for item in importer {
         match item {
             Item::Device(d) => {
-                flush!();
-                let id = find_or_create_device(&txn, &patient.id, &d, now).await?;
+                // A device announced again (a file that switches back and
+                // forth) is looked up once; records are flushed only when the
+                // device really changes.
+                let key = (d.manufacturer.clone(), d.model.clone(), d.serial.clone());
+                let id = match known_devices.get(&key) {
+                    Some(id) => id.clone(),
+                    None => {
+                        let id = find_or_create_device(&txn, &patient.id, &d, now).await?;
+                        known_devices.insert(key, id.clone());
+                        id
+                    }
+                };
                 if first_device.is_none() {
                     first_device = Some(id.clone());
                 }
-                device_id = Some(id);
+                if device_id.as_deref() != Some(id.as_str()) {
+                    flush!();
+                    device_id = Some(id);
+                }
             }
             Item::Record(r) => {
                 pending.push(r);
@@ -153,7 +168,8 @@ pub async fn import_file(
     up.last_ms = Set(last_ms);
     up.device_id = Set(first_device);
     up.update(&txn).await?;
-    if let (Some(a), Some(b)) = (first_ms, last_ms) {
+    // The per-day CGM sums change only when CGM readings were added.
+    if let (Some(a), Some(b), true) = (first_ms, last_ms, counts.contains_key("cgm")) {
         super::daily::refresh_in(&txn, &patient.id, Some((a, b))).await?;
     }
     // An upload answers the clinics' pending "please upload" requests.

@@ -5,7 +5,7 @@
 use super::ServiceError;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use store::crypto::FieldCipher;
-use store::entity::{patient_records, patients};
+use store::entity::{patient_records, patients, totp};
 
 /// Re-seals every sealed value under `ring`'s first key; returns how many
 /// values were written. A value that cannot be opened stops the rotation
@@ -31,6 +31,14 @@ pub async fn reseal_all(db: &sea_orm::DatabaseConnection, ring: &FieldCipher) ->
         let name = open(&p.display_name)?;
         let mut m: patients::ActiveModel = p.into();
         m.display_name = Set(ring.seal(&name));
+        m.update(&txn).await?;
+        n += 1;
+    }
+    // Two-factor secrets.
+    for t in totp::Entity::find().all(&txn).await? {
+        let secret = open(&t.secret)?;
+        let mut m: totp::ActiveModel = t.into();
+        m.secret = Set(ring.seal(&secret));
         m.update(&txn).await?;
         n += 1;
     }

@@ -14,9 +14,11 @@ pub mod me;
 pub mod nightscout;
 pub mod policy;
 pub mod ratelimit;
+pub mod reset;
 pub mod seed;
 pub mod sharing;
 pub mod tokens;
+pub mod twofactor;
 
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
@@ -58,6 +60,11 @@ pub struct Config {
     pub cipher: Arc<store::crypto::FieldCipher>,
     /// Where mail goes when no SMTP server is configured: one `.eml` file per message.
     pub mail_outbox: std::path::PathBuf,
+    /// An SMTP server to send mail through (`smtp://user:pass@host:587?tls=required`,
+    /// `smtps://…`, or `smtp://127.0.0.1:25` in the clear); `None`: the outbox.
+    pub smtp_url: Option<String>,
+    /// The sender address of outgoing mail.
+    pub mail_from: String,
     /// The address users reach the site at, for links in mail (no trailing slash).
     pub public_url: String,
     /// Link-code entries (preview, accept, decline) allowed per user per window.
@@ -79,6 +86,8 @@ impl Default for Config {
             // Tests and tools get a throw-away key; `diabase serve` reads its key file.
             cipher: Arc::new(store::crypto::FieldCipher::new(store::crypto::FieldCipher::random_key())),
             mail_outbox: std::path::PathBuf::from("data/outbox"),
+            smtp_url: None,
+            mail_from: "Diabase <no-reply@diabase.invalid>".into(),
             public_url: "http://127.0.0.1:3000".into(),
             link_code_attempts: 10,
             link_code_window_ms: 15 * 60 * 1000,
@@ -108,6 +117,12 @@ pub enum ServiceError {
     InvalidCredentials,
     #[error("Please log in.")]
     Unauthorized,
+    #[error("Enter the 6-digit code from your authenticator app, or one of your recovery codes.")]
+    TotpRequired,
+    #[error("That code is not right. Enter the code your authenticator app shows now, or a recovery code.")]
+    TotpInvalid,
+    #[error("This clinic requires two-factor authentication. Turn it on in Settings to open the clinic.")]
+    ClinicRequires2fa,
     #[error("You do not have access to this.")]
     Forbidden,
     #[error("Not found.")]
@@ -133,7 +148,11 @@ impl ServiceError {
     pub fn status(&self) -> u16 {
         match self {
             ServiceError::BadInput { .. } => 400,
-            ServiceError::InvalidCredentials | ServiceError::Unauthorized => 401,
+            ServiceError::InvalidCredentials
+            | ServiceError::Unauthorized
+            | ServiceError::TotpRequired
+            | ServiceError::TotpInvalid => 401,
+            ServiceError::ClinicRequires2fa => 403,
             ServiceError::Forbidden => 403,
             ServiceError::NotFound => 404,
             ServiceError::Conflict(_) => 409,
@@ -150,6 +169,9 @@ impl ServiceError {
             ServiceError::BadInput { .. } => "bad_request",
             ServiceError::InvalidCredentials => "invalid_credentials",
             ServiceError::Unauthorized => "unauthorized",
+            ServiceError::TotpRequired => "totp_required",
+            ServiceError::TotpInvalid => "totp_invalid",
+            ServiceError::ClinicRequires2fa => "two_factor_required",
             ServiceError::Forbidden => "forbidden",
             ServiceError::NotFound => "not_found",
             ServiceError::Conflict(_) => "conflict",

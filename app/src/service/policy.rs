@@ -17,7 +17,7 @@
 
 use super::{Actor, AppState, ServiceError};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
-use store::entity::{clinic_members, grants, patient_records, patients};
+use store::entity::{clinic_members, clinics, grants, patient_records, patients};
 
 /// What an actor wants to do with a patient's data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,13 +165,7 @@ pub async fn can_at(
     if patient.user_id.as_deref() == Some(actor.user.id.as_str()) {
         return Ok(Some(Grant::Owner));
     }
-    let clinic_ids: Vec<String> = clinic_members::Entity::find()
-        .filter(clinic_members::Column::UserId.eq(&actor.user.id))
-        .all(&state.db)
-        .await?
-        .into_iter()
-        .map(|m| m.clinic_id)
-        .collect();
+    let clinic_ids = usable_clinic_ids(state, actor).await?;
     if patient.user_id.is_none() {
         if clinic_ids.is_empty() {
             return Ok(None);
@@ -264,14 +258,46 @@ pub async fn own_patient(state: &AppState, user_id: &str) -> Result<Option<patie
         .await?)
 }
 
+/// The clinics whose access the actor may use now: those they belong to,
+/// less those that require two-factor authentication while the actor has
+/// none.
+async fn usable_clinic_ids(state: &AppState, actor: &Actor) -> Result<Vec<String>, ServiceError> {
+    let memberships = clinic_members::Entity::find()
+        .filter(clinic_members::Column::UserId.eq(&actor.user.id))
+        .all(&state.db)
+        .await?;
+    if memberships.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = memberships.into_iter().map(|m| m.clinic_id).collect();
+    let strict: Vec<String> = clinics::Entity::find()
+        .filter(clinics::Column::Id.is_in(ids.clone()))
+        .filter(clinics::Column::Require2fa.eq(true))
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    if strict.is_empty() || super::twofactor::enabled(&state.db, &actor.user.id).await? {
+        return Ok(ids);
+    }
+    Ok(ids.into_iter().filter(|id| !strict.contains(id)).collect())
+}
+
 /// The caller's role in a clinic, or "not found" when not a member (so a
-/// clinic id from another tenant reveals nothing).
+/// clinic id from another tenant reveals nothing). A member of a clinic that
+/// requires two-factor authentication, without it, is told to turn it on.
 pub async fn clinic_role(state: &AppState, actor: &Actor, clinic_id: &str) -> Result<String, ServiceError> {
-    clinic_members::Entity::find_by_id((clinic_id.to_string(), actor.user.id.clone()))
+    let role = clinic_members::Entity::find_by_id((clinic_id.to_string(), actor.user.id.clone()))
         .one(&state.db)
         .await?
         .map(|m| m.role)
-        .ok_or(ServiceError::NotFound)
+        .ok_or(ServiceError::NotFound)?;
+    let strict = clinics::Entity::find_by_id(clinic_id.to_string()).one(&state.db).await?.is_some_and(|c| c.require_2fa);
+    if strict && !super::twofactor::enabled(&state.db, &actor.user.id).await? {
+        return Err(ServiceError::ClinicRequires2fa);
+    }
+    Ok(role)
 }
 
 /// Requires the clinic's admin role (a member who is not admin: forbidden).

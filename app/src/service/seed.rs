@@ -112,6 +112,7 @@ pub async fn seed_demo(state: &AppState, now_ms: i64) -> Result<DemoLogins, Serv
             id: Set(clinic_id.clone()),
             name: Set("Diabase Demo Clinic".into()),
             created_ms: Set(now_ms),
+            require_2fa: Set(false),
         }
         .insert(&txn)
         .await?;

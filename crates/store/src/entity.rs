@@ -101,6 +101,8 @@ pub mod clinics {
         pub id: String,
         pub name: String,
         pub created_ms: i64,
+        /// Members must have two-factor authentication on to open the clinic.
+        pub require_2fa: bool,
     }
     no_relations!();
 }
@@ -402,6 +404,51 @@ pub mod daily_glucose {
         pub in_range: i32,
         pub high: i32,
         pub very_high: i32,
+    }
+    no_relations!();
+}
+
+pub mod totp {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "totp")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        /// Sealed with the field cipher.
+        pub secret: String,
+        pub confirmed_ms: Option<i64>,
+        pub last_step: i64,
+        pub created_ms: i64,
+    }
+    no_relations!();
+}
+
+pub mod recovery_codes {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "recovery_codes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub code_hash: String,
+        pub user_id: String,
+        pub used_ms: Option<i64>,
+        pub created_ms: i64,
+    }
+    no_relations!();
+}
+
+pub mod password_resets {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "password_resets")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub token_hash: String,
+        pub user_id: String,
+        pub created_ms: i64,
+        pub expires_ms: i64,
+        pub used_ms: Option<i64>,
     }
     no_relations!();
 }

@@ -3,10 +3,9 @@
 //! time, value); the unique key (patient, dedup) makes a re-import or an
 //! overlapping import add nothing twice.
 
-use crate::entity::{glucose, therapy_events};
 use chrono_free::to_utc_ms;
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Set};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
+use std::future::Future;
 use std::collections::BTreeMap;
 use therapy::{Record, RecordKind};
 
@@ -47,18 +46,48 @@ impl Inserted {
     }
 }
 
-const CHUNK: usize = 400;
+/// Rows per statement: 7 (glucose) or 6 (events) parameters a row, well
+/// under SQLite's 32,766 and PostgreSQL's 65,535 parameters a statement.
+const CHUNK: usize = 1_000;
+
+/// A glucose row's own values (the batch supplies the rest).
+struct GlucoseRow {
+    time_ms: i64,
+    device_time: String,
+    value_mg_dl: i32,
+    bg_source: Option<String>,
+    trend: Option<String>,
+    out_of_range: Option<String>,
+    dedup: String,
+}
+
+/// A therapy event row's own values.
+struct EventRow {
+    time_ms: i64,
+    device_time: String,
+    amount: Option<f64>,
+    duration_min: Option<i32>,
+    record_json: String,
+    dedup: String,
+}
 
 /// Inserts `records` (in chunks, inside the caller's transaction if it is one).
+///
+/// Each chunk is one `INSERT … SELECT <batch constants>, v.* FROM (VALUES …)
+/// ON CONFLICT (patient_id, dedup) DO NOTHING`: the values shared by the
+/// batch (patient, device, upload, kind, rank, zone, offset) are bound once
+/// per statement, not once per row, and no per-row models are built. The
+/// same text runs on SQLite and PostgreSQL (both name a VALUES list's
+/// columns `column1…`).
 pub async fn insert_records<C: ConnectionTrait>(
     db: &C,
     batch: &Batch<'_>,
     records: &[Record],
 ) -> Result<Inserted, DbErr> {
     let mut out = Inserted::default();
-    let zone_name = batch.zone.name().to_string();
-    let mut g_rows: Vec<(String, glucose::ActiveModel)> = Vec::new();
-    let mut e_rows: Vec<(String, therapy_events::ActiveModel)> = Vec::new();
+    let mut g_rows: Vec<(&'static str, GlucoseRow)> = Vec::new();
+    let mut e_rows: Vec<(&'static str, EventRow)> = Vec::new();
+    let dev = batch.device_id.unwrap_or("");
     for r in records {
         let time_ms = match r.time {
             Some(t) => t.timestamp_millis(),
@@ -67,47 +96,30 @@ pub async fn insert_records<C: ConnectionTrait>(
         out.first_ms = Some(out.first_ms.map_or(time_ms, |f| f.min(time_ms)));
         out.last_ms = Some(out.last_ms.map_or(time_ms, |l| l.max(time_ms)));
         let device_time = r.device_time.to_string();
-        let dev = batch.device_id.unwrap_or("");
         match &r.kind {
             RecordKind::Cgm { value_mg_dl, trend, out_of_range } => {
                 let dedup = dedup_key(&[dev, "cgm", &device_time, &value_mg_dl.to_string()]);
-                g_rows.push(("cgm".into(), glucose::ActiveModel {
-                    patient_id: Set(batch.patient_id.into()),
-                    device_id: Set(batch.device_id.map(Into::into)),
-                    upload_id: Set(batch.upload_id.map(Into::into)),
-                    kind: Set("cgm".into()),
-                    bg_source: Set(None),
-                    source_rank: Set(batch.rank as i16),
-                    time_ms: Set(time_ms),
-                    device_time: Set(device_time),
-                    time_zone: Set(zone_name.clone()),
-                    clock_offset_s: Set(batch.clock_offset_s),
-                    value_mg_dl: Set(i32::from(*value_mg_dl)),
-                    trend: Set(trend.map(|t| enum_str(&t))),
-                    out_of_range: Set(out_of_range.map(|o| enum_str(&o))),
-                    dedup: Set(dedup),
-                    ..Default::default()
+                g_rows.push(("cgm", GlucoseRow {
+                    time_ms,
+                    device_time,
+                    value_mg_dl: i32::from(*value_mg_dl),
+                    bg_source: None,
+                    trend: trend.map(|t| enum_str(&t)),
+                    out_of_range: out_of_range.map(|o| enum_str(&o)),
+                    dedup,
                 }));
             }
             RecordKind::Bg { value_mg_dl, source } => {
                 let src = enum_str(source);
                 let dedup = dedup_key(&[dev, "bg", &device_time, &value_mg_dl.to_string(), &src]);
-                g_rows.push(("bg".into(), glucose::ActiveModel {
-                    patient_id: Set(batch.patient_id.into()),
-                    device_id: Set(batch.device_id.map(Into::into)),
-                    upload_id: Set(batch.upload_id.map(Into::into)),
-                    kind: Set("bg".into()),
-                    bg_source: Set(Some(src)),
-                    source_rank: Set(batch.rank as i16),
-                    time_ms: Set(time_ms),
-                    device_time: Set(device_time),
-                    time_zone: Set(zone_name.clone()),
-                    clock_offset_s: Set(batch.clock_offset_s),
-                    value_mg_dl: Set(i32::from(*value_mg_dl)),
-                    trend: Set(None),
-                    out_of_range: Set(None),
-                    dedup: Set(dedup),
-                    ..Default::default()
+                g_rows.push(("bg", GlucoseRow {
+                    time_ms,
+                    device_time,
+                    value_mg_dl: i32::from(*value_mg_dl),
+                    bg_source: Some(src),
+                    trend: None,
+                    out_of_range: None,
+                    dedup,
                 }));
             }
             kind => {
@@ -116,68 +128,169 @@ pub async fn insert_records<C: ConnectionTrait>(
                 let json = serde_json::to_string(&stored).map_err(|e| DbErr::Custom(e.to_string()))?;
                 let type_name = kind.type_name();
                 let dedup = dedup_key(&[dev, type_name, &json]);
-                let (amount, duration) = hot_values(kind);
-                e_rows.push((type_name.into(), therapy_events::ActiveModel {
-                    patient_id: Set(batch.patient_id.into()),
-                    device_id: Set(batch.device_id.map(Into::into)),
-                    upload_id: Set(batch.upload_id.map(Into::into)),
-                    kind: Set(type_name.into()),
-                    source_rank: Set(batch.rank as i16),
-                    time_ms: Set(time_ms),
-                    device_time: Set(device_time),
-                    time_zone: Set(zone_name.clone()),
-                    clock_offset_s: Set(batch.clock_offset_s),
-                    amount: Set(amount),
-                    duration_min: Set(duration),
-                    record_json: Set(json),
-                    dedup: Set(dedup),
-                    ..Default::default()
-                }));
+                let (amount, duration_min) = hot_values(kind);
+                e_rows.push((type_name, EventRow { time_ms, device_time, amount, duration_min, record_json: json, dedup }));
             }
         }
     }
-    // Chunks of one kind each, so the inserted count of a chunk is exact per kind.
-    g_rows.sort_by(|a, b| a.0.cmp(&b.0));
-    e_rows.sort_by(|a, b| a.0.cmp(&b.0));
-    for group in g_rows.chunk_by(|a, b| a.0 == b.0) {
-        for chunk in group.chunks(CHUNK) {
-            let n = insert_chunk::<glucose::Entity, _>(db, chunk, glucose::Column::PatientId, glucose::Column::Dedup).await?;
-            account(&mut out, &chunk[0].0, chunk.len() as u64, n);
+    // Chunks of one kind each, so the inserted count of a chunk is exact per
+    // kind. Each statement is built while the one before runs on the
+    // database (its command is sent before the next is built), so the
+    // building and SQLite's work overlap.
+    g_rows.sort_by(|a, b| a.0.cmp(b.0));
+    e_rows.sort_by(|a, b| a.0.cmp(b.0));
+    let backend = db.get_database_backend();
+    let ranges = |len: usize, key: &dyn Fn(usize) -> &'static str| -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        let mut a = 0;
+        while a < len {
+            let mut b = a + 1;
+            while b < len && b - a < CHUNK && key(b) == key(a) {
+                b += 1;
+            }
+            out.push((a, b));
+            a = b;
+        }
+        out
+    };
+    let g_ranges = ranges(g_rows.len(), &|i| g_rows[i].0);
+    let e_ranges = ranges(e_rows.len(), &|i| e_rows[i].0);
+    let mut inflight = None;
+    for (glucose, (a, b)) in g_ranges.into_iter().map(|r| (true, r)).chain(e_ranges.into_iter().map(|r| (false, r))) {
+        let (kind, rows, sql, p) = if glucose {
+            let c = &mut g_rows[a..b];
+            let (sql, p) = glucose_statement(backend, batch, c);
+            (c[0].0, c.len() as u64, sql, p)
+        } else {
+            let c = &mut e_rows[a..b];
+            let (sql, p) = events_statement(backend, batch, c);
+            (c[0].0, c.len() as u64, sql, p)
+        };
+        if let Some((f, k, n)) = inflight.take() {
+            let inserted = f.await?;
+            account(&mut out, k, n, inserted);
+        }
+        let mut f = Box::pin(run_insert(db, sql, p));
+        // One poll sends the statement to the database; the next one is
+        // built while it runs.
+        match std::future::poll_fn(|cx| std::task::Poll::Ready(f.as_mut().poll(cx))).await {
+            std::task::Poll::Ready(r) => account(&mut out, kind, rows, r?),
+            std::task::Poll::Pending => inflight = Some((f, kind, rows)),
         }
     }
-    for group in e_rows.chunk_by(|a, b| a.0 == b.0) {
-        for chunk in group.chunks(CHUNK) {
-            let n = insert_chunk::<therapy_events::Entity, _>(db, chunk, therapy_events::Column::PatientId, therapy_events::Column::Dedup).await?;
-            account(&mut out, &chunk[0].0, chunk.len() as u64, n);
-        }
+    if let Some((f, k, n)) = inflight {
+        let inserted = f.await?;
+        account(&mut out, k, n, inserted);
     }
     Ok(out)
 }
 
-/// Inserts one chunk with ON CONFLICT DO NOTHING; returns rows inserted.
-async fn insert_chunk<E, C>(
-    db: &C,
-    chunk: &[(String, E::ActiveModel)],
-    c1: E::Column,
-    c2: E::Column,
-) -> Result<u64, DbErr>
-where
-    E: EntityTrait,
-    C: ConnectionTrait,
-    E::ActiveModel: Clone,
-{
-    if chunk.is_empty() {
-        return Ok(0);
+/// Builds the parameter list and its placeholders (`?` or `$n`).
+struct Params {
+    backend: DbBackend,
+    values: Vec<Value>,
+}
+
+impl Params {
+    fn new(backend: DbBackend, capacity: usize) -> Self {
+        Params { backend, values: Vec::with_capacity(capacity) }
     }
-    let res = E::insert_many(chunk.iter().map(|(_, m)| m.clone()))
-        .on_conflict(OnConflict::columns([c1, c2]).do_nothing().to_owned())
-        .exec_without_returning(db)
-        .await;
-    match res {
-        Ok(n) => Ok(n),
-        Err(DbErr::RecordNotInserted) => Ok(0),
-        Err(e) => Err(e),
+
+    /// Adds a value; writes its placeholder to `sql`.
+    fn push(&mut self, sql: &mut String, v: impl Into<Value>) {
+        self.values.push(v.into());
+        match self.backend {
+            DbBackend::Postgres => {
+                sql.push('$');
+                sql.push_str(&self.values.len().to_string());
+            }
+            _ => sql.push('?'),
+        }
     }
+}
+
+/// The batch constants of a row: patient, device, upload, kind, rank, zone, offset.
+fn push_batch(p: &mut Params, sql: &mut String, batch: &Batch<'_>, kind: &str) {
+    p.push(sql, batch.patient_id.to_string());
+    sql.push_str(", ");
+    p.push(sql, batch.device_id.map(str::to_string));
+    sql.push_str(", ");
+    p.push(sql, batch.upload_id.map(str::to_string));
+    sql.push_str(", ");
+    p.push(sql, kind.to_string());
+    sql.push_str(", ");
+    p.push(sql, batch.rank as i16);
+    sql.push_str(", ");
+    p.push(sql, batch.zone.name().to_string());
+    sql.push_str(", ");
+    p.push(sql, batch.clock_offset_s);
+}
+
+async fn run_insert<C: ConnectionTrait>(db: &C, sql: String, p: Params) -> Result<u64, DbErr> {
+    let res = db.execute_raw(Statement::from_sql_and_values(p.backend, sql, p.values)).await?;
+    Ok(res.rows_affected())
+}
+
+/// The statement inserting one chunk of glucose rows of one kind (their
+/// strings are moved out).
+fn glucose_statement(backend: DbBackend, batch: &Batch<'_>, chunk: &mut [(&'static str, GlucoseRow)]) -> (String, Params) {
+    let mut p = Params::new(backend, 7 + 7 * chunk.len());
+    let mut sql = String::with_capacity(400 + 40 * chunk.len());
+    sql.push_str(
+        "INSERT INTO glucose (patient_id, device_id, upload_id, kind, source_rank, time_zone, clock_offset_s, \
+         time_ms, device_time, value_mg_dl, bg_source, trend, out_of_range, dedup) SELECT ",
+    );
+    push_batch(&mut p, &mut sql, batch, chunk[0].0);
+    sql.push_str(", v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7 FROM (VALUES ");
+    for (i, (_, r)) in chunk.iter_mut().enumerate() {
+        sql.push_str(if i == 0 { "(" } else { ", (" });
+        p.push(&mut sql, r.time_ms);
+        sql.push_str(", ");
+        p.push(&mut sql, std::mem::take(&mut r.device_time));
+        sql.push_str(", ");
+        p.push(&mut sql, r.value_mg_dl);
+        sql.push_str(", ");
+        p.push(&mut sql, r.bg_source.take());
+        sql.push_str(", ");
+        p.push(&mut sql, r.trend.take());
+        sql.push_str(", ");
+        p.push(&mut sql, r.out_of_range.take());
+        sql.push_str(", ");
+        p.push(&mut sql, std::mem::take(&mut r.dedup));
+        sql.push(')');
+    }
+    // `WHERE true` keeps SQLite from reading ON CONFLICT as a join's ON.
+    sql.push_str(") AS v WHERE true ON CONFLICT (patient_id, dedup) DO NOTHING");
+    (sql, p)
+}
+
+/// The statement inserting one chunk of therapy events of one kind.
+fn events_statement(backend: DbBackend, batch: &Batch<'_>, chunk: &mut [(&'static str, EventRow)]) -> (String, Params) {
+    let mut p = Params::new(backend, 7 + 6 * chunk.len());
+    let mut sql = String::with_capacity(400 + 40 * chunk.len());
+    sql.push_str(
+        "INSERT INTO therapy_events (patient_id, device_id, upload_id, kind, source_rank, time_zone, clock_offset_s, \
+         time_ms, device_time, amount, duration_min, record_json, dedup) SELECT ",
+    );
+    push_batch(&mut p, &mut sql, batch, chunk[0].0);
+    sql.push_str(", v.column1, v.column2, v.column3, v.column4, v.column5, v.column6 FROM (VALUES ");
+    for (i, (_, r)) in chunk.iter_mut().enumerate() {
+        sql.push_str(if i == 0 { "(" } else { ", (" });
+        p.push(&mut sql, r.time_ms);
+        sql.push_str(", ");
+        p.push(&mut sql, std::mem::take(&mut r.device_time));
+        sql.push_str(", ");
+        p.push(&mut sql, r.amount);
+        sql.push_str(", ");
+        p.push(&mut sql, r.duration_min);
+        sql.push_str(", ");
+        p.push(&mut sql, std::mem::take(&mut r.record_json));
+        sql.push_str(", ");
+        p.push(&mut sql, std::mem::take(&mut r.dedup));
+        sql.push(')');
+    }
+    sql.push_str(") AS v WHERE true ON CONFLICT (patient_id, dedup) DO NOTHING");
+    (sql, p)
 }
 
 fn account(out: &mut Inserted, kind: &str, rows: u64, inserted: u64) {

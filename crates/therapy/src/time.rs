@@ -22,7 +22,40 @@ impl DeviceTime {
 
 impl fmt::Display for DeviceTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.format(DEVICE_TIME_FORMAT))
+        use chrono::{Datelike, Timelike};
+        let (d, t) = (self.0.date(), self.0.time());
+        if (0..=9999).contains(&d.year()) {
+            // The common case without chrono's format-string interpreter
+            // (imports format every record's time): the same text.
+            write!(
+                f,
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                d.year(),
+                d.month(),
+                d.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            )
+        } else {
+            write!(f, "{}", self.0.format(DEVICE_TIME_FORMAT))
+        }
+    }
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::*;
+
+    #[test]
+    fn display_matches_the_format_string() {
+        for s in ["2024-03-31T02:30:00", "0001-01-01T00:00:00", "9999-12-31T23:59:59", "2015-01-01T00:05:09"] {
+            let t: DeviceTime = s.parse().unwrap();
+            assert_eq!(t.to_string(), s);
+            assert_eq!(t.to_string(), t.0.format(DEVICE_TIME_FORMAT).to_string());
+        }
+        let far = DeviceTime(chrono::NaiveDate::from_ymd_opt(12_345, 1, 2).unwrap().and_hms_opt(3, 4, 5).unwrap());
+        assert_eq!(far.to_string(), far.0.format(DEVICE_TIME_FORMAT).to_string());
     }
 }
 

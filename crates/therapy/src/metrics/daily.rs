@@ -130,28 +130,21 @@ pub fn combine(days: &[DaySums], zone: Tz, from: NaiveDate, to: NaiveDate, inter
         vh += u64::from(d.very_high);
     }
     f.readings = n;
-    if n == 0 {
-        return f;
-    }
-    let nf = n as f64;
-    let mean = sum as f64 / nf;
-    let var_num = u128::from(n).saturating_mul(sum_sq).saturating_sub(sum * sum);
-    let sd = (var_num as f64).sqrt() / nf;
-    let pct = |c: u64| c as f64 / nf * 100.0;
-    f.mean_mg_dl = Some(mean);
-    f.sd_mg_dl = Some(sd);
-    f.cv_percent = (mean > 0.0).then(|| sd / mean * 100.0);
-    f.gmi_percent = Some(3.31 + 0.02392 * mean);
-    f.very_low_percent = Some(pct(vl));
-    f.low_percent = Some(pct(l));
-    f.in_range_percent = Some(pct(ir));
-    f.high_percent = Some(pct(h));
-    f.very_high_percent = Some(pct(vh));
+    let tallies = super::Tallies { n, sum, sum_sq, slots, ranges: [vl, l, ir, h, vh] };
     let interval_s = i64::from(interval_min.clamp(1, 1440)) * 60;
-    f.cgm_active_percent = window_secs(zone, from, to).map(|(s, e)| {
-        let expected = (e - s) as f64 / interval_s as f64;
-        if expected > 0.0 { (slots as f64 / expected * 100.0).min(100.0) } else { 0.0 }
-    });
+    let window = window_secs(zone, from, to);
+    let Some(d) = tallies.derive(window.map_or(0, |(s, e)| e - s), interval_s) else { return f };
+    let [pvl, pl, pir, ph, pvh] = d.percent;
+    f.mean_mg_dl = Some(d.mean);
+    f.sd_mg_dl = Some(d.sd);
+    f.cv_percent = d.cv;
+    f.gmi_percent = Some(d.gmi);
+    f.very_low_percent = Some(pvl);
+    f.low_percent = Some(pl);
+    f.in_range_percent = Some(pir);
+    f.high_percent = Some(ph);
+    f.very_high_percent = Some(pvh);
+    f.cgm_active_percent = window.map(|_| d.active);
     f
 }
 

@@ -319,29 +319,28 @@ fn fill(
     }
     let episodes = hypo_episodes(win, &lows, interval_s);
 
-    let nf = n as f64;
-    let mean = sum as f64 / nf;
-    // Population variance, exact in integers: (n·Σx² − (Σx)²) / n².
-    let n128 = n as u128;
-    let var_num = n128.saturating_mul(sum_sq).saturating_sub(u128::from(sum) * u128::from(sum));
-    let sd = (var_num as f64).sqrt() / nf;
-    let pct = |c: usize| c as f64 / nf * 100.0;
-    let (vl, l, ir, h, vh) = (
-        pct(n - ge_low),
-        pct(ge_low - ge_in_range),
-        pct(ge_in_range - gt_in_range),
-        pct(gt_in_range - gt_high),
-        pct(gt_high),
-    );
-    let expected = (we - ws) as f64 / interval_s as f64;
-    let active = if expected > 0.0 { (slots as f64 / expected * 100.0).min(100.0) } else { 0.0 };
+    let tallies = Tallies {
+        n: n as u64,
+        sum: u128::from(sum),
+        sum_sq,
+        slots,
+        ranges: [
+            (n - ge_low) as u64,
+            (ge_low - ge_in_range) as u64,
+            (ge_in_range - gt_in_range) as u64,
+            (gt_in_range - gt_high) as u64,
+            gt_high as u64,
+        ],
+    };
+    let Some(d) = tallies.derive(we - ws, interval_s) else { return true };
+    let [vl, l, ir, h, vh] = d.percent;
 
     report.readings = n;
-    report.mean_mg_dl = Some(mean);
-    report.sd_mg_dl = Some(sd);
-    report.cv_percent = (mean > 0.0).then(|| sd / mean * 100.0);
-    report.gmi_percent = Some(3.31 + 0.02392 * mean);
-    report.cgm_active_percent = Some(active);
+    report.mean_mg_dl = Some(d.mean);
+    report.sd_mg_dl = Some(d.sd);
+    report.cv_percent = d.cv;
+    report.gmi_percent = Some(d.gmi);
+    report.cgm_active_percent = Some(d.active);
     report.very_low_percent = Some(vl);
     report.low_percent = Some(l);
     report.in_range_percent = Some(ir);
@@ -353,8 +352,56 @@ fn fill(
     report.agp = agp.finish(win, nbins, bin_min, vmin, vmax);
     report.hypo_episode_count = episodes.len();
     report.hypo_episodes = episodes;
-    report.sufficient = report.days >= SUFFICIENT_DAYS && active >= SUFFICIENT_ACTIVE_PERCENT;
+    report.sufficient = report.days >= SUFFICIENT_DAYS && d.active >= SUFFICIENT_ACTIVE_PERCENT;
     true
+}
+
+/// The sums a window's figures come from. Both the per-reading report
+/// ([`glucose_report`]) and the per-day sums ([`daily::combine`]) derive
+/// their figures here, so the two cannot drift apart.
+pub(crate) struct Tallies {
+    pub n: u64,
+    pub sum: u128,
+    pub sum_sq: u128,
+    /// Sensor slots received (see the CGM active definition).
+    pub slots: u64,
+    /// Readings very low, low, in range, high, very high.
+    pub ranges: [u64; 5],
+}
+
+/// The figures of [`Tallies`].
+pub(crate) struct Derived {
+    pub mean: f64,
+    pub sd: f64,
+    pub cv: Option<f64>,
+    pub gmi: f64,
+    /// Very low, low, in range, high, very high, in % of readings.
+    pub percent: [f64; 5],
+    pub active: f64,
+}
+
+impl Tallies {
+    /// The figures over a window of `window_s` seconds at a sensor interval
+    /// of `interval_s`; `None` without readings.
+    pub(crate) fn derive(&self, window_s: i64, interval_s: i64) -> Option<Derived> {
+        if self.n == 0 {
+            return None;
+        }
+        let nf = self.n as f64;
+        let mean = self.sum as f64 / nf;
+        // Population variance, exact in integers: (n·Σx² − (Σx)²) / n².
+        let var_num = u128::from(self.n).saturating_mul(self.sum_sq).saturating_sub(self.sum.saturating_mul(self.sum));
+        let sd = (var_num as f64).sqrt() / nf;
+        let expected = window_s as f64 / interval_s.max(1) as f64;
+        Some(Derived {
+            mean,
+            sd,
+            cv: (mean > 0.0).then(|| sd / mean * 100.0),
+            gmi: 3.31 + 0.02392 * mean,
+            percent: self.ranges.map(|c| c as f64 / nf * 100.0),
+            active: if expected > 0.0 { (self.slots as f64 / expected * 100.0).min(100.0) } else { 0.0 },
+        })
+    }
 }
 
 /// Level-2 hypoglycaemia episodes of the sorted window `win`, given the

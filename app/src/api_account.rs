@@ -1,0 +1,72 @@
+//! Server functions of account security: password reset, two-factor
+//! authentication, and the clinic's two-factor requirement.
+
+use crate::model::{TotpSetup, TwoFactorStatus};
+use leptos::prelude::*;
+use leptos::server_fn::codec::GetUrl;
+#[cfg(feature = "ssr")]
+use crate::api::ssr;
+
+/// Asks for a reset link; the same answer whether or not the address has an account.
+#[server(prefix = "/_fn", endpoint = "request_password_reset")]
+pub async fn request_password_reset(email: String) -> Result<(), ServerFnError> {
+    use crate::service;
+    let (state, _, meta) = ssr::context().await?;
+    service::reset::request(&state, &email, &meta, service::now_ms()).await.map_err(ssr::to_sfn)
+}
+
+/// Sets a new password with the emailed token, then sends the user to log in.
+#[server(prefix = "/_fn", endpoint = "reset_password")]
+pub async fn reset_password(token: String, password: String) -> Result<(), ServerFnError> {
+    use crate::service;
+    let (state, _, meta) = ssr::context().await?;
+    service::reset::confirm(&state, &token, &password, &meta, service::now_ms()).await.map_err(ssr::to_sfn)?;
+    leptos_axum::redirect("/login?reset=1");
+    Ok(())
+}
+
+#[server(prefix = "/_fn", endpoint = "two_factor_status", input = GetUrl)]
+pub async fn get_two_factor_status() -> Result<TwoFactorStatus, ServerFnError> {
+    use crate::service;
+    let (state, actor) = ssr::actor().await?;
+    service::twofactor::status(&state, &actor).await.map_err(ssr::to_sfn)
+}
+
+#[server(prefix = "/_fn", endpoint = "begin_totp")]
+pub async fn begin_totp() -> Result<TotpSetup, ServerFnError> {
+    use crate::service;
+    let (state, actor) = ssr::actor().await?;
+    service::twofactor::begin(&state, &actor, service::now_ms()).await.map_err(ssr::to_sfn)
+}
+
+/// Confirms the authenticator; returns the recovery codes (shown once).
+#[server(prefix = "/_fn", endpoint = "confirm_totp")]
+pub async fn confirm_totp(code: String) -> Result<Vec<String>, ServerFnError> {
+    use crate::service;
+    let (state, actor) = ssr::actor().await?;
+    service::twofactor::confirm(&state, &actor, &code, service::now_ms()).await.map_err(ssr::to_sfn)
+}
+
+#[server(prefix = "/_fn", endpoint = "new_recovery_codes")]
+pub async fn new_recovery_codes(code: String) -> Result<Vec<String>, ServerFnError> {
+    use crate::service;
+    let (state, actor) = ssr::actor().await?;
+    service::twofactor::regenerate_recovery_codes(&state, &actor, &code, service::now_ms()).await.map_err(ssr::to_sfn)
+}
+
+#[server(prefix = "/_fn", endpoint = "disable_two_factor")]
+pub async fn disable_two_factor(password: String, code: String) -> Result<(), ServerFnError> {
+    use crate::service;
+    let (state, actor) = ssr::actor().await?;
+    service::twofactor::disable(&state, &actor, &password, &code, service::now_ms()).await.map_err(ssr::to_sfn)
+}
+
+/// A clinic admin requires (or stops requiring) two-factor authentication of members.
+#[server(prefix = "/_fn", endpoint = "set_clinic_require_2fa")]
+pub async fn set_clinic_require_2fa(clinic_id: String, on: Option<String>) -> Result<bool, ServerFnError> {
+    use crate::service;
+    let (state, actor) = ssr::actor().await?;
+    let on = on.is_some_and(|v| v == "on" || v == "true");
+    service::clinic::set_require_2fa(&state, &actor, &clinic_id, on, service::now_ms()).await.map_err(ssr::to_sfn)?;
+    Ok(on)
+}

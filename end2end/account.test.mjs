@@ -1,0 +1,118 @@
+// Browser tests of account security: turning on two-factor authentication
+// in Settings, logging in with a code, and "Forgot your password?" through
+// the emailed link (read from the server's mail outbox).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer, launch, hydrated, SHOTS, STRONG } from './helpers.mjs';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+function base32(s) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0;
+  let value = 0;
+  const out = [];
+  for (const c of s.replace(/=+$/, '')) {
+    value = (value << 5) | alphabet.indexOf(c);
+    bits += 5;
+    if (bits >= 8) {
+      out.push((value >>> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  return Buffer.from(out);
+}
+
+/** RFC 6238 TOTP (SHA-1, 6 digits, 30 s) at a Unix time. */
+function totp(secret, t = Date.now() / 1000) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(t / 30)));
+  const h = createHmac('sha1', base32(secret)).update(counter).digest();
+  const off = h[19] & 0x0f;
+  const bin = ((h[off] & 0x7f) << 24) | (h[off + 1] << 16) | (h[off + 2] << 8) | h[off + 3];
+  return String(bin % 1_000_000).padStart(6, '0');
+}
+
+async function logIn(page, email, password, code) {
+  await page.goto(`${server.base}/login`);
+  await hydrated(page);
+  await page.fill('input[name=email]', email);
+  await page.fill('input[name=password]', password);
+  await page.click('form button[type=submit]');
+  if (code) {
+    // The server asks for the second factor; the field appears.
+    await page.waitForSelector('[data-testid=login-totp]');
+    await page.fill('[data-testid=login-totp]', code);
+    await page.click('form button[type=submit]');
+  }
+  await page.waitForSelector('[data-testid=nav-name]');
+}
+
+test('two-factor authentication: set up in Settings, then log in with a code; forgot password by email', async () => {
+  const email = 'two.factor@example.org';
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await ctx.newPage();
+  const r = await page.request.post(`${server.base}/api/v1/auth/signup`, {
+    data: { email, password: STRONG, display_name: 'Tove Factor' }, headers: { Origin: server.base },
+  });
+  assert.equal(r.status(), 201);
+  await logIn(page, email, STRONG);
+
+  // Settings: set up, confirm with the app's code, see the recovery codes once.
+  await page.goto(`${server.base}/settings`);
+  await hydrated(page);
+  await page.click('[data-testid=totp-begin]');
+  await page.waitForSelector('[data-testid=totp-setup] svg');
+  const secret = (await page.textContent('[data-testid=totp-secret]')).trim();
+  assert.match(secret, /^[A-Z2-7]{32}$/);
+  await page.fill('[data-testid=totp-code]', totp(secret));
+  await page.click('[data-testid=totp-confirm]');
+  await page.waitForSelector('[data-testid=recovery-codes]');
+  const codes = await page.$$eval('[data-testid=recovery-codes] code', (els) => els.map((e) => e.textContent));
+  assert.equal(codes.length, 10);
+  await page.waitForFunction(() => /On\./.test(document.querySelector('[data-testid=2fa-status]')?.textContent || ''));
+  await page.screenshot({ path: join(SHOTS, 'two-factor-on.png'), fullPage: true });
+
+  // Log out, log in again: the password alone is not enough.
+  const out = await page.request.post(`${server.base}/api/v1/auth/logout`, { headers: { Origin: server.base } });
+  assert.ok(out.ok());
+  await logIn(page, email, STRONG, totp(secret, Date.now() / 1000 + 30));
+  await page.screenshot({ path: join(SHOTS, 'two-factor-login.png') });
+
+  // Forgot password: the emailed link sets a new one; then log in with it (and a recovery code).
+  await page.request.post(`${server.base}/api/v1/auth/logout`, { headers: { Origin: server.base } });
+  await page.goto(`${server.base}/login`);
+  await hydrated(page);
+  await page.click('[data-testid=forgot-link]');
+  await page.waitForURL(/\/forgot-password/);
+  await hydrated(page);
+  await page.fill('input[name=email]', email);
+  await page.click('form button[type=submit]');
+  await page.waitForSelector('[data-testid=reset-sent]');
+  const outbox = join(server.dir, 'outbox');
+  assert.ok(existsSync(outbox), 'the mail outbox exists');
+  const mail = readdirSync(outbox).map((f) => readFileSync(join(outbox, f), 'utf8')).find((m) => m.includes('Reset your Diabase password'));
+  assert.ok(mail, 'a reset mail in the outbox');
+  const token = /reset-password\?token=([A-Za-z0-9_-]+)/.exec(mail)[1];
+  await page.goto(`${server.base}/reset-password?token=${token}`);
+  await hydrated(page);
+  await page.fill('input[name=password]', 'new-lantern-harbour-77');
+  await page.click('form button[type=submit]');
+  await page.waitForURL(/\/login\?reset=1/);
+  await logIn(page, email, 'new-lantern-harbour-77', codes[0]);
+  await ctx.close();
+});

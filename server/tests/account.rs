@@ -1,0 +1,305 @@
+//! Account security through the public API, on SQLite and PostgreSQL:
+//! password reset through a real SMTP conversation on loopback, two-factor
+//! authentication (TOTP and recovery codes) at log-in, and a clinic that
+//! requires two-factor authentication of its members.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use app::service::twofactor;
+use common::{Backend, TestApp, STRONG};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+/// A minimal SMTP server on loopback: answers one conversation after
+/// another and hands over each message's DATA.
+async fn smtp_receiver() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = sock.into_split();
+                let mut lines = BufReader::new(r).lines();
+                w.write_all(b"220 test.invalid ESMTP\r\n").await.unwrap();
+                let mut data: Option<String> = None;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Some(d) = data.as_mut() {
+                        if line == "." {
+                            tx.send(data.take().unwrap()).unwrap();
+                            w.write_all(b"250 2.0.0 queued\r\n").await.unwrap();
+                        } else {
+                            d.push_str(line.strip_prefix('.').unwrap_or(&line));
+                            d.push('\n');
+                        }
+                        continue;
+                    }
+                    let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+                    let reply: &[u8] = match verb.as_str() {
+                        "EHLO" => b"250-test.invalid\r\n250 8BITMIME\r\n",
+                        "HELO" | "MAIL" | "RCPT" | "RSET" | "NOOP" => b"250 OK\r\n",
+                        "DATA" => {
+                            data = Some(String::new());
+                            b"354 go ahead\r\n"
+                        }
+                        "QUIT" => {
+                            let _ = w.write_all(b"221 bye\r\n").await;
+                            break;
+                        }
+                        _ => b"502 not implemented\r\n",
+                    };
+                    w.write_all(reply).await.unwrap();
+                }
+            });
+        }
+    });
+    (port, rx)
+}
+
+/// The body of a message, decoded from quoted-printable or base64 if so sent.
+fn body_of(message: &str) -> String {
+    let (head, body) = message.split_once("\n\n").unwrap_or((message, ""));
+    let head = head.to_ascii_lowercase();
+    if head.contains("content-transfer-encoding: quoted-printable") {
+        let joined = body.replace("=\n", "");
+        let mut out = Vec::new();
+        let b = joined.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'=' && i + 2 < b.len() {
+                if let Ok(v) = u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                    out.push(v);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(b[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    } else if head.contains("content-transfer-encoding: base64") {
+        use base64::Engine;
+        let compact: String = body.split_whitespace().collect();
+        String::from_utf8_lossy(&base64::engine::general_purpose::STANDARD.decode(compact).unwrap()).into_owned()
+    } else {
+        body.to_string()
+    }
+}
+
+fn token_in(body: &str) -> String {
+    let i = body.find("reset-password?token=").expect("a reset link in the mail") + "reset-password?token=".len();
+    body[i..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+}
+
+async fn next_mail(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> String {
+    tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv()).await.expect("a mail within 10 s").unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_reset_over_smtp_sqlite() {
+    password_reset_over_smtp(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_reset_over_smtp_postgres() {
+    password_reset_over_smtp(Backend::Postgres).await;
+}
+
+async fn password_reset_over_smtp(backend: Backend) {
+    let (port, mut mails) = smtp_receiver().await;
+    let config = app::service::Config { smtp_url: Some(format!("smtp://127.0.0.1:{port}")), ..Default::default() };
+    let Some(app) = TestApp::spawn_with(backend, config).await else { return };
+    let email = "forgetful@example.org";
+    let old_session = app.user(email, "patient").await;
+    let anon = app.client();
+
+    // The same answer for an unknown address, and no mail.
+    let r = anon.post(app.url("/api/v1/auth/password-reset")).json(&json!({"email": "nobody@example.org"})).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let unknown = r.text().await.unwrap();
+    let r = anon.post(app.url("/api/v1/auth/password-reset")).json(&json!({"email": email})).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(r.text().await.unwrap(), unknown, "no account enumeration");
+    let mail = next_mail(&mut mails).await;
+    assert!(mail.contains(&format!("To: {email}")) || mail.contains(&format!("To: <{email}>")), "{mail}");
+    assert!(mail.contains("Subject: Reset your Diabase password"), "{mail}");
+    assert!(mails.try_recv().is_err(), "no mail for the unknown address");
+    let token = token_in(&body_of(&mail));
+    assert!(token.len() >= 40, "a 256-bit token: {token}");
+
+    // Wrong token, weak password: refused, and the weak try does not spend the token.
+    let confirm = |token: String, password: &'static str| {
+        let anon = anon.clone();
+        let url = app.url("/api/v1/auth/password-reset/confirm");
+        async move { anon.post(url).json(&json!({"token": token, "password": password})).send().await.unwrap() }
+    };
+    let r = confirm("x".repeat(43), "correct-horse-battery-41").await;
+    assert_eq!(r.status(), 400);
+    let r = confirm(token.clone(), "password").await;
+    assert_eq!(r.status(), 400);
+    let r = confirm(token.clone(), "correct-horse-battery-41").await;
+    assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+
+    // Every session ended; the new password works; the token is spent.
+    let r = old_session.get(app.url("/api/v1/me")).send().await.unwrap();
+    assert_eq!(r.status(), 401, "the old session ended");
+    let r = anon.post(app.url("/api/v1/auth/login")).json(&json!({"email": email, "password": STRONG})).send().await.unwrap();
+    assert_eq!(r.status(), 401, "the old password no longer works");
+    let r = anon.post(app.url("/api/v1/auth/login")).json(&json!({"email": email, "password": "correct-horse-battery-41"})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = confirm(token.clone(), "another-horse-battery-42").await;
+    assert_eq!(r.status(), 400, "a reset link works once");
+
+    // A link older than 24 hours is refused.
+    let day = 24 * 3600 * 1000 + 1000;
+    let meta = app::service::ClientMeta { ip: None, user_agent: None };
+    app::service::reset::request(&app.state, email, &meta, app::service::now_ms() - day).await.unwrap();
+    let old = token_in(&body_of(&next_mail(&mut mails).await));
+    let r = confirm(old, "another-horse-battery-42").await;
+    assert_eq!(r.status(), 400, "an expired link is refused");
+
+    // Requests are rate-limited per address.
+    let mut last = 0;
+    for _ in 0..8 {
+        last = anon.post(app.url("/api/v1/auth/password-reset")).json(&json!({"email": "limit@example.org"})).send().await.unwrap().status().as_u16();
+    }
+    assert_eq!(last, 429);
+    app.finish().await;
+}
+
+fn secret_bytes(setup: &Value) -> Vec<u8> {
+    data_encoding::BASE32_NOPAD.decode(setup["secret"].as_str().unwrap().as_bytes()).unwrap()
+}
+
+fn now_s() -> i64 {
+    app::service::now_ms() / 1000
+}
+
+async fn login(app: &TestApp, c: &reqwest::Client, email: &str, totp: Option<&str>) -> (u16, Value) {
+    let mut body = json!({"email": email, "password": STRONG});
+    if let Some(t) = totp {
+        body["totp"] = json!(t);
+    }
+    let r = c.post(app.url("/api/v1/auth/login")).json(&body).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Turns 2FA on for the logged-in client; returns the secret and the recovery codes.
+async fn enable_2fa(app: &TestApp, c: &reqwest::Client) -> (Vec<u8>, Vec<String>) {
+    let setup: Value = c.post(app.url("/api/v1/me/2fa/totp")).send().await.unwrap().json().await.unwrap();
+    assert!(setup["uri"].as_str().unwrap().starts_with("otpauth://totp/Diabase:"), "{setup}");
+    assert!(setup["qr_svg"].as_str().unwrap().contains("<svg"));
+    let secret = secret_bytes(&setup);
+    let r = c.post(app.url("/api/v1/me/2fa/totp/confirm")).json(&json!({"code": "000000"})).send().await.unwrap();
+    if twofactor::matching_step(&secret, "000000", now_s()).is_none() {
+        assert_eq!(r.status(), 400, "a wrong code does not turn 2FA on");
+    }
+    let code = twofactor::code_at(&secret, now_s());
+    let r = c.post(app.url("/api/v1/me/2fa/totp/confirm")).json(&json!({"code": code})).send().await.unwrap();
+    let status = r.status();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(status, 200, "{v}");
+    let codes: Vec<String> = v["recovery_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
+    (secret, codes)
+}
+
+both_backends!(totp_at_login);
+async fn totp_at_login(app: &TestApp) {
+    let email = "careful@example.org";
+    let c = app.user(email, "patient").await;
+    let s: Value = c.get(app.url("/api/v1/me/2fa")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(s["enabled"], false);
+    let (secret, codes) = enable_2fa(app, &c).await;
+    assert_eq!(codes.len(), 10);
+    let s: Value = c.get(app.url("/api/v1/me/2fa")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(s, json!({"enabled": true, "recovery_codes_left": 10}));
+    // Set-up again while on: refused.
+    let r = c.post(app.url("/api/v1/me/2fa/totp")).send().await.unwrap();
+    assert_eq!(r.status(), 409);
+
+    let anon = app.client();
+    let (st, body) = login(app, &anon, email, None).await;
+    assert_eq!((st, body["error"]["code"].as_str()), (401, Some("totp_required")), "{body}");
+    let (st, body) = login(app, &anon, email, Some("123 456")).await;
+    if twofactor::matching_step(&secret, "123456", now_s()).is_none() {
+        assert_eq!((st, body["error"]["code"].as_str()), (401, Some("totp_invalid")), "{body}");
+    }
+    // The next step's code (the confirm used the current one), once.
+    let next = twofactor::code_at(&secret, now_s() + 30);
+    let (st, body) = login(app, &anon, email, Some(&next)).await;
+    assert_eq!(st, 200, "{body}");
+    let (st, _) = login(app, &app.client(), email, Some(&next)).await;
+    assert_eq!(st, 401, "a code works once");
+
+    // A recovery code, once; any case and spacing.
+    let (st, _) = login(app, &app.client(), email, Some(&codes[0].to_uppercase().replace('-', " "))).await;
+    assert_eq!(st, 200);
+    let (st, _) = login(app, &app.client(), email, Some(&codes[0])).await;
+    assert_eq!(st, 401, "a recovery code works once");
+    let s: Value = c.get(app.url("/api/v1/me/2fa")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(s["recovery_codes_left"], 9);
+
+    // Turning it off needs the password and a code.
+    let r = c.post(app.url("/api/v1/me/2fa/disable")).json(&json!({"password": "wrong-password-1234", "code": codes[1]})).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = c.post(app.url("/api/v1/me/2fa/disable")).json(&json!({"password": STRONG, "code": "not-a-code"})).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = c.post(app.url("/api/v1/me/2fa/disable")).json(&json!({"password": STRONG, "code": codes[1]})).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let (st, _) = login(app, &app.client(), email, None).await;
+    assert_eq!(st, 200, "no second factor once off");
+
+    // The audit log holds the changes.
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let mut actions: Vec<String> = store::entity::audit_log::Entity::find()
+        .filter(store::entity::audit_log::Column::Action.is_in(["2fa_enabled", "2fa_disabled"]))
+        .all(&app.state.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.action)
+        .collect();
+    actions.sort();
+    assert_eq!(actions, ["2fa_disabled", "2fa_enabled"]);
+    let row = store::entity::totp::Entity::find().all(&app.state.db).await.unwrap();
+    assert!(row.is_empty(), "turned off: the secret is gone");
+}
+
+both_backends!(clinic_requires_2fa);
+async fn clinic_requires_2fa(app: &TestApp) {
+    let admin = app.user("admin@clinic.example", "clinician").await;
+    let r = admin.post(app.url("/api/v1/clinics")).json(&json!({"name": "Strict Clinic"})).send().await.unwrap();
+    let clinic: Value = r.json().await.unwrap();
+    let id = clinic["id"].as_str().unwrap().to_string();
+    let colleague = app.user("colleague@clinic.example", "clinician").await;
+    let r = admin.post(app.url(&format!("/api/v1/clinics/{id}/members"))).json(&json!({"email": "colleague@clinic.example", "role": "clinician"})).send().await.unwrap();
+    assert!(r.status().is_success());
+
+    // An admin without 2FA cannot require it.
+    let r = admin.patch(app.url(&format!("/api/v1/clinics/{id}"))).json(&json!({"require_2fa": true})).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let (_, admin_codes) = enable_2fa(app, &admin).await;
+    let r = admin.patch(app.url(&format!("/api/v1/clinics/{id}"))).json(&json!({"require_2fa": true})).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let r = colleague.patch(app.url(&format!("/api/v1/clinics/{id}"))).json(&json!({"require_2fa": false})).send().await.unwrap();
+    assert_eq!(r.status(), 403, "only admins change it");
+
+    // The colleague without 2FA is told to turn it on, and sees no patients.
+    let r = colleague.get(app.url(&format!("/api/v1/clinics/{id}/patients"))).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "two_factor_required");
+    let r = admin.get(app.url(&format!("/api/v1/clinics/{id}/patients"))).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    enable_2fa(app, &colleague).await;
+    let r = colleague.get(app.url(&format!("/api/v1/clinics/{id}/patients"))).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    // A member of a strict clinic cannot turn 2FA off.
+    let r = admin.post(app.url("/api/v1/me/2fa/disable")).json(&json!({"password": STRONG, "code": admin_codes[0]})).send().await.unwrap();
+    assert_eq!(r.status(), 409);
+}
