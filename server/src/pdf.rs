@@ -830,7 +830,7 @@ mod tests {
         assert_eq!(e.subsets[0].chars.values().filter(|&&c| c == '?').count(), 1);
         // 'n' twice, one glyph; new ids start at 1 (0 is .notdef).
         assert_eq!(&codes[0..2], &[0, 1]);
-        assert_eq!(codes[6..8], codes[8..10]);
+        assert_eq!(codes[4..6], codes[6..8]);
         assert!(e.used(false) && !e.used(true));
         let mut pdf = Pdf::new();
         e.write(&mut pdf, false, Ref::new(1));
