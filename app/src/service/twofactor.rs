@@ -315,6 +315,9 @@ pub async fn operator_reset(state: &AppState, email: &str, now: i64) -> Result<b
     let removed = totp::Entity::delete_by_id(user.id.clone()).exec(&txn).await?.rows_affected > 0;
     recovery_codes::Entity::delete_many().filter(recovery_codes::Column::UserId.eq(&user.id)).exec(&txn).await?;
     txn.commit().await?;
+    if !removed {
+        return Ok(false);
+    }
     store::audit::append(&state.db, store::audit::Entry {
         at_ms: now,
         actor_user_id: None,
