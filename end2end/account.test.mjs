@@ -84,7 +84,7 @@ test('two-factor authentication: set up in Settings, then log in with a code; fo
   await page.waitForSelector('[data-testid=recovery-codes]');
   const codes = await page.$$eval('[data-testid=recovery-codes] code', (els) => els.map((e) => e.textContent));
   assert.equal(codes.length, 10);
-  await page.waitForFunction(() => /On\./.test(document.querySelector('[data-testid=2fa-status]')?.textContent || ''));
+  await page.waitForFunction(() => /On\./.test(document.querySelector('[data-testid="2fa-status"]')?.textContent || ''));
   await page.screenshot({ path: join(SHOTS, 'two-factor-on.png'), fullPage: true });
 
   // Log out, log in again: the password alone is not enough.

@@ -551,26 +551,3 @@ fn basal_profile(p: &BasalProfile, label_hours: u32) -> Chart {
                 .data(data),
         )
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn every(c: &Chart) -> f64 {
-        let v = serde_json::to_value(c).expect("option");
-        v["xAxis"][0]["axisLabel"]["interval"].as_f64().expect("interval")
-    }
-
-    #[test]
-    fn time_axes_thin_out_on_narrow_charts() {
-        let bins: Vec<AgpBin> = Vec::new();
-        let agp = ChartSpec::Agp(bins, 5);
-        assert_eq!(every(&build(&agp, GlucoseUnit::MgDl)), 35.0);
-        assert_eq!(every(&build_at(&agp, GlucoseUnit::MgDl, Some(1100))), 35.0);
-        assert_eq!(every(&build_at(&agp, GlucoseUnit::MgDl, Some(360))), 71.0);
-        assert_eq!(every(&build_at(&ChartSpec::Agp(Vec::new(), 15), GlucoseUnit::MgDl, Some(360))), 23.0);
-        let profile = ChartSpec::BasalProfile(BasalProfile { name: "A".into(), active: true, entries: Vec::new(), total_u: 0.0 });
-        assert_eq!(every(&build_at(&profile, GlucoseUnit::MgDl, None)), 11.0);
-        assert_eq!(every(&build_at(&profile, GlucoseUnit::MgDl, Some(360))), 23.0);
-    }
-}
