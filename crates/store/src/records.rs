@@ -231,32 +231,41 @@ async fn run_insert<C: ConnectionTrait>(db: &C, sql: String, p: Params) -> Resul
     Ok(res.rows_affected())
 }
 
-/// The statement inserting one chunk of glucose rows of one kind (their
-/// strings are moved out).
-fn glucose_statement(backend: DbBackend, batch: &Batch<'_>, chunk: &mut [(&'static str, GlucoseRow)]) -> (String, Params) {
-    let mut p = Params::new(backend, 7 + 7 * chunk.len());
-    let mut sql = String::with_capacity(400 + 40 * chunk.len());
-    sql.push_str(
-        "INSERT INTO glucose (patient_id, device_id, upload_id, kind, source_rank, time_zone, clock_offset_s, \
-         time_ms, device_time, value_mg_dl, bg_source, trend, out_of_range, dedup) SELECT ",
-    );
-    push_batch(&mut p, &mut sql, batch, chunk[0].0);
-    sql.push_str(", v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7 FROM (VALUES ");
-    for (i, (_, r)) in chunk.iter_mut().enumerate() {
+/// `INSERT INTO <table> (<batch columns>, <row columns>) SELECT <batch
+/// values>, v.column1… FROM (VALUES <rows>) AS v … ON CONFLICT DO NOTHING`
+/// for rows of `N` values each.
+fn values_statement<const N: usize>(
+    backend: DbBackend,
+    batch: &Batch<'_>,
+    table: &str,
+    row_columns: [&str; N],
+    kind: &str,
+    rows: Vec<[Value; N]>,
+) -> (String, Params) {
+    let mut p = Params::new(backend, 7 + N * rows.len());
+    let mut sql = String::with_capacity(400 + 6 * N * rows.len());
+    sql.push_str("INSERT INTO ");
+    sql.push_str(table);
+    sql.push_str(" (patient_id, device_id, upload_id, kind, source_rank, time_zone, clock_offset_s");
+    for c in row_columns {
+        sql.push_str(", ");
+        sql.push_str(c);
+    }
+    sql.push_str(") SELECT ");
+    push_batch(&mut p, &mut sql, batch, kind);
+    for i in 1..=N {
+        sql.push_str(", v.column");
+        sql.push_str(&i.to_string());
+    }
+    sql.push_str(" FROM (VALUES ");
+    for (i, row) in rows.into_iter().enumerate() {
         sql.push_str(if i == 0 { "(" } else { ", (" });
-        p.push(&mut sql, r.time_ms);
-        sql.push_str(", ");
-        p.push(&mut sql, std::mem::take(&mut r.device_time));
-        sql.push_str(", ");
-        p.push(&mut sql, r.value_mg_dl);
-        sql.push_str(", ");
-        p.push(&mut sql, r.bg_source.take());
-        sql.push_str(", ");
-        p.push(&mut sql, r.trend.take());
-        sql.push_str(", ");
-        p.push(&mut sql, r.out_of_range.take());
-        sql.push_str(", ");
-        p.push(&mut sql, std::mem::take(&mut r.dedup));
+        for (j, v) in row.into_iter().enumerate() {
+            if j > 0 {
+                sql.push_str(", ");
+            }
+            p.push(&mut sql, v);
+        }
         sql.push(')');
     }
     // `WHERE true` keeps SQLite from reading ON CONFLICT as a join's ON.
@@ -264,33 +273,46 @@ fn glucose_statement(backend: DbBackend, batch: &Batch<'_>, chunk: &mut [(&'stat
     (sql, p)
 }
 
+/// The statement inserting one chunk of glucose rows of one kind (their
+/// strings are moved out).
+fn glucose_statement(backend: DbBackend, batch: &Batch<'_>, chunk: &mut [(&'static str, GlucoseRow)]) -> (String, Params) {
+    let kind = chunk[0].0;
+    let rows = chunk
+        .iter_mut()
+        .map(|(_, r)| {
+            [
+                r.time_ms.into(),
+                std::mem::take(&mut r.device_time).into(),
+                r.value_mg_dl.into(),
+                r.bg_source.take().into(),
+                r.trend.take().into(),
+                r.out_of_range.take().into(),
+                std::mem::take(&mut r.dedup).into(),
+            ]
+        })
+        .collect();
+    let columns = ["time_ms", "device_time", "value_mg_dl", "bg_source", "trend", "out_of_range", "dedup"];
+    values_statement(backend, batch, "glucose", columns, kind, rows)
+}
+
 /// The statement inserting one chunk of therapy events of one kind.
 fn events_statement(backend: DbBackend, batch: &Batch<'_>, chunk: &mut [(&'static str, EventRow)]) -> (String, Params) {
-    let mut p = Params::new(backend, 7 + 6 * chunk.len());
-    let mut sql = String::with_capacity(400 + 40 * chunk.len());
-    sql.push_str(
-        "INSERT INTO therapy_events (patient_id, device_id, upload_id, kind, source_rank, time_zone, clock_offset_s, \
-         time_ms, device_time, amount, duration_min, record_json, dedup) SELECT ",
-    );
-    push_batch(&mut p, &mut sql, batch, chunk[0].0);
-    sql.push_str(", v.column1, v.column2, v.column3, v.column4, v.column5, v.column6 FROM (VALUES ");
-    for (i, (_, r)) in chunk.iter_mut().enumerate() {
-        sql.push_str(if i == 0 { "(" } else { ", (" });
-        p.push(&mut sql, r.time_ms);
-        sql.push_str(", ");
-        p.push(&mut sql, std::mem::take(&mut r.device_time));
-        sql.push_str(", ");
-        p.push(&mut sql, r.amount);
-        sql.push_str(", ");
-        p.push(&mut sql, r.duration_min);
-        sql.push_str(", ");
-        p.push(&mut sql, std::mem::take(&mut r.record_json));
-        sql.push_str(", ");
-        p.push(&mut sql, std::mem::take(&mut r.dedup));
-        sql.push(')');
-    }
-    sql.push_str(") AS v WHERE true ON CONFLICT (patient_id, dedup) DO NOTHING");
-    (sql, p)
+    let kind = chunk[0].0;
+    let rows = chunk
+        .iter_mut()
+        .map(|(_, r)| {
+            [
+                r.time_ms.into(),
+                std::mem::take(&mut r.device_time).into(),
+                r.amount.into(),
+                r.duration_min.into(),
+                std::mem::take(&mut r.record_json).into(),
+                std::mem::take(&mut r.dedup).into(),
+            ]
+        })
+        .collect();
+    let columns = ["time_ms", "device_time", "amount", "duration_min", "record_json", "dedup"];
+    values_statement(backend, batch, "therapy_events", columns, kind, rows)
 }
 
 fn account(out: &mut Inserted, kind: &str, rows: u64, inserted: u64) {
