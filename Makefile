@@ -16,7 +16,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 ADDR ?= 127.0.0.1:3000
 SERVER_BIN := $(CARGO_TARGET_DIR)/server-release/diabase
 
-.PHONY: run test tools test-tools site build unit e2e fuzz-smoke bench clean postgres chromium
+.PHONY: run test tools test-tools site build unit e2e fuzz-smoke bench clean postgres chromium fhir-validator
 
 run: tools site
 	mkdir -p data
@@ -47,7 +47,15 @@ tools:
 	  npm ci --no-audit --no-fund
 	fi
 
-test-tools: chromium postgres
+test-tools: chromium postgres fhir-validator
+
+# The FHIR R4 validator the export tests use (fhir.resources 6.1 = FHIR 4.0.1, on pydantic 1).
+FHIR_VENV := $(HOME)/.cache/diabase/fhir-venv
+fhir-validator:
+	if ! "$(FHIR_VENV)/bin/python" -c 'import fhir.resources' 2>/dev/null; then
+	  python3 -m venv "$(FHIR_VENV)"
+	  "$(FHIR_VENV)/bin/pip" install -q 'fhir.resources==6.1.0' 'pydantic[email]>=1.10,<2'
+	fi
 
 chromium:
 	if ! command -v chromium >/dev/null; then

@@ -116,3 +116,47 @@ test('two-factor authentication: set up in Settings, then log in with a code; fo
   await logIn(page, email, 'new-lantern-harbour-77', codes[0]);
   await ctx.close();
 });
+
+test('your data: download JSON and FHIR from Settings, then delete the account', async () => {
+  const email = 'leaves.soon@example.org';
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+  const page = await ctx.newPage();
+  const r = await page.request.post(`${server.base}/api/v1/auth/signup`, {
+    data: { email, password: STRONG, display_name: 'Dana Leaves' }, headers: { Origin: server.base },
+  });
+  assert.equal(r.status(), 201);
+  await logIn(page, email, STRONG);
+  await page.goto(`${server.base}/settings`);
+  await hydrated(page);
+  await page.waitForSelector('[data-testid=your-data-card]');
+
+  // Both downloads arrive as files with the account in them.
+  for (const [id, check] of [
+    ['export-json', (v) => { assert.equal(v.format, 'diabase-export'); assert.equal(v.account.email, email); }],
+    ['export-fhir', (v) => { assert.equal(v.resourceType, 'Bundle'); assert.equal(v.entry[0].resource.name[0].text, 'Dana Leaves'); }],
+  ]) {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click(`[data-testid=${id}]`)]);
+    assert.match(download.suggestedFilename(), /^diabase-export-\d{4}-\d{2}-\d{2}(\.fhir)?\.json$/);
+    check(JSON.parse(readFileSync(await download.path(), 'utf8')));
+  }
+
+  // Delete: the wrong password is refused and nothing happens; the right one ends everything.
+  await page.click('[data-testid=delete-account] summary');
+  await page.fill('[data-testid=delete-password]', 'not-the-password-1');
+  await page.check('[data-testid=delete-confirm]');
+  await page.click('[data-testid=delete-submit]');
+  await page.waitForSelector('[data-testid=delete-error]');
+  assert.match(await page.textContent('[data-testid=delete-error]'), /password/i);
+  await page.screenshot({ path: join(SHOTS, 'delete-account.png'), fullPage: true });
+  await page.fill('[data-testid=delete-password]', STRONG);
+  await page.click('[data-testid=delete-submit]');
+  await page.waitForURL(/\/login\?deleted=1/);
+  await page.waitForFunction(() => /account and all its data are deleted/.test(document.body.textContent));
+  const me = await page.request.get(`${server.base}/api/v1/me`);
+  assert.equal(me.status(), 401);
+  const again = await page.request.post(`${server.base}/api/v1/auth/login`, {
+    data: { email, password: STRONG }, headers: { Origin: server.base },
+  });
+  assert.equal(again.status(), 401);
+  await ctx.close();
+});

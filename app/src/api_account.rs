@@ -70,3 +70,20 @@ pub async fn set_clinic_require_2fa(clinic_id: String, on: Option<String>) -> Re
     service::clinic::set_require_2fa(&state, &actor, &clinic_id, on, service::now_ms()).await.map_err(ssr::to_sfn)?;
     Ok(on)
 }
+
+/// Deletes the caller's account and all its data after the password (and a
+/// second-factor code when 2FA is on), then sends them to the log-in page.
+#[server(prefix = "/_fn", endpoint = "delete_account")]
+pub async fn delete_account(password: String, code: Option<String>, confirm: Option<String>) -> Result<(), ServerFnError> {
+    use crate::service;
+    if confirm.as_deref() != Some("on") {
+        return Err(ssr::to_sfn(service::ServiceError::bad("confirm", "Tick the box to confirm that everything will be deleted.")));
+    }
+    let (state, actor, meta) = ssr::actor_with_meta().await?;
+    service::erase::delete_account(&state, &actor, &password, code.as_deref(), &meta, service::now_ms())
+        .await
+        .map_err(ssr::to_sfn)?;
+    ssr::set_cookie(&service::auth::clear_cookie(&state));
+    leptos_axum::redirect("/login?deleted=1");
+    Ok(())
+}

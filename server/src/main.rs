@@ -61,6 +61,18 @@ enum Command {
         #[arg(long)]
         out: Option<std::path::PathBuf>,
     },
+    /// A user's whole record (GDPR portability): Diabase JSON, or a FHIR R4
+    /// Bundle per the HL7 CGM implementation guide. Written to the audit trail.
+    Export {
+        /// The account's email.
+        #[arg(long)]
+        user: String,
+        #[arg(long, value_parser = ["fhir", "json"])]
+        format: String,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -323,6 +335,31 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
             match out {
                 Some(path) => std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?,
                 None => print!("{text}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export { user, format, out } => {
+            use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+            let st = state(config::default_addr()).await?;
+            let email = auth::Email::parse(&user).map_err(|e| e.to_string())?;
+            let account = store::entity::users::Entity::find()
+                .filter(store::entity::users::Column::Email.eq(email.as_str()))
+                .one(&st.db)
+                .await?
+                .ok_or_else(|| format!("no account with the email {}", email.as_str()))?;
+            let format = service::export::Format::parse(&format).map_err(|e| e.to_string())?;
+            let bytes = service::export::export(&st, &account, None, format, None, service::now_ms())
+                .await
+                .map_err(|e| e.to_string())?;
+            match out {
+                Some(path) => std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?,
+                None => {
+                    use std::io::Write;
+                    let mut stdout = std::io::stdout().lock();
+                    stdout.write_all(&bytes)?;
+                    stdout.write_all(b"\n")?;
+                    stdout.flush()?;
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -21,7 +21,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/auth/login", post(login))
         .route("/auth/logout", post(logout))
         .route("/auth/logout-all", post(logout_all))
-        .route("/me", get(get_me).patch(patch_me))
+        .route("/me", get(get_me).patch(patch_me).delete(crate::rest_account::delete_me))
         .route("/me/sessions", get(list_sessions))
         .route("/tokens", post(create_token).get(list_tokens))
         .route("/tokens/{id}", delete(delete_token))

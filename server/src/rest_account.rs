@@ -5,11 +5,11 @@
 use crate::rest::{ApiError, ApiJson, Authed};
 use crate::rest_sharing::Meta;
 use app::service::{self, reset, twofactor, AppState};
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use http::StatusCode;
+use http::{header, HeaderValue, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -24,6 +24,55 @@ pub fn routes() -> Router<AppState> {
         .route("/me/2fa/totp/confirm", post(totp_confirm))
         .route("/me/2fa/recovery-codes", post(recovery_codes))
         .route("/me/2fa/disable", post(disable))
+        .route("/me/export", get(export))
+}
+
+#[derive(Deserialize)]
+struct ExportQuery {
+    format: Option<String>,
+}
+
+/// The caller's whole record as a download: `?format=json` (default) or `fhir`.
+async fn export(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+    Meta(m): Meta,
+    Query(q): Query<ExportQuery>,
+) -> ApiResult<Response> {
+    let format = service::export::Format::parse(q.format.as_deref().unwrap_or("json"))?;
+    let now = service::now_ms();
+    let body = service::export::export(&state, &actor.user, Some(&actor.user.id), format, m.ip.as_deref(), now).await?;
+    let mut res = body.into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = format!("attachment; filename=\"{}\"", format.file_name(now)).parse() {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(res)
+}
+
+#[derive(Deserialize)]
+pub struct DeleteAccount {
+    password: String,
+    #[serde(default)]
+    code: Option<String>,
+}
+
+/// `DELETE /me`: the account and all its data, after the password (and a
+/// second-factor code when 2FA is on). 204 and the session cookie cleared.
+pub async fn delete_me(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+    Meta(m): Meta,
+    ApiJson(b): ApiJson<DeleteAccount>,
+) -> ApiResult<Response> {
+    service::erase::delete_account(&state, &actor, &b.password, b.code.as_deref(), &m, service::now_ms()).await?;
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    if let Ok(v) = service::auth::clear_cookie(&state).parse() {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(res)
 }
 
 #[derive(Deserialize)]

@@ -303,3 +303,23 @@ async fn clinic_requires_2fa(app: &TestApp) {
     let r = admin.post(app.url("/api/v1/me/2fa/disable")).json(&json!({"password": STRONG, "code": admin_codes[0]})).send().await.unwrap();
     assert_eq!(r.status(), 409);
 }
+
+both_backends!(deleting_the_account_needs_the_second_factor);
+async fn deleting_the_account_needs_the_second_factor(app: &TestApp) {
+    let c = app.user("twice@example.org", "patient").await;
+    let (secret, _codes) = enable_2fa(app, &c).await;
+    let del = |body: Value| c.delete(app.url("/api/v1/me")).json(&body).send();
+    let r = del(json!({"password": STRONG})).await.unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "totp_required", "{v}");
+    let r = del(json!({"password": STRONG, "code": "12345x"})).await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(c.get(app.url("/api/v1/me")).send().await.unwrap().status(), 200, "still there");
+    let next = twofactor::code_at(&secret, now_s() + 30);
+    let r = del(json!({"password": STRONG, "code": next})).await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(c.get(app.url("/api/v1/me")).send().await.unwrap().status(), 401);
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    assert_eq!(store::entity::totp::Entity::find().count(&app.state.db).await.unwrap(), 0);
+    assert_eq!(store::entity::recovery_codes::Entity::find().count(&app.state.db).await.unwrap(), 0);
+}

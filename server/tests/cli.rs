@@ -116,3 +116,36 @@ fn keys_rotate_reseals_every_identifier() {
     assert!(store::crypto::FieldCipher::new(old_key).open(&row.name).is_err(), "the old key alone no longer opens it");
     assert_eq!(row.mrn_index.unwrap(), new_only.index(&row.clinic_id, "K-7"));
 }
+
+#[test]
+fn export_json_and_fhir() {
+    let dir = TempDir::new("cli-export");
+    let db = format!("sqlite://{}/cli.sqlite?mode=rwc", dir.0.display());
+    assert!(diabase(&db).arg("migrate").output().unwrap().status.success());
+    let out = diabase(&db).args(["user", "add", "--email", "port@example.org", "--role", "patient"]).output().unwrap();
+    assert!(out.status.success());
+    let csv = dir.0.join("carelink.csv");
+    std::fs::write(&csv, devices::import::synth::carelink_csv(300)).unwrap();
+    let out = diabase(&db).args(["import", "--user", "port@example.org"]).arg(&csv).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let total: u64 = summary["records"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+
+    let file = dir.0.join("me.json");
+    let out = diabase(&db).args(["export", "--user", "port@example.org", "--format", "json", "--out"]).arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(v["records"].as_array().unwrap().len() as u64, total);
+
+    let out = diabase(&db).args(["export", "--user", "port@example.org", "--format", "fhir"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let b: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(b["resourceType"], "Bundle");
+    let cgm = b["entry"].as_array().unwrap().iter().filter(|e| e["resource"]["code"]["coding"][0]["code"] == "99504-3").count() as u64;
+    assert_eq!(cgm, summary["records"]["cgm"].as_u64().unwrap());
+
+    assert!(!diabase(&db).args(["export", "--user", "nobody@example.org", "--format", "json"]).output().unwrap().status.success());
+    assert!(!diabase(&db).args(["export", "--user", "port@example.org", "--format", "xml"]).output().unwrap().status.success());
+    let out = diabase(&db).args(["audit", "verify"]).output().unwrap();
+    assert!(out.status.success());
+}

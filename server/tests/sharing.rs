@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Backend, TestApp};
+use common::{Backend, TestApp, STRONG};
 use serde_json::{json, Value};
 
 async fn body(r: reqwest::Response) -> Value {
@@ -563,4 +563,38 @@ async fn dashboard_sorts_filters_and_pages(app: &TestApp) {
     let (list, _) = rows(app, &clin, &cid, "?q=anna").await;
     let r = clin.post(app.url(&format!("/api/v1/clinics/{cid}/patients/{}/upload-request", list[0]["record_id"].as_str().unwrap()))).send().await.unwrap();
     assert_eq!(r.status(), 409);
+}
+
+both_backends!(deleted_patient_leaves_clinic_chart_unlinked);
+async fn deleted_patient_leaves_clinic_chart_unlinked(app: &TestApp) {
+    let clin = app.user("chart@clinic.example", "clinician").await;
+    let k = clinic_with_record(app, &clin, "Chart Clinic", "C-9").await;
+    let pat = app.user("goes@patient.example", "patient").await;
+    post_cgm(app, &pat, 3).await;
+    let code = link_code(app, &clin, &k).await;
+    accept(app, &pat, &code, &["glucose"]).await;
+    let pid = me(app, &pat).await["patient_id"].as_str().unwrap().to_string();
+    let (list, _) = rows(app, &clin, &k.id, "").await;
+    assert_eq!(list[0]["patient_id"], pid.as_str());
+    let report = "/api/v1/patients/{pid}/report?from={from}&to={to}";
+    assert_eq!(status_of(app, &clin, report, &pid).await, 200);
+
+    // The clinician, the only admin of a clinic with a record, cannot leave without handing it over.
+    let r = clin.delete(app.url("/api/v1/me")).json(&json!({"password": STRONG})).send().await.unwrap();
+    assert_eq!(r.status(), 409);
+    assert!(body(r).await["error"]["message"].as_str().unwrap().contains("Chart Clinic"));
+
+    let r = pat.delete(app.url("/api/v1/me")).json(&json!({"password": STRONG})).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    // The clinic keeps its chart (name, MRN) over an empty custodial space; the data and the grant are gone.
+    let (list, total) = rows(app, &clin, &k.id, "").await;
+    assert_eq!(total, 1);
+    assert_eq!(list[0]["name"], "Robin Patient");
+    assert_eq!(list[0]["mrn"], "C-9");
+    let space = list[0]["patient_id"].as_str().unwrap().to_string();
+    assert_ne!(space, pid);
+    assert!(matches!(status_of(app, &clin, report, &pid).await, 403 | 404));
+    let (from, to) = window();
+    let r = body(clin.get(app.url(&format!("/api/v1/patients/{space}/report?from={from}&to={to}"))).send().await.unwrap()).await;
+    assert_eq!(r["readings"], 0, "{r}");
 }

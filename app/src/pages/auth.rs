@@ -17,6 +17,8 @@ pub fn LoginPage() -> impl IntoView {
                 Some("If that address could be used, your account is ready. Log in to continue.")
             } else if q.get("reset").is_some() {
                 Some("Your new password is set, and every session was logged out. Log in with it.")
+            } else if q.get("deleted").is_some() {
+                Some("Your account and all its data are deleted.")
             } else if q.get("signed_out").as_deref() == Some("all") {
                 Some("You are logged out on every device.")
             } else if q.get("signed_out").is_some() {

@@ -1,8 +1,8 @@
 //! Settings: name, glucose unit, time zone; Nightscout; two-factor
-//! authentication; sessions.
+//! authentication; sessions; downloading all one's data and deleting the account.
 
 use crate::api::{list_sessions, time_zones};
-use crate::api_account::{get_two_factor_status, BeginTotp, ConfirmTotp, DisableTwoFactor, NewRecoveryCodes};
+use crate::api_account::{get_two_factor_status, BeginTotp, ConfirmTotp, DeleteAccount, DisableTwoFactor, NewRecoveryCodes};
 use crate::api_uploads::{nightscout_site, RotateNightscout};
 use crate::components::{ErrorCard, RequireUser, UserResource};
 use leptos::prelude::*;
@@ -18,6 +18,7 @@ pub fn SettingsPage() -> impl IntoView {
             <NightscoutCard/>
             <TwoFactorCard/>
             <Sessions/>
+            <YourDataCard/>
         </RequireUser>
     }
 }
@@ -257,6 +258,39 @@ fn TwoFactorCard() -> impl IntoView {
                     }
                 })}
             </Transition>
+        </section>
+    }
+}
+
+/// Data rights: download everything (Diabase JSON or FHIR R4), delete the account.
+#[component]
+fn YourDataCard() -> impl IntoView {
+    let delete = ServerAction::<DeleteAccount>::new();
+    view! {
+        <section class="card" aria-labelledby="data-h" data-testid="your-data-card">
+            <h2 id="data-h">"Your data"</h2>
+            <p class="muted">"Download everything Diabase holds about you: your account, devices, uploads, every reading and therapy record, who you share with and who looked."</p>
+            <p class="actions">
+                <a class="btn" href="/api/v1/me/export?format=json" download="" data-testid="export-json">"Download (Diabase JSON)"</a>
+                " "
+                <a class="btn" href="/api/v1/me/export?format=fhir" download="" data-testid="export-fhir">"Download (FHIR R4, for other health apps)"</a>
+            </p>
+            <details class="details" data-testid="delete-account">
+                <summary>"Delete my account"</summary>
+                <p>"This deletes your account and all your data for good: readings, therapy records, uploads, devices, sharing. Clinics you shared with keep only their own record of your name, without any data. Download your data first if you want to keep it."</p>
+                {move || delete.value().get().and_then(|r| r.err()).map(|e| view! {
+                    <div class="alert alert-error" role="alert" data-testid="delete-error">{crate::api::error_message(&e)}</div>
+                })}
+                <ActionForm action=delete attr:class="form">
+                    <label class="field"><span>"Password"</span>
+                        <input type="password" name="password" autocomplete="current-password" required=true data-testid="delete-password"/></label>
+                    <label class="field"><span>"Code from your authenticator app (if two-factor authentication is on)"</span>
+                        <input type="text" name="code" autocomplete="one-time-code" data-testid="delete-code"/></label>
+                    <label class="check"><input type="checkbox" name="confirm" required=true data-testid="delete-confirm"/>
+                        " I understand that everything is deleted and cannot be restored."</label>
+                    <button type="submit" class="btn btn-danger" data-testid="delete-submit">"Delete my account and all my data"</button>
+                </ActionForm>
+            </details>
         </section>
     }
 }

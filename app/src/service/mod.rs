@@ -6,6 +6,8 @@ pub mod auth;
 pub mod clinic;
 pub mod daily;
 pub mod dashboard;
+pub mod erase;
+pub mod export;
 pub mod import;
 pub mod keys;
 pub mod mail;

@@ -97,7 +97,7 @@ fn zone_of(p: &patients::Model) -> Tz {
 }
 
 /// The local date of the patient's newest glucose value, else newest event.
-async fn newest_date(state: &AppState, patient_id: &str, zone: Tz) -> Result<Option<NaiveDate>, ServiceError> {
+pub async fn newest_date(state: &AppState, patient_id: &str, zone: Tz) -> Result<Option<NaiveDate>, ServiceError> {
     let g: Option<i64> = glucose_t::Entity::find()
         .select_only()
         .column(glucose_t::Column::TimeMs)

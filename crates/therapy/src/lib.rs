@@ -4,6 +4,7 @@
 //! Nothing here knows about HTTP, SQL or the DOM; it builds for native and
 //! `wasm32-unknown-unknown` alike.
 
+pub mod fhir;
 pub mod metrics;
 pub mod record;
 pub mod report_data;
