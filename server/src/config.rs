@@ -67,6 +67,19 @@ pub fn field_cipher() -> Result<store::crypto::FieldCipher, store::crypto::Crypt
     Ok(FieldCipher::with_old_keys(key, old))
 }
 
+/// The certificate chain and key files of `DIABASE_TLS_CERT` and
+/// `DIABASE_TLS_KEY`: both set, HTTPS; neither, plain HTTP (behind a proxy);
+/// only one is a configuration error.
+pub fn tls_files() -> Result<Option<(PathBuf, PathBuf)>, String> {
+    let get = |n: &str| std::env::var(n).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    match (get("DIABASE_TLS_CERT"), get("DIABASE_TLS_KEY")) {
+        (Some(c), Some(k)) => Ok(Some((PathBuf::from(c), PathBuf::from(k)))),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err("DIABASE_TLS_CERT is set but DIABASE_TLS_KEY is not: set both for HTTPS".into()),
+        (None, Some(_)) => Err("DIABASE_TLS_KEY is set but DIABASE_TLS_CERT is not: set both for HTTPS".into()),
+    }
+}
+
 /// The service configuration from the environment.
 pub fn service_config() -> Result<Config, store::crypto::CryptoError> {
     let mut c = Config::default();
@@ -86,8 +99,9 @@ pub fn service_config() -> Result<Config, store::crypto::CryptoError> {
     if let Some(u) = &public_url {
         c.public_url = u.trim_end_matches('/').to_string();
     }
+    let tls = matches!(tls_files(), Ok(Some(_)));
     c.secure_cookies = env_flag("DIABASE_SECURE_COOKIES")
-        .unwrap_or_else(|| public_url.as_deref().is_some_and(|u| u.starts_with("https://")));
+        .unwrap_or_else(|| tls || public_url.as_deref().is_some_and(|u| u.starts_with("https://")));
     if let Some(u) = public_url {
         c.extra_origins.push(u.trim_end_matches('/').to_string());
     }

@@ -156,12 +156,12 @@ fn main() -> ExitCode {
     }
 }
 
-async fn state(addr: SocketAddr) -> server::anyhow_like::Result<service::AppState> {
+async fn state(addr: SocketAddr, https: bool) -> server::anyhow_like::Result<service::AppState> {
     let url = config::database_url();
     let site = config::site_root();
     let mut cfg = config::service_config()?;
     if std::env::var("DIABASE_PUBLIC_URL").map(|v| v.trim().is_empty()).unwrap_or(true) {
-        cfg.public_url = format!("http://{addr}");
+        cfg.public_url = format!("{}://{addr}", if https { "https" } else { "http" });
     }
     server::build_state(&url, cfg, config::leptos_options(addr, &site))
         .await
@@ -172,7 +172,12 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
     match cli.command {
         Command::Serve { addr, demo } => {
             let addr = addr.unwrap_or_else(config::default_addr);
-            let st = state(addr).await?;
+            // HTTPS when a certificate and key are configured (checked before anything starts).
+            let tls = match config::tls_files()? {
+                Some((cert, key)) => Some(server::tls_config(&cert, &key)?),
+                None => None,
+            };
+            let st = state(addr, tls.is_some()).await?;
             let site = config::site_root();
             if !site.join("pkg").is_dir() {
                 tracing::warn!(site = %site.display(), "site files not found: pages will load without styles or interactivity (build with `make build`)");
@@ -188,8 +193,16 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
                 println!("  clinician  {}  /  {}", service::seed::DEMO_CLINICIAN_EMAIL, service::seed::DEMO_CLINICIAN_PASSWORD);
             }
             let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-            println!("Diabase is serving at http://{addr}");
-            server::serve_on(listener, st, config::trust_proxy()).await?;
+            match tls {
+                Some(tls) => {
+                    println!("Diabase is serving at https://{addr}");
+                    server::serve_tls_on(listener, st, config::trust_proxy(), tls).await?;
+                }
+                None => {
+                    println!("Diabase is serving at http://{addr}");
+                    server::serve_on(listener, st, config::trust_proxy()).await?;
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate => {
@@ -200,7 +213,7 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::User { command: UserCommand::Nightscout { email } } => {
-            let st = state(config::default_addr()).await?;
+            let st = state(config::default_addr(), false).await?;
             let patient = patient_of(&st, &email).await?;
             let origin = std::env::var("DIABASE_PUBLIC_URL")
                 .ok()
@@ -214,7 +227,7 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::User { command: UserCommand::Reset2fa { email } } => {
-            let st = state(config::default_addr()).await?;
+            let st = state(config::default_addr(), false).await?;
             let email = auth::Email::parse(&email).map_err(|e| e.to_string())?;
             let removed = service::twofactor::operator_reset(&st, email.as_str(), service::now_ms())
                 .await
@@ -223,7 +236,7 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::User { command: UserCommand::Add { email, role, name, password_stdin, time_zone } } => {
-            let st = state(config::default_addr()).await?;
+            let st = state(config::default_addr(), false).await?;
             let email = auth::Email::parse(&email).map_err(|e| e.to_string())?;
             let zone = therapy::time::parse_zone(&time_zone).ok_or_else(|| format!("unknown time zone {time_zone:?}"))?;
             let (password, generated) = if password_stdin {
@@ -283,7 +296,7 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
             }
         }
         Command::Import { user, files } => {
-            let st = state(config::default_addr()).await?;
+            let st = state(config::default_addr(), false).await?;
             let patient = patient_of(&st, &user).await?;
             let mut results = Vec::new();
             let mut failed = false;
@@ -310,7 +323,7 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
             Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
         }
         Command::Report { user, from, to, format, out } => {
-            let st = state(config::default_addr()).await?;
+            let st = state(config::default_addr(), false).await?;
             let patient = patient_of(&st, &user).await?;
             let from = service::report::parse_date("from", &from).map_err(|e| e.to_string())?;
             let to = service::report::parse_date("to", &to).map_err(|e| e.to_string())?;
@@ -340,7 +353,7 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
         }
         Command::Export { user, format, out } => {
             use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-            let st = state(config::default_addr()).await?;
+            let st = state(config::default_addr(), false).await?;
             let email = auth::Email::parse(&user).map_err(|e| e.to_string())?;
             let account = store::entity::users::Entity::find()
                 .filter(store::entity::users::Column::Email.eq(email.as_str()))

@@ -149,3 +149,97 @@ fn export_json_and_fhir() {
     let out = diabase(&db).args(["audit", "verify"]).output().unwrap();
     assert!(out.status.success());
 }
+
+/// A free loopback port (bound, then released for the server to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Kills the server process when the test ends, however it ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_https_with_hsts_and_secure_cookies() {
+    let dir = TempDir::new("cli-tls");
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    let (cert_pem, key_pem) = (cert.cert.pem(), cert.key_pair.serialize_pem());
+    let (cert_file, key_file) = (dir.0.join("cert.pem"), dir.0.join("key.pem"));
+    std::fs::write(&cert_file, &cert_pem).unwrap();
+    std::fs::write(&key_file, &key_pem).unwrap();
+    let db = format!("sqlite://{}/tls.sqlite?mode=rwc", dir.0.display());
+
+    // Half a configuration, or a file that is not a certificate: a clear error, no server.
+    let out = diabase(&db).args(["serve", "--addr", "127.0.0.1:1"]).env("DIABASE_TLS_CERT", &cert_file).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DIABASE_TLS_KEY"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = diabase(&db)
+        .args(["serve", "--addr", "127.0.0.1:1"])
+        .env("DIABASE_TLS_CERT", &key_file)
+        .env("DIABASE_TLS_KEY", &key_file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("key.pem"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let port = free_port();
+    let child = diabase(&db)
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .env("DIABASE_TLS_CERT", &cert_file)
+        .env("DIABASE_TLS_KEY", &key_file)
+        .env("DIABASE_KEY_FILE", dir.0.join("field.key"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = Killed(child);
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert_pem.as_bytes()).unwrap())
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let base = format!("https://localhost:{port}");
+    let mut health = None;
+    for _ in 0..200 {
+        if let Ok(r) = client.get(format!("{base}/api/v1/health")).send().await {
+            health = Some(r);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let r = health.expect("the HTTPS server answers");
+    assert_eq!(r.status(), 200);
+    let hsts = r.headers().get("strict-transport-security").expect("HSTS under TLS").to_str().unwrap().to_string();
+    assert!(hsts.contains("max-age="), "{hsts}");
+
+    // Sign up and log in over HTTPS: the session cookie is Secure, with the __Host- prefix.
+    let r = client
+        .post(format!("{base}/api/v1/auth/signup"))
+        .json(&serde_json::json!({"email": "tls@example.org", "password": "violet-harbour-lantern-92", "display_name": "T"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "tls@example.org", "password": "violet-harbour-lantern-92"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
+    assert!(cookie.starts_with("__Host-") && cookie.contains("Secure"), "{cookie}");
+    assert_eq!(client.get(format!("{base}/api/v1/me")).send().await.unwrap().status(), 200);
+
+    // Plain HTTP to the TLS port gets no HTTP answer.
+    let plain = reqwest::Client::new().get(format!("http://127.0.0.1:{port}/api/v1/health")).send().await;
+    assert!(plain.is_err() || !plain.unwrap().status().is_success());
+    // A client that does not trust the certificate is refused.
+    assert!(reqwest::Client::new().get(format!("{base}/api/v1/health")).send().await.is_err());
+}
