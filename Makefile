@@ -42,6 +42,8 @@ tools:
 	  echo "Installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION)"
 	  cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --force
 	fi
+	# OpenSSL headers for webauthn-rs (passkeys) and the tests' software authenticator.
+	if ! pkg-config --exists openssl 2>/dev/null; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libssl-dev pkg-config; fi
 	if ! command -v npm >/dev/null; then apt-get update -qq && apt-get install -y -qq nodejs npm; fi
 	if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
 	  npm ci --no-audit --no-fund

@@ -160,3 +160,106 @@ test('your data: download JSON and FHIR from Settings, then delete the account',
   assert.equal(again.status(), 401);
   await ctx.close();
 });
+
+test('passkeys: add one in Settings with a virtual authenticator, log out, sign in with it alone', async () => {
+  const email = 'passkey.person@example.org';
+  // Passkeys need a domain name: the site's default public address on loopback is localhost.
+  const base = server.base.replace('127.0.0.1', 'localhost');
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await ctx.newPage();
+  // Chromium's virtual authenticator (DevTools WebAuthn domain): a platform
+  // authenticator with resident keys and user verification, always consenting.
+  const cdp = await ctx.newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true,
+      isUserVerified: true, automaticPresenceSimulation: true,
+    },
+  });
+  const r = await page.request.post(`${base}/api/v1/auth/signup`, {
+    data: { email, password: STRONG, display_name: 'Pat Key' }, headers: { Origin: base },
+  });
+  assert.equal(r.status(), 201);
+  await page.goto(`${base}/login`);
+  await hydrated(page);
+  await page.fill('input[name=email]', email);
+  await page.fill('input[name=password]', STRONG);
+  await page.click('form button[type=submit]');
+  await page.waitForSelector('[data-testid=nav-name]');
+
+  await page.goto(`${base}/settings`);
+  await hydrated(page);
+  await page.waitForSelector('[data-testid=passkey-none]');
+  await page.fill('[data-testid=passkey-new-name]', 'Test laptop');
+  await page.click('[data-testid=passkey-add]');
+  await page.waitForSelector('[data-testid=passkey-added]');
+  await page.waitForSelector('[data-testid=passkey-row]');
+  assert.equal((await page.textContent('[data-testid=passkey-name]')).trim(), 'Test laptop');
+  const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+  assert.equal(credentials.length, 1);
+  assert.equal(credentials[0].isResidentCredential, true, 'a discoverable credential');
+  await page.screenshot({ path: join(SHOTS, 'passkey-added.png'), fullPage: true });
+
+  // Log out; sign in with the passkey alone (no email, no password).
+  const out = await page.request.post(`${base}/api/v1/auth/logout`, { headers: { Origin: base } });
+  assert.ok(out.ok());
+  await page.goto(`${base}/login?next=/settings`);
+  await hydrated(page);
+  await page.click('[data-testid=passkey-login]');
+  await page.waitForURL((u) => u.pathname === '/settings');
+  await page.waitForSelector('[data-testid=nav-name]');
+  const me = await page.request.get(`${base}/api/v1/me`);
+  assert.equal(me.status(), 200);
+  assert.equal((await me.json()).email, email);
+  await page.waitForFunction(() => /last used/.test(document.querySelector('[data-testid=passkey-row]')?.textContent || ''));
+
+  // Remove it: the list is empty again and the authenticator's passkey no longer signs in.
+  await page.click('[data-testid=passkey-remove]');
+  await page.waitForSelector('[data-testid=passkey-none]');
+  await page.request.post(`${base}/api/v1/auth/logout`, { headers: { Origin: base } });
+  await page.goto(`${base}/login`);
+  await hydrated(page);
+  await page.click('[data-testid=passkey-login]');
+  await page.waitForFunction(() => {
+    const e = document.querySelector('[data-testid=passkey-error]');
+    return e && !e.hidden && e.textContent.length > 0;
+  });
+  assert.equal((await page.request.get(`${base}/api/v1/me`)).status(), 401);
+  await ctx.close();
+});
+
+test('email confirmation: the reminder in Settings, the emailed link, the confirm button', async () => {
+  const email = 'confirm.me@example.org';
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await ctx.newPage();
+  const r = await page.request.post(`${server.base}/api/v1/auth/signup`, {
+    data: { email, password: STRONG, display_name: 'Cora Firm' }, headers: { Origin: server.base },
+  });
+  assert.equal(r.status(), 201);
+  await logIn(page, email, STRONG);
+  await page.goto(`${server.base}/settings`);
+  await hydrated(page);
+  await page.waitForSelector('[data-testid=verify-notice]');
+  assert.match(await page.textContent('[data-testid=verify-notice]'), /confirm.me@example.org/);
+
+  const outbox = join(server.dir, 'outbox');
+  const mail = readdirSync(outbox).sort().reverse().map((f) => readFileSync(join(outbox, f), 'utf8'))
+    .find((m) => m.includes(`To: <${email}>`) && m.includes('/verify-email?token='));
+  assert.ok(mail, 'a confirmation mail in the outbox');
+  const token = /verify-email\?token=([A-Za-z0-9_-]+)/.exec(mail)[1];
+  await page.goto(`${server.base}/verify-email?token=${token}`);
+  await hydrated(page);
+  await page.click('[data-testid=verify-email]');
+  await page.waitForSelector('[data-testid=email-verified]');
+  await page.goto(`${server.base}/settings`);
+  await hydrated(page);
+  await page.waitForSelector('[data-testid=passkeys-card]');
+  assert.equal(await page.$('[data-testid=verify-notice]'), null, 'no reminder once confirmed');
+  // The same link again: refused with an explanation.
+  await page.goto(`${server.base}/verify-email?token=${token}`);
+  await hydrated(page);
+  await page.click('[data-testid=verify-email]');
+  await page.waitForSelector('[data-testid=verify-error]');
+  await ctx.close();
+});

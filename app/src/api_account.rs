@@ -87,3 +87,41 @@ pub async fn delete_account(password: String, code: Option<String>, confirm: Opt
     leptos_axum::redirect("/login?deleted=1");
     Ok(())
 }
+
+#[server(prefix = "/_fn", endpoint = "list_passkeys", input = GetUrl)]
+pub async fn list_passkeys() -> Result<Vec<crate::model::PasskeyInfo>, ServerFnError> {
+    use crate::service;
+    let (state, actor) = ssr::actor().await?;
+    service::passkeys::list(&state, &actor).await.map_err(ssr::to_sfn)
+}
+
+#[server(prefix = "/_fn", endpoint = "rename_passkey")]
+pub async fn rename_passkey(id: String, name: String) -> Result<(), ServerFnError> {
+    use crate::service;
+    let (state, actor) = ssr::actor().await?;
+    service::passkeys::rename(&state, &actor, &id, &name).await.map_err(ssr::to_sfn)?;
+    Ok(())
+}
+
+#[server(prefix = "/_fn", endpoint = "remove_passkey")]
+pub async fn remove_passkey(id: String) -> Result<(), ServerFnError> {
+    use crate::service;
+    let (state, actor, meta) = ssr::actor_with_meta().await?;
+    service::passkeys::remove(&state, &actor, &id, &meta, service::now_ms()).await.map_err(ssr::to_sfn)
+}
+
+/// Confirms the email address with the emailed token.
+#[server(prefix = "/_fn", endpoint = "verify_email")]
+pub async fn verify_email(token: String) -> Result<(), ServerFnError> {
+    use crate::service;
+    let (state, _, meta) = ssr::context().await?;
+    service::verify_email::confirm(&state, &token, &meta, service::now_ms()).await.map_err(ssr::to_sfn)
+}
+
+/// Sends the confirmation link again; `false` when already confirmed.
+#[server(prefix = "/_fn", endpoint = "resend_verification")]
+pub async fn resend_verification() -> Result<bool, ServerFnError> {
+    use crate::service;
+    let (state, actor) = ssr::actor().await?;
+    service::verify_email::resend(&state, &actor, service::now_ms()).await.map_err(ssr::to_sfn)
+}

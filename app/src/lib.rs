@@ -37,7 +37,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <link rel="icon" href="/icons/icon-192.png" type="image/png"/>
                 <link rel="apple-touch-icon" href="/icons/icon-192.png"/>
                 <script src="/echarts.min.js" defer=true></script>
-                <script src="/register-sw.js" defer=true nonce=nonce></script>
+                <script src="/register-sw.js" defer=true nonce=nonce.clone()></script>
+                <script src="/passkeys.js" defer=true nonce=nonce></script>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -81,6 +82,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/signup") view=pages::auth::SignupPage/>
                     <Route path=path!("/forgot-password") view=pages::auth::ForgotPasswordPage/>
                     <Route path=path!("/reset-password") view=pages::auth::ResetPasswordPage/>
+                    <Route path=path!("/verify-email") view=pages::auth::VerifyEmailPage/>
                     <Route path=path!("/upload") view=pages::upload::UploadPage/>
                     <Route path=path!("/reports") view=pages::reports::ReportsOverviewPage ssr=leptos_router::SsrMode::Async/>
                     <Route path=path!("/reports/daily") view=pages::reports::ReportsDailyPage ssr=leptos_router::SsrMode::Async/>

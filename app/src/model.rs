@@ -12,6 +12,9 @@ pub struct Me {
     pub glucose_unit: String,
     pub time_zone: String,
     pub patient_id: Option<String>,
+    /// Whether the email address was confirmed (the emailed link).
+    #[serde(default)]
+    pub email_verified: bool,
 }
 
 impl Me {
@@ -324,4 +327,13 @@ pub struct TotpSetup {
 pub struct TwoFactorStatus {
     pub enabled: bool,
     pub recovery_codes_left: u32,
+}
+
+/// A registered passkey, as its owner sees it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PasskeyInfo {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
 }

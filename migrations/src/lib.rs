@@ -187,6 +187,52 @@ fn split_statements(script: &str) -> Vec<String> {
     out
 }
 
+mod m0006_passkeys {
+    use super::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0006_passkeys"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            run_sql(manager, include_str!("sql/0006_passkeys.sql")).await
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            run_sql(manager, "DROP TABLE webauthn_challenges; DROP TABLE passkeys;").await
+        }
+    }
+}
+
+mod m0007_email_verification {
+    use super::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0007_email_verification"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            run_sql(manager, include_str!("sql/0007_email_verification.sql")).await
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            run_sql(manager, "DROP TABLE email_verifications; ALTER TABLE users DROP COLUMN email_verified_ms;").await
+        }
+    }
+}
+
 pub struct Migrator;
 
 #[async_trait::async_trait]
@@ -198,6 +244,8 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_sharing::Migration),
             Box::new(m0004_nightscout_readonly::Migration),
             Box::new(m0005_account_security::Migration),
+            Box::new(m0006_passkeys::Migration),
+            Box::new(m0007_email_verification::Migration),
         ]
     }
 }

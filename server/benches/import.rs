@@ -20,7 +20,7 @@ async fn fresh() -> Fixture {
     let opts = server::config::leptos_options("127.0.0.1:0".parse().expect("addr"), std::path::Path::new("."));
     let state = server::build_state(&url, Default::default(), opts).await.expect("state");
     let email = app::service::auth::Email::parse("bench@example.org").expect("email");
-    let user = app::service::auth::create_user(&state.db, &email, "x", "Bench", "patient", "Europe/Berlin", 0)
+    let user = app::service::auth::create_user(&state.db, &email, "x", "Bench", "patient", "Europe/Berlin", true, 0)
         .await
         .expect("user")
         .expect("new user");

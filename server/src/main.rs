@@ -156,12 +156,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// The site's address when `DIABASE_PUBLIC_URL` is not set: on a loopback
+/// address `localhost` (passkeys need a domain name, not an IP address).
+fn default_public_url(addr: SocketAddr, https: bool) -> String {
+    let scheme = if https { "https" } else { "http" };
+    if addr.ip().is_loopback() {
+        format!("{scheme}://localhost:{}", addr.port())
+    } else {
+        format!("{scheme}://{addr}")
+    }
+}
+
 async fn state(addr: SocketAddr, https: bool) -> server::anyhow_like::Result<service::AppState> {
     let url = config::database_url();
     let site = config::site_root();
     let mut cfg = config::service_config()?;
     if std::env::var("DIABASE_PUBLIC_URL").map(|v| v.trim().is_empty()).unwrap_or(true) {
-        cfg.public_url = format!("{}://{addr}", if https { "https" } else { "http" });
+        cfg.public_url = default_public_url(addr, https);
     }
     server::build_state(&url, cfg, config::leptos_options(addr, &site))
         .await
@@ -195,11 +206,11 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
             let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
             match tls {
                 Some(tls) => {
-                    println!("Diabase is serving at https://{addr}");
+                    println!("Diabase is serving at {}", st.config.public_url);
                     server::serve_tls_on(listener, st, config::trust_proxy(), tls).await?;
                 }
                 None => {
-                    println!("Diabase is serving at http://{addr}");
+                    println!("Diabase is serving at {} (also http://{addr})", st.config.public_url);
                     server::serve_on(listener, st, config::trust_proxy()).await?;
                 }
             }
@@ -257,7 +268,7 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
             let display = auth::clean_display_name(&display).map_err(|e| e.to_string())?;
             let hash = auth::hash_password(password.clone()).await?;
             let now = service::now_ms();
-            let Some(user) = auth::create_user(&st.db, &email, &hash, &display, &role, zone.name(), now).await? else {
+            let Some(user) = auth::create_user(&st.db, &email, &hash, &display, &role, zone.name(), true, now).await? else {
                 eprintln!("error: an account with the email {} already exists", email.as_str());
                 return Ok(ExitCode::from(2));
             };

@@ -5,9 +5,9 @@
 use crate::rest::{ApiError, ApiJson, Authed};
 use crate::rest_sharing::Meta;
 use app::service::{self, reset, twofactor, AppState};
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use http::{header, HeaderValue, StatusCode};
 use serde::Deserialize;
@@ -25,6 +25,104 @@ pub fn routes() -> Router<AppState> {
         .route("/me/2fa/recovery-codes", post(recovery_codes))
         .route("/me/2fa/disable", post(disable))
         .route("/me/export", get(export))
+        .route("/auth/verify-email", post(verify_email))
+        .route("/me/verify-email", post(resend_verification))
+        .route("/auth/passkey/start", post(passkey_login_start))
+        .route("/auth/passkey/finish", post(passkey_login_finish))
+        .route("/me/passkeys", get(passkey_list).post(passkey_register_finish))
+        .route("/me/passkeys/start", post(passkey_register_start))
+        .route("/me/passkeys/{id}", patch(passkey_rename).delete(passkey_remove))
+}
+
+// ---------------------------------------------------------------------------
+// Passkeys (WebAuthn). The options are webauthn-rs' JSON: binary fields as
+// base64url; the browser's answers come back the same way.
+
+/// `POST /auth/passkey/start` → `{challenge_id, options}` for `navigator.credentials.get`.
+async fn passkey_login_start(State(state): State<AppState>, Meta(m): Meta) -> ApiResult<Json<serde_json::Value>> {
+    let (challenge_id, options) = service::passkeys::begin_login(&state, &m, service::now_ms()).await?;
+    Ok(Json(json!({"challenge_id": challenge_id, "options": options})))
+}
+
+#[derive(Deserialize)]
+struct PasskeyLogin {
+    challenge_id: String,
+    credential: webauthn_rs::prelude::PublicKeyCredential,
+}
+
+/// `POST /auth/passkey/finish {challenge_id, credential}` → the user, with a session cookie.
+async fn passkey_login_finish(State(state): State<AppState>, Meta(m): Meta, ApiJson(b): ApiJson<PasskeyLogin>) -> ApiResult<Response> {
+    let session = service::passkeys::finish_login(&state, &b.challenge_id, &b.credential, &m, service::now_ms()).await?;
+    let patient = service::policy::own_patient(&state, &session.user.id).await?.map(|p| p.id);
+    let mut res = Json(service::me::to_me(&session.user, patient)).into_response();
+    if let Ok(v) = service::auth::session_cookie(&state, &session.token).parse() {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(res)
+}
+
+async fn passkey_list(State(state): State<AppState>, Authed(actor): Authed) -> ApiResult<Json<Vec<app::model::PasskeyInfo>>> {
+    Ok(Json(service::passkeys::list(&state, &actor).await?))
+}
+
+/// `POST /me/passkeys/start` → `{challenge_id, options}` for `navigator.credentials.create`.
+async fn passkey_register_start(State(state): State<AppState>, Authed(actor): Authed) -> ApiResult<Json<serde_json::Value>> {
+    let (challenge_id, options) = service::passkeys::begin_register(&state, &actor, service::now_ms()).await?;
+    Ok(Json(json!({"challenge_id": challenge_id, "options": options})))
+}
+
+#[derive(Deserialize)]
+struct PasskeyRegister {
+    challenge_id: String,
+    name: String,
+    credential: webauthn_rs::prelude::RegisterPublicKeyCredential,
+}
+
+async fn passkey_register_finish(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+    Meta(m): Meta,
+    ApiJson(b): ApiJson<PasskeyRegister>,
+) -> ApiResult<Response> {
+    let p = service::passkeys::finish_register(&state, &actor, &b.challenge_id, &b.name, &b.credential, &m, service::now_ms()).await?;
+    Ok((StatusCode::CREATED, Json(p)).into_response())
+}
+
+#[derive(Deserialize)]
+struct PasskeyName {
+    name: String,
+}
+
+async fn passkey_rename(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<PasskeyName>,
+) -> ApiResult<Json<app::model::PasskeyInfo>> {
+    Ok(Json(service::passkeys::rename(&state, &actor, &id, &b.name).await?))
+}
+
+async fn passkey_remove(State(state): State<AppState>, Authed(actor): Authed, Meta(m): Meta, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    service::passkeys::remove(&state, &actor, &id, &m, service::now_ms()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct Token {
+    token: String,
+}
+
+/// `POST /auth/verify-email {token}`: confirms the address the link was sent to.
+async fn verify_email(State(state): State<AppState>, Meta(m): Meta, ApiJson(b): ApiJson<Token>) -> ApiResult<StatusCode> {
+    service::verify_email::confirm(&state, &b.token, &m, service::now_ms()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /me/verify-email`: sends the confirmation link again (202; `sent` is
+/// false when the address is already confirmed).
+async fn resend_verification(State(state): State<AppState>, Authed(actor): Authed) -> ApiResult<Response> {
+    let sent = service::verify_email::resend(&state, &actor, service::now_ms()).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"sent": sent}))).into_response())
 }
 
 #[derive(Deserialize)]

@@ -113,8 +113,12 @@ async fn password_reset_over_smtp(backend: Backend) {
     let config = app::service::Config { smtp_url: Some(format!("smtp://127.0.0.1:{port}")), ..Default::default() };
     let Some(app) = TestApp::spawn_with(backend, config).await else { return };
     let email = "forgetful@example.org";
-    let old_session = app.user(email, "patient").await;
+    let old_session = app.user_with(email, "patient", false).await;
     let anon = app.client();
+    // The sign-up's confirmation link went out over SMTP first.
+    let first = next_mail(&mut mails).await;
+    assert!(first.contains("Subject: Confirm your email address for Diabase"), "{first}");
+    assert!(first.contains("/verify-email?token="), "{first}");
 
     // The same answer for an unknown address, and no mail.
     let r = anon.post(app.url("/api/v1/auth/password-reset")).json(&json!({"email": "nobody@example.org"})).send().await.unwrap();
@@ -322,4 +326,51 @@ async fn deleting_the_account_needs_the_second_factor(app: &TestApp) {
     use sea_orm::{EntityTrait, PaginatorTrait};
     assert_eq!(store::entity::totp::Entity::find().count(&app.state.db).await.unwrap(), 0);
     assert_eq!(store::entity::recovery_codes::Entity::find().count(&app.state.db).await.unwrap(), 0);
+}
+
+both_backends!(email_confirmation_gates_clinic_invitations);
+async fn email_confirmation_gates_clinic_invitations(app: &TestApp) {
+    let admin = app.user("boss@clinic.example", "clinician").await;
+    let r = admin.post(app.url("/api/v1/clinics")).json(&json!({"name": "Invite Clinic"})).send().await.unwrap();
+    let cid = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let email = "new.doc@clinic.example";
+    let r = admin.post(app.url(&format!("/api/v1/clinics/{cid}/members"))).json(&json!({"email": email, "role": "clinician"})).send().await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "invited");
+
+    // Someone signs up with the invited address: they can log in, but do not join the clinic yet.
+    let c = app.client();
+    let r = c
+        .post(app.url("/api/v1/auth/signup"))
+        .json(&json!({"email": email, "password": STRONG, "display_name": "New Doc", "role": "clinician"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let (st, me) = login(app, &c, email, None).await;
+    assert_eq!(st, 200);
+    assert_eq!(me["email_verified"], false);
+    let clinics: Value = c.get(app.url("/api/v1/clinics")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(clinics, json!([]), "no clinic before the address is confirmed");
+    // Adding the unconfirmed account directly is an invitation too.
+    let r = admin.post(app.url(&format!("/api/v1/clinics/{cid}/members"))).json(&json!({"email": email, "role": "clinician"})).send().await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "invited");
+
+    // A new link on request; a made-up token is refused.
+    let r = c.post(app.url("/api/v1/me/verify-email")).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(r.json::<Value>().await.unwrap()["sent"], true);
+    let bad = app.client().post(app.url("/api/v1/auth/verify-email")).json(&json!({"token": "not-a-token"})).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    let token = app.token_from_mail(email, "/verify-email").unwrap();
+    let ok = app.client().post(app.url("/api/v1/auth/verify-email")).json(&json!({"token": token})).send().await.unwrap();
+    assert_eq!(ok.status(), 204);
+    let again = app.client().post(app.url("/api/v1/auth/verify-email")).json(&json!({"token": token})).send().await.unwrap();
+    assert_eq!(again.status(), 400, "a link works once");
+
+    let me: Value = c.get(app.url("/api/v1/me")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(me["email_verified"], true);
+    let clinics: Value = c.get(app.url("/api/v1/clinics")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(clinics[0]["id"], cid.as_str(), "joined once confirmed");
+    let r = c.post(app.url("/api/v1/me/verify-email")).send().await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["sent"], false);
 }

@@ -93,7 +93,7 @@ fn keys_rotate_reseals_every_identifier() {
         let opts = server::config::leptos_options("127.0.0.1:0".parse().unwrap(), &dir.0);
         let state = server::build_state(&db, cfg, opts).await.unwrap();
         let email = app::service::auth::Email::parse("keys@clinic.example").unwrap();
-        let user = app::service::auth::create_user(&state.db, &email, "x", "Keys", "clinician", "UTC", 0).await.unwrap().unwrap();
+        let user = app::service::auth::create_user(&state.db, &email, "x", "Keys", "clinician", "UTC", true, 0).await.unwrap().unwrap();
         let actor = app::service::Actor { user, via: app::service::AuthVia::Session(String::new()) };
         let c = app::service::clinic::create_clinic(&state, &actor, "Key Clinic", 0).await.unwrap();
         let input = app::service::clinic::NewRecord { name: "Kim Key".into(), birth_date: Some("1970-01-02".into()), mrn: Some("K-7".into()) };

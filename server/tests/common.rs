@@ -127,8 +127,15 @@ impl TestApp {
             .expect("client")
     }
 
-    /// Signs up and logs in; returns the logged-in client.
+    /// Signs up, confirms the address (from the outbox mail) and logs in;
+    /// returns the logged-in client.
     pub async fn user(&self, email: &str, role: &str) -> reqwest::Client {
+        self.user_with(email, role, true).await
+    }
+
+    /// As [`TestApp::user`]; `confirm` false leaves the address unconfirmed
+    /// (and the mail where it went).
+    pub async fn user_with(&self, email: &str, role: &str, confirm: bool) -> reqwest::Client {
         let c = self.client();
         let r = c
             .post(self.url("/api/v1/auth/signup"))
@@ -137,6 +144,9 @@ impl TestApp {
             .await
             .expect("signup");
         assert_eq!(r.status(), 201, "signup {email}");
+        if confirm {
+            self.confirm_email(email).await;
+        }
         let r = c
             .post(self.url("/api/v1/auth/login"))
             .json(&serde_json::json!({"email": email, "password": STRONG}))
@@ -145,6 +155,29 @@ impl TestApp {
             .expect("login");
         assert_eq!(r.status(), 200, "login {email}");
         c
+    }
+
+    /// The token of the newest outbox mail to `email` whose body links to `path?token=`.
+    pub fn token_from_mail(&self, email: &str, path: &str) -> Option<String> {
+        let to = format!("To: <{}>", email.trim().to_lowercase());
+        let needle = format!("{path}?token=");
+        let mut files: Vec<_> = std::fs::read_dir(&self.state.config.mail_outbox).ok()?.flatten().map(|e| e.path()).collect();
+        files.sort();
+        files.iter().rev().find_map(|f| {
+            let text = std::fs::read_to_string(f).ok()?;
+            if !text.contains(&to) {
+                return None;
+            }
+            let at = text.find(&needle)? + needle.len();
+            Some(text[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect())
+        })
+    }
+
+    /// Confirms a new account's address with the link of its sign-up mail.
+    pub async fn confirm_email(&self, email: &str) {
+        let token = self.token_from_mail(email, "/verify-email").unwrap_or_else(|| panic!("no confirmation mail to {email}"));
+        let r = self.client().post(self.url("/api/v1/auth/verify-email")).json(&serde_json::json!({"token": token})).send().await.expect("verify");
+        assert_eq!(r.status(), 204, "confirm {email}");
     }
 
     /// Stops the server and drops the PostgreSQL database.

@@ -443,7 +443,7 @@ async fn clinic_members_and_roles(app: &TestApp) {
     // Only admins add members.
     let r = colleague.post(app.url(&format!("/api/v1/clinics/{}/members", k.id))).json(&json!({"email": "x@c.example"})).send().await.unwrap();
     assert_eq!(r.status(), 403);
-    // An address without an account is invited and joins at sign-up.
+    // An address without an account is invited and joins once its owner confirms it.
     let r = admin.post(app.url(&format!("/api/v1/clinics/{}/members", k.id))).json(&json!({"email": "new@c.example", "role": "admin"})).send().await.unwrap();
     assert_eq!(body(r).await["status"], "invited");
     let newbie = app.user("new@c.example", "clinician").await;

@@ -58,6 +58,11 @@ pub fn LoginPage() -> impl IntoView {
                     {move || if user.login.pending().get() { "Logging in…" } else { "Log in" }}
                 </button>
             </ActionForm>
+            <div class="passkey-login">
+                <p class="muted">"or"</p>
+                <button type="button" class="btn" data-passkey="login" data-testid="passkey-login">"Sign in with a passkey"</button>
+                <div class="alert alert-error" role="alert" data-passkey-error="" data-testid="passkey-error" hidden=true></div>
+            </div>
             <p class="muted">
                 <a href="/forgot-password" data-testid="forgot-link">"Forgot your password?"</a>
                 " · New to Diabase? "<a href="/signup">"Create an account"</a>
@@ -152,6 +157,36 @@ pub fn ResetPasswordPage() -> impl IntoView {
                 </label>
                 <button type="submit" class="btn btn-primary" disabled=move || action.pending().get()>"Set the new password"</button>
             </ActionForm>
+        </section>
+    }
+}
+
+/// The emailed confirmation link lands here; a button confirms (so a mail
+/// scanner fetching the link does not).
+#[component]
+pub fn VerifyEmailPage() -> impl IntoView {
+    let query = use_query_map();
+    let token = move || query.with(|q| q.get("token")).unwrap_or_default();
+    let action = ServerAction::<crate::api_account::VerifyEmail>::new();
+    view! {
+        <Title text="Confirm your email address"/>
+        <section class="card narrow auth-card">
+            <h1>"Confirm your email address"</h1>
+            {move || match action.value().get() {
+                Some(Ok(())) => view! {
+                    <div class="alert alert-ok" role="status" data-testid="email-verified">"Thank you: your email address is confirmed."</div>
+                    <p><a class="btn btn-primary" href="/">"Continue"</a></p>
+                }.into_any(),
+                other => view! {
+                    {other.and_then(|r| r.err()).map(|e| view! {
+                        <div class="alert alert-error" role="alert" data-testid="verify-error">{crate::api::error_message(&e)}</div>
+                    })}
+                    <ActionForm action=action attr:class="form">
+                        <input type="hidden" name="token" prop:value=token/>
+                        <button type="submit" class="btn btn-primary" data-testid="verify-email" disabled=move || action.pending().get()>"Confirm my email address"</button>
+                    </ActionForm>
+                }.into_any(),
+            }}
         </section>
     }
 }

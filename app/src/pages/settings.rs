@@ -1,8 +1,11 @@
 //! Settings: name, glucose unit, time zone; Nightscout; two-factor
-//! authentication; sessions; downloading all one's data and deleting the account.
+//! authentication and passkeys; sessions; downloading all one's data and deleting the account.
 
 use crate::api::{list_sessions, time_zones};
-use crate::api_account::{get_two_factor_status, BeginTotp, ConfirmTotp, DeleteAccount, DisableTwoFactor, NewRecoveryCodes};
+use crate::api_account::{
+    get_two_factor_status, list_passkeys, BeginTotp, ConfirmTotp, DeleteAccount, DisableTwoFactor, NewRecoveryCodes,
+    RemovePasskey, RenamePasskey, ResendVerification,
+};
 use crate::api_uploads::{nightscout_site, RotateNightscout};
 use crate::components::{ErrorCard, RequireUser, UserResource};
 use leptos::prelude::*;
@@ -14,8 +17,10 @@ pub fn SettingsPage() -> impl IntoView {
         <Title text="Settings"/>
         <h1 class="page-title">"Settings"</h1>
         <RequireUser>
+            <VerifyEmailNotice/>
             <ProfileForm/>
             <NightscoutCard/>
+            <PasskeysCard/>
             <TwoFactorCard/>
             <Sessions/>
             <YourDataCard/>
@@ -292,5 +297,97 @@ fn YourDataCard() -> impl IntoView {
                 </ActionForm>
             </details>
         </section>
+    }
+}
+
+/// Passkeys: sign in with the phone's or computer's screen lock instead of a
+/// password. Adding one runs in `/passkeys.js` (the WebAuthn browser calls).
+#[component]
+fn PasskeysCard() -> impl IntoView {
+    let rename = ServerAction::<RenamePasskey>::new();
+    let remove = ServerAction::<RemovePasskey>::new();
+    let keys = Resource::new(move || (rename.version().get(), remove.version().get()), |_| list_passkeys());
+    let query = leptos_router::hooks::use_query_map();
+    let added = move || query.with(|q| q.get("passkey").as_deref() == Some("added"));
+    let failed = move || {
+        rename.value().get().and_then(|r| r.err()).or_else(|| remove.value().get().and_then(|r| r.err()))
+    };
+    view! {
+        <section class="card" aria-labelledby="pk-h" data-testid="passkeys-card">
+            <h2 id="pk-h">"Passkeys"</h2>
+            <p class="muted">"A passkey signs you in with your phone's or computer's screen lock (fingerprint, face or PIN) instead of a password. It cannot be phished or guessed, and it counts as two-factor authentication."</p>
+            <Show when=added>
+                <div class="alert alert-ok" role="status" data-testid="passkey-added">"Passkey added."</div>
+            </Show>
+            {move || failed().map(|e| view! { <div class="alert alert-error" role="alert">{crate::api::error_message(&e)}</div> })}
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match keys.await {
+                        Ok(list) if list.is_empty() => view! { <p data-testid="passkey-none">"No passkeys yet."</p> }.into_any(),
+                        Ok(list) => view! {
+                            <ul class="list" data-testid="passkey-list">
+                                {list.into_iter().map(|k| {
+                                    let used = k.last_used_at.clone().map(|t| format!("last used {}", t.replace('T', " ").trim_end_matches('Z'))).unwrap_or_else(|| "not used yet".into());
+                                    let added = format!("added {}", k.created_at.replace('T', " ").trim_end_matches('Z'));
+                                    let (id1, id2) = (k.id.clone(), k.id.clone());
+                                    view! {
+                                        <li class="list-row" data-testid="passkey-row">
+                                            <div>
+                                                <strong data-testid="passkey-name">{k.name.clone()}</strong>
+                                                <span class="muted small">{format!(" · {added} (UTC) · {used}")}</span>
+                                            </div>
+                                            <details class="details">
+                                                <summary>"Rename"</summary>
+                                                <ActionForm action=rename attr:class="inline-form">
+                                                    <input type="hidden" name="id" value=id1/>
+                                                    <input type="text" name="name" value=k.name.clone() maxlength="60" required=true aria-label="New name" data-testid="passkey-rename-input"/>
+                                                    <button type="submit" class="btn" data-testid="passkey-rename">"Save"</button>
+                                                </ActionForm>
+                                            </details>
+                                            <ActionForm action=remove attr:class="inline-form">
+                                                <input type="hidden" name="id" value=id2/>
+                                                <button type="submit" class="btn btn-danger" data-testid="passkey-remove">"Remove"</button>
+                                            </ActionForm>
+                                        </li>
+                                    }
+                                }).collect_view()}
+                            </ul>
+                        }.into_any(),
+                        Err(e) => view! { <ErrorCard message=crate::api::error_message(&e)/> }.into_any(),
+                    }
+                })}
+            </Transition>
+            <form class="inline-form" on:submit=|ev| ev.prevent_default()>
+                <input type="text" id="passkey-name" name="passkey_name" maxlength="60" placeholder="Name, e.g. Laptop" aria-label="Passkey name" data-testid="passkey-new-name"/>
+                <button type="button" class="btn btn-primary" data-passkey="register" data-passkey-name="#passkey-name" data-testid="passkey-add">"Add a passkey"</button>
+                <div class="alert alert-error" role="alert" data-passkey-error="" data-testid="passkey-error" hidden=true></div>
+            </form>
+        </section>
+    }
+}
+
+/// A reminder while the email address is not confirmed, with "send again".
+#[component]
+fn VerifyEmailNotice() -> impl IntoView {
+    let user = UserResource::use_();
+    let resend = ServerAction::<ResendVerification>::new();
+    let unconfirmed = move || user.me.get().and_then(|r| r.ok()).flatten().filter(|m| !m.email_verified);
+    view! {
+        <Suspense fallback=|| ()>
+            {move || unconfirmed().map(|m| view! {
+                <div class="alert alert-info" role="status" data-testid="verify-notice">
+                    {format!("Please confirm your email address: we sent a link to {}. ", m.email)}
+                    {move || match resend.value().get() {
+                        Some(Ok(_)) => view! { <strong data-testid="verify-sent">"A new link is on its way."</strong> }.into_any(),
+                        Some(Err(e)) => view! { <strong>{crate::api::error_message(&e)}</strong> }.into_any(),
+                        None => view! {
+                            <ActionForm action=resend attr:class="inline-form">
+                                <button type="submit" class="btn btn-small" data-testid="verify-resend">"Send the link again"</button>
+                            </ActionForm>
+                        }.into_any(),
+                    }}
+                </div>
+            })}
+        </Suspense>
     }
 }

@@ -133,14 +133,18 @@ pub async fn signup(state: &AppState, input: SignupInput, now: i64) -> Result<Em
     check_password_strength(&input.password, &[email.as_str(), &display_name])?;
     // Hash before looking the email up, so both paths take the same time.
     let hash = hash_password(input.password).await?;
-    if let Some(user) = create_user(&state.db, &email, &hash, &display_name, role, "UTC", now).await? {
-        super::clinic::join_invited(state, &user, now).await?;
+    if let Some(user) = create_user(&state.db, &email, &hash, &display_name, role, "UTC", false, now).await? {
+        // Clinic invitations to this address wait until it is confirmed.
+        if let Err(e) = super::verify_email::send(state, &user, now).await {
+            tracing::warn!(error = %e, "the confirmation mail could not be sent; the user can ask again");
+        }
     }
     Ok(email)
 }
 
 /// Inserts a user (and, for patients, their data space). Returns `None`
-/// when the email is taken.
+/// when the email is taken. `email_verified`: the address counts as
+/// confirmed (an operator or the demo made the account).
 pub async fn create_user<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     email: &Email,
@@ -148,6 +152,7 @@ pub async fn create_user<C: ConnectionTrait + TransactionTrait>(
     display_name: &str,
     role: &str,
     time_zone: &str,
+    email_verified: bool,
     now: i64,
 ) -> Result<Option<users::Model>, ServiceError> {
     let txn = db.begin().await?;
@@ -169,6 +174,7 @@ pub async fn create_user<C: ConnectionTrait + TransactionTrait>(
         created_ms: Set(now),
         updated_ms: Set(now),
         password_changed_ms: Set(now),
+        email_verified_ms: Set(email_verified.then_some(now)),
     }
     .insert(&txn)
     .await;

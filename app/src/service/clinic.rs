@@ -102,10 +102,10 @@ pub async fn my_clinics(state: &AppState, actor: &Actor) -> Result<Vec<ClinicSum
 /// open the clinic, and until then see none of its patients.
 pub async fn set_require_2fa(state: &AppState, actor: &Actor, clinic_id: &str, on: bool, now: i64) -> Result<(), ServiceError> {
     policy::require_clinic_admin(state, actor, clinic_id).await?;
-    if on && !super::twofactor::enabled(&state.db, &actor.user.id).await? {
+    if on && !super::twofactor::strong(&state.db, &actor.user.id).await? {
         return Err(ServiceError::bad(
             "require_2fa",
-            "Turn on two-factor authentication for your own account first (Settings), then require it of the clinic.",
+            "Turn on two-factor authentication or add a passkey for your own account first (Settings), then require it of the clinic.",
         ));
     }
     let clinic = clinics::Entity::find_by_id(clinic_id.to_string()).one(&state.db).await?.ok_or(ServiceError::NotFound)?;
@@ -159,7 +159,13 @@ pub async fn add_member(
     let role = parse_role(role)?;
     let email = super::auth::Email::parse(email)?;
     let clinic = clinics::Entity::find_by_id(clinic_id.to_string()).one(&state.db).await?.ok_or(ServiceError::NotFound)?;
-    let user = users::Entity::find().filter(users::Column::Email.eq(email.as_str())).one(&state.db).await?;
+    // An account whose address is not confirmed yet is invited like an
+    // unknown address: it joins once the owner of the address confirms it.
+    let user = users::Entity::find()
+        .filter(users::Column::Email.eq(email.as_str()))
+        .one(&state.db)
+        .await?
+        .filter(|u| u.email_verified_ms.is_some() || u.role == "patient");
     let member = match user {
         Some(u) => {
             if u.role == "patient" {
@@ -225,7 +231,7 @@ pub async fn add_member(
 
 /// Turns the invitations for `user`'s email into memberships (at sign-up and log-in).
 pub async fn join_invited(state: &AppState, user: &users::Model, now: i64) -> Result<(), ServiceError> {
-    if user.role == "patient" {
+    if user.role == "patient" || user.email_verified_ms.is_none() {
         return Ok(());
     }
     let invites = clinic_invites::Entity::find().filter(clinic_invites::Column::Email.eq(&user.email)).all(&state.db).await?;

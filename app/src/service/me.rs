@@ -19,6 +19,7 @@ pub fn to_me(u: &users::Model, patient_id: Option<String>) -> Me {
         glucose_unit: u.glucose_unit.clone(),
         time_zone: u.time_zone.clone(),
         patient_id,
+        email_verified: u.email_verified_ms.is_some(),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod export;
 pub mod import;
 pub mod keys;
 pub mod mail;
+pub mod passkeys;
 pub mod report;
 pub mod me;
 pub mod nightscout;
@@ -21,6 +22,7 @@ pub mod seed;
 pub mod sharing;
 pub mod tokens;
 pub mod twofactor;
+pub mod verify_email;
 
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
@@ -123,7 +125,7 @@ pub enum ServiceError {
     TotpRequired,
     #[error("That code is not right. Enter the code your authenticator app shows now, or a recovery code.")]
     TotpInvalid,
-    #[error("This clinic requires two-factor authentication. Turn it on in Settings to open the clinic.")]
+    #[error("This clinic requires two-factor authentication or a passkey. Turn one on in Settings to open the clinic.")]
     ClinicRequires2fa,
     #[error("You do not have access to this.")]
     Forbidden,

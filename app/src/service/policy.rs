@@ -278,7 +278,7 @@ async fn usable_clinic_ids(state: &AppState, actor: &Actor) -> Result<Vec<String
         .into_iter()
         .map(|c| c.id)
         .collect();
-    if strict.is_empty() || super::twofactor::enabled(&state.db, &actor.user.id).await? {
+    if strict.is_empty() || super::twofactor::strong(&state.db, &actor.user.id).await? {
         return Ok(ids);
     }
     Ok(ids.into_iter().filter(|id| !strict.contains(id)).collect())
@@ -294,7 +294,7 @@ pub async fn clinic_role(state: &AppState, actor: &Actor, clinic_id: &str) -> Re
         .map(|m| m.role)
         .ok_or(ServiceError::NotFound)?;
     let strict = clinics::Entity::find_by_id(clinic_id.to_string()).one(&state.db).await?.is_some_and(|c| c.require_2fa);
-    if strict && !super::twofactor::enabled(&state.db, &actor.user.id).await? {
+    if strict && !super::twofactor::strong(&state.db, &actor.user.id).await? {
         return Err(ServiceError::ClinicRequires2fa);
     }
     Ok(role)

@@ -101,6 +101,10 @@ pub async fn confirm(state: &AppState, token: &str, password: &str, meta: &Clien
     active.password_hash = Set(password_hash);
     active.password_changed_ms = Set(now);
     active.updated_ms = Set(now);
+    // The link reached the address: that confirms it too.
+    if active.email_verified_ms.as_ref().is_none() {
+        active.email_verified_ms = Set(Some(now));
+    }
     active.update(&txn).await?;
     sessions::Entity::delete_many().filter(sessions::Column::UserId.eq(&user_id)).exec(&txn).await?;
     txn.commit().await?;

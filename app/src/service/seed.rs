@@ -35,11 +35,11 @@ pub async fn seed_demo(state: &AppState, now_ms: i64) -> Result<DemoLogins, Serv
     let clin_email = Email::parse(DEMO_CLINICIAN_EMAIL)?;
     let ph = hash_password(DEMO_PATIENT_PASSWORD.into()).await?;
     let ch = hash_password(DEMO_CLINICIAN_PASSWORD.into()).await?;
-    let Some(user) = create_user(&state.db, &patient_email, &ph, "Alex Demo", "patient", DEMO_ZONE, now_ms).await?
+    let Some(user) = create_user(&state.db, &patient_email, &ph, "Alex Demo", "patient", DEMO_ZONE, true, now_ms).await?
     else {
         return Ok(DemoLogins { created: false, records: 0 });
     };
-    let clinician = create_user(&state.db, &clin_email, &ch, "Dr. Sam Demo", "clinician", DEMO_ZONE, now_ms).await?;
+    let clinician = create_user(&state.db, &clin_email, &ch, "Dr. Sam Demo", "clinician", DEMO_ZONE, true, now_ms).await?;
     let patient = patients::Entity::find()
         .filter(patients::Column::UserId.eq(&user.id))
         .one(&state.db)

@@ -123,6 +123,13 @@ pub async fn enabled<C: sea_orm::ConnectionTrait>(db: &C, user_id: &str) -> Resu
     Ok(totp::Entity::find_by_id(user_id.to_string()).one(db).await?.is_some_and(|t| t.confirmed_ms.is_some()))
 }
 
+/// Whether `user_id` signs in with more than a password: a confirmed
+/// authenticator, or a passkey (which verifies the user on the device). This
+/// is what a clinic's two-factor requirement asks for.
+pub async fn strong<C: sea_orm::ConnectionTrait>(db: &C, user_id: &str) -> Result<bool, ServiceError> {
+    Ok(enabled(db, user_id).await? || super::passkeys::has_passkey(db, user_id).await?)
+}
+
 pub async fn status(state: &AppState, actor: &Actor) -> Result<TwoFactorStatus, ServiceError> {
     let enabled = enabled(&state.db, &actor.user.id).await?;
     let left = recovery_codes::Entity::find()
@@ -136,7 +143,7 @@ pub async fn status(state: &AppState, actor: &Actor) -> Result<TwoFactorStatus, 
 
 /// Two-factor settings change only from a logged-in browser session, never
 /// with an API token.
-fn require_session(actor: &Actor) -> Result<(), ServiceError> {
+pub fn require_session(actor: &Actor) -> Result<(), ServiceError> {
     match actor.via {
         super::AuthVia::Session(_) => Ok(()),
         _ => Err(ServiceError::Forbidden),
@@ -287,10 +294,12 @@ pub async fn disable(state: &AppState, actor: &Actor, password: &str, code: &str
     if !enabled(&state.db, &actor.user.id).await? {
         return Ok(());
     }
-    if let Some(clinic) = super::clinic::clinic_requiring_2fa(&state.db, &actor.user.id).await? {
-        return Err(ServiceError::Conflict(format!(
-            "{clinic} requires two-factor authentication of its members. Leave the clinic or ask an admin first."
-        )));
+    if !super::passkeys::has_passkey(&state.db, &actor.user.id).await? {
+        if let Some(clinic) = super::clinic::clinic_requiring_2fa(&state.db, &actor.user.id).await? {
+            return Err(ServiceError::Conflict(format!(
+                "{clinic} requires two-factor authentication or a passkey of its members. Add a passkey, leave the clinic or ask an admin first."
+            )));
+        }
     }
     if !verify(state, &actor.user.id, code, now).await? {
         return Err(ServiceError::bad("code", "That code is not right."));

@@ -25,6 +25,8 @@ pub mod users {
         pub created_ms: i64,
         pub updated_ms: i64,
         pub password_changed_ms: i64,
+        /// When the user confirmed the address (from the emailed link); `None` until then.
+        pub email_verified_ms: Option<i64>,
     }
     no_relations!();
 }
@@ -446,6 +448,60 @@ pub mod password_resets {
         #[sea_orm(primary_key, auto_increment = false)]
         pub token_hash: String,
         pub user_id: String,
+        pub created_ms: i64,
+        pub expires_ms: i64,
+        pub used_ms: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod passkeys {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "passkeys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub user_id: String,
+        /// The WebAuthn user id (UUID) of the account.
+        pub user_handle: String,
+        /// base64url.
+        pub credential_id: String,
+        pub name: String,
+        /// webauthn-rs' `Passkey`, JSON.
+        pub passkey_json: String,
+        pub created_ms: i64,
+        pub last_used_ms: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod webauthn_challenges {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webauthn_challenges")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub user_id: Option<String>,
+        /// `register` or `login`.
+        pub kind: String,
+        pub state_json: String,
+        pub created_ms: i64,
+        pub expires_ms: i64,
+    }
+    no_relations!();
+}
+
+pub mod email_verifications {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "email_verifications")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub token_hash: String,
+        pub user_id: String,
+        pub email: String,
         pub created_ms: i64,
         pub expires_ms: i64,
         pub used_ms: Option<i64>,

@@ -1,0 +1,145 @@
+// Passkeys in the browser: the WebAuthn calls between Diabase's API and the
+// authenticator. Buttons opt in with data attributes (no inline script, so
+// the page's CSP holds):
+//   <button data-passkey="login">          sign in with a passkey, then go to
+//                                          the page's ?next= (or the dashboard)
+//   <button data-passkey="register" data-passkey-name="#input-id">
+//                                          add a passkey named by that input
+// Errors go to the element [data-passkey-error] nearest the button's form or
+// section. The server sends binary fields as base64url; they become
+// ArrayBuffers here and back.
+(() => {
+  'use strict';
+
+  const b64urlToBuf = (s) => {
+    const b64 = s.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((s.length + 3) % 4);
+    const bin = atob(b64);
+    const out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i += 1) out[i] = bin.charCodeAt(i);
+    return out.buffer;
+  };
+  const bufToB64url = (buf) => {
+    const bytes = new Uint8Array(buf);
+    let bin = '';
+    for (let i = 0; i < bytes.length; i += 1) bin += String.fromCharCode(bytes[i]);
+    return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  };
+  // JSON nulls are not valid WebAuthn option values: drop them.
+  const dropNulls = (v) => {
+    if (Array.isArray(v)) return v.map(dropNulls);
+    if (v && typeof v === 'object') {
+      const o = {};
+      for (const [k, x] of Object.entries(v)) if (x !== null && x !== undefined) o[k] = dropNulls(x);
+      return o;
+    }
+    return v;
+  };
+
+  async function api(path, body) {
+    const r = await fetch(path, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body ?? {}),
+    });
+    const text = await r.text();
+    let data = null;
+    try { data = text ? JSON.parse(text) : null; } catch { data = null; }
+    if (!r.ok) throw new Error(data?.error?.message || `The server answered ${r.status}.`);
+    return data;
+  }
+
+  function explain(e) {
+    if (e && e.name === 'NotAllowedError') return 'The passkey request was cancelled or timed out.';
+    if (e && e.name === 'InvalidStateError') return 'This device already holds a passkey for your account.';
+    if (e && e.name === 'SecurityError') return 'Passkeys need this site to be opened at its own address (see the operator\'s DIABASE_PUBLIC_URL).';
+    return (e && e.message) || String(e);
+  }
+
+  async function register(name) {
+    const { challenge_id, options } = await api('/api/v1/me/passkeys/start');
+    const pk = dropNulls(options.publicKey);
+    pk.challenge = b64urlToBuf(pk.challenge);
+    pk.user.id = b64urlToBuf(pk.user.id);
+    for (const c of pk.excludeCredentials || []) c.id = b64urlToBuf(c.id);
+    const cred = await navigator.credentials.create({ publicKey: pk });
+    const credential = {
+      id: cred.id,
+      rawId: bufToB64url(cred.rawId),
+      type: cred.type,
+      response: {
+        attestationObject: bufToB64url(cred.response.attestationObject),
+        clientDataJSON: bufToB64url(cred.response.clientDataJSON),
+        transports: typeof cred.response.getTransports === 'function' ? cred.response.getTransports() : undefined,
+      },
+      extensions: cred.getClientExtensionResults(),
+    };
+    return api('/api/v1/me/passkeys', { challenge_id, name, credential });
+  }
+
+  async function login() {
+    const { challenge_id, options } = await api('/api/v1/auth/passkey/start');
+    const pk = dropNulls(options.publicKey);
+    pk.challenge = b64urlToBuf(pk.challenge);
+    for (const c of pk.allowCredentials || []) c.id = b64urlToBuf(c.id);
+    // A button press: the browser's passkey chooser (not conditional autofill).
+    const cred = await navigator.credentials.get({ publicKey: pk });
+    const r = cred.response;
+    const credential = {
+      id: cred.id,
+      rawId: bufToB64url(cred.rawId),
+      type: cred.type,
+      response: {
+        authenticatorData: bufToB64url(r.authenticatorData),
+        clientDataJSON: bufToB64url(r.clientDataJSON),
+        signature: bufToB64url(r.signature),
+        userHandle: r.userHandle ? bufToB64url(r.userHandle) : null,
+      },
+      extensions: cred.getClientExtensionResults(),
+    };
+    return api('/api/v1/auth/passkey/finish', { challenge_id, credential });
+  }
+
+  function errorBox(button) {
+    const scope = button.closest('form, section, main') || document.body;
+    return scope.querySelector('[data-passkey-error]');
+  }
+
+  function show(button, message) {
+    const box = errorBox(button);
+    if (box) {
+      box.textContent = message;
+      box.hidden = !message;
+    }
+  }
+
+  document.addEventListener('click', async (event) => {
+    const button = event.target.closest('[data-passkey]');
+    if (!button) return;
+    event.preventDefault();
+    if (!window.PublicKeyCredential || !navigator.credentials) {
+      show(button, 'This browser cannot use passkeys. Use your password, or a current Chrome, Edge, Safari or Firefox.');
+      return;
+    }
+    show(button, '');
+    button.disabled = true;
+    try {
+      if (button.dataset.passkey === 'register') {
+        const input = document.querySelector(button.dataset.passkeyName || '[name=passkey_name]');
+        const name = (input?.value || '').trim() || 'Passkey';
+        await register(name);
+        const url = new URL(window.location.href);
+        url.searchParams.set('passkey', 'added');
+        window.location.assign(url.toString());
+      } else if (button.dataset.passkey === 'login') {
+        await login();
+        const next = new URLSearchParams(window.location.search).get('next');
+        window.location.assign(next && next.startsWith("/") && !next.startsWith("//") && !next.includes("\\") ? next : "/");
+      }
+    } catch (e) {
+      show(button, explain(e));
+    } finally {
+      button.disabled = false;
+    }
+  });
+})();
