@@ -237,9 +237,19 @@ async fn delete_account_removes_everything(app: &TestApp) {
 both_backends!(delete_is_rate_limited);
 async fn delete_is_rate_limited(app: &TestApp) {
     let c = app.user("guessed@example.org", "patient").await;
-    for _ in 0..5 {
-        let r = c.delete(app.url("/api/v1/me")).json(&json!({"password": "wrong-wrong-wrong"})).send().await.unwrap();
-        assert_eq!(r.status(), 400);
+    // The limit counts in fixed 15-minute windows: if the failures straddle a
+    // window's end, they are made again inside the new one.
+    const WINDOW_MS: i64 = 15 * 60 * 1000;
+    for attempt in 0..2 {
+        let start = app::service::now_ms();
+        for _ in 0..5 {
+            let r = c.delete(app.url("/api/v1/me")).json(&json!({"password": "wrong-wrong-wrong"})).send().await.unwrap();
+            let s = r.status().as_u16();
+            assert!(s == 400 || (attempt == 1 && s == 429), "{s}");
+        }
+        if start / WINDOW_MS == app::service::now_ms() / WINDOW_MS {
+            break;
+        }
     }
     // The right password no longer helps within the window.
     let r = c.delete(app.url("/api/v1/me")).json(&json!({"password": STRONG})).send().await.unwrap();
