@@ -158,6 +158,14 @@ pub async fn update_settings(display_name: String, glucose_unit: String, time_zo
     service::me::update(&state, &actor, patch, service::now_ms()).await.map_err(ssr::to_sfn)
 }
 
+/// Ends one session (another device, or this one).
+#[server(prefix = "/_fn", endpoint = "end_session")]
+pub async fn end_session(id: String) -> Result<(), ServerFnError> {
+    use crate::service;
+    let (state, actor) = ssr::actor().await?;
+    service::auth::end_session(&state, &actor.user.id, &id, service::now_ms()).await.map_err(ssr::to_sfn)
+}
+
 #[server(prefix = "/_fn", endpoint = "sessions", input = GetUrl)]
 pub async fn list_sessions() -> Result<Vec<SessionInfo>, ServerFnError> {
     use crate::service;

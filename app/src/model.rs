@@ -43,6 +43,9 @@ pub struct MePatch {
 /// One active session of the signed-in user.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SessionInfo {
+    /// A public handle of the session (not its secret), to end it by.
+    #[serde(default)]
+    pub id: String,
     pub created_at: String,
     pub last_seen_at: String,
     pub user_agent: Option<String>,

@@ -23,6 +23,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/auth/logout-all", post(logout_all))
         .route("/me", get(get_me).patch(patch_me).delete(crate::rest_account::delete_me))
         .route("/me/sessions", get(list_sessions))
+        .route("/me/sessions/{id}", delete(end_session))
         .route("/tokens", post(create_token).get(list_tokens))
         .route("/tokens/{id}", delete(delete_token))
         .route("/uploads", post(create_upload).get(list_uploads))
@@ -205,6 +206,11 @@ async fn patch_me(
     ApiJson(p): ApiJson<MePatch>,
 ) -> ApiResult<Json<app::model::Me>> {
     Ok(Json(me::update(&state, &actor, p, service::now_ms()).await?))
+}
+
+async fn end_session(State(state): State<AppState>, Authed(actor): Authed, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    auth::end_session(&state, &actor.user.id, &id, service::now_ms()).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn list_sessions(State(state): State<AppState>, Authed(actor): Authed) -> ApiResult<Json<Vec<app::model::SessionInfo>>> {

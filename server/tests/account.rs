@@ -374,3 +374,25 @@ async fn email_confirmation_gates_clinic_invitations(app: &TestApp) {
     let r = c.post(app.url("/api/v1/me/verify-email")).send().await.unwrap();
     assert_eq!(r.json::<Value>().await.unwrap()["sent"], false);
 }
+
+both_backends!(end_one_session);
+async fn end_one_session(app: &TestApp) {
+    let email = "two.devices@example.org";
+    let laptop = app.user(email, "patient").await;
+    let phone = app.client();
+    let (st, _) = login(app, &phone, email, None).await;
+    assert_eq!(st, 200);
+    let list: Value = laptop.get(app.url("/api/v1/me/sessions")).send().await.unwrap().json().await.unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    let other = list.iter().find(|s| s["current"] == false).unwrap()["id"].as_str().unwrap().to_string();
+    assert_eq!(other.len(), 24);
+    // Another account cannot end it; the owner can, and only that session ends.
+    let stranger = app.user("stranger@example.org", "patient").await;
+    assert_eq!(stranger.delete(app.url(&format!("/api/v1/me/sessions/{other}"))).send().await.unwrap().status(), 404);
+    assert_eq!(phone.get(app.url("/api/v1/me")).send().await.unwrap().status(), 200);
+    assert_eq!(laptop.delete(app.url(&format!("/api/v1/me/sessions/{other}"))).send().await.unwrap().status(), 204);
+    assert_eq!(phone.get(app.url("/api/v1/me")).send().await.unwrap().status(), 401);
+    assert_eq!(laptop.get(app.url("/api/v1/me")).send().await.unwrap().status(), 200);
+    assert_eq!(laptop.delete(app.url(&format!("/api/v1/me/sessions/{other}"))).send().await.unwrap().status(), 404);
+}

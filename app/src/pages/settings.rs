@@ -1,7 +1,7 @@
 //! Settings: name, glucose unit, time zone; Nightscout; two-factor
 //! authentication and passkeys; sessions; downloading all one's data and deleting the account.
 
-use crate::api::{list_sessions, time_zones};
+use crate::api::{list_sessions, time_zones, EndSession};
 use crate::api_account::{
     get_two_factor_status, list_passkeys, BeginTotp, ConfirmTotp, DeleteAccount, DisableTwoFactor, NewRecoveryCodes,
     RemovePasskey, RenamePasskey, ResendVerification,
@@ -86,7 +86,8 @@ fn ProfileForm() -> impl IntoView {
 #[component]
 fn Sessions() -> impl IntoView {
     let user = UserResource::use_();
-    let sessions = Resource::new(|| (), |_| list_sessions());
+    let end = ServerAction::<EndSession>::new();
+    let sessions = Resource::new(move || end.version().get(), |_| list_sessions());
     view! {
         <section class="card" aria-labelledby="sessions-h">
             <h2 id="sessions-h">"Where you are logged in"</h2>
@@ -95,7 +96,7 @@ fn Sessions() -> impl IntoView {
                     match sessions.await {
                         Ok(list) => view! {
                             <table class="table">
-                                <thead><tr><th scope="col">"Browser"</th><th scope="col">"Address"</th><th scope="col">"Signed in"</th><th scope="col">"Last used"</th></tr></thead>
+                                <thead><tr><th scope="col">"Browser"</th><th scope="col">"Address"</th><th scope="col">"Signed in"</th><th scope="col">"Last used"</th><th scope="col"><span class="sr-only">"End"</span></th></tr></thead>
                                 <tbody>
                                     {list.into_iter().map(|s| view! {
                                         <tr>
@@ -103,6 +104,14 @@ fn Sessions() -> impl IntoView {
                                             <td>{s.ip.unwrap_or_default()}</td>
                                             <td>{s.created_at}</td>
                                             <td>{s.last_seen_at}</td>
+                                            <td>
+                                                {(!s.current).then(|| view! {
+                                                    <ActionForm action=end attr:class="inline-form">
+                                                        <input type="hidden" name="id" value=s.id.clone()/>
+                                                        <button type="submit" class="btn btn-small" data-testid="end-session">"Log out"</button>
+                                                    </ActionForm>
+                                                })}
+                                            </td>
                                         </tr>
                                     }).collect_view()}
                                 </tbody>

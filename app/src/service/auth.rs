@@ -391,6 +391,7 @@ pub async fn list_sessions(
     Ok(rows
         .into_iter()
         .map(|s| crate::model::SessionInfo {
+            id: session_handle(&s.id_hash),
             created_at: super::ms_to_rfc3339(s.created_ms),
             last_seen_at: super::ms_to_rfc3339(s.last_seen_ms),
             current: current_hash == Some(s.id_hash.as_str()),
@@ -398,6 +399,32 @@ pub async fn list_sessions(
             ip: s.ip,
         })
         .collect())
+}
+
+/// The public handle of a session: derived from its stored hash, useless
+/// for signing in.
+pub fn session_handle(id_hash: &str) -> String {
+    let mut h = store::sha256_hex(format!("diabase-session-handle\0{id_hash}").as_bytes());
+    h.truncate(24);
+    h
+}
+
+/// Ends one of the user's sessions by its handle (any device: a lost
+/// phone, a shared computer). `NotFound` when the user has no such session.
+pub async fn end_session(state: &AppState, user_id: &str, handle: &str, now: i64) -> Result<(), ServiceError> {
+    let rows = sessions::Entity::find().filter(sessions::Column::UserId.eq(user_id)).all(&state.db).await?;
+    let target = rows.into_iter().find(|s| session_handle(&s.id_hash) == handle.trim()).ok_or(ServiceError::NotFound)?;
+    sessions::Entity::delete_by_id(target.id_hash.clone()).exec(&state.db).await?;
+    store::audit::append(&state.db, store::audit::Entry {
+        at_ms: now,
+        actor_user_id: Some(user_id),
+        patient_id: None,
+        action: "session_ended",
+        detail: &format!("session={}", session_handle(&target.id_hash)),
+        ip: None,
+    })
+    .await?;
+    Ok(())
 }
 
 /// The `Set-Cookie` value that installs a session.
