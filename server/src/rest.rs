@@ -168,9 +168,15 @@ async fn login(
     let m = meta(&headers, Some(peer), trust);
     let now = service::now_ms();
     let session = auth::login(&state, &b.email, &b.password, b.totp.as_deref(), &m, now).await?;
-    let body = me::to_me(&session.user, service::policy::own_patient(&state, &session.user.id).await?.map(|p| p.id));
+    signed_in(&state, &session).await
+}
+
+/// The answer to a successful sign-in (password or passkey): the user, and
+/// the session cookie.
+pub async fn signed_in(state: &AppState, session: &auth::NewSession) -> ApiResult<Response> {
+    let body = me::to_me(&session.user, service::policy::own_patient(state, &session.user.id).await?.map(|p| p.id));
     let mut res = Json(body).into_response();
-    if let Ok(v) = auth::session_cookie(&state, &session.token).parse() {
+    if let Ok(v) = auth::session_cookie(state, &session.token).parse() {
         res.headers_mut().insert(header::SET_COOKIE, v);
     }
     Ok(res)

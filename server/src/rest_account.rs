@@ -53,12 +53,7 @@ struct PasskeyLogin {
 /// `POST /auth/passkey/finish {challenge_id, credential}` → the user, with a session cookie.
 async fn passkey_login_finish(State(state): State<AppState>, Meta(m): Meta, ApiJson(b): ApiJson<PasskeyLogin>) -> ApiResult<Response> {
     let session = service::passkeys::finish_login(&state, &b.challenge_id, &b.credential, &m, service::now_ms()).await?;
-    let patient = service::policy::own_patient(&state, &session.user.id).await?.map(|p| p.id);
-    let mut res = Json(service::me::to_me(&session.user, patient)).into_response();
-    if let Ok(v) = service::auth::session_cookie(&state, &session.token).parse() {
-        res.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    Ok(res)
+    crate::rest::signed_in(&state, &session).await
 }
 
 async fn passkey_list(State(state): State<AppState>, Authed(actor): Authed) -> ApiResult<Json<Vec<app::model::PasskeyInfo>>> {
