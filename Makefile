@@ -16,7 +16,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 ADDR ?= 127.0.0.1:3000
 SERVER_BIN := $(CARGO_TARGET_DIR)/server-release/diabase
 
-.PHONY: run test tools test-tools site build unit e2e fuzz-smoke bench clean postgres chromium fhir-validator
+.PHONY: run test tools test-tools site build unit e2e fuzz-smoke bench clean postgres chromium fhir-validator pdf-tools
 
 run: tools site
 	mkdir -p data
@@ -49,7 +49,7 @@ tools:
 	  npm ci --no-audit --no-fund
 	fi
 
-test-tools: chromium postgres fhir-validator
+test-tools: chromium postgres fhir-validator pdf-tools
 
 # The FHIR R4 validator the export tests use (fhir.resources 6.1 = FHIR 4.0.1, on pydantic 1).
 FHIR_VENV := $(HOME)/.cache/diabase/fhir-venv
@@ -64,6 +64,12 @@ chromium:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 	fi
 	command -v pdftoppm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils) || true
+
+# qpdf and poppler's pdftotext / pdfinfo check the password-protected (AES-256) report PDF.
+pdf-tools:
+	if ! command -v qpdf >/dev/null || ! command -v pdftotext >/dev/null; then
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qpdf poppler-utils
+	fi
 
 postgres:
 	if ! command -v pg_ctlcluster >/dev/null; then

@@ -50,6 +50,11 @@ pub mod ssr {
             .await
             .map_err(to_sfn)?
             .ok_or_else(|| to_sfn(ServiceError::Unauthorized))?;
+        // The browser's functions are not an API: a token limited to some
+        // scopes calls the REST API only, where each endpoint is checked.
+        if !actor.full_access() {
+            return Err(to_sfn(ServiceError::Forbidden));
+        }
         Ok((state, actor, meta))
     }
 
@@ -105,6 +110,9 @@ pub async fn login(
         .await
         .map_err(ssr::to_sfn)?;
     ssr::set_cookie(&service::auth::session_cookie(&state, &session.token));
+    if let Some(c) = &session.device_cookie {
+        ssr::set_cookie(c);
+    }
     leptos_axum::redirect(&safe_next(next.as_deref()));
     Ok(())
 }
@@ -172,7 +180,7 @@ pub async fn list_sessions() -> Result<Vec<SessionInfo>, ServerFnError> {
     let (state, actor) = ssr::actor().await?;
     let current = match &actor.via {
         service::AuthVia::Session(h) => Some(h.as_str()),
-        service::AuthVia::Token(_) => None,
+        service::AuthVia::Token { .. } => None,
     };
     service::auth::list_sessions(&state, &actor.user.id, current).await.map_err(ssr::to_sfn)
 }

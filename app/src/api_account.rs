@@ -125,3 +125,58 @@ pub async fn resend_verification() -> Result<bool, ServerFnError> {
     let (state, actor) = ssr::actor().await?;
     service::verify_email::resend(&state, &actor, service::now_ms()).await.map_err(ssr::to_sfn)
 }
+
+/// The account's sign-ins and failed sign-ins, newest first.
+#[server(prefix = "/_fn", endpoint = "login_history", input = GetUrl)]
+pub async fn login_history() -> Result<Vec<crate::model::LoginEventInfo>, ServerFnError> {
+    use crate::service;
+    let (state, actor) = ssr::actor().await?;
+    service::logins::history(&state, &actor, 100).await.map_err(ssr::to_sfn)
+}
+
+/// The personal access tokens that still work.
+#[server(prefix = "/_fn", endpoint = "list_tokens", input = GetUrl)]
+pub async fn list_tokens() -> Result<Vec<crate::model::TokenInfo>, ServerFnError> {
+    use crate::service;
+    let (state, actor) = ssr::actor().await?;
+    service::tokens::list(&state, &actor, service::now_ms()).await.map_err(ssr::to_sfn)
+}
+
+/// A token made in Settings, its secret shown once.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NewToken {
+    pub name: String,
+    pub token: String,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<String>,
+}
+
+/// Makes a token: `access` is `read:glucose`, `read:all`, `upload`,
+/// `read:all+upload` or `full`; `days` the lifetime (empty: until revoked).
+#[server(prefix = "/_fn", endpoint = "create_token")]
+pub async fn create_token(name: String, access: String, days: Option<String>) -> Result<NewToken, ServerFnError> {
+    use crate::service;
+    let (state, actor) = ssr::actor().await?;
+    let now = service::now_ms();
+    let scopes: Vec<String> = access.split('+').map(str::to_string).collect();
+    let expires_at = match days.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+        Some(d) => {
+            let n: i64 = d.parse().ok().filter(|n| (1..=3650).contains(n)).ok_or_else(|| {
+                ssr::to_sfn(service::ServiceError::bad("days", "Give the token a lifetime of 1 to 3650 days, or none."))
+            })?;
+            Some(service::ms_to_rfc3339(now + n * 86_400_000))
+        }
+        None => None,
+    };
+    let t = service::tokens::create(&state, &actor, &name, Some(&scopes), expires_at.as_deref(), now)
+        .await
+        .map_err(ssr::to_sfn)?;
+    Ok(NewToken { name: t.name, token: t.token, scopes: t.scopes, expires_at: t.expires_at })
+}
+
+#[server(prefix = "/_fn", endpoint = "revoke_token")]
+pub async fn revoke_token(id: String) -> Result<(), ServerFnError> {
+    use crate::service;
+    let (state, actor) = ssr::actor().await?;
+    service::tokens::revoke(&state, &actor, &id, service::now_ms()).await.map_err(ssr::to_sfn)
+}

@@ -23,6 +23,7 @@ pub struct LinkCodeView {
     pub url: String,
     pub qr_svg: String,
     pub emailed_to: Option<String>,
+    pub texted_to: Option<String>,
 }
 
 #[cfg(feature = "ssr")]
@@ -67,6 +68,28 @@ pub async fn decline_link(code: String) -> Result<(), ServerFnError> {
     service::sharing::decline(&state, &actor, &meta, &code, service::now_ms()).await.map_err(ssr::to_sfn)
 }
 
+/// Pauses (`pause` = "on") or resumes all sharing.
+#[server(prefix = "/_fn", endpoint = "set_sharing_paused")]
+pub async fn set_sharing_paused(pause: String) -> Result<bool, ServerFnError> {
+    use crate::service;
+    let (state, actor, meta) = ssr::actor_with_meta().await?;
+    let now = service::now_ms();
+    if pause == "on" {
+        service::sharing::pause_all(&state, &actor, &meta, now).await.map_err(ssr::to_sfn)?;
+        Ok(true)
+    } else {
+        service::sharing::resume_all(&state, &actor, &meta, now).await.map_err(ssr::to_sfn)?;
+        Ok(false)
+    }
+}
+
+#[server(prefix = "/_fn", endpoint = "sharing_paused", input = GetUrl)]
+pub async fn sharing_paused() -> Result<bool, ServerFnError> {
+    use crate::service;
+    let (state, actor) = ssr::actor().await?;
+    service::sharing::sharing_paused(&state, &actor).await.map_err(ssr::to_sfn)
+}
+
 #[server(prefix = "/_fn", endpoint = "my_grants", input = GetUrl)]
 pub async fn my_grants() -> Result<Vec<GrantInfo>, ServerFnError> {
     use crate::service;
@@ -101,6 +124,7 @@ pub async fn update_grant(
 }
 
 #[server(prefix = "/_fn", endpoint = "invite_partner")]
+#[allow(clippy::too_many_arguments)]
 pub async fn invite_partner(
     email: String,
     glucose: Option<String>,
@@ -108,11 +132,19 @@ pub async fn invite_partner(
     settings: Option<String>,
     events: Option<String>,
     expires_at: Option<String>,
+    phone: Option<String>,
+    provider_name: Option<String>,
+    provider_clinic: Option<String>,
 ) -> Result<GrantInfo, ServerFnError> {
     use crate::service;
     let (state, actor) = ssr::actor().await?;
     let scopes = checked(&glucose, &insulin, &settings, &events);
-    service::sharing::invite(&state, &actor, &email, &scopes, expires_at.as_deref(), service::now_ms())
+    let blank = |s: &Option<String>| s.as_deref().is_none_or(|x| x.trim().is_empty());
+    let provider = (!blank(&provider_name) || !blank(&provider_clinic)).then(|| service::sharing::Provider {
+        name: provider_name.unwrap_or_default(),
+        clinic: provider_clinic.unwrap_or_default(),
+    });
+    service::sharing::invite_with(&state, &actor, &email, &scopes, expires_at.as_deref(), phone.as_deref(), provider, service::now_ms())
         .await
         .map_err(ssr::to_sfn)
 }
@@ -208,10 +240,15 @@ pub async fn clinic_record(clinic_id: String, record_id: String) -> Result<Clini
 }
 
 #[server(prefix = "/_fn", endpoint = "create_link_code")]
-pub async fn create_link_code(clinic_id: String, record_id: String, email: Option<String>) -> Result<LinkCodeView, ServerFnError> {
+pub async fn create_link_code(
+    clinic_id: String,
+    record_id: String,
+    email: Option<String>,
+    phone: Option<String>,
+) -> Result<LinkCodeView, ServerFnError> {
     use crate::service;
     let (state, actor) = ssr::actor().await?;
-    let c = service::clinic::create_link_code(&state, &actor, &clinic_id, &record_id, email.as_deref(), service::now_ms())
+    let c = service::clinic::create_link_code(&state, &actor, &clinic_id, &record_id, email.as_deref(), phone.as_deref(), service::now_ms())
         .await
         .map_err(ssr::to_sfn)?;
     let qr_svg = qrcode::QrCode::new(c.url.as_bytes())
@@ -223,7 +260,7 @@ pub async fn create_link_code(clinic_id: String, record_id: String, email: Optio
                 .build()
         })
         .unwrap_or_default();
-    Ok(LinkCodeView { code: c.code, expires_at: c.expires_at, url: c.url, qr_svg, emailed_to: c.emailed_to })
+    Ok(LinkCodeView { code: c.code, expires_at: c.expires_at, url: c.url, qr_svg, emailed_to: c.emailed_to, texted_to: c.texted_to })
 }
 
 #[server(prefix = "/_fn", endpoint = "request_upload")]
@@ -245,4 +282,22 @@ pub async fn add_member(clinic_id: String, email: String, role: String) -> Resul
     use crate::service;
     let (state, actor) = ssr::actor().await?;
     service::clinic::add_member(&state, &actor, &clinic_id, &email, &role, service::now_ms()).await.map_err(ssr::to_sfn)
+}
+
+/// An admin replaces the clinic's share code.
+#[server(prefix = "/_fn", endpoint = "rotate_share_code")]
+pub async fn rotate_share_code(clinic_id: String) -> Result<String, ServerFnError> {
+    use crate::service;
+    let (state, actor) = ssr::actor().await?;
+    service::clinic::rotate_share_code(&state, &actor, &clinic_id, service::now_ms()).await.map_err(ssr::to_sfn)
+}
+
+/// A clinician has seen a new patient (who shared on their own initiative).
+#[server(prefix = "/_fn", endpoint = "acknowledge_patient")]
+pub async fn acknowledge_patient(clinic_id: String, record_id: String) -> Result<(), ServerFnError> {
+    use crate::service;
+    let (state, actor) = ssr::actor().await?;
+    service::clinic::acknowledge_patient(&state, &actor, &clinic_id, &record_id, service::now_ms())
+        .await
+        .map_err(ssr::to_sfn)
 }

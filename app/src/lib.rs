@@ -38,7 +38,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <link rel="apple-touch-icon" href="/icons/icon-192.png"/>
                 <script src="/echarts.min.js" defer=true></script>
                 <script src="/register-sw.js" defer=true nonce=nonce.clone()></script>
-                <script src="/passkeys.js" defer=true nonce=nonce></script>
+                <script src="/passkeys.js" defer=true nonce=nonce.clone()></script>
+                <script src="/protected-pdf.js" defer=true nonce=nonce></script>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -91,6 +92,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/reports/settings") view=pages::reports::ReportsDevicePage ssr=leptos_router::SsrMode::Async/>
                     <Route path=path!("/sharing") view=pages::sharing::SharingPage/>
                     <Route path=path!("/settings") view=pages::settings::SettingsPage/>
+                    <Route path=path!("/security") view=pages::security::SecurityPage/>
                     <Route path=path!("/clinic") view=pages::clinic::ClinicsPage/>
                     <Route path=path!("/clinic/:clinic_id") view=pages::clinic::ClinicDashboardPage/>
                     <Route path=path!("/clinic/:clinic_id/patients/:record_id") view=pages::clinic::ClinicRecordPage/>

@@ -53,13 +53,29 @@ pub struct SessionInfo {
     pub current: bool,
 }
 
+/// One sign-in (or failed sign-in) of the account.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoginEventInfo {
+    pub at: String,
+    /// `password` or `passkey`.
+    pub method: String,
+    pub success: bool,
+    /// The first sign-in of the account from this browser.
+    pub new_device: bool,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
 /// A personal access token, without its secret.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TokenInfo {
     pub id: String,
     pub name: String,
+    /// `full`, or `read:glucose` / `read:all` and/or `upload`.
+    pub scopes: Vec<String>,
     pub created_at: String,
     pub last_used_at: Option<String>,
+    pub expires_at: Option<String>,
 }
 
 /// The patient dashboard's figures (last 14 days in the patient's zone).
@@ -107,6 +123,12 @@ pub struct ClinicSummary {
     /// Members must have two-factor authentication on to open the clinic.
     #[serde(default)]
     pub require_2fa: bool,
+    /// The code patients enter to share with the clinic (`XXXX-XXXX-XXXX`).
+    #[serde(default)]
+    pub share_code: Option<String>,
+    /// Patients who shared on their own initiative and no one has seen yet.
+    #[serde(default)]
+    pub new_patients: u64,
 }
 
 /// A member (or invited colleague) of a clinic.
@@ -133,8 +155,12 @@ pub struct ClinicPatientRow {
     pub name: String,
     pub birth_date: Option<String>,
     pub mrn: Option<String>,
-    /// custodial · code_pending · linked · revoked · expired · declined
+    /// custodial · code_pending · linked · paused · revoked · expired · declined
     pub link_status: String,
+    /// The patient shared on their own initiative (the clinic's share code
+    /// or its address) and no one at the clinic has acknowledged it yet.
+    #[serde(default)]
+    pub new_patient: bool,
     /// The scopes the patient granted (empty when not linked).
     pub scopes: Vec<String>,
     pub grant_expires_at: Option<String>,
@@ -180,6 +206,9 @@ pub struct LinkCode {
     pub url: String,
     /// Whether the code was emailed to the patient.
     pub emailed_to: Option<String>,
+    /// The number the code was texted to (E.164), if it was.
+    #[serde(default)]
+    pub texted_to: Option<String>,
 }
 
 /// What a link code asks for, shown to the patient before they accept.
@@ -189,25 +218,31 @@ pub struct LinkPreview {
     pub clinic_name: String,
     /// The scopes the clinic asks for (the patient may grant fewer).
     pub scopes: Vec<String>,
-    pub code_expires_at: String,
+    /// When a one-time link code stops working (`None`: the clinic's share code).
+    pub code_expires_at: Option<String>,
+    /// `link` (a one-time code the clinic made for this patient) or `share`
+    /// (the clinic's share code: the patient shares on their own initiative).
+    pub kind: String,
 }
 
 /// A grant as its patient sees it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GrantInfo {
     pub id: String,
-    /// "clinic" or "care_partner".
+    /// "clinic", "care_partner" or "provider" (invited by their verified email).
     pub grantee_type: String,
     pub grantee_name: String,
     pub grantee_email: Option<String>,
     pub clinic_id: Option<String>,
     pub scopes: Vec<String>,
-    /// active · pending (an invitation not yet accepted) · expired · revoked
+    /// active · pending (an invitation not yet accepted) · expired · paused
+    /// (the patient paused all sharing) · revoked
     pub status: String,
     pub created_at: String,
     pub accepted_at: Option<String>,
     pub expires_at: Option<String>,
     pub revoked_at: Option<String>,
+    pub paused_at: Option<String>,
 }
 
 /// A care-partner invitation as its invitee sees it.

@@ -233,6 +233,36 @@ mod m0007_email_verification {
     }
 }
 
+mod m0008_patient_control {
+    use super::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0008_patient_control"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            run_sql(manager, include_str!("sql/0008_patient_control.sql")).await
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            run_sql(
+                manager,
+                "DROP TABLE known_devices; DROP TABLE login_events; DROP INDEX clinics_share_code; \
+                 ALTER TABLE clinics DROP COLUMN share_code; ALTER TABLE grants DROP COLUMN paused_ms; \
+                 ALTER TABLE grants DROP COLUMN provider_name; ALTER TABLE grants DROP COLUMN provider_clinic; \
+                 ALTER TABLE api_tokens DROP COLUMN scopes;",
+            )
+            .await
+        }
+    }
+}
+
 pub struct Migrator;
 
 #[async_trait::async_trait]
@@ -246,6 +276,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_account_security::Migration),
             Box::new(m0006_passkeys::Migration),
             Box::new(m0007_email_verification::Migration),
+            Box::new(m0008_patient_control::Migration),
         ]
     }
 }

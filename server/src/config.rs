@@ -85,6 +85,11 @@ pub fn service_config() -> Result<Config, store::crypto::CryptoError> {
     let mut c = Config::default();
     c.cipher = std::sync::Arc::new(field_cipher()?);
     c.smtp_url = std::env::var("DIABASE_SMTP_URL").ok().filter(|s| !s.trim().is_empty());
+    c.sms = std::env::var("DIABASE_SMS_URL").ok().filter(|s| !s.trim().is_empty()).map(|url| app::service::sms::Gateway {
+        url: url.trim().to_string(),
+        token: std::env::var("DIABASE_SMS_TOKEN").ok().filter(|s| !s.trim().is_empty()),
+        from: std::env::var("DIABASE_SMS_FROM").ok().filter(|s| !s.trim().is_empty()),
+    });
     if let Ok(from) = std::env::var("DIABASE_MAIL_FROM") {
         if !from.trim().is_empty() {
             c.mail_from = from.trim().to_string();

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod nightscout;
 pub mod pdf;
+pub mod pdf_protect;
 pub mod rest;
 pub mod rest_account;
 pub mod rest_sharing;

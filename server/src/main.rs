@@ -60,6 +60,10 @@ enum Command {
         /// Write to this file instead of standard output.
         #[arg(long)]
         out: Option<std::path::PathBuf>,
+        /// PDF only: encrypt it (AES-256) under a generated password, which
+        /// is printed once on standard error.
+        #[arg(long)]
+        protect: bool,
     },
     /// A user's whole record (GDPR portability): Diabase JSON, or a FHIR R4
     /// Bundle per the HL7 CGM implementation guide. Written to the audit trail.
@@ -333,7 +337,10 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
         }
-        Command::Report { user, from, to, format, out } => {
+        Command::Report { user, from, to, format, out, protect } => {
+            if protect && format != "pdf" {
+                return Err("--protect applies to --format pdf only".into());
+            }
             let st = state(config::default_addr(), false).await?;
             let patient = patient_of(&st, &user).await?;
             let from = service::report::parse_date("from", &from).map_err(|e| e.to_string())?;
@@ -342,7 +349,12 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
                 let b = service::report::bundle(&st, None, &patient, Some(from), Some(to), service::now_ms())
                     .await
                     .map_err(|e| e.to_string())?;
-                let bytes = server::pdf::render_report_pdf(&b);
+                let mut bytes = server::pdf::render_report_pdf(&b);
+                if protect {
+                    let password = server::pdf_protect::generate_password();
+                    bytes = server::pdf_protect::protect(&bytes, &password)?;
+                    eprintln!("PDF password (shown once; send it by another channel than the file): {password}");
+                }
                 match out {
                     Some(path) => std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?,
                     None => {

@@ -24,6 +24,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/me", get(get_me).patch(patch_me).delete(crate::rest_account::delete_me))
         .route("/me/sessions", get(list_sessions))
         .route("/me/sessions/{id}", delete(end_session))
+        .route("/me/logins", get(login_history))
         .route("/tokens", post(create_token).get(list_tokens))
         .route("/tokens/{id}", delete(delete_token))
         .route("/uploads", post(create_upload).get(list_uploads))
@@ -31,6 +32,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/patients/{patient_id}/report", get(patient_report))
         .route("/patients/{patient_id}/glucose", get(patient_glucose))
         .route("/patients/{patient_id}/report.pdf", get(patient_report_pdf))
+        .route("/patients/{patient_id}/protected-report", post(patient_report_pdf_protected))
         .merge(crate::rest_sharing::routes())
         .merge(crate::rest_account::routes())
         .merge(crate::nightscout::v1_routes())
@@ -100,10 +102,36 @@ pub struct Authed(pub Actor);
 impl FromRequestParts<AppState> for Authed {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        service::authenticate(state, &parts.headers, service::now_ms())
+        let actor = service::authenticate(state, &parts.headers, service::now_ms())
             .await?
-            .map(Authed)
-            .ok_or(ApiError(ServiceError::Unauthorized))
+            .ok_or(ApiError(ServiceError::Unauthorized))?;
+        if !actor.full_access() {
+            let path = parts.extensions.get::<axum::extract::MatchedPath>().map(|m| m.as_str()).unwrap_or("");
+            if !scoped_token_may_call(&parts.method, path) {
+                return Err(ApiError(ServiceError::Forbidden));
+            }
+        }
+        Ok(Authed(actor))
+    }
+}
+
+/// The endpoints a token without `full` scope may call at all; the policy
+/// then checks its scopes against the data (a `read:glucose` token reads no
+/// insulin, an `upload` token reads nothing). Everything else is refused.
+fn scoped_token_may_call(method: &http::Method, path: &str) -> bool {
+    let path = path.strip_prefix("/api/v1").unwrap_or(path);
+    match *method {
+        http::Method::GET | http::Method::HEAD => matches!(
+            path,
+            "/me"
+                | "/uploads"
+                | "/sharing/shared-with-me"
+                | "/patients/{patient_id}/report"
+                | "/patients/{patient_id}/glucose"
+                | "/patients/{patient_id}/report.pdf"
+        ),
+        http::Method::POST => matches!(path, "/uploads" | "/patients/{patient_id}/protected-report"),
+        _ => false,
     }
 }
 
@@ -177,7 +205,10 @@ pub async fn signed_in(state: &AppState, session: &auth::NewSession) -> ApiResul
     let body = me::to_me(&session.user, service::policy::own_patient(state, &session.user.id).await?.map(|p| p.id));
     let mut res = Json(body).into_response();
     if let Ok(v) = auth::session_cookie(state, &session.token).parse() {
-        res.headers_mut().insert(header::SET_COOKIE, v);
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    if let Some(Ok(v)) = session.device_cookie.as_ref().map(|c| c.parse()) {
+        res.headers_mut().append(header::SET_COOKIE, v);
     }
     Ok(res)
 }
@@ -219,10 +250,17 @@ async fn end_session(State(state): State<AppState>, Authed(actor): Authed, Path(
     Ok(StatusCode::NO_CONTENT)
 }
 
+async fn login_history(State(state): State<AppState>, Authed(actor): Authed) -> ApiResult<Json<Vec<app::model::LoginEventInfo>>> {
+    if !actor.full_access() {
+        return Err(ApiError(ServiceError::Forbidden));
+    }
+    Ok(Json(service::logins::history(&state, &actor, 200).await?))
+}
+
 async fn list_sessions(State(state): State<AppState>, Authed(actor): Authed) -> ApiResult<Json<Vec<app::model::SessionInfo>>> {
     let current = match &actor.via {
         service::AuthVia::Session(h) => Some(h.clone()),
-        service::AuthVia::Token(_) => None,
+        service::AuthVia::Token { .. } => None,
     };
     Ok(Json(auth::list_sessions(&state, &actor.user.id, current.as_deref()).await?))
 }
@@ -230,6 +268,10 @@ async fn list_sessions(State(state): State<AppState>, Authed(actor): Authed) -> 
 #[derive(Deserialize)]
 struct TokenBody {
     name: String,
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
+    #[serde(default)]
+    expires_at: Option<String>,
 }
 
 async fn create_token(
@@ -237,12 +279,13 @@ async fn create_token(
     Authed(actor): Authed,
     ApiJson(b): ApiJson<TokenBody>,
 ) -> ApiResult<Response> {
-    let t = tokens::create(&state, &actor, &b.name, service::now_ms()).await?;
+    let t = tokens::create(&state, &actor, &b.name, b.scopes.as_deref(), b.expires_at.as_deref(), service::now_ms())
+        .await?;
     Ok((StatusCode::CREATED, Json(t)).into_response())
 }
 
 async fn list_tokens(State(state): State<AppState>, Authed(actor): Authed) -> ApiResult<Json<Vec<app::model::TokenInfo>>> {
-    Ok(Json(tokens::list(&state, &actor).await?))
+    Ok(Json(tokens::list(&state, &actor, service::now_ms()).await?))
 }
 
 async fn delete_token(State(state): State<AppState>, Authed(actor): Authed, Path(id): Path<String>) -> ApiResult<StatusCode> {
@@ -382,20 +425,54 @@ struct OptWindow {
 /// The report as PDF (the overview and one page per day, at most 31), in the
 /// caller's glucose unit. Without `from`/`to`: the 14 days ending on the
 /// newest data.
+/// The report PDF of a window (`None` ends: the default window): its file name and bytes.
+async fn report_pdf(state: &AppState, actor: &Actor, patient_id: &str, w: &OptWindow) -> ApiResult<(String, Vec<u8>)> {
+    use app::service::report::{bundle, parse_date};
+    let from = w.from.as_deref().filter(|s| !s.trim().is_empty()).map(|s| parse_date("from", s)).transpose()?;
+    let to = w.to.as_deref().filter(|s| !s.trim().is_empty()).map(|s| parse_date("to", s)).transpose()?;
+    let b = bundle(state, Some(actor), patient_id, from, to, service::now_ms()).await?;
+    let name = format!("diabase-report-{}-{}.pdf", b.overview.meta.from, b.overview.meta.to);
+    let bytes = tokio::task::spawn_blocking(move || crate::pdf::render_report_pdf(&b))
+        .await
+        .map_err(|e| ServiceError::Internal(format!("pdf task: {e}")))?;
+    Ok((name, bytes))
+}
+
+/// The report PDF for sending outside Diabase: encrypted (AES-256) under a
+/// password Diabase generates and returns this once, with the file:
+/// `{password, file_name, pdf_base64}`. Nothing is stored.
+async fn patient_report_pdf_protected(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+    Path(patient_id): Path<String>,
+    axum::extract::Query(w): axum::extract::Query<OptWindow>,
+) -> ApiResult<Response> {
+    use base64::Engine;
+    let (name, bytes) = report_pdf(&state, &actor, &patient_id, &w).await?;
+    let password = crate::pdf_protect::generate_password();
+    let pw = password.clone();
+    let sealed = tokio::task::spawn_blocking(move || crate::pdf_protect::protect(&bytes, &pw))
+        .await
+        .map_err(|e| ServiceError::Internal(format!("pdf task: {e}")))?
+        .map_err(|e| ServiceError::Internal(format!("pdf encryption: {e}")))?;
+    let file_name = name.replace(".pdf", "-protected.pdf");
+    let mut res = Json(json!({
+        "password": password,
+        "file_name": file_name,
+        "pdf_base64": base64::engine::general_purpose::STANDARD.encode(&sealed),
+    }))
+    .into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    Ok(res)
+}
+
 async fn patient_report_pdf(
     State(state): State<AppState>,
     Authed(actor): Authed,
     Path(patient_id): Path<String>,
     axum::extract::Query(w): axum::extract::Query<OptWindow>,
 ) -> ApiResult<Response> {
-    use app::service::report::{bundle, parse_date};
-    let from = w.from.as_deref().filter(|s| !s.trim().is_empty()).map(|s| parse_date("from", s)).transpose()?;
-    let to = w.to.as_deref().filter(|s| !s.trim().is_empty()).map(|s| parse_date("to", s)).transpose()?;
-    let b = bundle(&state, Some(&actor), &patient_id, from, to, service::now_ms()).await?;
-    let name = format!("diabase-report-{}-{}.pdf", b.overview.meta.from, b.overview.meta.to);
-    let bytes = tokio::task::spawn_blocking(move || crate::pdf::render_report_pdf(&b))
-        .await
-        .map_err(|e| ServiceError::Internal(format!("pdf task: {e}")))?;
+    let (name, bytes) = report_pdf(&state, &actor, &patient_id, &w).await?;
     let mut res = bytes.into_response();
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/pdf"));

@@ -38,6 +38,11 @@ pub fn routes() -> Router<AppState> {
         .route("/sharing/grants", get(list_grants))
         .route("/sharing/grants/{grant_id}", patch(update_grant).delete(revoke_grant))
         .route("/sharing/access-log", get(access_log))
+        .route("/sharing/pause", post(pause_all))
+        .route("/sharing/resume", post(resume_all))
+        .route("/sharing/paused", get(paused))
+        .route("/clinics/{clinic_id}/share-code", post(rotate_share_code))
+        .route("/clinics/{clinic_id}/patients/{record_id}/acknowledge", post(acknowledge))
         .route("/sharing/shared-with-me", get(shared_with_me))
         .route("/me/upload-requests", get(my_upload_requests))
         .route("/me/upload-requests/{id}/dismiss", post(dismiss_upload_request))
@@ -185,6 +190,9 @@ async fn get_record(
 struct LinkCodeBody {
     #[serde(default)]
     email: Option<String>,
+    /// Also text the code to this number (E.164), through the SMS gateway.
+    #[serde(default)]
+    phone: Option<String>,
 }
 
 async fn link_code(
@@ -199,7 +207,7 @@ async fn link_code(
             .map_err(|e| ApiError(ServiceError::bad("email", format!("The request body is not valid: {e}"))))?,
         None => LinkCodeBody::default(),
     };
-    let c = clinic::create_link_code(&s, &a, &clinic_id, &record_id, b.email.as_deref(), now()).await?;
+    let c = clinic::create_link_code(&s, &a, &clinic_id, &record_id, b.email.as_deref(), b.phone.as_deref(), now()).await?;
     Ok(created(c))
 }
 
@@ -238,6 +246,37 @@ async fn accept(State(s): State<AppState>, Authed(a): Authed, Meta(m): Meta, Api
     Ok(created(json!({"grant_id": id})))
 }
 
+/// "Pause all sharing": every grant stops giving access until resumed.
+async fn pause_all(State(s): State<AppState>, Authed(a): Authed, Meta(m): Meta) -> ApiResult<Json<Value>> {
+    let n = sharing::pause_all(&s, &a, &m, now()).await?;
+    Ok(Json(json!({"paused": true, "grants": n})))
+}
+
+async fn resume_all(State(s): State<AppState>, Authed(a): Authed, Meta(m): Meta) -> ApiResult<Json<Value>> {
+    let n = sharing::resume_all(&s, &a, &m, now()).await?;
+    Ok(Json(json!({"paused": false, "grants": n})))
+}
+
+async fn paused(State(s): State<AppState>, Authed(a): Authed) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({"paused": sharing::sharing_paused(&s, &a).await?})))
+}
+
+/// An admin replaces the clinic's share code.
+async fn rotate_share_code(State(s): State<AppState>, Authed(a): Authed, Path(clinic_id): Path<String>) -> ApiResult<Json<Value>> {
+    let code = clinic::rotate_share_code(&s, &a, &clinic_id, now()).await?;
+    Ok(Json(json!({"share_code": code})))
+}
+
+/// A clinician has seen a patient who shared on their own initiative.
+async fn acknowledge(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    Path((clinic_id, record_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    clinic::acknowledge_patient(&s, &a, &clinic_id, &record_id, now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 async fn decline(State(s): State<AppState>, Authed(a): Authed, Meta(m): Meta, ApiJson(b): ApiJson<CodeBody>) -> ApiResult<StatusCode> {
     sharing::decline(&s, &a, &m, &b.code, now()).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -249,10 +288,22 @@ struct InviteBody {
     scopes: Vec<String>,
     #[serde(default)]
     expires_at: Option<String>,
+    /// Also text the invitation to this number (E.164).
+    #[serde(default)]
+    phone: Option<String>,
+    /// Sharing with a provider: their name and clinic (both, or neither).
+    #[serde(default)]
+    provider_name: Option<String>,
+    #[serde(default)]
+    provider_clinic: Option<String>,
 }
 
 async fn invite(State(s): State<AppState>, Authed(a): Authed, ApiJson(b): ApiJson<InviteBody>) -> ApiResult<Response> {
-    let g = sharing::invite(&s, &a, &b.email, &b.scopes, b.expires_at.as_deref(), now()).await?;
+    let provider = match (b.provider_name, b.provider_clinic) {
+        (None, None) => None,
+        (name, clinic) => Some(sharing::Provider { name: name.unwrap_or_default(), clinic: clinic.unwrap_or_default() }),
+    };
+    let g = sharing::invite_with(&s, &a, &b.email, &b.scopes, b.expires_at.as_deref(), b.phone.as_deref(), provider, now()).await?;
     Ok(created(json!({"grant_id": g.id, "status": g.status, "grant": g})))
 }
 

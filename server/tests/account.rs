@@ -154,12 +154,15 @@ async fn password_reset_over_smtp(backend: Backend) {
     assert_eq!(r.status(), 401, "the old password no longer works");
     let r = anon.post(app.url("/api/v1/auth/login")).json(&json!({"email": email, "password": "correct-horse-battery-41"})).send().await.unwrap();
     assert_eq!(r.status(), 200);
+    // That browser is new to the account: the owner is told.
+    let alert = next_mail(&mut mails).await;
+    assert!(alert.contains("Subject: New sign-in to your Diabase account"), "{alert}");
     let r = confirm(token.clone(), "another-horse-battery-42").await;
     assert_eq!(r.status(), 400, "a reset link works once");
 
     // A link older than 24 hours is refused.
     let day = 24 * 3600 * 1000 + 1000;
-    let meta = app::service::ClientMeta { ip: None, user_agent: None };
+    let meta = app::service::ClientMeta::default();
     app::service::reset::request(&app.state, email, &meta, app::service::now_ms() - day).await.unwrap();
     let old = token_in(&body_of(&next_mail(&mut mails).await));
     let r = confirm(old, "another-horse-battery-42").await;
@@ -395,4 +398,81 @@ async fn end_one_session(app: &TestApp) {
     assert_eq!(phone.get(app.url("/api/v1/me")).send().await.unwrap().status(), 401);
     assert_eq!(laptop.get(app.url("/api/v1/me")).send().await.unwrap().status(), 200);
     assert_eq!(laptop.delete(app.url(&format!("/api/v1/me/sessions/{other}"))).send().await.unwrap().status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_device_alert_over_smtp_sqlite() {
+    new_device_alert_over_smtp(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_device_alert_over_smtp_postgres() {
+    new_device_alert_over_smtp(Backend::Postgres).await;
+}
+
+/// The login history records every sign-in and failed sign-in; a sign-in
+/// from a browser the account has not used before is mailed to the owner
+/// (not the account's first sign-in, not a browser it knows).
+async fn new_device_alert_over_smtp(backend: Backend) {
+    let (port, mut mails) = smtp_receiver().await;
+    let config = app::service::Config { smtp_url: Some(format!("smtp://127.0.0.1:{port}")), ..Default::default() };
+    let Some(app) = TestApp::spawn_with(backend, config).await else { return };
+    let email = "traveller@example.org";
+    // Sign-up mails the confirmation link; the first sign-in is no alert.
+    let laptop = app.user_with(email, "patient", false).await;
+    let first = next_mail(&mut mails).await;
+    assert!(first.contains("Subject: Confirm your email address"), "{first}");
+    let login = |c: reqwest::Client, password: &'static str, agent: &'static str| {
+        let url = app.url("/api/v1/auth/login");
+        async move {
+            c.post(url)
+                .header("user-agent", agent)
+                .json(&json!({"email": email, "password": password}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // The same browser again: known, no mail.
+    assert_eq!(login(laptop.clone(), STRONG, "LaptopBrowser/1.0").await, 200);
+    // A wrong password from somewhere else: a failed entry, no mail.
+    let phone = app.client();
+    assert_eq!(login(phone.clone(), "wrong-password-123456", "PhoneBrowser/2.0").await, 401);
+    assert!(tokio::time::timeout(std::time::Duration::from_millis(300), mails.recv()).await.is_err(), "no mail yet");
+    // A new browser: the owner is told when, which browser and where from.
+    assert_eq!(login(phone.clone(), STRONG, "PhoneBrowser/2.0").await, 200);
+    let alert = next_mail(&mut mails).await;
+    assert!(alert.contains("Subject: New sign-in to your Diabase account"), "{alert}");
+    let text = body_of(&alert);
+    assert!(text.contains("PhoneBrowser/2.0"), "{text}");
+    assert!(text.contains("127.0.0.1"), "{text}");
+    assert!(text.contains("/security"), "{text}");
+    assert!(!text.to_lowercase().contains("mg/dl"), "no health data in the mail");
+    // That browser is now known.
+    assert_eq!(login(phone.clone(), STRONG, "PhoneBrowser/2.0").await, 200);
+    assert!(tokio::time::timeout(std::time::Duration::from_millis(300), mails.recv()).await.is_err(), "no second alert");
+
+    // The history, newest first, as the owner sees it.
+    let r = laptop.get(app.url("/api/v1/me/logins")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let h: Value = r.json().await.unwrap();
+    let h = h.as_array().unwrap();
+    let summary: Vec<(bool, bool, String)> = h
+        .iter()
+        .map(|e| (e["success"].as_bool().unwrap(), e["new_device"].as_bool().unwrap(), e["user_agent"].as_str().unwrap_or("").to_string()))
+        .collect();
+    assert_eq!(summary.len(), 5, "{summary:?}");
+    assert_eq!(summary[0], (true, false, "PhoneBrowser/2.0".into()));
+    assert_eq!(summary[1], (true, true, "PhoneBrowser/2.0".into()));
+    assert_eq!(summary[2], (false, false, "PhoneBrowser/2.0".into()));
+    assert_eq!(summary[3], (true, false, "LaptopBrowser/1.0".into()));
+    assert!(summary[4].0 && summary[4].1, "the first sign-in came from a new browser: {summary:?}");
+    assert!(h.iter().all(|e| e["method"] == "password" && e["ip"] == "127.0.0.1"));
+    // Nobody else sees it.
+    let other = app.user_with("other@example.org", "patient", false).await;
+    let theirs: Value = other.get(app.url("/api/v1/me/logins")).send().await.unwrap().json().await.unwrap();
+    assert!(theirs.as_array().unwrap().iter().all(|e| e["user_agent"] != "PhoneBrowser/2.0"));
+    app.finish().await;
 }

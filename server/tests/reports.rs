@@ -239,6 +239,21 @@ async fn demo_patient_reports(app: &TestApp) {
     let out = run(&[]);
     assert!(out.status.success());
     assert!(out.stdout.starts_with(b"%PDF-"));
+    // --protect: AES-256 under a password printed once on standard error.
+    let out = run(&["--protect", "--out", out_file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let password = err.lines().find_map(|l| l.split("channel than the file): ").nth(1)).expect("the password on stderr").trim().to_string();
+    let protected = std::fs::read(&out_file).unwrap();
+    assert!(String::from_utf8_lossy(&protected).contains("/AESV3"));
+    assert!(!String::from_utf8_lossy(&protected).contains("Alex Demo"));
+    assert!(password.len() >= 20);
+    let json_protect = std::process::Command::new(bin)
+        .args(["report", "--user", DEMO_EMAIL, "--from", &from, "--to", &to, "--format", "json", "--protect"])
+        .env("DATABASE_URL", &app.database_url)
+        .output()
+        .unwrap();
+    assert!(!json_protect.status.success(), "--protect is for PDF only");
 }
 
 fn app_backend(app: &TestApp) -> &'static str {
@@ -285,4 +300,73 @@ async fn cgm_only_export_reports(app: &TestApp) {
     assert!(body.contains("/FontFile2") && body.contains("+DejaVuSans"), "a DejaVu Sans subset is embedded");
     assert!(pdf.len() < 400_000, "the subset keeps the file small: {} bytes", pdf.len());
     let _ = Backend::Sqlite;
+}
+
+both_backends!(password_protected_pdf);
+/// The PDF for sending outside Diabase: AES-256 under a generated password,
+/// shown once. pdftotext refuses it without the password (or with a wrong
+/// one) and reads it with it; qpdf checks its structure and its encryption.
+async fn password_protected_pdf(app: &TestApp) {
+    use base64::Engine;
+    let c = demo_client(app).await;
+    let me: Value = get_json(&c, app.url("/api/v1/me")).await;
+    let pid = me["patient_id"].as_str().unwrap().to_string();
+    let r = c.post(app.url(&format!("/api/v1/patients/{pid}/protected-report"))).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers().get("cache-control").unwrap(), "no-store");
+    let v: Value = r.json().await.unwrap();
+    let password = v["password"].as_str().unwrap().to_string();
+    assert!(password.len() >= 20, "a strong password: {password}");
+    assert!(v["file_name"].as_str().unwrap().ends_with("-protected.pdf"));
+    let pdf = base64::engine::general_purpose::STANDARD.decode(v["pdf_base64"].as_str().unwrap()).unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+    let raw = String::from_utf8_lossy(&pdf);
+    assert!(raw.contains("/AESV3"), "AES-256");
+    assert!(!raw.contains("Alex Demo"), "the patient's name is not readable in the file");
+    // A second one has another password.
+    let v2: Value = c.post(app.url(&format!("/api/v1/patients/{pid}/protected-report"))).send().await.unwrap().json().await.unwrap();
+    assert_ne!(v2["password"], v["password"]);
+    // Someone without access gets nothing.
+    let stranger = app.user("stranger@pdf.example", "patient").await;
+    let r = stranger.post(app.url(&format!("/api/v1/patients/{pid}/protected-report"))).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+
+    let dir = common::TempDir::new("pdf-protected");
+    let path = dir.0.join("p.pdf");
+    std::fs::write(&path, &pdf).unwrap();
+    if tool("pdftotext") {
+        let run = |pw: Option<&str>| {
+            let mut cmd = std::process::Command::new("pdftotext");
+            if let Some(pw) = pw {
+                cmd.args(["-upw", pw]);
+            }
+            cmd.arg(&path).arg("-").output().unwrap()
+        };
+        let out = run(None);
+        assert!(!out.status.success(), "pdftotext must refuse without the password");
+        let out = run(Some("not-the-password"));
+        assert!(!out.status.success(), "pdftotext must refuse a wrong password");
+        let out = run(Some(&password));
+        assert!(out.status.success(), "pdftotext with the password: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Alex Demo"), "{}", &text[..text.len().min(2000)]);
+        assert!(text.contains("Time in ranges") || text.contains("time in ranges"), "{}", &text[..text.len().min(2000)]);
+    }
+    let qpdf = std::process::Command::new("qpdf").arg("--version").output().is_ok();
+    if !qpdf && std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
+        panic!("qpdf is required under CI=true");
+    }
+    if qpdf {
+        let out = std::process::Command::new("qpdf").arg(format!("--password={password}")).arg("--check").arg(&path).output().unwrap();
+        assert!(out.status.success(), "qpdf --check: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let out = std::process::Command::new("qpdf")
+            .arg(format!("--password={password}"))
+            .arg("--show-encryption")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let shown = String::from_utf8_lossy(&out.stdout);
+        assert!(shown.contains("R = 6"), "{shown}");
+        assert!(shown.contains("AESv3"), "{shown}");
+    }
 }

@@ -5,7 +5,8 @@
 use crate::api::my_clinics;
 use crate::api_account::SetClinicRequire2fa;
 use crate::api_sharing::{
-    clinic_dashboard, clinic_members, clinic_record, AddMember, CreateClinic, CreateLinkCode, CreateRecord, RequestUpload,
+    clinic_dashboard, clinic_members, clinic_record, AcknowledgePatient, AddMember, CreateClinic, CreateLinkCode, CreateRecord,
+    RequestUpload, RotateShareCode,
 };
 use crate::components::{pct, ErrorCard, RequireUser, UserResource};
 use crate::model::{ClinicPatientPage, ClinicPatientRow};
@@ -22,6 +23,7 @@ fn status_label(s: &str) -> &'static str {
         "revoked" => "sharing revoked",
         "expired" => "sharing expired",
         "declined" => "declined",
+        "paused" => "sharing paused",
         _ => "unknown",
     }
 }
@@ -136,6 +138,7 @@ pub fn ClinicDashboardPage() -> impl IntoView {
                     <button type="submit" class="btn btn-primary" data-testid="create-record">"Add patient"</button>
                 </ActionForm>
             </section>
+            <ShareCodeCard clinic_id=clinic_id()/>
             <Members clinic_id=clinic_id()/>
         </RequireUser>
     }
@@ -181,7 +184,7 @@ fn Dashboard(d: ClinicPatientPage, unit: GlucoseUnit) -> impl IntoView {
         }
     };
     let pages = d.total.div_ceil(u64::from(d.per_page)).max(1) as u32;
-    let filters = ["flagged", "below_54", "below_70", "low_tir", "low_active", "no_upload"];
+    let filters = ["flagged", "new", "below_54", "below_70", "low_tir", "low_active", "no_upload"];
     let glu = move |v: Option<f64>| v.map(|x| format!("{} {}", unit.format(x), unit.label())).unwrap_or_else(|| "–".into());
     let from_to = d.rows.first().map(|r| format!("{} to {}", r.from, r.to)).unwrap_or_default();
     view! {
@@ -193,7 +196,7 @@ fn Dashboard(d: ClinicPatientPage, unit: GlucoseUnit) -> impl IntoView {
                     <select name="filter" data-testid="filter">
                         <option value="" selected=filter().is_none()>"All patients"</option>
                         {filters.into_iter().map(|f| view! {
-                            <option value=f selected=filter().as_deref() == Some(f)>{if f == "flagged" { "Any flag" } else { flag_label(f) }}</option>
+                            <option value=f selected=filter().as_deref() == Some(f)>{match f { "flagged" => "Any flag", "new" => "New patients", f => flag_label(f) }}</option>
                         }).collect_view()}
                     </select>
                 </label>
@@ -223,7 +226,7 @@ fn Dashboard(d: ClinicPatientPage, unit: GlucoseUnit) -> impl IntoView {
                             <th scope="col">"Flags"</th>
                         </tr></thead>
                         <tbody>
-                            {d.rows.into_iter().map(|r| view! { <Row r=r glu=glu base=base.clone()/> }).collect_view()}
+                            {d.rows.into_iter().map(|r| view! { <Row r=r glu=glu base=base.clone() clinic_id=d.clinic_id.clone()/> }).collect_view()}
                         </tbody>
                     </table>
                     </div>
@@ -239,7 +242,7 @@ fn Dashboard(d: ClinicPatientPage, unit: GlucoseUnit) -> impl IntoView {
 }
 
 #[component]
-fn Row<G: Fn(Option<f64>) -> String + 'static>(r: ClinicPatientRow, glu: G, base: String) -> impl IntoView {
+fn Row<G: Fn(Option<f64>) -> String + 'static>(r: ClinicPatientRow, glu: G, base: String, clinic_id: String) -> impl IntoView {
     let href = format!("{base}/patients/{}", r.record_id);
     let flagged = !r.flags.is_empty();
     view! {
@@ -256,7 +259,8 @@ fn Row<G: Fn(Option<f64>) -> String + 'static>(r: ClinicPatientRow, glu: G, base
             <td>{pct(r.cgm_active_percent)}</td>
             <td>{glu(r.mean_mg_dl)}</td>
             <td>{r.flags.iter().map(|f| view! { <span class="badge badge-flag">{flag_label(f)}</span>" " }).collect_view()}
-                {r.upload_requested_at.clone().map(|_| view! { <span class="badge">"upload requested"</span> })}</td>
+                {r.upload_requested_at.clone().map(|_| view! { <span class="badge">"upload requested"</span> })}
+                {r.new_patient.then(|| view! { <NewPatientMark clinic_id=clinic_id.clone() record_id=r.record_id.clone()/> })}</td>
         </tr>
     }
 }
@@ -434,7 +438,7 @@ fn RecordView(
                                 <p class="code" data-testid="link-code">{c.code.clone()}</p>
                                 <div class="qr" inner_html=c.qr_svg.clone()></div>
                                 <p>"Enter it on the Data Sharing page: "<a href=c.url.clone()>{c.url.clone()}</a></p>
-                                <p class="muted">{format!("Valid until {}.", c.expires_at)}{c.emailed_to.clone().map(|e| format!(" Emailed to {e}."))}</p>
+                                <p class="muted">{format!("Valid until {}.", c.expires_at)}{c.emailed_to.clone().map(|e| format!(" Emailed to {e}."))}{c.texted_to.clone().map(|p| format!(" Texted to {p}."))}</p>
                                 <button type="button" class="btn no-print" onclick="window.print()">"Print"</button>
                             </div>
                         }.into_any(),
@@ -444,6 +448,8 @@ fn RecordView(
                         <input type="hidden" name="clinic_id" value=cid.clone()/>
                         <input type="hidden" name="record_id" value=rid.clone()/>
                         <label class="field"><span>"Also email it to (optional)"</span><input type="email" name="email" data-testid="code-email"/></label>
+                        <label class="field"><span>"Also text it to (optional)"</span><input type="tel" name="phone" placeholder="+44 7700 900123" autocomplete="off" data-testid="code-phone"/>
+                            <small class="hint">"International form. Needs the server's SMS gateway; the message holds only the code."</small></label>
                         <button type="submit" class="btn btn-primary" data-testid="make-code">"Make a link code"</button>
                     </ActionForm>
                 </section>
@@ -465,5 +471,64 @@ fn RecordView(
                 </ActionForm>
             </section>
         })}
+    }
+}
+
+/// A patient who shared on their own initiative: a "new" badge and the
+/// button that takes them off the new-patients list.
+#[component]
+fn NewPatientMark(clinic_id: String, record_id: String) -> impl IntoView {
+    let ack = ServerAction::<AcknowledgePatient>::new();
+    view! {
+        {move || if ack.value().get().is_some_and(|r| r.is_ok()) {
+            ().into_any()
+        } else {
+            let (cid, rid) = (clinic_id.clone(), record_id.clone());
+            view! {
+                <span class="badge badge-new" data-testid="new-patient">"new patient"</span>
+                <ActionForm action=ack attr:class="inline-form">
+                    <input type="hidden" name="clinic_id" value=cid.clone()/>
+                    <input type="hidden" name="record_id" value=rid.clone()/>
+                    <button type="submit" class="btn btn-small" data-testid="acknowledge-patient">"Seen"</button>
+                </ActionForm>
+            }.into_any()
+        }}
+    }
+}
+
+/// The clinic's share code, for patients to share with the clinic on their
+/// own initiative; an admin can replace it.
+#[component]
+fn ShareCodeCard(clinic_id: String) -> impl IntoView {
+    let rotate = ServerAction::<RotateShareCode>::new();
+    let cid = clinic_id.clone();
+    let clinics = Resource::new(move || rotate.version().get(), |_| my_clinics());
+    view! {
+        <Transition fallback=|| ()>
+            {move || {
+                let cid = cid.clone();
+                Suspend::new(async move {
+                    let Some(c) = clinics.await.ok().and_then(|l| l.into_iter().find(|c| c.id == cid)) else { return ().into_any() };
+                    let new_link = format!("/clinic/{}?filter=new", c.id);
+                    view! {
+                        <section class="card" aria-labelledby="share-code-h" data-testid="share-code-card">
+                            <h2 id="share-code-h">"Your clinic's share code"</h2>
+                            <p class="lead"><code class="share-code" data-testid="share-code">{c.share_code.clone().unwrap_or_default()}</code></p>
+                            <p class="muted">"Patients with a Diabase account enter this code on their Data Sharing page to share their data with you themselves; they choose what and for how long. Put it on your website, a poster or your letters."</p>
+                            {(c.new_patients > 0).then(|| view! {
+                                <p data-testid="new-patients-count"><a href=new_link.clone()>{format!("{} new patient(s) shared with you", c.new_patients)}</a></p>
+                            })}
+                            {(c.role == "admin").then(|| view! {
+                                <ActionForm action=rotate attr:class="inline-form">
+                                    <input type="hidden" name="clinic_id" value=c.id.clone()/>
+                                    <button type="submit" class="btn btn-quiet" data-testid="rotate-share-code">"Replace the code"</button>
+                                    <small class="hint">" The old code stops working; patients already sharing keep sharing."</small>
+                                </ActionForm>
+                            })}
+                        </section>
+                    }.into_any()
+                })
+            }}
+        </Transition>
     }
 }

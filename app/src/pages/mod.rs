@@ -5,6 +5,7 @@ pub mod dashboard;
 #[cfg(feature = "hydrate")]
 pub mod report_charts;
 pub mod reports;
+pub mod security;
 pub mod clinic;
 pub mod sharing;
 pub mod settings;

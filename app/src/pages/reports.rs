@@ -180,6 +180,7 @@ fn RangeBar(meta: ReportMeta, tab: Tab) -> impl IntoView {
         })
         .collect_view();
     let pdf = format!("/api/v1/patients/{}/report.pdf?from={}&to={}", meta.patient_id, meta.from, meta.to);
+    let protected = format!("/api/v1/patients/{}/protected-report?from={}&to={}", meta.patient_id, meta.from, meta.to);
     let newest = meta.newest.clone();
     view! {
         <div class="report-head">
@@ -190,7 +191,12 @@ fn RangeBar(meta: ReportMeta, tab: Tab) -> impl IntoView {
                     {newest.map(|n| format!(" · newest data {n}"))}
                 </p>
             </div>
-            <a class="btn" href=pdf rel="external" download="" data-testid="pdf-link">"Download PDF"</a>
+            <div class="pdf-actions">
+                <a class="btn" href=pdf rel="external" download="" data-testid="pdf-link">"Download PDF"</a>
+                <button type="button" class="btn btn-quiet" data-protected-pdf=protected data-testid="protected-pdf"
+                    title="For sending outside Diabase: the PDF opens only with a password shown once">"PDF with password"</button>
+                <div data-protected-pdf-result="" hidden=true role="status"></div>
+            </div>
         </div>
         <div class="range-bar">
             <div class="chips" role="group" aria-label="Date range">{presets}</div>

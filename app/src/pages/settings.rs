@@ -1,10 +1,11 @@
 //! Settings: name, glucose unit, time zone; Nightscout; two-factor
-//! authentication and passkeys; sessions; downloading all one's data and deleting the account.
+//! authentication and passkeys; sessions and the login history; personal
+//! access tokens; downloading all one's data and deleting the account.
 
 use crate::api::{list_sessions, time_zones, EndSession};
 use crate::api_account::{
-    get_two_factor_status, list_passkeys, BeginTotp, ConfirmTotp, DeleteAccount, DisableTwoFactor, NewRecoveryCodes,
-    RemovePasskey, RenamePasskey, ResendVerification,
+    get_two_factor_status, list_passkeys, list_tokens, login_history, BeginTotp, ConfirmTotp, CreateToken, DeleteAccount,
+    DisableTwoFactor, NewRecoveryCodes, RemovePasskey, RenamePasskey, ResendVerification, RevokeToken,
 };
 use crate::api_uploads::{nightscout_site, RotateNightscout};
 use crate::components::{ErrorCard, RequireUser, UserResource};
@@ -23,6 +24,8 @@ pub fn SettingsPage() -> impl IntoView {
             <PasskeysCard/>
             <TwoFactorCard/>
             <Sessions/>
+            <LoginHistory/>
+            <TokensCard/>
             <YourDataCard/>
         </RequireUser>
     }
@@ -91,6 +94,7 @@ fn Sessions() -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="sessions-h">
             <h2 id="sessions-h">"Where you are logged in"</h2>
+            <p class="muted">"Think someone else used your account? Follow the "<a href="/security" data-testid="security-link">"security checklist"</a>"."</p>
             <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match sessions.await {
@@ -398,5 +402,127 @@ fn VerifyEmailNotice() -> impl IntoView {
                 </div>
             })}
         </Suspense>
+    }
+}
+
+/// Every sign-in and failed sign-in: when, how, from which browser and address.
+#[component]
+fn LoginHistory() -> impl IntoView {
+    let rows = Resource::new(|| (), |_| login_history());
+    view! {
+        <section class="card" aria-labelledby="logins-h" id="logins">
+            <h2 id="logins-h">"Login history"</h2>
+            <p class="muted">"Each sign-in to your account. A sign-in you do not recognise? Follow the "<a href="/security">"security checklist"</a>"."</p>
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match rows.await {
+                        Ok(list) if list.is_empty() => view! { <p class="muted">"No sign-ins recorded yet."</p> }.into_any(),
+                        Ok(list) => view! {
+                            <div class="table-wrap">
+                            <table class="table" data-testid="login-history">
+                                <thead><tr><th scope="col">"When"</th><th scope="col">"Result"</th><th scope="col">"With"</th><th scope="col">"Browser"</th><th scope="col">"Address"</th></tr></thead>
+                                <tbody>
+                                    {list.into_iter().map(|e| view! {
+                                        <tr data-testid="login-row" data-success=e.success.to_string()>
+                                            <td>{e.at.clone()}</td>
+                                            <td>{if e.success { view! { <span class="badge badge-active">"signed in"</span> }.into_any() } else { view! { <span class="badge badge-revoked">"failed"</span> }.into_any() }}
+                                                {e.new_device.then(|| view! { <span class="badge">"new browser"</span> })}</td>
+                                            <td>{e.method.clone()}</td>
+                                            <td class="wrap">{e.user_agent.clone().unwrap_or_else(|| "unknown".into())}</td>
+                                            <td>{e.ip.clone().unwrap_or_default()}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                            </div>
+                        }.into_any(),
+                        Err(e) => view! { <ErrorCard message=crate::api::error_message(&e)/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+/// Personal access tokens for scripts and phone apps, each limited to what
+/// it needs.
+#[component]
+fn TokensCard() -> impl IntoView {
+    let create = ServerAction::<CreateToken>::new();
+    let revoke = ServerAction::<RevokeToken>::new();
+    let tokens = Resource::new(move || (create.version().get(), revoke.version().get()), |_| list_tokens());
+    view! {
+        <section class="card" aria-labelledby="tokens-h" data-testid="tokens-card">
+            <h2 id="tokens-h">"Apps and scripts (access tokens)"</h2>
+            <p class="muted">"A token lets an app or a script use the Diabase API as you. Give each one only what it needs, and an end date; revoke it when you stop using it."</p>
+            {move || create.value().get().map(|r| match r {
+                Ok(t) => view! {
+                    <div class="alert alert-warn" role="status" data-testid="new-token">
+                        <p><strong>"Copy this token now: it is shown only once."</strong></p>
+                        <p><code data-testid="new-token-value">{t.token.clone()}</code></p>
+                        <p class="small">{format!("{} · {}{}", t.name, t.scopes.join(", "), t.expires_at.as_deref().map(|e| format!(" · until {e}")).unwrap_or_default())}</p>
+                    </div>
+                }.into_any(),
+                Err(e) => view! { <div class="alert alert-error" role="alert">{crate::api::error_message(&e)}</div> }.into_any(),
+            })}
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match tokens.await {
+                        Ok(list) if list.is_empty() => view! { <p class="muted" data-testid="no-tokens">"No tokens."</p> }.into_any(),
+                        Ok(list) => view! {
+                            <div class="table-wrap">
+                            <table class="table" data-testid="tokens-table">
+                                <thead><tr><th scope="col">"Name"</th><th scope="col">"May"</th><th scope="col">"Made"</th><th scope="col">"Last used"</th><th scope="col">"Until"</th><th scope="col"><span class="sr-only">"Revoke"</span></th></tr></thead>
+                                <tbody>
+                                    {list.into_iter().map(|t| view! {
+                                        <tr data-testid="token-row">
+                                            <td>{t.name.clone()}</td>
+                                            <td>{t.scopes.join(", ")}</td>
+                                            <td>{t.created_at.clone()}</td>
+                                            <td>{t.last_used_at.clone().unwrap_or_else(|| "never".into())}</td>
+                                            <td>{t.expires_at.clone().unwrap_or_else(|| "until revoked".into())}</td>
+                                            <td>
+                                                <ActionForm action=revoke attr:class="inline-form">
+                                                    <input type="hidden" name="id" value=t.id.clone()/>
+                                                    <button type="submit" class="btn btn-small btn-danger" data-testid="revoke-token">"Revoke"</button>
+                                                </ActionForm>
+                                            </td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                            </div>
+                        }.into_any(),
+                        Err(e) => view! { <ErrorCard message=crate::api::error_message(&e)/> }.into_any(),
+                    }
+                })}
+            </Transition>
+            <details class="details">
+                <summary>"New token"</summary>
+                <ActionForm action=create attr:class="form">
+                    <label class="field"><span>"Name"</span>
+                        <input type="text" name="name" required=true maxlength="100" placeholder="xDrip+ on my phone" data-testid="token-name"/></label>
+                    <label class="field"><span>"It may"</span>
+                        <select name="access" data-testid="token-access">
+                            <option value="read:glucose" selected=true>"Read glucose only"</option>
+                            <option value="read:all">"Read all my data"</option>
+                            <option value="upload">"Upload only (phone uploaders)"</option>
+                            <option value="read:all+upload">"Read all and upload"</option>
+                            <option value="full">"Everything my account can do"</option>
+                        </select>
+                        <small class="hint">"No token can make other tokens, change how you sign in, or delete your account."</small>
+                    </label>
+                    <label class="field"><span>"Works for"</span>
+                        <select name="days" data-testid="token-days">
+                            <option value="30">"30 days"</option>
+                            <option value="90" selected=true>"90 days"</option>
+                            <option value="365">"1 year"</option>
+                            <option value="">"Until I revoke it"</option>
+                        </select>
+                    </label>
+                    <button type="submit" class="btn btn-primary" data-testid="token-create">"Make token"</button>
+                </ActionForm>
+            </details>
+        </section>
     }
 }

@@ -1,14 +1,15 @@
 //! The patient's Data Sharing page: enter a clinic's link code (or follow
-//! its link), see who asks and for what, choose scopes and an end date,
-//! accept or decline; every current grant with edit and revoke; care-partner
+//! its link) or a clinic's share code, see who asks and for what, choose
+//! scopes and an end date, accept or decline; pause all sharing in one click
+//! and resume it; every current grant with edit and revoke; care-partner
 //! invitations; the data others share with you; and the access log.
 //!
 //! Every form is a plain HTML form posting to a server function, so the page
 //! works before the wasm loads and without JavaScript.
 
 use crate::api_sharing::{
-    access_log, incoming_invites, list_shared_with_me, my_grants, preview_link_code, AcceptInvite, AcceptLink, DeclineLink,
-    InvitePartner, RevokeGrant, UpdateGrant,
+    access_log, incoming_invites, list_shared_with_me, my_grants, preview_link_code, sharing_paused, AcceptInvite, AcceptLink,
+    DeclineLink, InvitePartner, RevokeGrant, SetSharingPaused, UpdateGrant,
 };
 use crate::components::{ErrorCard, RequireUser};
 use crate::model::{GrantInfo, LinkPreview, SharedWithMe};
@@ -79,9 +80,19 @@ fn SharingBody() -> impl IntoView {
     let update = ServerAction::<UpdateGrant>::new();
     let invite = ServerAction::<InvitePartner>::new();
     let accept_invite = ServerAction::<AcceptInvite>::new();
+    let pause = ServerAction::<SetSharingPaused>::new();
     let changed = move || {
-        (accept.version().get(), decline.version().get(), revoke.version().get(), update.version().get(), invite.version().get(), accept_invite.version().get())
+        (
+            accept.version().get(),
+            decline.version().get(),
+            revoke.version().get(),
+            update.version().get(),
+            invite.version().get(),
+            accept_invite.version().get(),
+            pause.version().get(),
+        )
     };
+    let paused = Resource::new(changed, |_| sharing_paused());
     let grants = Resource::new(changed, |_| my_grants());
     let log = Resource::new(changed, |_| access_log());
     let shared = Resource::new(changed, |_| list_shared_with_me());
@@ -163,6 +174,29 @@ fn SharingBody() -> impl IntoView {
         // 4. Who can see my data.
         <section class="card" aria-labelledby="grants-h" data-testid="grants-card">
             <h2 id="grants-h">"Who can see your data"</h2>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match paused.await {
+                        Ok(true) => view! {
+                            <div class="alert alert-warn" role="status" data-testid="sharing-paused">
+                                <p><strong>"All sharing is paused."</strong>" Nobody you share with can see anything until you resume. Your choices are kept."</p>
+                                <ActionForm action=pause attr:class="inline-form">
+                                    <input type="hidden" name="pause" value="off"/>
+                                    <button type="submit" class="btn btn-primary" data-testid="resume-sharing">"Resume sharing"</button>
+                                </ActionForm>
+                            </div>
+                        }.into_any(),
+                        Ok(false) => view! {
+                            <ActionForm action=pause attr:class="inline-form pause-form">
+                                <input type="hidden" name="pause" value="on"/>
+                                <button type="submit" class="btn btn-danger" data-testid="pause-sharing">"Pause all sharing"</button>
+                                <small class="hint">" Stops every clinic and care partner at once (for example if you think your account was misused); resume later with one click."</small>
+                            </ActionForm>
+                        }.into_any(),
+                        Err(e) => view! { <ErrorCard message=crate::api::error_message(&e)/> }.into_any(),
+                    }
+                })}
+            </Transition>
             {move || revoke.value().get().map(|r| match r {
                 Ok(_) => view! { <div class="alert alert-ok" role="status" data-testid="revoked">"Access ended. It stops with their next request."</div> }.into_any(),
                 Err(e) => view! { <div class="alert alert-error" role="alert">{crate::api::error_message(&e)}</div> }.into_any(),
@@ -174,7 +208,7 @@ fn SharingBody() -> impl IntoView {
             <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match grants.await {
-                        Ok(list) if list.iter().all(|g| g.status != "active" && g.status != "pending") => view! {
+                        Ok(list) if list.iter().all(|g| g.status != "active" && g.status != "pending" && g.status != "paused") => view! {
                             <p class="empty-state" data-testid="sharing-empty">"Nobody but you can see your data."</p>
                             {(!list.is_empty()).then(|| view! { <GrantTable list=list revoke=revoke update=update/> })}
                         }.into_any(),
@@ -195,9 +229,26 @@ fn SharingBody() -> impl IntoView {
             })}
             <ActionForm action=invite attr:class="form">
                 <label class="field"><span>"Their email"</span><input type="email" name="email" required=true data-testid="invite-email"/></label>
+                <label class="field"><span>"Their mobile (optional)"</span><input type="tel" name="phone" placeholder="+44 7700 900123" data-testid="invite-phone"/>
+                    <small class="hint">"Also send the invitation by text message (international form), if this server can send texts."</small></label>
                 <ScopeBoxes checked=vec!["glucose".to_string()] prefix="invite".to_string()/>
                 <label class="field"><span>"Share until (optional)"</span><input type="date" name="expires_at"/></label>
                 <button type="submit" class="btn" data-testid="invite-submit">"Send invitation"</button>
+            </ActionForm>
+        </section>
+
+        // 6. Share with a provider by their email.
+        <section class="card" aria-labelledby="provider-h">
+            <h2 id="provider-h">"Share with a doctor or nurse by email"</h2>
+            <p class="muted">"For a provider whose clinic has no share code: enter their name, their clinic and the email address they use at work. Only an account with that confirmed address can see your data, within what you choose; they are told by email."</p>
+            <ActionForm action=invite attr:class="form">
+                <label class="field"><span>"Provider's name"</span><input type="text" name="provider_name" required=true maxlength="200" data-testid="provider-name"/></label>
+                <label class="field"><span>"Clinic"</span><input type="text" name="provider_clinic" required=true maxlength="200" data-testid="provider-clinic"/></label>
+                <label class="field"><span>"Their work email"</span><input type="email" name="email" required=true data-testid="provider-email"/></label>
+                <ScopeBoxes checked=vec!["glucose".to_string(), "insulin".to_string()] prefix="provider".to_string()/>
+                <label class="field"><span>"Share until"</span><input type="date" name="expires_at" data-testid="provider-expiry"/>
+                    <small class="hint">"A date is wise for a one-off appointment; empty: until you revoke."</small></label>
+                <button type="submit" class="btn" data-testid="provider-submit">"Share with this provider"</button>
             </ActionForm>
         </section>
 
@@ -212,7 +263,7 @@ fn SharingBody() -> impl IntoView {
         </Transition>
 
         // 7. The access log.
-        <section class="card" aria-labelledby="log-h" data-testid="access-log">
+        <section class="card" aria-labelledby="log-h" data-testid="access-log" id="access-log">
             <h2 id="log-h">"Who looked at your data"</h2>
             <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || Suspend::new(async move {
@@ -247,9 +298,9 @@ fn SharingBody() -> impl IntoView {
 #[component]
 fn CodeEntry() -> impl IntoView {
     view! {
-        <p>"Your clinic can give you a one-time code (on screen, printed, or by email). Enter it to see what they ask for; nothing is shared until you accept."</p>
+        <p>"Enter a one-time link code your clinic gave you (on screen, printed, by email or text message), or your clinic's share code (it is shown in their office or on their website) to share with them yourself. You see who it is before anything is shared."</p>
         <form method="get" action="/sharing" class="inline-form">
-            <label class="field"><span>"Link code"</span>
+            <label class="field"><span>"Link or share code"</span>
                 <input type="text" name="code" required=true autocomplete="off" placeholder="ABCD-EFGH-JKMN" maxlength="20" data-testid="code-input"/>
             </label>
             <button type="submit" class="btn btn-primary" data-testid="code-submit">"Continue"</button>
@@ -260,10 +311,20 @@ fn CodeEntry() -> impl IntoView {
 #[component]
 fn LinkOffer(p: LinkPreview, code: String, accept: ServerAction<AcceptLink>, decline: ServerAction<DeclineLink>) -> impl IntoView {
     let code2 = code.clone();
+    let share = p.kind == "share";
     view! {
-        <div class="offer" data-testid="link-offer">
-            <p class="lead"><strong data-testid="offer-clinic">{p.clinic_name.clone()}</strong>" asks to see your diabetes data."</p>
-            <p class="muted">{format!("This code is valid until {}.", when(&p.code_expires_at))}</p>
+        <div class="offer" data-testid="link-offer" data-kind=p.kind.clone()>
+            {if p.kind == "share" {
+                view! {
+                    <p class="lead">"Share your diabetes data with "<strong data-testid="offer-clinic">{p.clinic_name.clone()}</strong>"?"</p>
+                    <p class="muted">"Check that this is your clinic's name. They will find you in their list of new patients."</p>
+                }.into_any()
+            } else {
+                view! {
+                    <p class="lead"><strong data-testid="offer-clinic">{p.clinic_name.clone()}</strong>" asks to see your diabetes data."</p>
+                    <p class="muted">{format!("This code is valid until {}.", p.code_expires_at.as_deref().map(when).unwrap_or_default())}</p>
+                }.into_any()
+            }}
             <ActionForm action=accept attr:class="form">
                 <input type="hidden" name="code" value=code.clone()/>
                 <ScopeBoxes checked=p.scopes.clone() prefix="accept".to_string()/>
@@ -271,12 +332,18 @@ fn LinkOffer(p: LinkPreview, code: String, accept: ServerAction<AcceptLink>, dec
                     <input type="date" name="expires_at" data-testid="accept-expiry"/>
                     <small class="hint">"Leave empty to share until you revoke it. You can revoke at any time."</small>
                 </label>
-                <button type="submit" class="btn btn-primary" data-testid="accept-link">"Accept and share"</button>
+                <button type="submit" class="btn btn-primary" data-testid="accept-link">{if share { "Share" } else { "Accept and share" }}</button>
             </ActionForm>
-            <ActionForm action=decline attr:class="inline-form">
-                <input type="hidden" name="code" value=code2/>
-                <button type="submit" class="btn btn-quiet" data-testid="decline-link">"Decline"</button>
-            </ActionForm>
+            {if share {
+                view! { <a class="btn btn-quiet" href="/sharing" data-testid="cancel-share">"Cancel"</a> }.into_any()
+            } else {
+                view! {
+                    <ActionForm action=decline attr:class="inline-form">
+                        <input type="hidden" name="code" value=code2/>
+                        <button type="submit" class="btn btn-quiet" data-testid="decline-link">"Decline"</button>
+                    </ActionForm>
+                }.into_any()
+            }}
         </div>
     }
 }
@@ -291,7 +358,7 @@ fn GrantTable(list: Vec<GrantInfo>, revoke: ServerAction<RevokeGrant>, update: S
                 {list.into_iter().map(|g| {
                     let live = g.status == "active" || g.status == "pending";
                     let (gid, gid2, gstatus, gscopes, gexp) = (g.id.clone(), g.id.clone(), g.status.clone(), g.scopes.clone(), g.expires_at.clone());
-                    let who = if g.grantee_type == "clinic" { "clinic" } else { "care partner" };
+                    let who = match g.grantee_type.as_str() { "clinic" => "clinic", "provider" => "provider", _ => "care partner" };
                     view! {
                         <tr data-testid="grant-row" data-status=g.status.clone()>
                             <td><strong>{g.grantee_name.clone()}</strong><small class="muted">{format!(" {who}")}</small></td>

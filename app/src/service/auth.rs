@@ -220,6 +220,8 @@ pub struct NewSession {
     pub token: String,
     pub user: users::Model,
     pub expires_ms: i64,
+    /// The device cookie to set (a browser that had none; see `logins`).
+    pub device_cookie: Option<String>,
 }
 
 /// Checks credentials (rate-limited per email and per client address) and
@@ -251,6 +253,9 @@ pub async fn login(
     let user = match (ok, user) {
         (true, Some(u)) => u,
         (_, u) => {
+            if let Some(u) = &u {
+                let _ = super::logins::failed(state, &u.id, meta, "password", now).await;
+            }
             let _ = store::audit::append(&state.db, store::audit::Entry {
                 at_ms: now,
                 actor_user_id: u.as_ref().map(|u| u.id.as_str()),
@@ -270,6 +275,7 @@ pub async fn login(
         let code = totp.map(str::trim).filter(|c| !c.is_empty());
         let Some(code) = code else { return Err(ServiceError::TotpRequired) };
         if !super::twofactor::verify(state, &user.id, code, now).await? {
+            let _ = super::logins::failed(state, &user.id, meta, "password", now).await;
             let _ = store::audit::append(&state.db, store::audit::Entry {
                 at_ms: now,
                 actor_user_id: Some(&user.id),
@@ -284,7 +290,7 @@ pub async fn login(
     }
     ratelimit::clear(&state.db, &email_bucket).await?;
     super::clinic::join_invited(state, &user, now).await?;
-    let session = open_session(state, &user, meta, now).await?;
+    let session = open_session(state, &user, meta, "password", now).await?;
     store::audit::append(&state.db, store::audit::Entry {
         at_ms: now,
         actor_user_id: Some(&user.id),
@@ -304,10 +310,13 @@ pub fn random_secret() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Opens a session after a successful sign-in by `method` (`password` or
+/// `passkey`), and writes it to the login history.
 pub async fn open_session(
     state: &AppState,
     user: &users::Model,
     meta: &ClientMeta,
+    method: &str,
     now: i64,
 ) -> Result<NewSession, ServiceError> {
     let token = random_secret();
@@ -323,7 +332,8 @@ pub async fn open_session(
     }
     .insert(&state.db)
     .await?;
-    Ok(NewSession { token, user: user.clone(), expires_ms })
+    let device_cookie = super::logins::signed_in(state, user, meta, method, now).await?;
+    Ok(NewSession { token, user: user.clone(), expires_ms, device_cookie })
 }
 
 /// Looks a session cookie up: `None` when unknown, idle too long or past

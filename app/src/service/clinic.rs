@@ -25,7 +25,7 @@ use therapy::metrics::daily::combine;
 pub const DASHBOARD_DAYS: i64 = 14;
 pub const MAX_PER_PAGE: u32 = 200;
 
-fn clean_name(s: &str, field: &'static str, what: &str) -> Result<String, ServiceError> {
+pub(crate) fn clean_name(s: &str, field: &'static str, what: &str) -> Result<String, ServiceError> {
     let s = s.trim();
     if s.is_empty() || s.chars().count() > 200 || s.chars().any(char::is_control) {
         return Err(ServiceError::bad(field, format!("Give {what} of 1 to 200 characters.")));
@@ -46,7 +46,16 @@ pub async fn create_clinic(state: &AppState, actor: &Actor, name: &str, now: i64
     let name = clean_name(name, "name", "the clinic a name")?;
     let id = store::new_id();
     let txn = state.db.begin().await?;
-    clinics::ActiveModel { id: Set(id.clone()), name: Set(name.clone()), created_ms: Set(now), require_2fa: Set(false) }.insert(&txn).await?;
+    let share_code = super::sharing::normalise_code(&super::sharing::new_link_code());
+    clinics::ActiveModel {
+        id: Set(id.clone()),
+        name: Set(name.clone()),
+        created_ms: Set(now),
+        require_2fa: Set(false),
+        share_code: Set(share_code.clone()),
+    }
+    .insert(&txn)
+    .await?;
     clinic_members::ActiveModel {
         clinic_id: Set(id.clone()),
         user_id: Set(actor.user.id.clone()),
@@ -57,7 +66,16 @@ pub async fn create_clinic(state: &AppState, actor: &Actor, name: &str, now: i64
     .await?;
     txn.commit().await?;
     audit(state, actor, None, "clinic.created", &format!("clinic={id}"), now).await?;
-    Ok(ClinicSummary { id, name, role: "admin".into(), patients: 0, members: 1, require_2fa: false })
+    Ok(ClinicSummary {
+        id,
+        name,
+        role: "admin".into(),
+        patients: 0,
+        members: 1,
+        require_2fa: false,
+        share_code: share_code.as_deref().map(format_share_code),
+        new_patients: 0,
+    })
 }
 
 async fn audit(state: &AppState, actor: &Actor, patient: Option<&str>, action: &str, detail: &str, now: i64) -> Result<(), ServiceError> {
@@ -90,10 +108,88 @@ pub async fn my_clinics(state: &AppState, actor: &Actor) -> Result<Vec<ClinicSum
             .filter(clinic_members::Column::ClinicId.eq(&c.id))
             .count(&state.db)
             .await?;
-        out.push(ClinicSummary { id: c.id, name: c.name, role: m.role, patients, members, require_2fa: c.require_2fa });
+        let new_patients = patient_records::Entity::find()
+            .filter(patient_records::Column::ClinicId.eq(&c.id))
+            .filter(patient_records::Column::LinkState.eq("new"))
+            .count(&state.db)
+            .await?;
+        let code = match c.share_code.clone() {
+            Some(code) => code,
+            None => ensure_share_code(state, &c.id).await?,
+        };
+        out.push(ClinicSummary {
+            id: c.id,
+            name: c.name,
+            role: m.role,
+            patients,
+            members,
+            require_2fa: c.require_2fa,
+            share_code: Some(format_share_code(&code)),
+            new_patients,
+        });
     }
     out.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
     Ok(out)
+}
+
+/// `ABCDEFGHJKMN` as `ABCD-EFGH-JKMN`.
+pub fn format_share_code(normalised: &str) -> String {
+    if normalised.len() == 12 && normalised.is_ascii() {
+        format!("{}-{}-{}", &normalised[0..4], &normalised[4..8], &normalised[8..12])
+    } else {
+        normalised.to_string()
+    }
+}
+
+/// Gives a clinic made before share codes existed its code (once; a
+/// concurrent caller's code wins).
+async fn ensure_share_code(state: &AppState, clinic_id: &str) -> Result<String, ServiceError> {
+    let code = super::sharing::normalise_code(&super::sharing::new_link_code())
+        .ok_or_else(|| ServiceError::Internal("share code".into()))?;
+    clinics::Entity::update_many()
+        .col_expr(clinics::Column::ShareCode, Expr::value(code))
+        .filter(clinics::Column::Id.eq(clinic_id))
+        .filter(clinics::Column::ShareCode.is_null())
+        .exec(&state.db)
+        .await?;
+    clinics::Entity::find_by_id(clinic_id.to_string())
+        .one(&state.db)
+        .await?
+        .and_then(|c| c.share_code)
+        .ok_or(ServiceError::NotFound)
+}
+
+/// An admin replaces the clinic's share code (the old one stops working at
+/// once; patients who already share keep sharing).
+pub async fn rotate_share_code(state: &AppState, actor: &Actor, clinic_id: &str, now: i64) -> Result<String, ServiceError> {
+    policy::require_clinic_admin(state, actor, clinic_id).await?;
+    let code = super::sharing::normalise_code(&super::sharing::new_link_code())
+        .ok_or_else(|| ServiceError::Internal("share code".into()))?;
+    clinics::Entity::update_many()
+        .col_expr(clinics::Column::ShareCode, Expr::value(code.clone()))
+        .filter(clinics::Column::Id.eq(clinic_id))
+        .exec(&state.db)
+        .await?;
+    audit(state, actor, None, "clinic.share_code_rotated", &format!("clinic={clinic_id}"), now).await?;
+    Ok(format_share_code(&code))
+}
+
+/// A clinician has seen a patient who shared on their own initiative: the
+/// record leaves the "new patients" list.
+pub async fn acknowledge_patient(state: &AppState, actor: &Actor, clinic_id: &str, record_id: &str, now: i64) -> Result<(), ServiceError> {
+    let (_, record) = record_of(state, actor, clinic_id, record_id).await?;
+    if record.link_state != "new" {
+        return Ok(());
+    }
+    patient_records::Entity::update_many()
+        .col_expr(patient_records::Column::LinkState, Expr::value("linked"))
+        .filter(patient_records::Column::Id.eq(record_id))
+        .filter(patient_records::Column::LinkState.eq("new"))
+        .exec(&state.db)
+        .await?;
+    audit(state, actor, Some(&record.patient_id), "clinic.patient_acknowledged", &format!("clinic={clinic_id} record={record_id}"), now)
+        .await?;
+    Ok(())
 }
 
 /// An admin makes two-factor authentication required (or not) for the
@@ -440,6 +536,7 @@ pub async fn create_link_code(
     clinic_id: &str,
     record_id: &str,
     email: Option<&str>,
+    phone: Option<&str>,
     now: i64,
 ) -> Result<LinkCode, ServiceError> {
     let (_, record) = record_of(state, actor, clinic_id, record_id).await?;
@@ -454,6 +551,15 @@ pub async fn create_link_code(
     }
     let email = match email.map(str::trim).filter(|s| !s.is_empty()) {
         Some(e) => Some(super::auth::Email::parse(e)?),
+        None => None,
+    };
+    let phone = match phone.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(p) => {
+            if !super::sms::enabled(state) {
+                return Err(ServiceError::bad("phone", "Text messages are not set up on this Diabase server; use email or print the code."));
+            }
+            Some(super::sms::parse_e164(p)?)
+        }
         None => None,
     };
     let clinic = clinics::Entity::find_by_id(clinic_id.to_string()).one(&state.db).await?.ok_or(ServiceError::NotFound)?;
@@ -491,8 +597,30 @@ pub async fn create_link_code(
         );
         super::mail::send(state, super::mail::Mail { to: e.as_str(), subject: "Link your Diabase account with your clinic", body: &body }, now).await?;
     }
-    audit(state, actor, None, "clinic.link_code", &format!("clinic={clinic_id} record={record_id} emailed={}", email.is_some()), now).await?;
-    Ok(LinkCode { code, expires_at: ms_to_rfc3339(expires), url, emailed_to: email.map(|e| e.as_str().to_string()) })
+    if let Some(p) = &phone {
+        // No health data and no patient name: the clinic, the code, the page.
+        let text = format!(
+            "Diabase: {clinic} asks to link with your Diabase account. Your one-time code: {code} (valid 48 h). Enter it at {url}",
+            clinic = clinic.name.chars().take(40).collect::<String>(),
+        );
+        super::sms::send(state, p, &text).await?;
+    }
+    audit(
+        state,
+        actor,
+        None,
+        "clinic.link_code",
+        &format!("clinic={clinic_id} record={record_id} emailed={} texted={}", email.is_some(), phone.is_some()),
+        now,
+    )
+    .await?;
+    Ok(LinkCode {
+        code,
+        expires_at: ms_to_rfc3339(expires),
+        url,
+        emailed_to: email.map(|e| e.as_str().to_string()),
+        texted_to: phone,
+    })
 }
 
 /// "Please upload": an in-app notice on the patient's dashboard and an email.
@@ -603,11 +731,17 @@ pub async fn dashboard(state: &AppState, actor: &Actor, clinic_id: &str, q: &Pat
     if let Some(filter) = q.filter.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         let wanted: Vec<&str> = filter.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
         for w in &wanted {
-            if *w != "flagged" && !FLAGS.contains(w) {
-                return Err(ServiceError::bad("filter", format!("Unknown filter {w:?}: use flagged, {}.", FLAGS.join(", "))));
+            if *w != "flagged" && *w != "new" && !FLAGS.contains(w) {
+                return Err(ServiceError::bad("filter", format!("Unknown filter {w:?}: use flagged, new, {}.", FLAGS.join(", "))));
             }
         }
-        rows.retain(|r| wanted.iter().any(|w| if *w == "flagged" { !r.flags.is_empty() } else { r.flags.iter().any(|f| f == w) }));
+        rows.retain(|r| {
+            wanted.iter().any(|w| match *w {
+                "flagged" => !r.flags.is_empty(),
+                "new" => r.new_patient,
+                w => r.flags.iter().any(|f| f == w),
+            })
+        });
     }
     sort_rows(&mut rows, q.sort.as_deref().unwrap_or("name"), q.order.as_deref())?;
     let per_page = q.per_page.unwrap_or(50).clamp(1, MAX_PER_PAGE);
@@ -731,6 +865,7 @@ async fn rows_of(state: &AppState, clinic_id: &str, only: Option<&str>, now: i64
             match grant {
                 Some(g) if grant_active(g, now) => ("linked", scope_names(&g.scopes), g.expires_ms.map(ms_to_rfc3339)),
                 Some(g) if g.revoked_ms.is_some() => ("revoked", Vec::new(), None),
+                Some(g) if g.paused_ms.is_some() && g.expires_ms.is_none_or(|e| e > now) => ("paused", Vec::new(), None),
                 Some(g) => ("expired", Vec::new(), g.expires_ms.map(ms_to_rfc3339)),
                 None => ("revoked", Vec::new(), None),
             }
@@ -846,6 +981,7 @@ async fn rows_of(state: &AppState, clinic_id: &str, only: Option<&str>, now: i64
             name: cipher.open_lossy(Some(&r.name)).unwrap_or_default(),
             birth_date: cipher.open_lossy(r.birth_date.as_deref()),
             mrn: cipher.open_lossy(r.mrn.as_deref()),
+            new_patient: r.link_state == "new" && status == "linked",
             link_status: status,
             scopes,
             grant_expires_at,

@@ -58,6 +58,8 @@ pub async fn delete_account(
     meta: &ClientMeta,
     now: i64,
 ) -> Result<(), ServiceError> {
+    // Never with an API token, whatever its scopes.
+    super::twofactor::require_session(actor)?;
     let user = &actor.user;
     reauthenticate(state, user, password, code, now).await?;
 

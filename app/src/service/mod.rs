@@ -10,6 +10,7 @@ pub mod erase;
 pub mod export;
 pub mod import;
 pub mod keys;
+pub mod logins;
 pub mod mail;
 pub mod passkeys;
 pub mod report;
@@ -20,6 +21,7 @@ pub mod ratelimit;
 pub mod reset;
 pub mod seed;
 pub mod sharing;
+pub mod sms;
 pub mod tokens;
 pub mod twofactor;
 pub mod verify_email;
@@ -69,6 +71,8 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// The sender address of outgoing mail.
     pub mail_from: String,
+    /// The operator's HTTP SMS gateway (see [`sms`]); `None`: no text messages.
+    pub sms: Option<sms::Gateway>,
     /// The address users reach the site at, for links in mail (no trailing slash).
     pub public_url: String,
     /// Link-code entries (preview, accept, decline) allowed per user per window.
@@ -92,6 +96,7 @@ impl Default for Config {
             mail_outbox: std::path::PathBuf::from("data/outbox"),
             smtp_url: None,
             mail_from: "Diabase <no-reply@diabase.invalid>".into(),
+            sms: None,
             public_url: "http://127.0.0.1:3000".into(),
             link_code_attempts: 10,
             link_code_window_ms: 15 * 60 * 1000,
@@ -139,6 +144,9 @@ pub enum ServiceError {
     TooLarge { limit_bytes: u64 },
     #[error("{0}")]
     Unprocessable(String),
+    /// An outside service (the SMS gateway) failed; the message says which.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("Something went wrong on our side. Please try again.")]
     Internal(String),
 }
@@ -163,6 +171,7 @@ impl ServiceError {
             ServiceError::RateLimited { .. } => 429,
             ServiceError::TooLarge { .. } => 413,
             ServiceError::Unprocessable(_) => 422,
+            ServiceError::Unavailable(_) => 502,
             ServiceError::Internal(_) => 500,
         }
     }
@@ -182,6 +191,7 @@ impl ServiceError {
             ServiceError::RateLimited { .. } => "rate_limited",
             ServiceError::TooLarge { .. } => "too_large",
             ServiceError::Unprocessable(_) => "unprocessable",
+            ServiceError::Unavailable(_) => "unavailable",
             ServiceError::Internal(_) => "internal",
         }
     }
@@ -205,8 +215,29 @@ pub struct Actor {
 pub enum AuthVia {
     /// A browser session (its id hash).
     Session(String),
-    /// A personal access token (its id).
-    Token(String),
+    /// A personal access token (its id) and what it may do.
+    Token { id: String, scopes: tokens::TokenScopes },
+}
+
+impl Actor {
+    /// Whether the caller may do everything the account may (a session, or
+    /// a token with full access). Everything but reading and uploading
+    /// patient data needs this.
+    pub fn full_access(&self) -> bool {
+        match &self.via {
+            AuthVia::Session(_) => true,
+            AuthVia::Token { scopes, .. } => scopes.full,
+        }
+    }
+
+    /// Whether the credential allows `action` at all (the policy then asks
+    /// whether the account does).
+    pub fn credential_allows(&self, action: policy::Action) -> bool {
+        match &self.via {
+            AuthVia::Session(_) => true,
+            AuthVia::Token { scopes, .. } => scopes.allows(action),
+        }
+    }
 }
 
 /// Client facts recorded with sessions and audit entries.
@@ -214,6 +245,8 @@ pub enum AuthVia {
 pub struct ClientMeta {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The browser's device id (see [`logins`]).
+    pub device: Option<String>,
 }
 
 /// Authenticates a request: a bearer token, else the session cookie.
@@ -256,6 +289,7 @@ pub fn client_meta(headers: &http::HeaderMap, peer: Option<std::net::SocketAddr>
             .get(http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(300).collect()),
+        device: logins::device_from_cookies(headers),
     }
 }
 

@@ -320,7 +320,7 @@ pub async fn finish_login(
     m.last_used_ms = Set(Some(now));
     m.update(&state.db).await?;
     super::clinic::join_invited(state, &user, now).await?;
-    let session = auth::open_session(state, &user, meta, now).await?;
+    let session = auth::open_session(state, &user, meta, "passkey", now).await?;
     audit(state, &user.id, "login", &format!("passkey={}", row.id), meta.ip.as_deref(), now).await?;
     Ok(session)
 }

@@ -125,10 +125,10 @@ pub enum Grant {
 
 /// Whether a stored grant is in force at `now`.
 pub fn grant_active(g: &grants::Model, now: i64) -> bool {
-    g.accepted_ms.is_some() && g.revoked_ms.is_none() && g.expires_ms.is_none_or(|e| e > now)
+    g.accepted_ms.is_some() && g.revoked_ms.is_none() && g.paused_ms.is_none() && g.expires_ms.is_none_or(|e| e > now)
 }
 
-/// The status word of a grant: active, pending, expired or revoked.
+/// The status word of a grant: active, pending, expired, paused or revoked.
 pub fn grant_status(g: &grants::Model, now: i64) -> &'static str {
     if g.revoked_ms.is_some() {
         "revoked"
@@ -136,6 +136,8 @@ pub fn grant_status(g: &grants::Model, now: i64) -> &'static str {
         if g.invite_expires_ms.is_some_and(|e| e <= now) { "expired" } else { "pending" }
     } else if g.expires_ms.is_some_and(|e| e <= now) {
         "expired"
+    } else if g.paused_ms.is_some() {
+        "paused"
     } else {
         "active"
     }
@@ -159,6 +161,10 @@ pub async fn can_at(
     patient_id: &str,
     now: i64,
 ) -> Result<Option<Grant>, ServiceError> {
+    // A personal access token never does more than its scopes allow.
+    if !actor.credential_allows(action) {
+        return Ok(None);
+    }
     let Some(patient) = patients::Entity::find_by_id(patient_id.to_string()).one(&state.db).await? else {
         return Ok(None);
     };
@@ -205,6 +211,9 @@ pub async fn require(
     action: Action,
     patient_id: &str,
 ) -> Result<Grant, ServiceError> {
+    if !actor.credential_allows(action) {
+        return Err(ServiceError::Forbidden);
+    }
     let grant = can(state, actor, action, patient_id).await?.ok_or(ServiceError::NotFound)?;
     if grant != Grant::Owner && action.scope().is_some() {
         audit_read(state, actor, patient_id, action.audit_name(), &grant, "").await?;

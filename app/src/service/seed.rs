@@ -113,6 +113,7 @@ pub async fn seed_demo(state: &AppState, now_ms: i64) -> Result<DemoLogins, Serv
             name: Set("Diabase Demo Clinic".into()),
             created_ms: Set(now_ms),
             require_2fa: Set(false),
+            share_code: Set(super::sharing::normalise_code(&super::sharing::new_link_code())),
         }
         .insert(&txn)
         .await?;
@@ -144,6 +145,9 @@ pub async fn seed_demo(state: &AppState, now_ms: i64) -> Result<DemoLogins, Serv
             accepted_ms: Set(Some(now_ms)),
             expires_ms: Set(None),
             revoked_ms: Set(None),
+            paused_ms: Set(None),
+            provider_name: Set(None),
+            provider_clinic: Set(None),
         }
         .insert(&txn)
         .await?;

@@ -14,7 +14,7 @@ use super::{ms_to_rfc3339, ratelimit, Actor, AppState, ClientMeta, ServiceError}
 use crate::model::{AccessLogEntry, GrantInfo, IncomingInvite, LinkPreview, SharedWithMe, UploadRequestInfo};
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
     TransactionTrait,
 };
 use store::entity::{
@@ -95,14 +95,129 @@ pub async fn preview(
     now: i64,
 ) -> Result<LinkPreview, ServiceError> {
     count_attempt(state, actor, meta, now).await?;
-    let code = find_code(state, input, now).await?;
+    let code = match find_code(state, input, now).await {
+        Ok(code) => code,
+        Err(ServiceError::NotFound) => {
+            let clinic = find_share_code(state, input).await?;
+            return Ok(LinkPreview {
+                clinic_id: clinic.id,
+                clinic_name: clinic.name,
+                scopes: Scope::ALL.iter().map(|s| s.as_str().to_string()).collect(),
+                code_expires_at: None,
+                kind: "share".into(),
+            });
+        }
+        Err(e) => return Err(e),
+    };
     let clinic = clinics::Entity::find_by_id(code.clinic_id.clone()).one(&state.db).await?.ok_or_else(invalid_code)?;
     Ok(LinkPreview {
         clinic_id: clinic.id,
         clinic_name: clinic.name,
         scopes: scope_names(&code.scopes),
-        code_expires_at: ms_to_rfc3339(code.expires_ms),
+        code_expires_at: Some(ms_to_rfc3339(code.expires_ms)),
+        kind: "link".into(),
     })
+}
+
+/// The clinic whose share code `input` is.
+async fn find_share_code(state: &AppState, input: &str) -> Result<clinics::Model, ServiceError> {
+    let norm = normalise_code(input).ok_or_else(|| {
+        ServiceError::bad("code", "A code has 12 letters and digits, like ABCD-EFGH-JKMN.")
+    })?;
+    clinics::Entity::find().filter(clinics::Column::ShareCode.eq(norm)).one(&state.db).await?.ok_or_else(invalid_code)
+}
+
+/// The patient shares with a clinic on their own initiative (its share
+/// code): a grant of `scopes`, and a record in the clinic's list marked
+/// "new" until a clinician acknowledges it. A clinic that already has a
+/// record of this account keeps it (its grant is replaced).
+async fn share_with_clinic(
+    state: &AppState,
+    actor: &Actor,
+    meta: &ClientMeta,
+    patient: &patients::Model,
+    clinic: &clinics::Model,
+    scopes: &[Scope],
+    expires_ms: Option<i64>,
+    now: i64,
+) -> Result<String, ServiceError> {
+    let cipher = &state.config.cipher;
+    let txn = state.db.begin().await?;
+    grants::Entity::update_many()
+        .col_expr(grants::Column::RevokedMs, Expr::value(now))
+        .col_expr(grants::Column::UpdatedMs, Expr::value(now))
+        .filter(grants::Column::PatientId.eq(&patient.id))
+        .filter(grants::Column::GranteeClinicId.eq(&clinic.id))
+        .filter(grants::Column::RevokedMs.is_null())
+        .exec(&txn)
+        .await?;
+    let existing = patient_records::Entity::find()
+        .filter(patient_records::Column::ClinicId.eq(&clinic.id))
+        .filter(patient_records::Column::PatientId.eq(&patient.id))
+        .one(&txn)
+        .await?;
+    let record_id = existing.as_ref().map(|r| r.id.clone()).unwrap_or_else(store::new_id);
+    let grant_id = store::new_id();
+    grants::ActiveModel {
+        id: Set(grant_id.clone()),
+        patient_id: Set(patient.id.clone()),
+        grantee_clinic_id: Set(Some(clinic.id.clone())),
+        grantee_user_id: Set(None),
+        record_id: Set(Some(record_id.clone())),
+        invite_email: Set(None),
+        invite_token_hash: Set(None),
+        invite_expires_ms: Set(None),
+        scopes: Set(scopes_to_db(scopes)),
+        created_ms: Set(now),
+        updated_ms: Set(now),
+        accepted_ms: Set(Some(now)),
+        expires_ms: Set(expires_ms),
+        revoked_ms: Set(None),
+        paused_ms: Set(None),
+        provider_name: Set(None),
+        provider_clinic: Set(None),
+    }
+    .insert(&txn)
+    .await?;
+    match existing {
+        Some(r) => {
+            let state_now = if r.link_state == "new" || r.link_state == "linked" { r.link_state.clone() } else { "linked".into() };
+            let mut m: patient_records::ActiveModel = r.into();
+            m.grant_id = Set(Some(grant_id.clone()));
+            m.linked_user = Set(1);
+            m.link_state = Set(state_now);
+            m.update(&txn).await?;
+        }
+        None => {
+            patient_records::ActiveModel {
+                id: Set(record_id.clone()),
+                clinic_id: Set(clinic.id.clone()),
+                patient_id: Set(patient.id.clone()),
+                name: Set(cipher.seal(&actor.user.display_name)),
+                birth_date: Set(None),
+                mrn: Set(None),
+                linked_user: Set(1),
+                created_ms: Set(now),
+                mrn_index: Set(None),
+                grant_id: Set(Some(grant_id.clone())),
+                created_by: Set(None),
+                link_state: Set("new".into()),
+            }
+            .insert(&txn)
+            .await?;
+        }
+    }
+    txn.commit().await?;
+    store::audit::append(&state.db, store::audit::Entry {
+        at_ms: now,
+        actor_user_id: Some(&actor.user.id),
+        patient_id: Some(&patient.id),
+        action: "grant.created",
+        detail: &format!("grant={grant_id} clinic={} scopes={} via=share_code", clinic.id, scopes_to_db(scopes)),
+        ip: meta.ip.as_deref(),
+    })
+    .await?;
+    Ok(grant_id)
 }
 
 /// Parses an optional expiry: RFC 3339, or a date (access ends at the end
@@ -131,7 +246,8 @@ async fn own_patient_required(state: &AppState, actor: &Actor) -> Result<patient
 }
 
 /// The patient accepts a clinic's code: grants `scopes` until `expires_at`,
-/// and the clinic's record is linked to their account. Data the clinic had
+/// and the clinic's record is linked to their account. The code may also be
+/// the clinic's share code (see [`share_with_clinic`]). Data the clinic had
 /// uploaded to a custodial record moves into the patient's account.
 pub async fn accept(
     state: &AppState,
@@ -147,7 +263,14 @@ pub async fn accept(
     let zone = therapy::time::parse_zone(&patient.time_zone).unwrap_or(chrono_tz::UTC);
     let scopes = policy::parse_scopes(scopes)?;
     let expires_ms = parse_expiry(expires_at, zone, now)?;
-    let code = find_code(state, input, now).await?;
+    let code = match find_code(state, input, now).await {
+        Ok(code) => code,
+        Err(ServiceError::NotFound) => {
+            let clinic = find_share_code(state, input).await?;
+            return share_with_clinic(state, actor, meta, &patient, &clinic, &scopes, expires_ms, now).await;
+        }
+        Err(e) => return Err(e),
+    };
     let txn = state.db.begin().await?;
     // Single use: only one request can flip used_ms.
     let used = link_codes::Entity::update_many()
@@ -198,6 +321,9 @@ pub async fn accept(
         accepted_ms: Set(Some(now)),
         expires_ms: Set(expires_ms),
         revoked_ms: Set(None),
+        paused_ms: Set(None),
+        provider_name: Set(None),
+        provider_clinic: Set(None),
     }
     .insert(&txn)
     .await?;
@@ -353,9 +479,19 @@ fn backend_sql<C: ConnectionTrait>(db: &C, sql: &str) -> String {
 // ---------------------------------------------------------------------------
 // Care partners.
 
-/// The patient invites someone by email to follow their data (read-only,
-/// within `scopes`, until `expires_at`). The invitee accepts from the
-/// emailed link, or in the app when their account has that email.
+/// A provider (a doctor, a nurse, a diabetes educator) the patient shares
+/// with by the provider's email: their name and clinic as the patient types
+/// them. Only an account with that confirmed address can accept.
+#[derive(Clone, Debug, Default)]
+pub struct Provider {
+    pub name: String,
+    pub clinic: String,
+}
+
+/// Invites a care partner, or a provider, by email (and, when the server has
+/// an SMS gateway and `phone` is given, by text message too). The grant is
+/// pending until the invitee, signed in with the confirmed invited address,
+/// accepts; then they read within `scopes` until `expires_at`.
 pub async fn invite(
     state: &AppState,
     actor: &Actor,
@@ -364,13 +500,43 @@ pub async fn invite(
     expires_at: Option<&str>,
     now: i64,
 ) -> Result<GrantInfo, ServiceError> {
+    invite_with(state, actor, email, scopes, expires_at, None, None, now).await
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn invite_with(
+    state: &AppState,
+    actor: &Actor,
+    email: &str,
+    scopes: &[String],
+    expires_at: Option<&str>,
+    phone: Option<&str>,
+    provider: Option<Provider>,
+    now: i64,
+) -> Result<GrantInfo, ServiceError> {
     let patient = own_patient_required(state, actor).await.map_err(|_| {
-        ServiceError::bad("email", "Only a patient account can invite a care partner.")
+        ServiceError::bad("email", "Only a patient account can invite someone to see its data.")
     })?;
     let email = super::auth::Email::parse(email)?;
     if email.as_str() == actor.user.email {
         return Err(ServiceError::bad("email", "Invite someone else: this is your own address."));
     }
+    let provider = match provider {
+        Some(p) => Some(Provider {
+            name: super::clinic::clean_name(&p.name, "provider_name", "the provider's name")?,
+            clinic: super::clinic::clean_name(&p.clinic, "provider_clinic", "the provider's clinic")?,
+        }),
+        None => None,
+    };
+    let phone = match phone.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(p) => {
+            if !super::sms::enabled(state) {
+                return Err(ServiceError::bad("phone", "Text messages are not set up on this Diabase server; the invitation goes by email."));
+            }
+            Some(super::sms::parse_e164(p)?)
+        }
+        None => None,
+    };
     let zone = therapy::time::parse_zone(&patient.time_zone).unwrap_or(chrono_tz::UTC);
     let scopes = policy::parse_scopes(scopes)?;
     let expires_ms = parse_expiry(expires_at, zone, now)?;
@@ -391,24 +557,52 @@ pub async fn invite(
         accepted_ms: Set(None),
         expires_ms: Set(expires_ms),
         revoked_ms: Set(None),
+        paused_ms: Set(None),
+        provider_name: Set(provider.as_ref().map(|p| p.name.clone())),
+        provider_clinic: Set(provider.as_ref().map(|p| p.clinic.clone())),
     }
     .insert(&state.db)
     .await?;
     let link = format!("{}/sharing?invite={token}", state.config.public_url);
-    let body = format!(
-        "{name} invites you to follow their diabetes data on Diabase (read only: {scopes}).\n\nAccept within 7 days:\n{link}\n\nLog in or sign up with this email address ({email}) to accept. If you did not expect this, ignore this message.",
-        name = actor.user.display_name,
-        scopes = scope_names(&model.scopes).join(", "),
-        email = email.as_str(),
-    );
-    super::mail::send(state, super::mail::Mail { to: email.as_str(), subject: "An invitation to follow data on Diabase", body: &body }, now)
-        .await?;
+    let until = expires_ms.map(|e| format!(" until {}", ms_to_rfc3339(e))).unwrap_or_default();
+    let (subject, body) = match &provider {
+        Some(p) => (
+            "A patient shares their diabetes data with you on Diabase",
+            format!(
+                "Hello {pname},\n\n{name} shares their diabetes data with you ({clinic}) on Diabase: {scopes}{until}, read only.\n\n\
+                 Accept within 7 days:\n{link}\n\n\
+                 Sign in, or sign up as a clinician, with this email address ({email}) and confirm it; only that account can accept. \
+                 If you did not expect this, ignore this message.",
+                pname = p.name,
+                clinic = p.clinic,
+                name = actor.user.display_name,
+                scopes = scope_names(&model.scopes).join(", "),
+                email = email.as_str(),
+            ),
+        ),
+        None => (
+            "An invitation to follow data on Diabase",
+            format!(
+                "{name} invites you to follow their diabetes data on Diabase (read only: {scopes}{until}).\n\nAccept within 7 days:\n{link}\n\nLog in or sign up with this email address ({email}) to accept. If you did not expect this, ignore this message.",
+                name = actor.user.display_name,
+                scopes = scope_names(&model.scopes).join(", "),
+                email = email.as_str(),
+            ),
+        ),
+    };
+    super::mail::send(state, super::mail::Mail { to: email.as_str(), subject, body: &body }, now).await?;
+    if let Some(p) = &phone {
+        // The link and who sends it; no health data.
+        let who: String = actor.user.display_name.chars().take(40).collect();
+        let text = format!("Diabase: {who} invites you to see the data they share. Accept within 7 days (sign in with {}): {link}", email.as_str());
+        super::sms::send(state, p, &text).await?;
+    }
     store::audit::append(&state.db, store::audit::Entry {
         at_ms: now,
         actor_user_id: Some(&actor.user.id),
         patient_id: Some(&patient.id),
         action: "grant.invited",
-        detail: &format!("grant={id} scopes={}", model.scopes),
+        detail: &format!("grant={id} scopes={} provider={} texted={}", model.scopes, provider.is_some(), phone.is_some()),
         ip: None,
     })
     .await?;
@@ -462,6 +656,13 @@ pub async fn accept_invite(
     .ok_or(ServiceError::NotFound)?;
     if g.invite_email.as_deref() != Some(actor.user.email.as_str()) {
         return Err(ServiceError::NotFound);
+    }
+    // Only the owner of the address: someone who signed up with it but
+    // never confirmed it cannot take the invitation.
+    if actor.user.email_verified_ms.is_none() {
+        return Err(ServiceError::Conflict(
+            "Confirm your email address first (use the link we mailed you), then accept the invitation.".into(),
+        ));
     }
     if g.accepted_ms.is_some() || g.revoked_ms.is_some() || g.invite_expires_ms.is_some_and(|e| e <= now) {
         return Err(ServiceError::NotFound);
@@ -528,6 +729,12 @@ async fn grant_info(state: &AppState, g: &grants::Model, now: i64) -> Result<Gra
     let (kind, name, email) = if let Some(cid) = &g.grantee_clinic_id {
         let c = clinics::Entity::find_by_id(cid.clone()).one(&state.db).await?;
         ("clinic", c.map(|c| c.name).unwrap_or_else(|| "(a deleted clinic)".into()), None)
+    } else if let (Some(name), Some(clinic)) = (&g.provider_name, &g.provider_clinic) {
+        let email = match &g.grantee_user_id {
+            Some(uid) => users::Entity::find_by_id(uid.clone()).one(&state.db).await?.map(|u| u.email),
+            None => g.invite_email.clone(),
+        };
+        ("provider", format!("{name} ({clinic})"), email)
     } else if let Some(uid) = &g.grantee_user_id {
         let u = users::Entity::find_by_id(uid.clone()).one(&state.db).await?;
         match u {
@@ -549,6 +756,7 @@ async fn grant_info(state: &AppState, g: &grants::Model, now: i64) -> Result<Gra
         accepted_at: g.accepted_ms.map(ms_to_rfc3339),
         expires_at: g.expires_ms.map(ms_to_rfc3339),
         revoked_at: g.revoked_ms.map(ms_to_rfc3339),
+        paused_at: g.paused_ms.map(ms_to_rfc3339),
     })
 }
 
@@ -666,16 +874,86 @@ pub async fn revoke_grant(state: &AppState, actor: &Actor, grant_id: &str, now: 
 }
 
 // ---------------------------------------------------------------------------
+// Pause all sharing.
+
+/// Pauses every grant and invitation the caller has given that is not
+/// revoked: nobody they share with sees anything until [`resume_all`].
+/// Scopes and expiries are kept. Returns how many were paused.
+pub async fn pause_all(state: &AppState, actor: &Actor, meta: &ClientMeta, now: i64) -> Result<u64, ServiceError> {
+    let patient = own_patient_required(state, actor).await?;
+    let res = grants::Entity::update_many()
+        .col_expr(grants::Column::PausedMs, Expr::value(now))
+        .col_expr(grants::Column::UpdatedMs, Expr::value(now))
+        .filter(grants::Column::PatientId.eq(&patient.id))
+        .filter(grants::Column::RevokedMs.is_null())
+        .filter(grants::Column::PausedMs.is_null())
+        .exec(&state.db)
+        .await?;
+    store::audit::append(&state.db, store::audit::Entry {
+        at_ms: now,
+        actor_user_id: Some(&actor.user.id),
+        patient_id: Some(&patient.id),
+        action: "sharing.paused",
+        detail: &format!("grants={}", res.rows_affected),
+        ip: meta.ip.as_deref(),
+    })
+    .await?;
+    Ok(res.rows_affected)
+}
+
+/// Ends a pause: every paused grant gives access again (those that expired
+/// meanwhile stay expired). Returns how many were resumed.
+pub async fn resume_all(state: &AppState, actor: &Actor, meta: &ClientMeta, now: i64) -> Result<u64, ServiceError> {
+    let patient = own_patient_required(state, actor).await?;
+    let res = grants::Entity::update_many()
+        .col_expr(grants::Column::PausedMs, Expr::value(Option::<i64>::None))
+        .col_expr(grants::Column::UpdatedMs, Expr::value(now))
+        .filter(grants::Column::PatientId.eq(&patient.id))
+        .filter(grants::Column::PausedMs.is_not_null())
+        .exec(&state.db)
+        .await?;
+    store::audit::append(&state.db, store::audit::Entry {
+        at_ms: now,
+        actor_user_id: Some(&actor.user.id),
+        patient_id: Some(&patient.id),
+        action: "sharing.resumed",
+        detail: &format!("grants={}", res.rows_affected),
+        ip: meta.ip.as_deref(),
+    })
+    .await?;
+    Ok(res.rows_affected)
+}
+
+/// Whether the caller's sharing is paused (any grant not revoked is).
+pub async fn sharing_paused(state: &AppState, actor: &Actor) -> Result<bool, ServiceError> {
+    let Some(patient) = policy::own_patient(state, &actor.user.id).await? else {
+        return Ok(false);
+    };
+    let n = grants::Entity::find()
+        .filter(grants::Column::PatientId.eq(&patient.id))
+        .filter(grants::Column::RevokedMs.is_null())
+        .filter(grants::Column::PausedMs.is_not_null())
+        .count(&state.db)
+        .await?;
+    Ok(n > 0)
+}
+
+// ---------------------------------------------------------------------------
 // The access log.
 
 /// Who looked at the caller's data (everyone but the caller), newest first.
 pub async fn access_log(state: &AppState, actor: &Actor, limit: u64) -> Result<Vec<AccessLogEntry>, ServiceError> {
-    let Some(patient) = policy::own_patient(state, &actor.user.id).await? else {
+    access_log_of(state, &actor.user.id, limit).await
+}
+
+/// [`access_log`] of the user `user_id`.
+pub async fn access_log_of(state: &AppState, user_id: &str, limit: u64) -> Result<Vec<AccessLogEntry>, ServiceError> {
+    let Some(patient) = policy::own_patient(state, user_id).await? else {
         return Ok(Vec::new());
     };
     let rows = audit_log::Entity::find()
         .filter(audit_log::Column::PatientId.eq(&patient.id))
-        .filter(audit_log::Column::ActorUserId.ne(&actor.user.id))
+        .filter(audit_log::Column::ActorUserId.ne(user_id))
         .filter(
             sea_orm::Condition::any()
                 .add(audit_log::Column::Action.starts_with("read."))

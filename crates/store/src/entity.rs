@@ -77,6 +77,8 @@ pub mod api_tokens {
         pub last_used_ms: Option<i64>,
         pub expires_ms: Option<i64>,
         pub revoked_ms: Option<i64>,
+        /// `full`, or a comma list of `read:glucose`, `read:all`, `upload`.
+        pub scopes: String,
     }
     no_relations!();
 }
@@ -105,6 +107,8 @@ pub mod clinics {
         pub created_ms: i64,
         /// Members must have two-factor authentication on to open the clinic.
         pub require_2fa: bool,
+        /// The code patients enter to share with the clinic (`XXXX-XXXX-XXXX`).
+        pub share_code: Option<String>,
     }
     no_relations!();
 }
@@ -330,6 +334,11 @@ pub mod grants {
         pub accepted_ms: Option<i64>,
         pub expires_ms: Option<i64>,
         pub revoked_ms: Option<i64>,
+        /// Set while the patient has paused all sharing.
+        pub paused_ms: Option<i64>,
+        /// A provider invited by their verified email: name and clinic as typed.
+        pub provider_name: Option<String>,
+        pub provider_clinic: Option<String>,
     }
     no_relations!();
 }
@@ -505,6 +514,41 @@ pub mod email_verifications {
         pub created_ms: i64,
         pub expires_ms: i64,
         pub used_ms: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod login_events {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "login_events")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub user_id: String,
+        pub at_ms: i64,
+        /// `password` or `passkey`.
+        pub method: String,
+        pub success: i32,
+        pub new_device: i32,
+        pub ip: Option<String>,
+        pub user_agent: Option<String>,
+    }
+    no_relations!();
+}
+
+pub mod known_devices {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "known_devices")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub device_hash: String,
+        pub first_ms: i64,
+        pub last_ms: i64,
+        pub user_agent: Option<String>,
     }
     no_relations!();
 }
