@@ -166,5 +166,17 @@ test('a token limited to reading glucose is made in Settings, shown once, and re
   await page.waitForSelector('[data-testid=no-tokens]');
   assert.equal((await anon.request.get(`${server.base}/api/v1/patients/${me.patient_id}/glucose?from=${day}&to=${day}`, auth)).status(), 401);
   await anon.close();
+
+  // A report PDF for sending outside Diabase: saved, with its password shown once.
+  await page.goto(`${server.base}/reports`);
+  await hydrated(page);
+  const download = page.waitForEvent('download');
+  await page.click('[data-testid=protected-pdf]');
+  const file = await download;
+  assert.match(file.suggestedFilename(), /-protected\.pdf$/);
+  await page.waitForSelector('[data-testid=pdf-password]');
+  const password = (await page.textContent('[data-testid=pdf-password]')).trim();
+  assert.match(password, /^[2-9A-Z]{4}(-[2-9A-Z]{4}){4}$/);
+  await page.screenshot({ path: join(SHOTS, 'control-7-protected-pdf.png'), fullPage: true });
   await ctx.close();
 });

@@ -356,7 +356,7 @@ fn GrantTable(list: Vec<GrantInfo>, revoke: ServerAction<RevokeGrant>, update: S
             <thead><tr><th scope="col">"With"</th><th scope="col">"Shares"</th><th scope="col">"Status"</th><th scope="col">"Until"</th><th scope="col">"Change"</th></tr></thead>
             <tbody>
                 {list.into_iter().map(|g| {
-                    let live = g.status == "active" || g.status == "pending";
+                    let live = g.status == "active" || g.status == "pending" || g.status == "paused";
                     let (gid, gid2, gstatus, gscopes, gexp) = (g.id.clone(), g.id.clone(), g.status.clone(), g.scopes.clone(), g.expires_at.clone());
                     let who = match g.grantee_type.as_str() { "clinic" => "clinic", "provider" => "provider", _ => "care partner" };
                     view! {
