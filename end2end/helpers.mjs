@@ -1,6 +1,8 @@
 // Shared helpers for the browser tests: start the real server on a free port
 // against a fresh SQLite database, and launch Debian's Chromium.
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -78,3 +80,26 @@ export async function hydrated(page) {
 }
 
 export const STRONG = 'violet-harbour-lantern-92';
+
+/** Signs up and logs in through the API, in the browser context `ctx`. */
+export async function account(ctx, base, email, name, role) {
+  assert.equal((await ctx.request.post(`${base}/api/v1/auth/signup`, {
+    data: { email, password: STRONG, display_name: name, role },
+  })).status(), 201);
+  assert.equal((await ctx.request.post(`${base}/api/v1/auth/login`, {
+    data: { email, password: STRONG },
+  })).status(), 200);
+}
+
+/** `n` 5-minute CGM readings ending now, posted as xDrip+ would. */
+export async function postCgm(ctx, base, n = 576) {
+  const site = await (await ctx.request.post(`${base}/api/v1/me/nightscout`)).json();
+  const secret = createHash('sha1').update(site.secret).digest('hex');
+  const now = Math.floor(Date.now() / 300_000) * 300_000;
+  const entries = [];
+  for (let i = 0; i < n; i++) {
+    entries.push({ type: 'sgv', sgv: Math.round(150 + 70 * Math.sin(i / 20)), date: now - (n - i) * 300_000, device: 'xDrip-DexcomG6', direction: 'Flat' });
+  }
+  const r = await ctx.request.post(`${base}/api/v1/entries`, { data: entries, headers: { 'api-secret': secret } });
+  assert.equal(r.status(), 200);
+}

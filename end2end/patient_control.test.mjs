@@ -6,9 +6,8 @@
 // login history show the patient's sign-ins.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { startServer, launch, hydrated, SHOTS, STRONG } from './helpers.mjs';
+import { startServer, launch, hydrated, account as signUp, postCgm as postReadings, SHOTS } from './helpers.mjs';
 
 let server;
 let browser;
@@ -23,32 +22,10 @@ after(async () => {
   await server?.stop();
 });
 
-async function account(ctx, email, name, role) {
-  const api = ctx.request;
-  assert.equal((await api.post(`${server.base}/api/v1/auth/signup`, {
-    data: { email, password: STRONG, display_name: name, role },
-  })).status(), 201);
-  assert.equal((await api.post(`${server.base}/api/v1/auth/login`, {
-    data: { email, password: STRONG },
-  })).status(), 200);
-}
-
-async function postCgm(ctx) {
-  const site = await (await ctx.request.post(`${server.base}/api/v1/me/nightscout`)).json();
-  const secret = createHash('sha1').update(site.secret).digest('hex');
-  const now = Math.floor(Date.now() / 300_000) * 300_000;
-  const entries = [];
-  for (let i = 0; i < 288; i++) {
-    entries.push({ type: 'sgv', sgv: Math.round(150 + 60 * Math.sin(i / 20)), date: now - (288 - i) * 300_000, device: 'xDrip-DexcomG6' });
-  }
-  const r = await ctx.request.post(`${server.base}/api/v1/entries`, { data: entries, headers: { 'api-secret': secret } });
-  assert.equal(r.status(), 200);
-}
-
 test('share code → patient shares → new patient at the clinic → pause stops access → resume restores it', async () => {
   // The clinic and its share code.
   const clinic = await browser.newContext();
-  await account(clinic, 'dr.south@clinic.example', 'Dr. Sam South', 'clinician');
+  await signUp(clinic, server.base, 'dr.south@clinic.example', 'Dr. Sam South', 'clinician');
   const cpage = await clinic.newPage();
   await cpage.goto(`${server.base}/clinic`);
   await hydrated(cpage);
@@ -64,8 +41,8 @@ test('share code → patient shares → new patient at the clinic → pause stop
 
   // The patient enters it, sees the clinic's name, shares glucose only.
   const patient = await browser.newContext();
-  await account(patient, 'casey@example.org', 'Casey Quinn', 'patient');
-  await postCgm(patient);
+  await signUp(patient, server.base, 'casey@example.org', 'Casey Quinn', 'patient');
+  await postReadings(patient, server.base, 288);
   const ppage = await patient.newPage();
   await ppage.goto(`${server.base}/sharing`);
   await hydrated(ppage);
@@ -138,8 +115,8 @@ test('share code → patient shares → new patient at the clinic → pause stop
 
 test('a token limited to reading glucose is made in Settings, shown once, and refused elsewhere', async () => {
   const ctx = await browser.newContext();
-  await account(ctx, 'tokens@example.org', 'Toby Token', 'patient');
-  await postCgm(ctx);
+  await signUp(ctx, server.base, 'tokens@example.org', 'Toby Token', 'patient');
+  await postReadings(ctx, server.base, 288);
   const page = await ctx.newPage();
   await page.goto(`${server.base}/settings`);
   await hydrated(page);

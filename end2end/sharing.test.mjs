@@ -4,9 +4,8 @@
 // refused.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { startServer, launch, hydrated, SHOTS, STRONG } from './helpers.mjs';
+import { startServer, launch, hydrated, account as signUp, postCgm as postReadings, SHOTS } from './helpers.mjs';
 
 let server;
 let browser;
@@ -21,33 +20,10 @@ after(async () => {
   await server?.stop();
 });
 
-async function account(ctx, email, name, role) {
-  const api = ctx.request;
-  assert.equal((await api.post(`${server.base}/api/v1/auth/signup`, {
-    data: { email, password: STRONG, display_name: name, role },
-  })).status(), 201);
-  assert.equal((await api.post(`${server.base}/api/v1/auth/login`, {
-    data: { email, password: STRONG },
-  })).status(), 200);
-}
-
-/** Two days of 5-minute CGM readings ending now, posted as xDrip+ would. */
-async function postCgm(ctx) {
-  const site = await (await ctx.request.post(`${server.base}/api/v1/me/nightscout`)).json();
-  const secret = createHash('sha1').update(site.secret).digest('hex');
-  const now = Math.floor(Date.now() / 300_000) * 300_000;
-  const entries = [];
-  for (let i = 0; i < 576; i++) {
-    entries.push({ type: 'sgv', sgv: Math.round(150 + 70 * Math.sin(i / 20)), date: now - (576 - i) * 300_000, device: 'xDrip-DexcomG6', direction: 'Flat' });
-  }
-  const r = await ctx.request.post(`${server.base}/api/v1/entries`, { data: entries, headers: { 'api-secret': secret } });
-  assert.equal(r.status(), 200);
-}
-
 test('link code → patient accepts with scopes → clinician sees data → access log → revoke → refused', async () => {
   const clinic = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const cpage = await clinic.newPage();
-  await account(clinic, 'dr.north@clinic.example', 'Dr. Nora North', 'clinician');
+  await signUp(clinic, server.base, 'dr.north@clinic.example', 'Dr. Nora North', 'clinician');
 
   // The clinician creates a clinic and a patient record.
   await cpage.goto(`${server.base}/clinic`);
@@ -77,8 +53,8 @@ test('link code → patient accepts with scopes → clinician sees data → acce
   // The patient enters the code, keeps glucose only, and accepts.
   const patient = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const ppage = await patient.newPage();
-  await account(patient, 'pat.jones@example.org', 'Pat Jones', 'patient');
-  await postCgm(patient);
+  await signUp(patient, server.base, 'pat.jones@example.org', 'Pat Jones', 'patient');
+  await postReadings(patient, server.base);
   await ppage.goto(`${server.base}/sharing`);
   await hydrated(ppage);
   await ppage.waitForSelector('[data-testid=access-log-empty]');

@@ -880,43 +880,32 @@ pub async fn revoke_grant(state: &AppState, actor: &Actor, grant_id: &str, now: 
 /// revoked: nobody they share with sees anything until [`resume_all`].
 /// Scopes and expiries are kept. Returns how many were paused.
 pub async fn pause_all(state: &AppState, actor: &Actor, meta: &ClientMeta, now: i64) -> Result<u64, ServiceError> {
-    let patient = own_patient_required(state, actor).await?;
-    let res = grants::Entity::update_many()
-        .col_expr(grants::Column::PausedMs, Expr::value(now))
-        .col_expr(grants::Column::UpdatedMs, Expr::value(now))
-        .filter(grants::Column::PatientId.eq(&patient.id))
-        .filter(grants::Column::RevokedMs.is_null())
-        .filter(grants::Column::PausedMs.is_null())
-        .exec(&state.db)
-        .await?;
-    store::audit::append(&state.db, store::audit::Entry {
-        at_ms: now,
-        actor_user_id: Some(&actor.user.id),
-        patient_id: Some(&patient.id),
-        action: "sharing.paused",
-        detail: &format!("grants={}", res.rows_affected),
-        ip: meta.ip.as_deref(),
-    })
-    .await?;
-    Ok(res.rows_affected)
+    set_paused(state, actor, meta, true, now).await
 }
 
 /// Ends a pause: every paused grant gives access again (those that expired
 /// meanwhile stay expired). Returns how many were resumed.
 pub async fn resume_all(state: &AppState, actor: &Actor, meta: &ClientMeta, now: i64) -> Result<u64, ServiceError> {
+    set_paused(state, actor, meta, false, now).await
+}
+
+async fn set_paused(state: &AppState, actor: &Actor, meta: &ClientMeta, pause: bool, now: i64) -> Result<u64, ServiceError> {
     let patient = own_patient_required(state, actor).await?;
-    let res = grants::Entity::update_many()
-        .col_expr(grants::Column::PausedMs, Expr::value(Option::<i64>::None))
+    let mut update = grants::Entity::update_many()
+        .col_expr(grants::Column::PausedMs, Expr::value(pause.then_some(now)))
         .col_expr(grants::Column::UpdatedMs, Expr::value(now))
-        .filter(grants::Column::PatientId.eq(&patient.id))
-        .filter(grants::Column::PausedMs.is_not_null())
-        .exec(&state.db)
-        .await?;
+        .filter(grants::Column::PatientId.eq(&patient.id));
+    update = if pause {
+        update.filter(grants::Column::RevokedMs.is_null()).filter(grants::Column::PausedMs.is_null())
+    } else {
+        update.filter(grants::Column::PausedMs.is_not_null())
+    };
+    let res = update.exec(&state.db).await?;
     store::audit::append(&state.db, store::audit::Entry {
         at_ms: now,
         actor_user_id: Some(&actor.user.id),
         patient_id: Some(&patient.id),
-        action: "sharing.resumed",
+        action: if pause { "sharing.paused" } else { "sharing.resumed" },
         detail: &format!("grants={}", res.rows_affected),
         ip: meta.ip.as_deref(),
     })
