@@ -301,3 +301,11 @@ pub async fn acknowledge_patient(clinic_id: String, record_id: String) -> Result
         .await
         .map_err(ssr::to_sfn)
 }
+
+/// Whether this server can send text messages (an SMS gateway is set up).
+#[server(prefix = "/_fn", endpoint = "sms_enabled", input = GetUrl)]
+pub async fn sms_enabled() -> Result<bool, ServerFnError> {
+    use crate::service;
+    let (state, _, _) = ssr::context().await?;
+    Ok(service::sms::enabled(&state))
+}

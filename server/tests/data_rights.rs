@@ -79,6 +79,9 @@ async fn export_json_and_fhir(app: &TestApp) {
     assert_eq!(v["account"]["email"], "portable@example.org");
     assert_eq!(v["devices"].as_array().unwrap().len(), 1, "{}", v["devices"]);
     assert_eq!(v["uploads"].as_array().unwrap().len(), 1);
+    // The login history is the account's data too.
+    let logins = v["login_history"].as_array().unwrap();
+    assert!(!logins.is_empty() && logins.iter().all(|e| e["success"].is_boolean() && e["at"].is_string()), "{logins:?}");
     let records = v["records"].as_array().unwrap();
     assert_eq!(records.len() as u64, total, "every stored record is exported");
     let mut by_type: BTreeMap<String, u64> = BTreeMap::new();

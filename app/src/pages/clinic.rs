@@ -6,7 +6,7 @@ use crate::api::my_clinics;
 use crate::api_account::SetClinicRequire2fa;
 use crate::api_sharing::{
     clinic_dashboard, clinic_members, clinic_record, AcknowledgePatient, AddMember, CreateClinic, CreateLinkCode, CreateRecord,
-    RequestUpload, RotateShareCode,
+    sms_enabled, RequestUpload, RotateShareCode,
 };
 use crate::components::{pct, ErrorCard, RequireUser, UserResource};
 use crate::model::{ClinicPatientPage, ClinicPatientRow};
@@ -390,6 +390,7 @@ fn RecordView(
     request: ServerAction<RequestUpload>,
 ) -> impl IntoView {
     let linked = r.link_status == "linked";
+    let sms = Resource::new(|| (), |_| sms_enabled());
     let reports = r.patient_id.clone().map(|p| {
         view! {
             <p class="actions">
@@ -448,8 +449,14 @@ fn RecordView(
                         <input type="hidden" name="clinic_id" value=cid.clone()/>
                         <input type="hidden" name="record_id" value=rid.clone()/>
                         <label class="field"><span>"Also email it to (optional)"</span><input type="email" name="email" data-testid="code-email"/></label>
-                        <label class="field"><span>"Also text it to (optional)"</span><input type="tel" name="phone" placeholder="+44 7700 900123" autocomplete="off" data-testid="code-phone"/>
-                            <small class="hint">"International form. Needs the server's SMS gateway; the message holds only the code."</small></label>
+                        <Transition fallback=|| ()>
+                            {move || Suspend::new(async move {
+                                sms.await.unwrap_or(false).then(|| view! {
+                                    <label class="field"><span>"Also text it to (optional)"</span><input type="tel" name="phone" placeholder="+44 7700 900123" autocomplete="off" data-testid="code-phone"/>
+                                        <small class="hint">"International form, with the country code. The message holds the clinic's name and the code only."</small></label>
+                                })
+                            })}
+                        </Transition>
                         <button type="submit" class="btn btn-primary" data-testid="make-code">"Make a link code"</button>
                     </ActionForm>
                 </section>

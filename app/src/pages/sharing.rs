@@ -8,7 +8,7 @@
 //! works before the wasm loads and without JavaScript.
 
 use crate::api_sharing::{
-    access_log, incoming_invites, list_shared_with_me, my_grants, preview_link_code, sharing_paused, AcceptInvite, AcceptLink,
+    access_log, incoming_invites, list_shared_with_me, my_grants, preview_link_code, sharing_paused, sms_enabled, AcceptInvite, AcceptLink,
     DeclineLink, InvitePartner, RevokeGrant, SetSharingPaused, UpdateGrant,
 };
 use crate::components::{ErrorCard, RequireUser};
@@ -93,6 +93,7 @@ fn SharingBody() -> impl IntoView {
         )
     };
     let paused = Resource::new(changed, |_| sharing_paused());
+    let sms = Resource::new(|| (), |_| sms_enabled());
     let grants = Resource::new(changed, |_| my_grants());
     let log = Resource::new(changed, |_| access_log());
     let shared = Resource::new(changed, |_| list_shared_with_me());
@@ -229,8 +230,14 @@ fn SharingBody() -> impl IntoView {
             })}
             <ActionForm action=invite attr:class="form">
                 <label class="field"><span>"Their email"</span><input type="email" name="email" required=true data-testid="invite-email"/></label>
-                <label class="field"><span>"Their mobile (optional)"</span><input type="tel" name="phone" placeholder="+44 7700 900123" data-testid="invite-phone"/>
-                    <small class="hint">"Also send the invitation by text message (international form), if this server can send texts."</small></label>
+                <Transition fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        sms.await.unwrap_or(false).then(|| view! {
+                            <label class="field"><span>"Their mobile (optional)"</span><input type="tel" name="phone" placeholder="+44 7700 900123" data-testid="invite-phone"/>
+                                <small class="hint">"Also send the invitation by text message (international form, with the country code)."</small></label>
+                        })
+                    })}
+                </Transition>
                 <ScopeBoxes checked=vec!["glucose".to_string()] prefix="invite".to_string()/>
                 <label class="field"><span>"Share until (optional)"</span><input type="date" name="expires_at"/></label>
                 <button type="submit" class="btn" data-testid="invite-submit">"Send invitation"</button>

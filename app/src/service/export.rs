@@ -277,7 +277,8 @@ async fn json_export(
         })
         .collect();
     let log = super::sharing::access_log_of(state, &user.id, 1000).await?;
-    let mid = json!({"patient": patient_json, "devices": devs, "uploads": ups, "grants": gs, "access_log": log});
+    let logins = super::logins::history_of(state, &user.id, 500).await?;
+    let mid = json!({"patient": patient_json, "devices": devs, "uploads": ups, "grants": gs, "access_log": log, "login_history": logins});
     let mid = serde_json::to_string(&mid).map_err(|e| ServiceError::Internal(e.to_string()))?;
     out.push(b',');
     out.extend_from_slice(&mid.as_bytes()[1..mid.len() - 1]);

@@ -154,8 +154,13 @@ async fn alert_new_device(state: &AppState, user: &users::Model, meta: &ClientMe
 
 /// The caller's sign-ins and failed sign-ins, newest first.
 pub async fn history(state: &AppState, actor: &Actor, limit: u64) -> Result<Vec<LoginEventInfo>, ServiceError> {
+    history_of(state, &actor.user.id, limit).await
+}
+
+/// [`history`] of the user `user_id` (the data export).
+pub async fn history_of(state: &AppState, user_id: &str, limit: u64) -> Result<Vec<LoginEventInfo>, ServiceError> {
     let rows = login_events::Entity::find()
-        .filter(login_events::Column::UserId.eq(&actor.user.id))
+        .filter(login_events::Column::UserId.eq(user_id))
         .order_by_desc(login_events::Column::AtMs)
         .limit(limit.clamp(1, 500))
         .all(&state.db)
