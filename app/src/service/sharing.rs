@@ -119,6 +119,51 @@ pub async fn preview(
     })
 }
 
+/// The patient's one grant to a clinic: earlier ones are revoked and a new,
+/// accepted grant of `scopes` until `expires_ms` takes their place (inside
+/// the caller's transaction). Returns its id.
+async fn replace_clinic_grant<C: ConnectionTrait>(
+    txn: &C,
+    patient_id: &str,
+    clinic_id: &str,
+    record_id: &str,
+    scopes: &[Scope],
+    expires_ms: Option<i64>,
+    now: i64,
+) -> Result<String, ServiceError> {
+    grants::Entity::update_many()
+        .col_expr(grants::Column::RevokedMs, Expr::value(now))
+        .col_expr(grants::Column::UpdatedMs, Expr::value(now))
+        .filter(grants::Column::PatientId.eq(patient_id))
+        .filter(grants::Column::GranteeClinicId.eq(clinic_id))
+        .filter(grants::Column::RevokedMs.is_null())
+        .exec(txn)
+        .await?;
+    let grant_id = store::new_id();
+    grants::ActiveModel {
+        id: Set(grant_id.clone()),
+        patient_id: Set(patient_id.to_string()),
+        grantee_clinic_id: Set(Some(clinic_id.to_string())),
+        grantee_user_id: Set(None),
+        record_id: Set(Some(record_id.to_string())),
+        invite_email: Set(None),
+        invite_token_hash: Set(None),
+        invite_expires_ms: Set(None),
+        scopes: Set(scopes_to_db(scopes)),
+        created_ms: Set(now),
+        updated_ms: Set(now),
+        accepted_ms: Set(Some(now)),
+        expires_ms: Set(expires_ms),
+        revoked_ms: Set(None),
+        paused_ms: Set(None),
+        provider_name: Set(None),
+        provider_clinic: Set(None),
+    }
+    .insert(txn)
+    .await?;
+    Ok(grant_id)
+}
+
 /// The clinic whose share code `input` is.
 async fn find_share_code(state: &AppState, input: &str) -> Result<clinics::Model, ServiceError> {
     let norm = normalise_code(input).ok_or_else(|| {
@@ -143,42 +188,13 @@ async fn share_with_clinic(
 ) -> Result<String, ServiceError> {
     let cipher = &state.config.cipher;
     let txn = state.db.begin().await?;
-    grants::Entity::update_many()
-        .col_expr(grants::Column::RevokedMs, Expr::value(now))
-        .col_expr(grants::Column::UpdatedMs, Expr::value(now))
-        .filter(grants::Column::PatientId.eq(&patient.id))
-        .filter(grants::Column::GranteeClinicId.eq(&clinic.id))
-        .filter(grants::Column::RevokedMs.is_null())
-        .exec(&txn)
-        .await?;
     let existing = patient_records::Entity::find()
         .filter(patient_records::Column::ClinicId.eq(&clinic.id))
         .filter(patient_records::Column::PatientId.eq(&patient.id))
         .one(&txn)
         .await?;
     let record_id = existing.as_ref().map(|r| r.id.clone()).unwrap_or_else(store::new_id);
-    let grant_id = store::new_id();
-    grants::ActiveModel {
-        id: Set(grant_id.clone()),
-        patient_id: Set(patient.id.clone()),
-        grantee_clinic_id: Set(Some(clinic.id.clone())),
-        grantee_user_id: Set(None),
-        record_id: Set(Some(record_id.clone())),
-        invite_email: Set(None),
-        invite_token_hash: Set(None),
-        invite_expires_ms: Set(None),
-        scopes: Set(scopes_to_db(scopes)),
-        created_ms: Set(now),
-        updated_ms: Set(now),
-        accepted_ms: Set(Some(now)),
-        expires_ms: Set(expires_ms),
-        revoked_ms: Set(None),
-        paused_ms: Set(None),
-        provider_name: Set(None),
-        provider_clinic: Set(None),
-    }
-    .insert(&txn)
-    .await?;
+    let grant_id = replace_clinic_grant(&txn, &patient.id, &clinic.id, &record_id, scopes, expires_ms, now).await?;
     match existing {
         Some(r) => {
             let state_now = if r.link_state == "new" || r.link_state == "linked" { r.link_state.clone() } else { "linked".into() };
@@ -296,37 +312,7 @@ pub async fn accept(
         }
         None => None,
     };
-    // One grant per clinic and patient: a new link replaces an older one.
-    grants::Entity::update_many()
-        .col_expr(grants::Column::RevokedMs, Expr::value(now))
-        .col_expr(grants::Column::UpdatedMs, Expr::value(now))
-        .filter(grants::Column::PatientId.eq(&patient.id))
-        .filter(grants::Column::GranteeClinicId.eq(&record.clinic_id))
-        .filter(grants::Column::RevokedMs.is_null())
-        .exec(&txn)
-        .await?;
-    let grant_id = store::new_id();
-    grants::ActiveModel {
-        id: Set(grant_id.clone()),
-        patient_id: Set(patient.id.clone()),
-        grantee_clinic_id: Set(Some(record.clinic_id.clone())),
-        grantee_user_id: Set(None),
-        record_id: Set(Some(record.id.clone())),
-        invite_email: Set(None),
-        invite_token_hash: Set(None),
-        invite_expires_ms: Set(None),
-        scopes: Set(scopes_to_db(&scopes)),
-        created_ms: Set(now),
-        updated_ms: Set(now),
-        accepted_ms: Set(Some(now)),
-        expires_ms: Set(expires_ms),
-        revoked_ms: Set(None),
-        paused_ms: Set(None),
-        provider_name: Set(None),
-        provider_clinic: Set(None),
-    }
-    .insert(&txn)
-    .await?;
+    let grant_id = replace_clinic_grant(&txn, &patient.id, &record.clinic_id, &record.id, &scopes, expires_ms, now).await?;
     let mut rec: patient_records::ActiveModel = record.clone().into();
     rec.patient_id = Set(patient.id.clone());
     rec.linked_user = Set(1);
