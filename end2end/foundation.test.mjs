@@ -95,7 +95,7 @@ test('the demo patient sees a dashboard with figures; phone width works', async 
   await page.click('form button[type=submit]');
   await page.waitForSelector('[data-testid=latest-reading]');
   const tir = await page.textContent('[data-testid=tir-in-range]');
-  assert.match(tir, /\d+\.\d %/);
+  assert.match(tir, /\d+\.\d\s%/);
   await page.screenshot({ path: join(SHOTS, 'dashboard-demo.png'), fullPage: true });
   for (const path of ['/upload', '/reports', '/sharing']) {
     await page.goto(`${server.base}${path}`);

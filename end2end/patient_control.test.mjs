@@ -62,7 +62,7 @@ test('share code → patient shares → new patient at the clinic → pause stop
   await cpage.waitForSelector('[data-testid=new-patient]');
   const row = await cpage.textContent('[data-testid=patient-row]');
   assert.match(row, /Casey Quinn/);
-  assert.match(row, /\d+\.\d %/);
+  assert.match(row, /\d+\.\d\s%/);
   assert.match(await cpage.textContent('[data-testid=new-patients-count]'), /1 new patient/);
   await cpage.screenshot({ path: join(SHOTS, 'control-3-new-patient.png'), fullPage: true });
   const clinicId = clinicUrl.split('/').pop();

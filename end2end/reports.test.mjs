@@ -81,7 +81,7 @@ test('the overview reads without JavaScript: figures and the AGP table are serve
   const ctx = await loggedIn({ javaScriptEnabled: false });
   const page = await ctx.newPage();
   await page.goto(`${server.base}/reports`);
-  assert.match(await page.textContent('[data-testid=tir-in-range]'), /^\d+\.\d %$/);
+  assert.match(await page.textContent('[data-testid=tir-in-range]'), /^\d+\.\d\s%$/);
   assert.match(await page.textContent('[data-testid=fig-mean]'), /\d+ mg\/dL/);
   assert.equal(await page.locator('[data-testid=agp-table] tbody tr').count(), 24);
   assert.match(await page.textContent('[data-testid=insulin-summary]'), /Total daily dose/);

@@ -75,7 +75,7 @@ test('link code → patient accepts with scopes → clinician sees data → acce
   await cpage.waitForSelector('[data-testid=patient-row]');
   const row = await cpage.textContent('[data-testid=patient-row]');
   assert.match(row, /linked/);
-  assert.match(row, /\d+\.\d %/);
+  assert.match(row, /\d+\.\d\s%/);
   await cpage.screenshot({ path: join(SHOTS, 'sharing-3-clinic-dashboard.png'), fullPage: true });
   await cpage.click('[data-testid=patient-row] a');
   await cpage.waitForSelector('[data-testid=open-reports]');

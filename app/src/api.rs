@@ -18,7 +18,7 @@ pub mod ssr {
         if let Some(opts) = use_context::<leptos_axum::ResponseOptions>() {
             opts.set_status(http::StatusCode::from_u16(e.status()).unwrap_or(http::StatusCode::BAD_REQUEST));
         }
-        ServerFnError::ServerError(e.to_string())
+        ServerFnError::ServerError(e.message_in(crate::i18n::detect()))
     }
 
     pub async fn context() -> Result<(AppState, http::request::Parts, ClientMeta), ServerFnError> {
@@ -72,7 +72,8 @@ pub fn error_message(e: &ServerFnError) -> String {
     match e {
         ServerFnError::ServerError(m) => m.clone(),
         ServerFnError::Request(_) | ServerFnError::Response(_) => {
-            "Could not reach Diabase. Check your connection and try again.".into()
+            use crate::i18n::t;
+            t("Could not reach Diabase. Check your connection and try again.").into()
         }
         other => other.to_string(),
     }
@@ -113,6 +114,10 @@ pub async fn login(
     if let Some(c) = &session.device_cookie {
         ssr::set_cookie(c);
     }
+    // The account's language follows it to this browser.
+    if let Some(lang) = session.user.language.as_deref().and_then(crate::i18n::Lang::parse) {
+        ssr::set_cookie(&lang.cookie(state.config.secure_cookies));
+    }
     leptos_axum::redirect(&safe_next(next.as_deref()));
     Ok(())
 }
@@ -123,11 +128,15 @@ pub async fn signup(
     password: String,
     display_name: String,
     role: Option<String>,
+    language: Option<String>,
 ) -> Result<(), ServerFnError> {
     use crate::service;
     let (state, _, _) = ssr::context().await?;
-    let input = service::auth::SignupInput { email, password, display_name, role };
+    let input = service::auth::SignupInput { email, password, display_name, role, language: language.clone() };
     service::auth::signup(&state, input, service::now_ms()).await.map_err(ssr::to_sfn)?;
+    if let Some(lang) = language.as_deref().and_then(crate::i18n::Lang::parse) {
+        ssr::set_cookie(&lang.cookie(state.config.secure_cookies));
+    }
     leptos_axum::redirect("/login?created=1");
     Ok(())
 }
@@ -155,15 +164,25 @@ pub async fn logout_all() -> Result<(), ServerFnError> {
 }
 
 #[server(prefix = "/_fn", endpoint = "update_settings")]
-pub async fn update_settings(display_name: String, glucose_unit: String, time_zone: String) -> Result<Me, ServerFnError> {
+pub async fn update_settings(
+    display_name: String,
+    glucose_unit: String,
+    time_zone: String,
+    language: Option<String>,
+) -> Result<Me, ServerFnError> {
     use crate::service;
     let (state, actor) = ssr::actor().await?;
     let patch = crate::model::MePatch {
         display_name: Some(display_name),
         glucose_unit: Some(glucose_unit),
         time_zone: Some(time_zone),
+        language,
     };
-    service::me::update(&state, &actor, patch, service::now_ms()).await.map_err(ssr::to_sfn)
+    let me = service::me::update(&state, &actor, patch, service::now_ms()).await.map_err(ssr::to_sfn)?;
+    if let Some(lang) = me.language.as_deref().and_then(crate::i18n::Lang::parse) {
+        ssr::set_cookie(&lang.cookie(state.config.secure_cookies));
+    }
+    Ok(me)
 }
 
 /// Ends one session (another device, or this one).

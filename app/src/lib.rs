@@ -8,12 +8,14 @@ pub mod api_account;
 pub mod api_sharing;
 pub mod api_uploads;
 pub mod components;
+pub mod i18n;
 pub mod model;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod service;
 
-use crate::components::{Nav, UserResource};
+use crate::components::{LanguageLinks, Nav, UserResource};
+use crate::i18n::t;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
 use leptos_router::{
@@ -26,9 +28,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
     provide_request_nonce();
     let nonce = leptos::nonce::use_nonce();
+    let lang = i18n::detect();
     view! {
         <!DOCTYPE html>
-        <html lang="en">
+        <html lang=lang.code()>
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
@@ -66,15 +69,16 @@ fn provide_request_nonce() {
 
 #[component]
 pub fn App() -> impl IntoView {
+    i18n::provide(i18n::detect());
     provide_meta_context();
     let user = UserResource::provide();
     view! {
         <Stylesheet id="leptos" href="/pkg/diabase.css"/>
         <Title formatter=|t: String| if t.is_empty() { "Diabase".to_string() } else { format!("{t} · Diabase") }/>
-        <Meta name="description" content="Diabase: your diabetes device data, your reports, your sharing."/>
+        <Meta name="description" content=t("Diabase: your diabetes device data, your reports, your sharing.")/>
         <Link rel="preload" href="/pkg/diabase.css" as_="style"/>
         <Router>
-            <a class="skip-link" href="#main">"Skip to content"</a>
+            <a class="skip-link" href="#main">{t("Skip to content")}</a>
             <Nav user=user/>
             <main id="main" class="page">
                 <Routes fallback=pages::NotFound>
@@ -100,7 +104,8 @@ pub fn App() -> impl IntoView {
                 </Routes>
             </main>
             <footer class="footer">
-                <p>"Diabase is open source and self-hosted. It shows device data; it does not give treatment advice."</p>
+                <p>{t("Diabase is open source and self-hosted. It shows device data; it does not give treatment advice.")}</p>
+                <LanguageLinks/>
             </footer>
         </Router>
     }

@@ -15,6 +15,10 @@ pub struct Me {
     /// Whether the email address was confirmed (the emailed link).
     #[serde(default)]
     pub email_verified: bool,
+    /// The interface language chosen (`en`, `es`, `fr`, `de`), or `null`
+    /// when the user has not chosen and the browser's language is used.
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 impl Me {
@@ -38,6 +42,9 @@ pub struct MePatch {
     pub glucose_unit: Option<String>,
     #[serde(default)]
     pub time_zone: Option<String>,
+    /// `en`, `es`, `fr` or `de`.
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 /// One active session of the signed-in user.

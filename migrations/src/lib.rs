@@ -263,6 +263,29 @@ mod m0008_patient_control {
     }
 }
 
+mod m0009_language {
+    use super::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0009_language"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            run_sql(manager, include_str!("sql/0009_language.sql")).await
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            run_sql(manager, "ALTER TABLE users DROP COLUMN language;").await
+        }
+    }
+}
+
 pub struct Migrator;
 
 #[async_trait::async_trait]
@@ -277,6 +300,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_passkeys::Migration),
             Box::new(m0007_email_verification::Migration),
             Box::new(m0008_patient_control::Migration),
+            Box::new(m0009_language::Migration),
         ]
     }
 }

@@ -168,5 +168,6 @@ fn bench_user(id: &str, email: &str, name: &str, role: &str, now_ms: i64) -> use
         updated_ms: Set(now_ms),
         password_changed_ms: Set(now_ms),
         email_verified_ms: Set(Some(now_ms)),
+        language: Set(None),
     }
 }

@@ -28,6 +28,7 @@ pub fn router(state: AppState, trust_proxy: bool) -> Router {
         .with_state(state.clone());
     Router::new()
         .nest("/api/v1", rest::routes(state.clone()))
+        .route("/lang/{code}", axum::routing::get(set_language).with_state(state.clone()))
         .merge(nightscout::routes(state.clone()))
         .merge(pages)
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::origin_check))
@@ -36,6 +37,30 @@ pub fn router(state: AppState, trust_proxy: bool) -> Router {
             security::headers,
         ))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024 * 1024))
+}
+
+/// `GET /lang/{code}?next=/path`: shows this browser the interface in that
+/// language (a cookie) and goes back to the page. It changes only how this
+/// browser displays pages; the account's stored language is set in Settings.
+async fn set_language(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::Path(code): axum::extract::Path<String>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let next = q
+        .get("next")
+        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+        .cloned()
+        .unwrap_or_else(|| "/".into());
+    let Some(lang) = app::i18n::Lang::parse(&code).filter(|l| l.code() == code) else {
+        return (http::StatusCode::NOT_FOUND, "Unknown language: use en, es, fr or de.").into_response();
+    };
+    (
+        http::StatusCode::SEE_OTHER,
+        [(http::header::LOCATION, next), (http::header::SET_COOKIE, lang.cookie(state.config.secure_cookies))],
+    )
+        .into_response()
 }
 
 /// Connects, migrates and assembles the state.

@@ -64,6 +64,10 @@ enum Command {
         /// is printed once on standard error.
         #[arg(long)]
         protect: bool,
+        /// PDF only: the language of the report (en, es, fr, de); default:
+        /// the one the user chose in Diabase, else English.
+        #[arg(long, value_parser = ["en", "es", "fr", "de"])]
+        lang: Option<String>,
     },
     /// A user's whole record (GDPR portability): Diabase JSON, or a FHIR R4
     /// Bundle per the HL7 CGM implementation guide. Written to the audit trail.
@@ -337,7 +341,7 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
         }
-        Command::Report { user, from, to, format, out, protect } => {
+        Command::Report { user, from, to, format, out, protect, lang } => {
             if protect && format != "pdf" {
                 return Err("--protect applies to --format pdf only".into());
             }
@@ -349,7 +353,12 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
                 let b = service::report::bundle(&st, None, &patient, Some(from), Some(to), service::now_ms())
                     .await
                     .map_err(|e| e.to_string())?;
-                let mut bytes = server::pdf::render_report_pdf(&b);
+                let lang = match lang {
+                    Some(l) => app::i18n::Lang::parse(&l),
+                    None => user_language(&st, &user).await?,
+                }
+                .unwrap_or_default();
+                let mut bytes = server::pdf::render_report_pdf_in(&b, lang);
                 if protect {
                     let password = server::pdf_protect::generate_password();
                     bytes = server::pdf_protect::protect(&bytes, &password)?;
@@ -463,6 +472,18 @@ fn hex_key(k: &[u8; 32]) -> String {
 
 
 /// The patient data space of the account `email`.
+/// The language a user chose in Diabase, if any.
+async fn user_language(st: &service::AppState, email: &str) -> server::anyhow_like::Result<Option<app::i18n::Lang>> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let email = auth::Email::parse(email).map_err(|e| e.to_string())?;
+    let user = store::entity::users::Entity::find()
+        .filter(store::entity::users::Column::Email.eq(email.as_str()))
+        .one(&st.db)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(user.and_then(|u| u.language).as_deref().and_then(app::i18n::Lang::parse))
+}
+
 async fn patient_of(st: &service::AppState, email: &str) -> server::anyhow_like::Result<String> {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     let email = auth::Email::parse(email).map_err(|e| e.to_string())?;

@@ -22,6 +22,45 @@ use std::cell::RefCell;
 use therapy::report_data::{BasalKind, DayView};
 use therapy::GlucoseUnit;
 
+use app::i18n::Lang;
+
+thread_local! {
+    /// The language of the report being drawn on this thread (set by
+    /// [`render_report_pdf_in`] for the length of one render).
+    static PDF_LANG: std::cell::Cell<Lang> = const { std::cell::Cell::new(Lang::En) };
+}
+
+fn lang() -> Lang {
+    PDF_LANG.with(|l| l.get())
+}
+
+/// A label of the report in its language (the app's catalogs, area `pdf`).
+fn t(key: &'static str) -> &'static str {
+    lang().tr(key)
+}
+
+/// A label with `{placeholders}` in the report's language.
+fn tf(key: &'static str, args: &[(&str, &dyn std::fmt::Display)]) -> String {
+    lang().trf(key, args)
+}
+
+/// A glucose value in the unit, with the language's decimal separator.
+fn gv(unit: GlucoseUnit, mg_dl: f64) -> String {
+    let s = unit.format(mg_dl);
+    match lang().decimal_sep() {
+        '.' => s,
+        sep => s.replace('.', &sep.to_string()),
+    }
+}
+
+/// A `YYYY-MM-DD` day in the language's short form.
+fn day_str(iso: &str) -> String {
+    match chrono::NaiveDate::parse_from_str(iso, "%Y-%m-%d") {
+        Ok(d) => lang().date(d),
+        Err(_) => iso.to_string(),
+    }
+}
+
 const W: f32 = 842.0;
 const H: f32 = 595.0;
 const M: f32 = 36.0;
@@ -344,22 +383,22 @@ fn light(c: u32, alpha: f32) -> Rgb {
 }
 
 fn pct(v: Option<f64>) -> String {
-    v.map(|x| format!("{x:.1} %")).unwrap_or_else(|| "–".into())
+    v.map(|x| format!("{} %", lang().num(x, 1))).unwrap_or_else(|| "–".into())
 }
 
 fn glu(unit: GlucoseUnit, v: Option<f64>) -> String {
-    v.map(|x| format!("{} {}", unit.format(x), unit.label())).unwrap_or_else(|| "–".into())
+    v.map(|x| format!("{} {}", gv(unit, x), unit.label())).unwrap_or_else(|| "–".into())
 }
 
 fn num(v: Option<f64>, d: usize, suffix: &str) -> String {
-    v.map(|x| format!("{x:.d$}{suffix}")).unwrap_or_else(|| "–".into())
+    v.map(|x| format!("{}{suffix}", lang().num(x, d))).unwrap_or_else(|| "–".into())
 }
 
 /// Header and footer of every page.
 fn frame(p: &mut Page, b: &ReportBundle, title: &str, page_no: usize, pages: usize) {
     let m = &b.overview.meta;
-    p.text(M, M - 8.0, 16.0, true, TEXT, Align::Left, &format!("Diabase report · {}", m.patient_name));
-    p.text(W - M, M - 8.0, 11.0, true, TEXT, Align::Right, &format!("{} to {} ({} days)", m.from, m.to, m.days));
+    p.text(M, M - 8.0, 16.0, true, TEXT, Align::Left, &tf("Diabase report · {name}", &[("name", &m.patient_name)]));
+    p.text(W - M, M - 8.0, 11.0, true, TEXT, Align::Right, &tf("{from} to {to} ({days} days)", &[("from", &day_str(&m.from)), ("to", &day_str(&m.to)), ("days", &m.days)]));
     p.text(M, M + 12.0, 9.0, false, MUTED, Align::Left, title);
     p.text(
         W - M,
@@ -368,11 +407,14 @@ fn frame(p: &mut Page, b: &ReportBundle, title: &str, page_no: usize, pages: usi
         false,
         MUTED,
         Align::Right,
-        &format!("Generated {} · glucose in {} · times in {}", b.generated_at, b.unit.label(), m.time_zone),
+        &tf(
+            "Generated {at} · glucose in {unit} · times in {zone}",
+            &[("at", &b.generated_at), ("unit", &b.unit.label()), ("zone", &m.time_zone)],
+        ),
     );
     p.line(M, M + 26.0, W - M, M + 26.0, 0.6, GRID, false);
-    p.text(M, H - M + 8.0, 7.5, false, MUTED, Align::Left, "Diabase shows device data; it does not give treatment advice. Consensus definitions: Battelino et al., Diabetes Care 2019.");
-    p.text(W - M, H - M + 8.0, 7.5, false, MUTED, Align::Right, &format!("Page {page_no} of {pages}"));
+    p.text(M, H - M + 8.0, 7.5, false, MUTED, Align::Left, t("Diabase shows device data; it does not give treatment advice. Consensus definitions: Battelino et al., Diabetes Care 2019."));
+    p.text(W - M, H - M + 8.0, 7.5, false, MUTED, Align::Right, &tf("Page {n} of {total}", &[("n", &page_no), ("total", &pages)]));
 }
 
 /// A labelled figure: small caps label over a bold value.
@@ -394,21 +436,22 @@ fn overview_page(p: &mut Page, b: &ReportBundle) {
     // Notes.
     let mut notes: Vec<String> = Vec::new();
     if g.readings == 0 {
-        notes.push("No CGM readings in these days.".into());
+        notes.push(t("No CGM readings in these days.").into());
     } else if !g.sufficient {
-        notes.push(format!(
-            "Sensor data covers {} of the expected readings over {} day(s); the consensus asks for 70 % over 14 days.",
-            pct(g.cgm_active_percent),
-            g.days
+        notes.push(tf(
+            "Sensor data covers {percent} of the expected readings over {days} day(s); the consensus asks for 70 % over 14 days.",
+            &[("percent", &pct(g.cgm_active_percent)), ("days", &g.days)],
         ));
     }
     if b.days_capped {
-        notes.push(format!(
-            "Daily pages: the last {} of the {} days ({} to {}).",
-            b.days.len(),
-            d.meta.days,
-            b.days.first().map(|x| x.date.to_string()).unwrap_or_default(),
-            d.meta.to
+        notes.push(tf(
+            "Daily pages: the last {n} of the {total} days ({from} to {to}).",
+            &[
+                ("n", &b.days.len()),
+                ("total", &d.meta.days),
+                ("from", &b.days.first().map(|x| lang().date(x.date)).unwrap_or_default()),
+                ("to", &day_str(&d.meta.to)),
+            ],
         ));
     }
     for n in &notes {
@@ -420,14 +463,14 @@ fn overview_page(p: &mut Page, b: &ReportBundle) {
     }
 
     // Time in ranges: a stacked bar with its legend.
-    p.text(M, top, 11.0, true, TEXT, Align::Left, "Time in ranges");
+    p.text(M, top, 11.0, true, TEXT, Align::Left, t("Time in ranges"));
     let (bx, by, bw, bh) = (M, top + 20.0, 34.0, 210.0);
     let ranges = [
-        ("Very high", format!("> {}", unit.format(250.0)), g.very_high_percent, VERY_HIGH, "< 5 %"),
-        ("High", format!("{}–{}", unit.format(181.0), unit.format(250.0)), g.high_percent, HIGH, "< 25 % (with very high)"),
-        ("In range", format!("{}–{}", unit.format(70.0), unit.format(180.0)), g.in_range_percent, IN_RANGE, "> 70 %"),
-        ("Low", format!("{}–{}", unit.format(54.0), unit.format(69.0)), g.low_percent, LOW, "< 4 % (with very low)"),
-        ("Very low", format!("< {}", unit.format(54.0)), g.very_low_percent, VERY_LOW, "< 1 %"),
+        (t("Very high"), format!("> {}", gv(unit, 250.0)), g.very_high_percent, VERY_HIGH, "< 5 %"),
+        (t("High"), format!("{}–{}", gv(unit, 181.0), gv(unit, 250.0)), g.high_percent, HIGH, t("< 25 % (with very high)")),
+        (t("In range"), format!("{}–{}", gv(unit, 70.0), gv(unit, 180.0)), g.in_range_percent, IN_RANGE, "> 70 %"),
+        (t("Low"), format!("{}–{}", gv(unit, 54.0), gv(unit, 69.0)), g.low_percent, LOW, t("< 4 % (with very low)")),
+        (t("Very low"), format!("< {}", gv(unit, 54.0)), g.very_low_percent, VERY_LOW, "< 1 %"),
     ];
     p.fill_rect(bx, by, bw, bh, hex(0xeef0f3));
     let mut y = by;
@@ -441,21 +484,21 @@ fn overview_page(p: &mut Page, b: &ReportBundle) {
         p.fill_rect(bx + bw + 12.0, ly + 1.0, 8.0, 8.0, hex(*color));
         p.text(bx + bw + 26.0, ly, 10.0, true, TEXT, Align::Left, name);
         p.text(bx + bw + 190.0, ly - 1.0, 13.0, true, TEXT, Align::Right, &pct(*v));
-        p.text(bx + bw + 26.0, ly + 13.0, 8.0, false, MUTED, Align::Left, &format!("{range} {} · target {target}", unit.label()));
+        p.text(bx + bw + 26.0, ly + 13.0, 8.0, false, MUTED, Align::Left, &tf("{range} {unit} · target {target}", &[("range", range), ("unit", &unit.label()), ("target", target)]));
     }
 
     // Key figures.
     let fy = by + bh + 22.0;
-    p.text(M, fy - 4.0, 11.0, true, TEXT, Align::Left, "Key figures");
+    p.text(M, fy - 4.0, 11.0, true, TEXT, Align::Left, t("Key figures"));
     let figs = [
-        ("Mean glucose", glu(unit, g.mean_mg_dl)),
+        (t("Mean glucose"), glu(unit, g.mean_mg_dl)),
         ("GMI", num(g.gmi_percent, 1, " %")),
         ("CV", pct(g.cv_percent)),
-        ("SD", glu(unit, g.sd_mg_dl)),
-        ("Sensor active", pct(g.cgm_active_percent)),
-        ("Readings", g.readings.to_string()),
+        (t("SD"), glu(unit, g.sd_mg_dl)),
+        (t("Sensor active"), pct(g.cgm_active_percent)),
+        (t("Readings"), g.readings.to_string()),
         ("GRI", num(g.gri, 1, "")),
-        ("Hypo episodes", g.hypo_episode_count.to_string()),
+        (t("Hypo episodes"), g.hypo_episode_count.to_string()),
     ];
     for (i, (label, value)) in figs.iter().enumerate() {
         let (col, row) = (i % 3, i / 3);
@@ -464,7 +507,7 @@ fn overview_page(p: &mut Page, b: &ReportBundle) {
 
     // The AGP.
     let (ax, ay, aw, ah) = (330.0, top + 44.0, W - M - 330.0 - 8.0, 250.0);
-    p.text(ax - 30.0, ay - 42.0, 11.0, true, TEXT, Align::Left, "Ambulatory glucose profile (AGP)");
+    p.text(ax - 30.0, ay - 42.0, 11.0, true, TEXT, Align::Left, t("Ambulatory glucose profile (AGP)"));
     p.text(
         ax - 30.0,
         ay - 29.0,
@@ -472,7 +515,10 @@ fn overview_page(p: &mut Page, b: &ReportBundle) {
         false,
         MUTED,
         Align::Left,
-        &format!("Median, 25–75 % and 5–95 % of all days by time of day, {}-minute bins; target {}–{} {}.", g.agp_bin_min, unit.format(70.0), unit.format(180.0), unit.label()),
+        &tf(
+            "Median, 25–75 % and 5–95 % of all days by time of day, {bin}-minute bins; target {low}–{high} {unit}.",
+            &[("bin", &g.agp_bin_min), ("low", &gv(unit, 70.0)), ("high", &gv(unit, 180.0)), ("unit", &unit.label())],
+        ),
     );
     let ymax_mg = g.agp.iter().map(|b| b.p95).fold(300.0f64, f64::max).min(600.0);
     let ystep = match unit {
@@ -521,32 +567,32 @@ fn overview_page(p: &mut Page, b: &ReportBundle) {
 
     // Insulin and carbs.
     let iy = ay + ah + 30.0;
-    p.text(ax - 30.0, iy, 11.0, true, TEXT, Align::Left, "Insulin and carbohydrate");
+    p.text(ax - 30.0, iy, 11.0, true, TEXT, Align::Left, t("Insulin and carbohydrate"));
     match (&d.insulin, d.pump_data) {
         (None, _) => {
-            p.text(ax - 30.0, iy + 18.0, 9.0, false, MUTED, Align::Left, "Insulin data is not shared with this viewer.");
+            p.text(ax - 30.0, iy + 18.0, 9.0, false, MUTED, Align::Left, t("Insulin data is not shared with this viewer."));
         }
         (Some(_), false) => {
-            p.text(ax - 30.0, iy + 18.0, 9.0, false, MUTED, Align::Left, "No pump data in these days.");
+            p.text(ax - 30.0, iy + 18.0, 9.0, false, MUTED, Align::Left, t("No pump data in these days."));
         }
         (Some(s), true) if !d.basal_data => {
             let figs = [
-                ("Bolus per day", num(s.bolus_u_per_day, 1, " U")),
-                ("Boluses per day", num(s.boluses_per_day, 1, "")),
-                ("Carbs per day", num(s.carbs_g_per_day, 0, " g")),
+                (t("Bolus per day"), num(s.bolus_u_per_day, 1, " U")),
+                (t("Boluses per day"), num(s.boluses_per_day, 1, "")),
+                (t("Carbs per day"), num(s.carbs_g_per_day, 0, " g")),
             ];
             for (i, (label, value)) in figs.iter().enumerate() {
                 figure_sized(p, ax - 30.0 + i as f32 * 100.0, iy + 18.0, label, value, 11.5);
             }
-            p.text(ax - 30.0, iy + 48.0, 8.0, false, MUTED, Align::Left, "No basal data in these days (pump basal, or long-acting insulin logged as a dose), so no total daily dose.");
+            p.text(ax - 30.0, iy + 48.0, 8.0, false, MUTED, Align::Left, t("No basal data in these days (pump basal, or long-acting insulin logged as a dose), so no total daily dose."));
         }
         (Some(s), true) => {
             let figs = [
-                ("Total daily dose", num(s.total_daily_dose_u, 1, " U")),
-                ("Basal per day", format!("{} ({})", num(s.basal_u_per_day, 1, " U"), pct(s.basal_percent))),
-                ("Bolus per day", format!("{} ({})", num(s.bolus_u_per_day, 1, " U"), pct(s.bolus_percent))),
-                ("Boluses per day", num(s.boluses_per_day, 1, "")),
-                ("Carbs per day", num(s.carbs_g_per_day, 0, " g")),
+                (t("Total daily dose"), num(s.total_daily_dose_u, 1, " U")),
+                (t("Basal per day"), format!("{} ({})", num(s.basal_u_per_day, 1, " U"), pct(s.basal_percent))),
+                (t("Bolus per day"), format!("{} ({})", num(s.bolus_u_per_day, 1, " U"), pct(s.bolus_percent))),
+                (t("Boluses per day"), num(s.boluses_per_day, 1, "")),
+                (t("Carbs per day"), num(s.carbs_g_per_day, 0, " g")),
             ];
             for (i, (label, value)) in figs.iter().enumerate() {
                 figure_sized(p, ax - 30.0 + i as f32 * 100.0, iy + 18.0, label, value, 11.5);
@@ -566,7 +612,7 @@ fn glucose_axes(p: &mut Page, unit: GlucoseUnit, x: f32, y: f32, w: f32, h: f32,
         if v > 0.0 {
             p.line(x, yy, x + w, yy, 0.4, GRID, false);
         }
-        p.text(x - 4.0, yy - 3.5, 7.5, false, MUTED, Align::Right, &unit.format(v));
+        p.text(x - 4.0, yy - 3.5, 7.5, false, MUTED, Align::Right, &gv(unit, v));
         v += step;
     }
     p.text(x - 4.0, y - 12.0, 7.5, false, MUTED, Align::Right, unit.label());
@@ -576,19 +622,19 @@ fn day_page(p: &mut Page, b: &ReportBundle, day: &DayView) {
     let unit = b.unit;
     let s = &day.stats;
     let top = M + 38.0;
-    p.text(M, top, 13.0, true, TEXT, Align::Left, &day.date.format("%A %-d %B %Y").to_string());
+    p.text(M, top, 13.0, true, TEXT, Align::Left, &lang().date_long(day.date));
     let below = s.low_percent.zip(s.very_low_percent).map(|(a, c)| a + c);
     let above = s.high_percent.zip(s.very_high_percent).map(|(a, c)| a + c);
     let figs = [
-        ("Mean", glu(unit, s.mean_mg_dl)),
-        ("In range", pct(s.in_range_percent)),
-        ("Below 70", pct(below)),
-        ("Above 180", pct(above)),
-        ("Readings", s.readings.to_string()),
-        ("Carbs", format!("{:.0} g", s.carbs_g)),
-        ("Bolus", format!("{:.1} U", s.bolus_u)),
-        ("Basal", num(s.basal_u, 1, " U")),
-        ("Total insulin", num(s.total_u, 1, " U")),
+        (t("Mean"), glu(unit, s.mean_mg_dl)),
+        (t("In range"), pct(s.in_range_percent)),
+        (t("Below 70"), pct(below)),
+        (t("Above 180"), pct(above)),
+        (t("Readings"), s.readings.to_string()),
+        (t("Carbs"), format!("{:.0} g", s.carbs_g)),
+        (t("Bolus"), format!("{} U", lang().num(s.bolus_u, 1))),
+        (t("Basal"), num(s.basal_u, 1, " U")),
+        (t("Total insulin"), num(s.total_u, 1, " U")),
     ];
     for (i, (label, value)) in figs.iter().enumerate() {
         figure_sized(p, M + i as f32 * 85.0, top + 20.0, label, value, 11.5);
@@ -650,7 +696,7 @@ fn day_page(p: &mut Page, b: &ReportBundle, day: &DayView) {
         p.line(ix, iy, ix, iy + ih, 0.6, MUTED, false);
         p.text(ix - 4.0, iy - 3.5, 7.5, false, BOLUS, Align::Right, &format!("{umax:.0} U"));
         p.text(ix - 4.0, iy + ih - 3.5, 7.5, false, MUTED, Align::Right, "0");
-        p.text(ix + iw + 4.0, by(bmax / 1.25) - 3.5, 7.5, false, BASAL, Align::Left, &format!("{:.2}", bmax / 1.25));
+        p.text(ix + iw + 4.0, by(bmax / 1.25) - 3.5, 7.5, false, BASAL, Align::Left, &lang().num(bmax / 1.25, 2));
         p.text(ix + iw + 4.0, iy + ih - 3.5, 7.5, false, BASAL, Align::Left, "U/h");
         for piece in &day.basal {
             let (x1, x2) = (x_of(piece.start_sec), x_of(piece.end_sec));
@@ -666,7 +712,7 @@ fn day_page(p: &mut Page, b: &ReportBundle, day: &DayView) {
         for bo in &day.boluses {
             let x = x_of(bo.sec);
             p.fill_rect(x - 1.5, uy(bo.units), 3.0, iy + ih - uy(bo.units), hex(BOLUS));
-            p.text(x, uy(bo.units) - 10.0, 6.5, false, BOLUS, Align::Center, &format!("{:.1}", bo.units));
+            p.text(x, uy(bo.units) - 10.0, 6.5, false, BOLUS, Align::Center, &lang().num(bo.units, 1));
         }
         for c in &day.carbs {
             let x = x_of(c.sec);
@@ -676,7 +722,7 @@ fn day_page(p: &mut Page, b: &ReportBundle, day: &DayView) {
             p.text(x + 4.0, y - 4.0, 6.5, true, CARBS, Align::Left, &format!("{:.0} g", c.grams));
         }
     } else {
-        let msg = if b.insulin_visible { "No pump data on this day." } else { "Insulin data is not shared with this viewer." };
+        let msg = if b.insulin_visible { t("No pump data on this day.") } else { t("Insulin data is not shared with this viewer.") };
         p.text(ix, iy + 30.0, 9.0, false, MUTED, Align::Left, msg);
     }
     // Time axis (local wall clock) under both panels.
@@ -696,13 +742,13 @@ fn day_page(p: &mut Page, b: &ReportBundle, day: &DayView) {
     let mut lx = ix;
     for (label, color) in [
         ("CGM", TEAL),
-        ("Fingerstick", BG),
-        ("Basal", BASAL),
-        ("Temp basal", TEMP),
-        ("Bolus (U)", BOLUS),
-        ("Suspended", 0xd1d5db),
-        ("Carbs (g)", CARBS),
-        ("Alarm", VERY_HIGH),
+        (t("Fingerstick"), BG),
+        (t("Basal"), BASAL),
+        (t("Temp basal"), TEMP),
+        (t("Bolus (U)"), BOLUS),
+        (t("Suspended"), 0xd1d5db),
+        (t("Carbs (g)"), CARBS),
+        (t("Alarm"), VERY_HIGH),
     ] {
         p.fill_rect(lx, ly + 1.5, 7.0, 7.0, hex(color));
         lx += 10.0 + p.text(lx + 10.0, ly, 7.5, false, MUTED, Align::Left, label) + 14.0;
@@ -711,26 +757,26 @@ fn day_page(p: &mut Page, b: &ReportBundle, day: &DayView) {
     // Events, in four columns.
     let mut events: Vec<(u32, String)> = Vec::new();
     for x in &day.boluses {
-        events.push((x.sec, format!("Bolus {:.2} U", x.units)));
+        events.push((x.sec, tf("Bolus {units} U", &[("units", &lang().num(x.units, 2))])));
     }
     for x in &day.carbs {
-        events.push((x.sec, format!("Carbs {:.0} g", x.grams)));
+        events.push((x.sec, tf("Carbs {grams} g", &[("grams", &lang().num(x.grams, 0))])));
     }
     for x in &day.bg {
-        events.push((x.sec, format!("Fingerstick {}", glu(unit, Some(f64::from(x.mg_dl))))));
+        events.push((x.sec, tf("Fingerstick {value}", &[("value", &glu(unit, Some(f64::from(x.mg_dl))))])));
     }
     for x in &day.basal {
         match x.kind {
             BasalKind::Temp => events.push((x.start_sec, match x.percent {
-                Some(pc) => format!("Temp basal {pc:.0} % until {}", day.clock_sec(x.end_sec)),
-                None => format!("Temp basal {:.2} U/h until {}", x.rate_u_h, day.clock_sec(x.end_sec)),
+                Some(pc) => tf("Temp basal {percent} % until {time}", &[("percent", &lang().num(pc, 0)), ("time", &day.clock_sec(x.end_sec))]),
+                None => tf("Temp basal {rate} U/h until {time}", &[("rate", &lang().num(x.rate_u_h, 2)), ("time", &day.clock_sec(x.end_sec))]),
             })),
-            BasalKind::Suspended => events.push((x.start_sec, format!("Suspended until {}", day.clock_sec(x.end_sec)))),
+            BasalKind::Suspended => events.push((x.start_sec, tf("Suspended until {time}", &[("time", &day.clock_sec(x.end_sec))]))),
             BasalKind::Scheduled => {}
         }
     }
     for x in &day.alarms {
-        events.push((x.sec, format!("Alarm: {}", x.description.clone().unwrap_or_else(|| "alarm".into()))));
+        events.push((x.sec, tf("Alarm: {what}", &[("what", &x.description.clone().unwrap_or_else(|| t("alarm").into()))])));
     }
     events.sort_by_key(|e| e.0);
     let ey = ly + 20.0;
@@ -744,22 +790,34 @@ fn day_page(p: &mut Page, b: &ReportBundle, day: &DayView) {
         p.text(x + 30.0, y, 7.5, false, TEXT, Align::Left, text);
     }
     if events.len() > cap {
-        p.text(W - M, ey - 12.0, 7.5, false, MUTED, Align::Right, &format!("{} more events not listed", events.len() - cap));
+        p.text(W - M, ey - 12.0, 7.5, false, MUTED, Align::Right, &tf("{n} more events not listed", &[("n", &(events.len() - cap))]));
     }
 }
 
-/// The report as PDF bytes.
+/// The report as PDF bytes, in English.
 pub fn render_report_pdf(b: &ReportBundle) -> Vec<u8> {
+    render_report_pdf_in(b, Lang::En)
+}
+
+/// The report as PDF bytes, in `lang` (labels, dates and numbers).
+pub fn render_report_pdf_in(b: &ReportBundle, lang: Lang) -> Vec<u8> {
+    struct Restore(Lang);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            PDF_LANG.with(|l| l.set(self.0));
+        }
+    }
+    let _restore = Restore(PDF_LANG.with(|l| l.replace(lang)));
     let pages = 1 + b.days.len();
     let fonts = RefCell::new(Embedded::default());
     let mut contents: Vec<Vec<u8>> = Vec::with_capacity(pages);
     let mut p = Page::new(&fonts);
-    frame(&mut p, b, "Overview: time in ranges, key figures, AGP, insulin and carbohydrate", 1, pages);
+    frame(&mut p, b, t("Overview: time in ranges, key figures, AGP, insulin and carbohydrate"), 1, pages);
     overview_page(&mut p, b);
     contents.push(p.finish());
     for (i, day) in b.days.iter().enumerate() {
         let mut p = Page::new(&fonts);
-        frame(&mut p, b, "Daily view: CGM, fingersticks, basal, boluses, carbs and alarms", i + 2, pages);
+        frame(&mut p, b, t("Daily view: CGM, fingersticks, basal, boluses, carbs and alarms"), i + 2, pages);
         day_page(&mut p, b, day);
         contents.push(p.finish());
     }
@@ -779,7 +837,14 @@ pub fn render_report_pdf(b: &ReportBundle) -> Vec<u8> {
     pdf.pages(tree).kids(ids.iter().map(|(page, _)| *page)).count(pages as i32);
     pdf.type1_font(font).base_font(Name(b"Helvetica")).encoding_predefined(Name(b"WinAnsiEncoding"));
     pdf.type1_font(bold).base_font(Name(b"Helvetica-Bold")).encoding_predefined(Name(b"WinAnsiEncoding"));
-    let title = format!("Diabase report: {} ({} to {})", b.overview.meta.patient_name, b.overview.meta.from, b.overview.meta.to);
+    let title = tf(
+        "Diabase report: {name} ({from} to {to})",
+        &[
+            ("name", &b.overview.meta.patient_name),
+            ("from", &day_str(&b.overview.meta.from)),
+            ("to", &day_str(&b.overview.meta.to)),
+        ],
+    );
     pdf.document_info(info).title(TextStr(&title)).creator(TextStr("Diabase")).producer(TextStr("Diabase (pdf-writer)"));
     for ((page_id, content_id), content) in ids.iter().zip(contents) {
         let mut page = pdf.page(*page_id);

@@ -160,12 +160,20 @@ struct SignupBody {
     display_name: String,
     #[serde(default)]
     role: Option<String>,
+    #[serde(default)]
+    language: Option<String>,
 }
 
 async fn signup(State(state): State<AppState>, ApiJson(b): ApiJson<SignupBody>) -> ApiResult<Response> {
     let email = auth::signup(
         &state,
-        auth::SignupInput { email: b.email, password: b.password, display_name: b.display_name, role: b.role },
+        auth::SignupInput {
+            email: b.email,
+            password: b.password,
+            display_name: b.display_name,
+            role: b.role,
+            language: b.language,
+        },
         service::now_ms(),
     )
     .await?;
@@ -426,13 +434,27 @@ struct OptWindow {
 /// caller's glucose unit. Without `from`/`to`: the 14 days ending on the
 /// newest data.
 /// The report PDF of a window (`None` ends: the default window): its file name and bytes.
-async fn report_pdf(state: &AppState, actor: &Actor, patient_id: &str, w: &OptWindow) -> ApiResult<(String, Vec<u8>)> {
+/// Written in the viewer's language: the one their account chose, else the
+/// request's (`diabase_lang` cookie, `Accept-Language`), else English.
+async fn report_pdf(
+    state: &AppState,
+    actor: &Actor,
+    headers: &http::HeaderMap,
+    patient_id: &str,
+    w: &OptWindow,
+) -> ApiResult<(String, Vec<u8>)> {
     use app::service::report::{bundle, parse_date};
     let from = w.from.as_deref().filter(|s| !s.trim().is_empty()).map(|s| parse_date("from", s)).transpose()?;
     let to = w.to.as_deref().filter(|s| !s.trim().is_empty()).map(|s| parse_date("to", s)).transpose()?;
     let b = bundle(state, Some(actor), patient_id, from, to, service::now_ms()).await?;
     let name = format!("diabase-report-{}-{}.pdf", b.overview.meta.from, b.overview.meta.to);
-    let bytes = tokio::task::spawn_blocking(move || crate::pdf::render_report_pdf(&b))
+    let lang = actor
+        .user
+        .language
+        .as_deref()
+        .and_then(app::i18n::Lang::parse)
+        .unwrap_or_else(|| app::i18n::Lang::of_request(headers));
+    let bytes = tokio::task::spawn_blocking(move || crate::pdf::render_report_pdf_in(&b, lang))
         .await
         .map_err(|e| ServiceError::Internal(format!("pdf task: {e}")))?;
     Ok((name, bytes))
@@ -443,12 +465,13 @@ async fn report_pdf(state: &AppState, actor: &Actor, patient_id: &str, w: &OptWi
 /// `{password, file_name, pdf_base64}`. Nothing is stored.
 async fn patient_report_pdf_protected(
     State(state): State<AppState>,
+    headers: http::HeaderMap,
     Authed(actor): Authed,
     Path(patient_id): Path<String>,
     axum::extract::Query(w): axum::extract::Query<OptWindow>,
 ) -> ApiResult<Response> {
     use base64::Engine;
-    let (name, bytes) = report_pdf(&state, &actor, &patient_id, &w).await?;
+    let (name, bytes) = report_pdf(&state, &actor, &headers, &patient_id, &w).await?;
     let password = crate::pdf_protect::generate_password();
     let pw = password.clone();
     let sealed = tokio::task::spawn_blocking(move || crate::pdf_protect::protect(&bytes, &pw))
@@ -468,11 +491,12 @@ async fn patient_report_pdf_protected(
 
 async fn patient_report_pdf(
     State(state): State<AppState>,
+    headers: http::HeaderMap,
     Authed(actor): Authed,
     Path(patient_id): Path<String>,
     axum::extract::Query(w): axum::extract::Query<OptWindow>,
 ) -> ApiResult<Response> {
-    let (name, bytes) = report_pdf(&state, &actor, &patient_id, &w).await?;
+    let (name, bytes) = report_pdf(&state, &actor, &headers, &patient_id, &w).await?;
     let mut res = bytes.into_response();
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/pdf"));

@@ -219,7 +219,42 @@ async fn demo_patient_reports(app: &TestApp) {
     let pdf = r.bytes().await.unwrap();
     eprintln!("report.pdf, 14 days, {:?}: {} bytes in {elapsed:?}", app_backend(app), pdf.len());
     let tir = format!("{:.1} %", g["in_range_percent"].as_f64().unwrap());
-    check_pdf(&pdf, &["Alex Demo", &tir, "Time in ranges", "Ambulatory glucose profile", "Page 15 of 15", &format!("{from} to {to}")]);
+    let day = |iso: &str| app::i18n::Lang::En.date(chrono::NaiveDate::parse_from_str(iso, "%Y-%m-%d").unwrap());
+    let span = format!("{} to {}", day(&from), day(&to));
+    check_pdf(&pdf, &["Alex Demo", &tir, "Time in ranges", "Ambulatory glucose profile", "Page 15 of 15", &span]);
+
+    // In the viewer's language: the account's choice, else the browser's.
+    use app::i18n::Lang;
+    let es = |k: &'static str| Lang::Es.tr(k);
+    assert_ne!(es("Time in ranges"), "Time in ranges", "the Spanish catalog translates the PDF");
+    let r = c.patch(app.url("/api/v1/me")).json(&serde_json::json!({"language": "es"})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let me: Value = r.json().await.unwrap();
+    assert_eq!(me["language"], "es");
+    let r = c.get(app.url(&format!("/api/v1/patients/{pid}/report.pdf?from={from}&to={to}"))).send().await.unwrap();
+    let pdf = r.bytes().await.unwrap();
+    let es_day = |iso: &str| Lang::Es.date(chrono::NaiveDate::parse_from_str(iso, "%Y-%m-%d").unwrap());
+    let es_tir = format!("{} %", Lang::Es.num(g["in_range_percent"].as_f64().unwrap(), 1));
+    let es_page = Lang::Es.trf("Page {n} of {total}", &[("n", &15), ("total", &15)]);
+    let es_span = Lang::Es.trf("{from} to {to} ({days} days)", &[("from", &es_day(&from)), ("to", &es_day(&to)), ("days", &14)]);
+    check_pdf(&pdf, &["Alex Demo", &es_tir, es("Time in ranges"), es("Ambulatory glucose profile (AGP)"), &es_page, &es_span]);
+    let r = c.patch(app.url("/api/v1/me")).json(&serde_json::json!({"language": "tlh"})).send().await.unwrap();
+    assert_eq!(r.status(), 400, "an unknown language is refused");
+    // A user who never chose gets the browser's language.
+    let r = other.get(app.url("/api/v1/me")).send().await.unwrap();
+    let other_me: Value = r.json().await.unwrap();
+    assert_eq!(other_me["language"], Value::Null);
+    let opid = other_me["patient_id"].as_str().unwrap();
+    let r = other
+        .get(app.url(&format!("/api/v1/patients/{opid}/report.pdf")))
+        .header("accept-language", "de-CH, de;q=0.9, en;q=0.5")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    check_pdf(&r.bytes().await.unwrap(), &[Lang::De.tr("Time in ranges"), Lang::De.tr("No CGM readings in these days.")]);
+    let r = c.patch(app.url("/api/v1/me")).json(&serde_json::json!({"language": "en"})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
 
     let doc = get_json(&c, app.url("/api/v1/openapi.json")).await;
     assert!(doc["paths"]["/patients/{patient_id}/report.pdf"]["get"].is_object(), "report.pdf documented");

@@ -2,6 +2,7 @@
 
 use crate::api_account::{RequestPasswordReset, ResetPassword};
 use crate::components::UserResource;
+use crate::i18n::{lang, t, Lang};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -14,58 +15,77 @@ pub fn LoginPage() -> impl IntoView {
     let notice = move || {
         query.with(|q| {
             if q.get("created").is_some() {
-                Some("If that address could be used, your account is ready. Log in to continue.")
+                Some(t("If that address could be used, your account is ready. Log in to continue."))
             } else if q.get("reset").is_some() {
-                Some("Your new password is set, and every session was logged out. Log in with it.")
+                Some(t("Your new password is set, and every session was logged out. Log in with it."))
             } else if q.get("deleted").is_some() {
-                Some("Your account and all its data are deleted.")
+                Some(t("Your account and all its data are deleted."))
             } else if q.get("signed_out").as_deref() == Some("all") {
-                Some("You are logged out on every device.")
+                Some(t("You are logged out on every device."))
             } else if q.get("signed_out").is_some() {
-                Some("You are logged out.")
+                Some(t("You are logged out."))
             } else {
                 None
             }
         })
     };
     let error = move || user.login.value().get().and_then(|r| r.err()).map(|e| crate::api::error_message(&e));
-    // The code field appears once the server asks for a second factor.
-    let wants_code = move || error().is_some_and(|e| e.contains("authenticator app"));
+    // The code field appears once the server asks for a second factor (or
+    // rejects one). The messages may be translated, so compare with both
+    // their English text and their translation.
+    let wants_code = move || {
+        error().is_some_and(|e| {
+            e.contains("authenticator app")
+                || e == t("Enter the 6-digit code from your authenticator app, or one of your recovery codes.")
+                || e == t("That code is not right. Enter the code your authenticator app shows now, or a recovery code.")
+        })
+    };
+    // After a log-in, load the next page afresh rather than through the
+    // router: the account's language (its cookie was just set) applies
+    // from the page's first render on.
+    Effect::new(move |_| {
+        if let Some(Ok(())) = user.login.value().get() {
+            #[cfg(feature = "hydrate")]
+            if let Some(w) = web_sys::window() {
+                let _ = w.location().replace(&crate::api::safe_next(Some(&next())));
+            }
+        }
+    });
     view! {
-        <Title text="Log in"/>
+        <Title text=t("Log in")/>
         <section class="card narrow auth-card">
-            <h1>"Log in"</h1>
+            <h1>{t("Log in")}</h1>
             {move || notice().map(|n| view! { <div class="alert alert-info" role="status">{n}</div> })}
             {move || error().map(|e| view! { <div class="alert alert-error" role="alert" data-testid="login-error">{e}</div> })}
             <ActionForm action=user.login attr:class="form">
                 <input type="hidden" name="next" prop:value=next/>
                 <label class="field">
-                    <span>"Email"</span>
+                    <span>{t("Email")}</span>
                     <input type="email" name="email" autocomplete="username" required=true/>
                 </label>
                 <label class="field">
-                    <span>"Password"</span>
+                    <span>{t("Password")}</span>
                     <input type="password" name="password" autocomplete="current-password" required=true/>
                 </label>
                 <Show when=wants_code>
                     <label class="field">
-                        <span>"Authentication code"</span>
+                        <span>{t("Authentication code")}</span>
                         <input type="text" name="totp" inputmode="numeric" autocomplete="one-time-code" data-testid="login-totp"
-                            placeholder="123456 or a recovery code" autofocus=true required=true/>
+                            placeholder=t("123456 or a recovery code") autofocus=true required=true/>
                     </label>
                 </Show>
                 <button type="submit" class="btn btn-primary" disabled=move || user.login.pending().get()>
-                    {move || if user.login.pending().get() { "Logging in…" } else { "Log in" }}
+                    {move || if user.login.pending().get() { t("Logging in…") } else { t("Log in") }}
                 </button>
             </ActionForm>
             <div class="passkey-login">
-                <p class="muted">"or"</p>
-                <button type="button" class="btn" data-passkey="login" data-testid="passkey-login">"Sign in with a passkey"</button>
+                <p class="muted">{t("or")}</p>
+                <button type="button" class="btn" data-passkey="login" data-testid="passkey-login">{t("Sign in with a passkey")}</button>
                 <div class="alert alert-error" role="alert" data-passkey-error="" data-testid="passkey-error" hidden=true></div>
             </div>
             <p class="muted">
-                <a href="/forgot-password" data-testid="forgot-link">"Forgot your password?"</a>
-                " · New to Diabase? "<a href="/signup">"Create an account"</a>
+                <a href="/forgot-password" data-testid="forgot-link">{t("Forgot your password?")}</a>
+                {t(" · New to Diabase? ")}<a href="/signup">{t("Create an account")}</a>
             </p>
         </section>
     }
@@ -76,33 +96,45 @@ pub fn SignupPage() -> impl IntoView {
     let user = UserResource::use_();
     let error = move || user.signup.value().get().and_then(|r| r.err()).map(|e| crate::api::error_message(&e));
     view! {
-        <Title text="Sign up"/>
+        <Title text=t("Sign up")/>
         <section class="card narrow auth-card">
-            <h1>"Create your account"</h1>
-            <p class="muted">"Your data stays on this Diabase server. You decide who sees it."</p>
+            <h1>{t("Create your account")}</h1>
+            <p class="muted">{t("Your data stays on this Diabase server. You decide who sees it.")}</p>
             {move || error().map(|e| view! { <div class="alert alert-error" role="alert" data-testid="signup-error">{e}</div> })}
             <ActionForm action=user.signup attr:class="form">
                 <label class="field">
-                    <span>"Your name"</span>
+                    <span>{t("Your name")}</span>
                     <input type="text" name="display_name" autocomplete="name" required=true maxlength="100"/>
                 </label>
                 <label class="field">
-                    <span>"Email"</span>
+                    <span>{t("Email")}</span>
                     <input type="email" name="email" autocomplete="email" required=true/>
                 </label>
                 <label class="field">
-                    <span>"Password"</span>
+                    <span>{t("Password")}</span>
                     <input type="password" name="password" autocomplete="new-password" required=true minlength="10" aria-describedby="pw-hint"/>
-                    <small id="pw-hint" class="hint">"At least 10 characters and hard to guess: a few unrelated words work well."</small>
+                    <small id="pw-hint" class="hint">{t("At least 10 characters and hard to guess: a few unrelated words work well.")}</small>
                 </label>
                 <fieldset class="field">
-                    <legend>"I am"</legend>
-                    <label class="radio"><input type="radio" name="role" value="patient" checked=true/>" a person with diabetes (or caring for one)"</label>
-                    <label class="radio"><input type="radio" name="role" value="clinician"/>" a clinician"</label>
+                    <legend>{t("I am")}</legend>
+                    <label class="radio"><input type="radio" name="role" value="patient" checked=true/>{t(" a person with diabetes (or caring for one)")}</label>
+                    <label class="radio"><input type="radio" name="role" value="clinician"/>{t(" a clinician")}</label>
                 </fieldset>
-                <button type="submit" class="btn btn-primary" disabled=move || user.signup.pending().get()>"Create account"</button>
+                <label class="field">
+                    <span>{t("Language")}</span>
+                    <select name="language" data-testid="signup-language">
+                        {Lang::ALL
+                            .into_iter()
+                            .map(|l| {
+                                let selected = l == lang();
+                                view! { <option value=l.code() selected=selected>{l.native_name()}</option> }
+                            })
+                            .collect_view()}
+                    </select>
+                </label>
+                <button type="submit" class="btn btn-primary" disabled=move || user.signup.pending().get()>{t("Create account")}</button>
             </ActionForm>
-            <p class="muted">"Already have an account? "<a href="/login">"Log in"</a></p>
+            <p class="muted">{t("Already have an account? ")}<a href="/login">{t("Log in")}</a></p>
         </section>
     }
 }
@@ -112,26 +144,26 @@ pub fn SignupPage() -> impl IntoView {
 pub fn ForgotPasswordPage() -> impl IntoView {
     let action = ServerAction::<RequestPasswordReset>::new();
     view! {
-        <Title text="Reset your password"/>
+        <Title text=t("Reset your password")/>
         <section class="card narrow auth-card">
-            <h1>"Reset your password"</h1>
+            <h1>{t("Reset your password")}</h1>
             {move || action.value().get().map(|r| match r {
                 Ok(()) => view! {
                     <div class="alert alert-ok" role="status" data-testid="reset-sent">
-                        "If that address has a Diabase account, a reset link is on its way. It works once, for 24 hours."
+                        {t("If that address has a Diabase account, a reset link is on its way. It works once, for 24 hours.")}
                     </div>
                 }.into_any(),
                 Err(e) => view! { <div class="alert alert-error" role="alert" data-testid="reset-error">{crate::api::error_message(&e)}</div> }.into_any(),
             })}
-            <p class="muted">"Enter the email address of your account. We send a link to choose a new password."</p>
+            <p class="muted">{t("Enter the email address of your account. We send a link to choose a new password.")}</p>
             <ActionForm action=action attr:class="form">
                 <label class="field">
-                    <span>"Email"</span>
+                    <span>{t("Email")}</span>
                     <input type="email" name="email" autocomplete="email" required=true/>
                 </label>
-                <button type="submit" class="btn btn-primary" disabled=move || action.pending().get()>"Send the link"</button>
+                <button type="submit" class="btn btn-primary" disabled=move || action.pending().get()>{t("Send the link")}</button>
             </ActionForm>
-            <p class="muted"><a href="/login">"Back to log in"</a></p>
+            <p class="muted"><a href="/login">{t("Back to log in")}</a></p>
         </section>
     }
 }
@@ -144,18 +176,18 @@ pub fn ResetPasswordPage() -> impl IntoView {
     let action = ServerAction::<ResetPassword>::new();
     let error = move || action.value().get().and_then(|r| r.err()).map(|e| crate::api::error_message(&e));
     view! {
-        <Title text="Choose a new password"/>
+        <Title text=t("Choose a new password")/>
         <section class="card narrow auth-card">
-            <h1>"Choose a new password"</h1>
+            <h1>{t("Choose a new password")}</h1>
             {move || error().map(|e| view! { <div class="alert alert-error" role="alert" data-testid="reset-error">{e}</div> })}
             <ActionForm action=action attr:class="form">
                 <input type="hidden" name="token" prop:value=token/>
                 <label class="field">
-                    <span>"New password"</span>
+                    <span>{t("New password")}</span>
                     <input type="password" name="password" autocomplete="new-password" required=true minlength="10" aria-describedby="npw-hint"/>
-                    <small id="npw-hint" class="hint">"At least 10 characters and hard to guess. Every session of your account is logged out."</small>
+                    <small id="npw-hint" class="hint">{t("At least 10 characters and hard to guess. Every session of your account is logged out.")}</small>
                 </label>
-                <button type="submit" class="btn btn-primary" disabled=move || action.pending().get()>"Set the new password"</button>
+                <button type="submit" class="btn btn-primary" disabled=move || action.pending().get()>{t("Set the new password")}</button>
             </ActionForm>
         </section>
     }
@@ -169,13 +201,13 @@ pub fn VerifyEmailPage() -> impl IntoView {
     let token = move || query.with(|q| q.get("token")).unwrap_or_default();
     let action = ServerAction::<crate::api_account::VerifyEmail>::new();
     view! {
-        <Title text="Confirm your email address"/>
+        <Title text=t("Confirm your email address")/>
         <section class="card narrow auth-card">
-            <h1>"Confirm your email address"</h1>
+            <h1>{t("Confirm your email address")}</h1>
             {move || match action.value().get() {
                 Some(Ok(())) => view! {
-                    <div class="alert alert-ok" role="status" data-testid="email-verified">"Thank you: your email address is confirmed."</div>
-                    <p><a class="btn btn-primary" href="/">"Continue"</a></p>
+                    <div class="alert alert-ok" role="status" data-testid="email-verified">{t("Thank you: your email address is confirmed.")}</div>
+                    <p><a class="btn btn-primary" href="/">{t("Continue")}</a></p>
                 }.into_any(),
                 other => view! {
                     {other.and_then(|r| r.err()).map(|e| view! {
@@ -183,7 +215,7 @@ pub fn VerifyEmailPage() -> impl IntoView {
                     })}
                     <ActionForm action=action attr:class="form">
                         <input type="hidden" name="token" prop:value=token/>
-                        <button type="submit" class="btn btn-primary" data-testid="verify-email" disabled=move || action.pending().get()>"Confirm my email address"</button>
+                        <button type="submit" class="btn btn-primary" data-testid="verify-email" disabled=move || action.pending().get()>{t("Confirm my email address")}</button>
                     </ActionForm>
                 }.into_any(),
             }}

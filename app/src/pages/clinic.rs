@@ -9,6 +9,7 @@ use crate::api_sharing::{
     sms_enabled, RequestUpload, RotateShareCode,
 };
 use crate::components::{pct, ErrorCard, RequireUser, UserResource};
+use crate::i18n::{lang, num, t, tf, tp};
 use crate::model::{ClinicPatientPage, ClinicPatientRow};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -17,33 +18,57 @@ use therapy::GlucoseUnit;
 
 fn status_label(s: &str) -> &'static str {
     match s {
-        "linked" => "linked",
-        "code_pending" => "code sent",
-        "custodial" => "clinic record",
-        "revoked" => "sharing revoked",
-        "expired" => "sharing expired",
-        "declined" => "declined",
-        "paused" => "sharing paused",
-        _ => "unknown",
+        "linked" => t("linked"),
+        "code_pending" => t("code sent"),
+        "custodial" => t("clinic record"),
+        "revoked" => t("sharing revoked"),
+        "expired" => t("sharing expired"),
+        "declined" => t("declined"),
+        "paused" => t("sharing paused"),
+        _ => t("unknown"),
     }
 }
 
 fn flag_label(f: &str) -> &'static str {
     match f {
-        "below_54" => "below 54 > 1 %",
-        "below_70" => "below 70 > 4 %",
-        "low_tir" => "in range < 70 %",
-        "low_active" => "CGM worn < 70 %",
-        "no_upload" => "no upload in 14 days",
-        _ => "flag",
+        "below_54" => t("below 54 > 1 %"),
+        "below_70" => t("below 70 > 4 %"),
+        "low_tir" => t("in range < 70 %"),
+        "low_active" => t("CGM worn < 70 %"),
+        "no_upload" => t("no upload in 14 days"),
+        _ => t("flag"),
     }
 }
 
-fn day_of(t: &Option<String>) -> String {
-    t.as_deref()
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.format("%Y-%m-%d").to_string())
+/// A clinic member's role (`clinician`, `admin`), in words.
+fn role_label(role: &str) -> String {
+    match role {
+        "clinician" => t("clinician").to_string(),
+        "admin" => t("admin").to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The day of an RFC 3339 time (in its own offset), or a dash.
+fn day_of(at: &Option<String>) -> String {
+    at.as_deref()
+        .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+        .map(|at| lang().date(at.date_naive()))
         .unwrap_or_else(|| "–".into())
+}
+
+/// An ISO date (`2026-12-02`) in the page's language, or the text itself.
+fn iso_date(d: &str) -> String {
+    chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map(|d| lang().date(d)).unwrap_or_else(|_| d.to_string())
+}
+
+/// A glucose value given in mg/dL, in the viewer's unit and language.
+fn glucose(unit: GlucoseUnit, mg_dl: f64) -> String {
+    let decimals = match unit {
+        GlucoseUnit::MgDl => 0,
+        GlucoseUnit::MmolL => 1,
+    };
+    format!("{} {}", num(unit.convert(mg_dl), decimals), unit.label())
 }
 
 #[component]
@@ -51,25 +76,25 @@ pub fn ClinicsPage() -> impl IntoView {
     let create = ServerAction::<CreateClinic>::new();
     let clinics = Resource::new(move || create.version().get(), |_| my_clinics());
     view! {
-        <Title text="Clinic"/>
-        <h1 class="page-title">"Clinic workspace"</h1>
+        <Title text=t("Clinic")/>
+        <h1 class="page-title">{t("Clinic workspace")}</h1>
         <RequireUser>
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            <Transition fallback=|| view! { <p class="loading">{t("Loading…")}</p> }>
                 {move || Suspend::new(async move {
                     match clinics.await {
                         Ok(list) if list.is_empty() => view! {
                             <section class="card empty-state" data-testid="no-clinic">
-                                <h2>"No clinic yet"</h2>
-                                <p>"Create your clinic below, or ask a colleague who is its admin to add you by email."</p>
+                                <h2>{t("No clinic yet")}</h2>
+                                <p>{t("Create your clinic below, or ask a colleague who is its admin to add you by email.")}</p>
                             </section>
                         }.into_any(),
                         Ok(list) => view! {
                             <section class="card">
-                                <h2>"Your clinics"</h2>
+                                <h2>{t("Your clinics")}</h2>
                                 <ul class="list" data-testid="clinic-list">
                                     {list.into_iter().map(|c| view! {
                                         <li><a href=format!("/clinic/{}", c.id) data-testid="clinic-link">{c.name.clone()}</a>
-                                            <span class="muted">{format!(" · {} patient(s) · {} member(s) · you are {}", c.patients, c.members, c.role)}</span></li>
+                                            <span class="muted">{format!(" · {} · {} · {}", tp(c.patients as i64, "{n} patient", "{n} patients"), tp(c.members as i64, "{n} member", "{n} members"), tf("you are {role}", &[("role", &role_label(&c.role))]))}</span></li>
                                     }).collect_view()}
                                 </ul>
                             </section>
@@ -79,15 +104,15 @@ pub fn ClinicsPage() -> impl IntoView {
                 })}
             </Transition>
             <section class="card">
-                <h2>"Create a clinic"</h2>
-                <p class="muted">"You become its admin and can add colleagues."</p>
+                <h2>{t("Create a clinic")}</h2>
+                <p class="muted">{t("You become its admin and can add colleagues.")}</p>
                 {move || create.value().get().map(|r| match r {
-                    Ok(c) => view! { <div class="alert alert-ok" role="status">"Created. "<a href=format!("/clinic/{}", c.id)>"Open "{c.name.clone()}</a></div> }.into_any(),
+                    Ok(c) => view! { <div class="alert alert-ok" role="status">{t("Created. ")}<a href=format!("/clinic/{}", c.id)>{tf("Open {name}", &[("name", &c.name)])}</a></div> }.into_any(),
                     Err(e) => view! { <div class="alert alert-error" role="alert">{crate::api::error_message(&e)}</div> }.into_any(),
                 })}
                 <ActionForm action=create attr:class="inline-form">
-                    <label class="field"><span>"Clinic name"</span><input type="text" name="name" required=true maxlength="200" data-testid="clinic-name"/></label>
-                    <button type="submit" class="btn btn-primary" data-testid="create-clinic">"Create clinic"</button>
+                    <label class="field"><span>{t("Clinic name")}</span><input type="text" name="name" required=true maxlength="200" data-testid="clinic-name"/></label>
+                    <button type="submit" class="btn btn-primary" data-testid="create-clinic">{t("Create clinic")}</button>
                 </ActionForm>
             </section>
         </RequireUser>
@@ -112,9 +137,9 @@ pub fn ClinicDashboardPage() -> impl IntoView {
     );
     let user = UserResource::use_();
     view! {
-        <Title text="Clinic patients"/>
+        <Title text=t("Clinic patients")/>
         <RequireUser>
-            <Transition fallback=|| view! { <p class="loading">"Loading the patients…"</p> }>
+            <Transition fallback=|| view! { <p class="loading">{t("Loading the patients…")}</p> }>
                 {move || Suspend::new(async move {
                     let unit = user.me.await.ok().flatten().map(|m| m.unit()).unwrap_or_default();
                     match data.await {
@@ -124,18 +149,18 @@ pub fn ClinicDashboardPage() -> impl IntoView {
                 })}
             </Transition>
             <section class="card">
-                <h2>"Add a patient"</h2>
-                <p class="muted">"A clinic record holds data you upload in clinic until the patient links their own account with a one-time code."</p>
+                <h2>{t("Add a patient")}</h2>
+                <p class="muted">{t("A clinic record holds data you upload in clinic until the patient links their own account with a one-time code.")}</p>
                 {move || create.value().get().map(|r| match r {
-                    Ok(id) => view! { <div class="alert alert-ok" role="status" data-testid="record-created">"Added. "<a href=format!("/clinic/{}/patients/{id}", clinic_id()) data-testid="record-created-link">"Open the record"</a></div> }.into_any(),
+                    Ok(id) => view! { <div class="alert alert-ok" role="status" data-testid="record-created">{t("Added. ")}<a href=format!("/clinic/{}/patients/{id}", clinic_id()) data-testid="record-created-link">{t("Open the record")}</a></div> }.into_any(),
                     Err(e) => view! { <div class="alert alert-error" role="alert">{crate::api::error_message(&e)}</div> }.into_any(),
                 })}
                 <ActionForm action=create attr:class="form form-row">
                     <input type="hidden" name="clinic_id" value=clinic_id/>
-                    <label class="field"><span>"Name"</span><input type="text" name="name" required=true maxlength="200" data-testid="record-name"/></label>
-                    <label class="field"><span>"Date of birth"</span><input type="date" name="birth_date" data-testid="record-dob"/></label>
-                    <label class="field"><span>"MRN"</span><input type="text" name="mrn" maxlength="64" data-testid="record-mrn"/></label>
-                    <button type="submit" class="btn btn-primary" data-testid="create-record">"Add patient"</button>
+                    <label class="field"><span>{t("Name")}</span><input type="text" name="name" required=true maxlength="200" data-testid="record-name"/></label>
+                    <label class="field"><span>{t("Date of birth")}</span><input type="date" name="birth_date" data-testid="record-dob"/></label>
+                    <label class="field"><span>{t("MRN")}</span><input type="text" name="mrn" maxlength="64" data-testid="record-mrn"/></label>
+                    <button type="submit" class="btn btn-primary" data-testid="create-record">{t("Add patient")}</button>
                 </ActionForm>
             </section>
             <ShareCodeCard clinic_id=clinic_id()/>
@@ -185,55 +210,59 @@ fn Dashboard(d: ClinicPatientPage, unit: GlucoseUnit) -> impl IntoView {
     };
     let pages = d.total.div_ceil(u64::from(d.per_page)).max(1) as u32;
     let filters = ["flagged", "new", "below_54", "below_70", "low_tir", "low_active", "no_upload"];
-    let glu = move |v: Option<f64>| v.map(|x| format!("{} {}", unit.format(x), unit.label())).unwrap_or_else(|| "–".into());
-    let from_to = d.rows.first().map(|r| format!("{} to {}", r.from, r.to)).unwrap_or_default();
+    let glu = move |v: Option<f64>| v.map(|x| glucose(unit, x)).unwrap_or_else(|| "–".into());
+    let count = tp(d.total as i64, "{n} patient.", "{n} patients.");
+    let figures = match d.rows.first() {
+        Some(r) => tf("Figures over the last 14 days ({from} to {to}).", &[("from", &iso_date(&r.from)), ("to", &iso_date(&r.to))]),
+        None => t("Figures over the last 14 days.").to_string(),
+    };
     view! {
         <h1 class="page-title" data-testid="clinic-title">{d.clinic_name.clone()}</h1>
         <section class="card" data-testid="clinic-dashboard">
             <form method="get" action=base.clone() class="inline-form toolbar">
-                <label class="field"><span>"Search"</span><input type="search" name="q" value=search placeholder="Name or MRN" data-testid="search"/></label>
-                <label class="field"><span>"Show"</span>
+                <label class="field"><span>{t("Search")}</span><input type="search" name="q" value=search placeholder=t("Name or MRN") data-testid="search"/></label>
+                <label class="field"><span>{t("Show")}</span>
                     <select name="filter" data-testid="filter">
-                        <option value="" selected=filter().is_none()>"All patients"</option>
+                        <option value="" selected=filter().is_none()>{t("All patients")}</option>
                         {filters.into_iter().map(|f| view! {
-                            <option value=f selected=filter().as_deref() == Some(f)>{match f { "flagged" => "Any flag", "new" => "New patients", f => flag_label(f) }}</option>
+                            <option value=f selected=filter().as_deref() == Some(f)>{match f { "flagged" => t("Any flag"), "new" => t("New patients"), f => flag_label(f) }}</option>
                         }).collect_view()}
                     </select>
                 </label>
                 {sort().map(|s| view! { <input type="hidden" name="sort" value=s/> })}
                 {order().map(|o| view! { <input type="hidden" name="order" value=o/> })}
-                <button type="submit" class="btn">"Apply"</button>
+                <button type="submit" class="btn">{t("Apply")}</button>
             </form>
-            <p class="muted" data-testid="clinic-count">{format!("{} patient(s). Figures over the last 14 days ({from_to}).", d.total)}</p>
+            <p class="muted" data-testid="clinic-count">{format!("{count} {figures}")}</p>
             {if d.rows.is_empty() {
-                view! { <p class="empty-state" data-testid="clinic-empty">"No patients match."</p> }.into_any()
+                view! { <p class="empty-state" data-testid="clinic-empty">{t("No patients match.")}</p> }.into_any()
             } else {
                 view! {
                     <div class="table-wrap">
                     <table class="table table-dense" data-testid="patients-table">
                         <thead><tr>
-                            {header("name", "Patient")}
-                            {header("mrn", "MRN")}
-                            {header("status", "Link")}
-                            {header("last_upload", "Last upload")}
-                            {header("in_range", "In range")}
+                            {header("name", t("Patient"))}
+                            {header("mrn", t("MRN"))}
+                            {header("status", t("Link"))}
+                            {header("last_upload", t("Last upload"))}
+                            {header("in_range", t("In range"))}
                             {header("below_54", "< 54")}
                             {header("below_70", "< 70")}
                             {header("gmi", "GMI")}
                             {header("cv", "CV")}
-                            {header("cgm_active", "CGM worn")}
-                            <th scope="col">"Mean"</th>
-                            <th scope="col">"Flags"</th>
+                            {header("cgm_active", t("CGM worn"))}
+                            <th scope="col">{t("Mean")}</th>
+                            <th scope="col">{t("Flags")}</th>
                         </tr></thead>
                         <tbody>
                             {d.rows.into_iter().map(|r| view! { <Row r=r glu=glu base=base.clone() clinic_id=d.clinic_id.clone()/> }).collect_view()}
                         </tbody>
                     </table>
                     </div>
-                    <nav class="pager" aria-label="Pages">
-                        {(d.page > 1).then(|| view! { <a class="btn btn-quiet" href=link(sort().as_deref(), order().as_deref(), filter(), d.page - 1)>"← Previous"</a> })}
-                        <span class="muted">{format!(" Page {} of {pages} ", d.page)}</span>
-                        {(d.page < pages).then(|| view! { <a class="btn btn-quiet" href=link(sort().as_deref(), order().as_deref(), filter(), d.page + 1) data-testid="next-page">"Next →"</a> })}
+                    <nav class="pager" aria-label=t("Pages")>
+                        {(d.page > 1).then(|| view! { <a class="btn btn-quiet" href=link(sort().as_deref(), order().as_deref(), filter(), d.page - 1)>{t("← Previous")}</a> })}
+                        <span class="muted">{format!(" {} ", tf("Page {page} of {pages}", &[("page", &d.page), ("pages", &pages)]))}</span>
+                        {(d.page < pages).then(|| view! { <a class="btn btn-quiet" href=link(sort().as_deref(), order().as_deref(), filter(), d.page + 1) data-testid="next-page">{t("Next →")}</a> })}
                     </nav>
                 }.into_any()
             }}
@@ -247,19 +276,19 @@ fn Row<G: Fn(Option<f64>) -> String + 'static>(r: ClinicPatientRow, glu: G, base
     let flagged = !r.flags.is_empty();
     view! {
         <tr data-testid="patient-row" data-record=r.record_id.clone() class:row-flagged=flagged>
-            <th scope="row"><a href=href>{r.name.clone()}</a>{r.birth_date.clone().map(|b| view! { <small class="muted">{format!(" {b}")}</small> })}</th>
+            <th scope="row"><a href=href>{r.name.clone()}</a>{r.birth_date.clone().map(|b| view! { <small class="muted">{format!(" {}", iso_date(&b))}</small> })}</th>
             <td>{r.mrn.clone().unwrap_or_default()}</td>
             <td><span class=format!("badge badge-{}", r.link_status)>{status_label(&r.link_status)}</span></td>
             <td>{day_of(&r.last_upload_at)}</td>
             <td>{pct(r.in_range_percent)}</td>
             <td>{pct(r.very_low_percent)}</td>
             <td>{pct(r.below_70_percent)}</td>
-            <td>{r.gmi_percent.map(|v| format!("{v:.1} %")).unwrap_or_else(|| "–".into())}</td>
-            <td>{r.cv_percent.map(|v| format!("{v:.1} %")).unwrap_or_else(|| "–".into())}</td>
+            <td>{r.gmi_percent.map(|v| lang().percent(v, 1)).unwrap_or_else(|| "–".into())}</td>
+            <td>{r.cv_percent.map(|v| lang().percent(v, 1)).unwrap_or_else(|| "–".into())}</td>
             <td>{pct(r.cgm_active_percent)}</td>
             <td>{glu(r.mean_mg_dl)}</td>
             <td>{r.flags.iter().map(|f| view! { <span class="badge badge-flag">{flag_label(f)}</span>" " }).collect_view()}
-                {r.upload_requested_at.clone().map(|_| view! { <span class="badge">"upload requested"</span> })}
+                {r.upload_requested_at.clone().map(|_| view! { <span class="badge">{t("upload requested")}</span> })}
                 {r.new_patient.then(|| view! { <NewPatientMark clinic_id=clinic_id.clone() record_id=r.record_id.clone()/> })}</td>
         </tr>
     }
@@ -285,15 +314,15 @@ fn Members(clinic_id: String) -> impl IntoView {
     view! {
         <section class="card">
             <details>
-                <summary><h2 class="inline">"Members"</h2></summary>
-                <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                <summary><h2 class="inline">{t("Members")}</h2></summary>
+                <Transition fallback=|| view! { <p class="loading">{t("Loading…")}</p> }>
                     {move || Suspend::new(async move {
                         match members.await {
                             Ok(list) => view! {
                                 <ul class="list" data-testid="members">
                                     {list.into_iter().map(|m| view! {
                                         <li>{m.display_name.clone().unwrap_or_else(|| m.email.clone())}
-                                            <span class="muted">{format!(" · {} · {}{}", m.email, m.role, if m.status == "invited" { " · invited" } else { "" })}</span></li>
+                                            <span class="muted">{format!(" · {} · {}{}", m.email, role_label(&m.role), if m.status == "invited" { t(" · invited") } else { "" })}</span></li>
                                     }).collect_view()}
                                 </ul>
                             }.into_any(),
@@ -302,16 +331,20 @@ fn Members(clinic_id: String) -> impl IntoView {
                     })}
                 </Transition>
                 {move || add.value().get().map(|r| match r {
-                    Ok(m) => view! { <div class="alert alert-ok" role="status">{format!("{} added ({}).", m.email, m.status)}</div> }.into_any(),
+                    Ok(m) => view! { <div class="alert alert-ok" role="status">{if m.status == "invited" {
+                        tf("{email} added (invited).", &[("email", &m.email)])
+                    } else {
+                        tf("{email} added (active).", &[("email", &m.email)])
+                    }}</div> }.into_any(),
                     Err(e) => view! { <div class="alert alert-error" role="alert">{crate::api::error_message(&e)}</div> }.into_any(),
                 })}
                 <ActionForm action=add attr:class="inline-form">
                     <input type="hidden" name="clinic_id" value=clinic_id.clone()/>
-                    <label class="field"><span>"Colleague's email"</span><input type="email" name="email" required=true/></label>
-                    <label class="field"><span>"Role"</span>
-                        <select name="role"><option value="clinician">"clinician"</option><option value="admin">"admin"</option></select>
+                    <label class="field"><span>{t("Colleague's email")}</span><input type="email" name="email" required=true/></label>
+                    <label class="field"><span>{t("Role")}</span>
+                        <select name="role"><option value="clinician">{t("clinician")}</option><option value="admin">{t("admin")}</option></select>
                     </label>
-                    <button type="submit" class="btn">"Add (admins only)"</button>
+                    <button type="submit" class="btn">{t("Add (admins only)")}</button>
                 </ActionForm>
                 <Require2fa clinic_id=strict_id/>
             </details>
@@ -338,15 +371,15 @@ fn Require2fa(clinic_id: String) -> impl IntoView {
                         <ActionForm action=set attr:class="inline-form" attr:data-testid="require-2fa-form">
                             <input type="hidden" name="clinic_id" value=c.id.clone()/>
                             <label class="checkbox"><input type="checkbox" name="on" value="on" checked=c.require_2fa data-testid="require-2fa"/>
-                                " Members must use two-factor authentication"</label>
-                            <button type="submit" class="btn">"Save"</button>
+                                {t(" Members must use two-factor authentication")}</label>
+                            <button type="submit" class="btn">{t("Save")}</button>
                         </ActionForm>
                     }.into_any()
                 })
             }}
         </Transition>
         {move || set.value().get().map(|r| match r {
-            Ok(on) => view! { <div class="alert alert-ok" role="status">{if on { "Members now need two-factor authentication." } else { "Two-factor authentication is optional for members." }}</div> }.into_any(),
+            Ok(on) => view! { <div class="alert alert-ok" role="status">{if on { t("Members now need two-factor authentication.") } else { t("Two-factor authentication is optional for members.") }}</div> }.into_any(),
             Err(e) => view! { <div class="alert alert-error" role="alert">{crate::api::error_message(&e)}</div> }.into_any(),
         })}
     }
@@ -365,10 +398,10 @@ pub fn ClinicRecordPage() -> impl IntoView {
     );
     let user = UserResource::use_();
     view! {
-        <Title text="Patient record"/>
+        <Title text=t("Patient record")/>
         <RequireUser>
-            <p><a href=move || format!("/clinic/{}", clinic_id())>"← All patients"</a></p>
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            <p><a href=move || format!("/clinic/{}", clinic_id())>{t("← All patients")}</a></p>
+            <Transition fallback=|| view! { <p class="loading">{t("Loading…")}</p> }>
                 {move || Suspend::new(async move {
                     let unit = user.me.await.ok().flatten().map(|m| m.unit()).unwrap_or_default();
                     match data.await {
@@ -394,13 +427,13 @@ fn RecordView(
     let reports = r.patient_id.clone().map(|p| {
         view! {
             <p class="actions">
-                <a class="btn btn-primary" href=format!("/reports?patient={p}") data-testid="open-reports">"Open reports"</a>
-                <a class="btn" href=format!("/api/v1/patients/{p}/report.pdf") rel="external" download="" data-testid="record-pdf">"Download PDF (14 days)"</a>
+                <a class="btn btn-primary" href=format!("/reports?patient={p}") data-testid="open-reports">{t("Open reports")}</a>
+                <a class="btn" href=format!("/api/v1/patients/{p}/report.pdf") rel="external" download="" data-testid="record-pdf">{t("Download PDF (14 days)")}</a>
             </p>
         }
     });
     let custodial_upload = (r.link_status != "linked").then(|| r.patient_id.clone()).flatten().map(|p| view! {
-        <p><a class="btn" href=format!("/upload?patient={p}") data-testid="upload-for-patient">"Upload for this patient"</a></p>
+        <p><a class="btn" href=format!("/upload?patient={p}") data-testid="upload-for-patient">{t("Upload for this patient")}</a></p>
     });
     let rid = r.record_id.clone();
     let cid = clinic_id.clone();
@@ -408,20 +441,20 @@ fn RecordView(
         <h1 class="page-title" data-testid="record-name-title">{r.name.clone()}</h1>
         <section class="card">
             <dl class="facts">
-                <dt>"Date of birth"</dt><dd>{r.birth_date.clone().unwrap_or_else(|| "–".into())}</dd>
-                <dt>"MRN"</dt><dd>{r.mrn.clone().unwrap_or_else(|| "–".into())}</dd>
-                <dt>"Link"</dt><dd data-testid="record-status">{status_label(&r.link_status)}</dd>
-                <dt>"Shared"</dt><dd>{if r.scopes.is_empty() { "–".to_string() } else { r.scopes.join(", ") }}</dd>
-                <dt>"Last upload"</dt><dd>{day_of(&r.last_upload_at)}</dd>
+                <dt>{t("Date of birth")}</dt><dd>{r.birth_date.as_deref().map(iso_date).unwrap_or_else(|| "–".into())}</dd>
+                <dt>{t("MRN")}</dt><dd>{r.mrn.clone().unwrap_or_else(|| "–".into())}</dd>
+                <dt>{t("Link")}</dt><dd data-testid="record-status">{status_label(&r.link_status)}</dd>
+                <dt>{t("Shared")}</dt><dd>{if r.scopes.is_empty() { "–".to_string() } else { r.scopes.iter().map(|s| crate::components::scope_label(s)).collect::<Vec<_>>().join(", ") }}</dd>
+                <dt>{t("Last upload")}</dt><dd>{day_of(&r.last_upload_at)}</dd>
             </dl>
             {(r.readings > 0).then(|| view! {
                 <div class="figures figures-tight" data-testid="record-figures">
-                    <crate::components::Figure label="In range (14 d)" value=pct(r.in_range_percent)/>
-                    <crate::components::Figure label="Below 70" value=pct(r.below_70_percent)/>
-                    <crate::components::Figure label="Below 54" value=pct(r.very_low_percent)/>
-                    <crate::components::Figure label="GMI" value=r.gmi_percent.map(|v| format!("{v:.1} %")).unwrap_or_else(|| "–".into())/>
-                    <crate::components::Figure label="Mean" value=r.mean_mg_dl.map(|x| format!("{} {}", unit.format(x), unit.label())).unwrap_or_else(|| "–".into())/>
-                    <crate::components::Figure label="CGM worn" value=pct(r.cgm_active_percent)/>
+                    <crate::components::Figure label=t("In range (14 d)") value=pct(r.in_range_percent)/>
+                    <crate::components::Figure label=t("Below 70") value=pct(r.below_70_percent)/>
+                    <crate::components::Figure label=t("Below 54") value=pct(r.very_low_percent)/>
+                    <crate::components::Figure label="GMI" value=r.gmi_percent.map(|v| lang().percent(v, 1)).unwrap_or_else(|| "–".into())/>
+                    <crate::components::Figure label=t("Mean") value=r.mean_mg_dl.map(|x| glucose(unit, x)).unwrap_or_else(|| "–".into())/>
+                    <crate::components::Figure label=t("CGM worn") value=pct(r.cgm_active_percent)/>
                 </div>
             })}
             {reports}
@@ -431,16 +464,16 @@ fn RecordView(
             let (cid, rid) = (cid.clone(), rid.clone());
             view! {
                 <section class="card link-code-card" data-testid="link-section">
-                    <h2>"Link to the patient's personal account"</h2>
-                    <p class="muted">"A one-time code lets the patient connect their own Diabase account to this record. They choose what to share and for how long; you never need their password. The code works once and expires in 48 hours; a new code replaces the old one."</p>
+                    <h2>{t("Link to the patient's personal account")}</h2>
+                    <p class="muted">{t("A one-time code lets the patient connect their own Diabase account to this record. They choose what to share and for how long; you never need their password. The code works once and expires in 48 hours; a new code replaces the old one.")}</p>
                     {move || code.value().get().map(|res| match res {
                         Ok(c) => view! {
                             <div class="code-box" data-testid="code-box">
                                 <p class="code" data-testid="link-code">{c.code.clone()}</p>
                                 <div class="qr" inner_html=c.qr_svg.clone()></div>
-                                <p>"Enter it on the Data Sharing page: "<a href=c.url.clone()>{c.url.clone()}</a></p>
-                                <p class="muted">{format!("Valid until {}.", c.expires_at)}{c.emailed_to.clone().map(|e| format!(" Emailed to {e}."))}{c.texted_to.clone().map(|p| format!(" Texted to {p}."))}</p>
-                                <button type="button" class="btn no-print" onclick="window.print()">"Print"</button>
+                                <p>{t("Enter it on the Data Sharing page: ")}<a href=c.url.clone()>{c.url.clone()}</a></p>
+                                <p class="muted">{tf("Valid until {when}.", &[("when", &lang().datetime_utc(&c.expires_at))])}{c.emailed_to.clone().map(|e| format!(" {}", tf("Emailed to {email}.", &[("email", &e)])))}{c.texted_to.clone().map(|p| format!(" {}", tf("Texted to {phone}.", &[("phone", &p)])))}</p>
+                                <button type="button" class="btn no-print" onclick="window.print()">{t("Print")}</button>
                             </div>
                         }.into_any(),
                         Err(e) => view! { <div class="alert alert-error" role="alert">{crate::api::error_message(&e)}</div> }.into_any(),
@@ -448,33 +481,33 @@ fn RecordView(
                     <ActionForm action=code attr:class="inline-form no-print">
                         <input type="hidden" name="clinic_id" value=cid.clone()/>
                         <input type="hidden" name="record_id" value=rid.clone()/>
-                        <label class="field"><span>"Also email it to (optional)"</span><input type="email" name="email" data-testid="code-email"/></label>
+                        <label class="field"><span>{t("Also email it to (optional)")}</span><input type="email" name="email" data-testid="code-email"/></label>
                         <Transition fallback=|| ()>
                             {move || Suspend::new(async move {
                                 sms.await.unwrap_or(false).then(|| view! {
-                                    <label class="field"><span>"Also text it to (optional)"</span><input type="tel" name="phone" placeholder="+44 7700 900123" autocomplete="off" data-testid="code-phone"/>
-                                        <small class="hint">"International form, with the country code. The message holds the clinic's name and the code only."</small></label>
+                                    <label class="field"><span>{t("Also text it to (optional)")}</span><input type="tel" name="phone" placeholder="+44 7700 900123" autocomplete="off" data-testid="code-phone"/>
+                                        <small class="hint">{t("International form, with the country code. The message holds the clinic's name and the code only.")}</small></label>
                                 })
                             })}
                         </Transition>
-                        <button type="submit" class="btn btn-primary" data-testid="make-code">"Make a link code"</button>
+                        <button type="submit" class="btn btn-primary" data-testid="make-code">{t("Make a link code")}</button>
                     </ActionForm>
                 </section>
             }
         })}
         {linked.then(|| view! {
             <section class="card no-print">
-                <h2>"Ask for an upload"</h2>
-                <p class="muted">"The patient sees a notice on their dashboard and gets an email."</p>
-                {r.upload_requested_at.clone().map(|t| view! { <p data-testid="upload-requested">{format!("Requested on {}; waiting for an upload.", day_of(&Some(t)))}</p> })}
+                <h2>{t("Ask for an upload")}</h2>
+                <p class="muted">{t("The patient sees a notice on their dashboard and gets an email.")}</p>
+                {r.upload_requested_at.clone().map(|at| view! { <p data-testid="upload-requested">{tf("Requested on {date}; waiting for an upload.", &[("date", &day_of(&Some(at)))])}</p> })}
                 {move || request.value().get().map(|res| match res {
-                    Ok(_) => view! { <div class="alert alert-ok" role="status" data-testid="request-sent">"Request sent."</div> }.into_any(),
+                    Ok(_) => view! { <div class="alert alert-ok" role="status" data-testid="request-sent">{t("Request sent.")}</div> }.into_any(),
                     Err(e) => view! { <div class="alert alert-error" role="alert">{crate::api::error_message(&e)}</div> }.into_any(),
                 })}
                 <ActionForm action=request attr:class="inline-form">
                     <input type="hidden" name="clinic_id" value=cid.clone()/>
                     <input type="hidden" name="record_id" value=rid.clone()/>
-                    <button type="submit" class="btn" data-testid="request-upload">"Request upload"</button>
+                    <button type="submit" class="btn" data-testid="request-upload">{t("Request upload")}</button>
                 </ActionForm>
             </section>
         })}
@@ -492,11 +525,11 @@ fn NewPatientMark(clinic_id: String, record_id: String) -> impl IntoView {
         } else {
             let (cid, rid) = (clinic_id.clone(), record_id.clone());
             view! {
-                <span class="badge badge-new" data-testid="new-patient">"new patient"</span>
+                <span class="badge badge-new" data-testid="new-patient">{t("new patient")}</span>
                 <ActionForm action=ack attr:class="inline-form">
                     <input type="hidden" name="clinic_id" value=cid.clone()/>
                     <input type="hidden" name="record_id" value=rid.clone()/>
-                    <button type="submit" class="btn btn-small" data-testid="acknowledge-patient">"Seen"</button>
+                    <button type="submit" class="btn btn-small" data-testid="acknowledge-patient">{t("Seen")}</button>
                 </ActionForm>
             }.into_any()
         }}
@@ -519,17 +552,17 @@ fn ShareCodeCard(clinic_id: String) -> impl IntoView {
                     let new_link = format!("/clinic/{}?filter=new", c.id);
                     view! {
                         <section class="card" aria-labelledby="share-code-h" data-testid="share-code-card">
-                            <h2 id="share-code-h">"Your clinic's share code"</h2>
+                            <h2 id="share-code-h">{t("Your clinic's share code")}</h2>
                             <p class="lead"><code class="share-code" data-testid="share-code">{c.share_code.clone().unwrap_or_default()}</code></p>
-                            <p class="muted">"Patients with a Diabase account enter this code on their Data Sharing page to share their data with you themselves; they choose what and for how long. Put it on your website, a poster or your letters."</p>
+                            <p class="muted">{t("Patients with a Diabase account enter this code on their Data Sharing page to share their data with you themselves; they choose what and for how long. Put it on your website, a poster or your letters.")}</p>
                             {(c.new_patients > 0).then(|| view! {
-                                <p data-testid="new-patients-count"><a href=new_link.clone()>{format!("{} new patient(s) shared with you", c.new_patients)}</a></p>
+                                <p data-testid="new-patients-count"><a href=new_link.clone()>{tp(c.new_patients as i64, "{n} new patient shared with you", "{n} new patients shared with you")}</a></p>
                             })}
                             {(c.role == "admin").then(|| view! {
                                 <ActionForm action=rotate attr:class="inline-form">
                                     <input type="hidden" name="clinic_id" value=c.id.clone()/>
-                                    <button type="submit" class="btn btn-quiet" data-testid="rotate-share-code">"Replace the code"</button>
-                                    <small class="hint">" The old code stops working; patients already sharing keep sharing."</small>
+                                    <button type="submit" class="btn btn-quiet" data-testid="rotate-share-code">{t("Replace the code")}</button>
+                                    <small class="hint">{t(" The old code stops working; patients already sharing keep sharing.")}</small>
                                 </ActionForm>
                             })}
                         </section>

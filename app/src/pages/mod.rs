@@ -11,6 +11,7 @@ pub mod sharing;
 pub mod settings;
 pub mod upload;
 
+use crate::i18n::t;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -21,10 +22,10 @@ pub fn NotFound() -> impl IntoView {
         opts.set_status(http::StatusCode::NOT_FOUND);
     }
     view! {
-        <Title text="Not found"/>
+        <Title text=t("Not found")/>
         <section class="card narrow">
-            <h1>"Page not found"</h1>
-            <p>"There is nothing at this address. "<a href="/">"Go to your dashboard"</a>"."</p>
+            <h1>{t("Page not found")}</h1>
+            <p>{t("There is nothing at this address. ")}<a href="/">{t("Go to your dashboard")}</a>"."</p>
         </section>
     }
 }
@@ -33,10 +34,10 @@ pub fn NotFound() -> impl IntoView {
 #[component]
 pub fn OfflinePage() -> impl IntoView {
     view! {
-        <Title text="Offline"/>
+        <Title text=t("Offline")/>
         <section class="card narrow">
-            <h1>"You are offline"</h1>
-            <p>"Diabase needs a connection to show your latest data. Check your network; this page reloads when you are back online."</p>
+            <h1>{t("You are offline")}</h1>
+            <p>{t("Diabase needs a connection to show your latest data. Check your network; this page reloads when you are back online.")}</p>
         </section>
     }
 }

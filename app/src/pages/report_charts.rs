@@ -8,6 +8,7 @@
 //! so no JavaScript formatter functions.
 
 use super::reports::ChartSpec;
+use crate::i18n::{t, tf};
 use charming::component::{Axis, DataZoom, DataZoomType, Grid, Legend, LegendType};
 use charming::datatype::{CompositeValue, DataPoint};
 use charming::element::{
@@ -118,8 +119,8 @@ pub fn build_at(spec: &ChartSpec, unit: GlucoseUnit, width_px: Option<u32>) -> C
         ChartSpec::Tir(g) => tir(g),
         ChartSpec::Agp(bins, bin_min) => agp(bins, *bin_min, unit, hours),
         ChartSpec::Daily(day, insulin) => daily(day, *insulin, unit, hours),
-        ChartSpec::HourlyRanges(t) => hourly_ranges(t, unit),
-        ChartSpec::HourlyInsulin(t) => hourly_insulin(t),
+        ChartSpec::HourlyRanges(trends) => hourly_ranges(trends, unit),
+        ChartSpec::HourlyInsulin(trends) => hourly_insulin(trends),
         ChartSpec::LogbookTotals(days) => logbook_totals(days),
         ChartSpec::BasalProfile(p) => basal_profile(p, hours),
     }
@@ -179,16 +180,16 @@ fn target_band(unit: GlucoseUnit) -> MarkArea {
 
 fn tir(g: &GlucoseReport) -> Chart {
     let parts = [
-        ("Very low", g.very_low_percent, VERY_LOW),
-        ("Low", g.low_percent, LOW),
-        ("In range", g.in_range_percent, IN_RANGE),
-        ("High", g.high_percent, HIGH),
-        ("Very high", g.very_high_percent, VERY_HIGH),
+        (t("Very low"), g.very_low_percent, VERY_LOW),
+        (t("Low"), g.low_percent, LOW),
+        (t("In range"), g.in_range_percent, IN_RANGE),
+        (t("High"), g.high_percent, HIGH),
+        (t("Very high"), g.very_high_percent, VERY_HIGH),
     ];
     let mut c = Chart::new()
         .tooltip(Tooltip::new().trigger(Trigger::Item).formatter("{a}: {c} %"))
         .grid(Grid::new().left(44).right(8).top(12).bottom(12))
-        .x_axis(Axis::new().type_(AxisType::Category).data(vec!["Time in ranges"]).show(false))
+        .x_axis(Axis::new().type_(AxisType::Category).data(vec![t("Time in ranges")]).show(false))
         .y_axis(Axis::new().type_(AxisType::Value).min(0).max(100).axis_label(AxisLabel::new().formatter("{value} %")));
     for (name, v, color) in parts {
         let v = round(v.unwrap_or(0.0), 1);
@@ -229,10 +230,11 @@ fn agp(bins: &[AgpBin], bin_min: u32, unit: GlucoseUnit, label_hours: u32) -> Ch
     };
     let ymax = (p[4].iter().flatten().fold(glucose(unit, 250.0), |m, v| m.max(*v)) / step).ceil() * step;
     let l = unit.label();
-    let tip = format!("{{b0}}<br/>95 %: {{c8}} {l}<br/>75 %: {{c7}} {l}<br/><b>Median: {{c4}} {l}</b><br/>25 %: {{c6}} {l}<br/>5 %: {{c5}} {l}");
+    let median = t("Median");
+    let tip = format!("{{b0}}<br/>95 %: {{c8}} {l}<br/>75 %: {{c7}} {l}<br/><b>{median}: {{c4}} {l}</b><br/>25 %: {{c6}} {l}<br/>5 %: {{c5}} {l}");
     Chart::new()
         .tooltip(Tooltip::new().trigger(Trigger::Axis).formatter(tip.as_str()))
-        .legend(Legend::new().data(vec!["Median", "25–75 %", "5–95 %"]).top(0))
+        .legend(Legend::new().data(vec![median, "25–75 %", "5–95 %"]).top(0))
         .grid(Grid::new().left(48).right(16).top(36).bottom(28))
         .x_axis(category(labels).axis_label(AxisLabel::new().interval(f64::from((label_hours * 60 / bin).max(1)) - 1.0)))
         .y_axis(value_axis(l).min(0).max(ymax))
@@ -262,7 +264,7 @@ fn agp(bins: &[AgpBin], bin_min: u32, unit: GlucoseUnit, label_hours: u32) -> Ch
                 .data(diff(4, 3)),
         )
         .series(
-            quiet_line("Median")
+            quiet_line(median)
                 .line_style(LineStyle::new().color(TEAL).width(2.5))
                 .item_style(ItemStyle::new().color(TEAL))
                 .mark_area(target_band(unit))
@@ -302,7 +304,7 @@ fn daily(day: &DayView, insulin: bool, unit: GlucoseUnit, label_hours: u32) -> C
             MarkLineVariant::Simple(
                 MarkLineData::new()
                     .x_axis(slot(a.sec) as i64)
-                    .name(a.description.clone().unwrap_or_else(|| "Alarm".into())),
+                    .name(a.description.clone().unwrap_or_else(|| t("Alarm").into())),
             )
         })
         .collect();
@@ -315,7 +317,7 @@ fn daily(day: &DayView, insulin: bool, unit: GlucoseUnit, label_hours: u32) -> C
         .x_axis(category(labels.clone()).grid_index(0.0).axis_label(AxisLabel::new().interval(every)))
         .y_axis(value_axis(l).grid_index(0.0).min(0).max(round(glucose(unit, f64::from(ymax)), 0)));
     let mut cgm_line = Line::new()
-        .name("CGM")
+        .name(t("CGM"))
         .show_symbol(false)
         .symbol(Symbol::Circle)
         .line_style(LineStyle::new().color(TEAL).width(2.0))
@@ -334,7 +336,7 @@ fn daily(day: &DayView, insulin: bool, unit: GlucoseUnit, label_hours: u32) -> C
     }
     c = c.series(cgm_line).series(
         Scatter::new()
-            .name("Fingerstick")
+            .name(t("Fingerstick"))
             .symbol(Symbol::Diamond)
             .symbol_size(11)
             .item_style(ItemStyle::new().color(BG).border_color("#fff").border_width(1.0))
@@ -361,7 +363,7 @@ fn daily(day: &DayView, insulin: bool, unit: GlucoseUnit, label_hours: u32) -> C
             .filter(|b| b.kind == BasalKind::Suspended)
             .map(|b| {
                 (
-                    MarkAreaData::new().name("Suspended").x_axis(labels[slot(b.start_sec)].clone()),
+                    MarkAreaData::new().name(t("Suspended")).x_axis(labels[slot(b.start_sec)].clone()),
                     MarkAreaData::new().x_axis(labels[slot(b.end_sec)].clone()),
                 )
             })
@@ -369,7 +371,7 @@ fn daily(day: &DayView, insulin: bool, unit: GlucoseUnit, label_hours: u32) -> C
         let boluses: Vec<DataPoint> = day.boluses.iter().map(|b| pair(slot(b.sec), CompositeValue::from(round(b.units, 2)))).collect();
         let carbs: Vec<DataPoint> = day.carbs.iter().map(|x| pair(slot(x.sec), CompositeValue::from(round(x.grams, 0)))).collect();
         let mut basal_line = Line::new()
-            .name("Basal")
+            .name(t("Basal"))
             .x_axis_index(1.0)
             .y_axis_index(1.0)
             .show_symbol(false)
@@ -395,7 +397,7 @@ fn daily(day: &DayView, insulin: bool, unit: GlucoseUnit, label_hours: u32) -> C
             .y_axis(value_axis("g").grid_index(1.0).min(0).split_line(SplitLine::new().show(false)))
             .series(basal_line)
             .series(
-                quiet_line("Scheduled basal")
+                quiet_line(t("Scheduled basal"))
                     .x_axis_index(1.0)
                     .y_axis_index(1.0)
                     .step(Step::End)
@@ -404,7 +406,7 @@ fn daily(day: &DayView, insulin: bool, unit: GlucoseUnit, label_hours: u32) -> C
                     .data(scheduled),
             )
             .series(
-                quiet_line("Temp basal")
+                quiet_line(t("Temp basal"))
                     .x_axis_index(1.0)
                     .y_axis_index(1.0)
                     .step(Step::End)
@@ -414,7 +416,7 @@ fn daily(day: &DayView, insulin: bool, unit: GlucoseUnit, label_hours: u32) -> C
             )
             .series(
                 Bar::new()
-                    .name("Bolus")
+                    .name(t("Bolus"))
                     .x_axis_index(1.0)
                     .y_axis_index(1.0)
                     .bar_width(4)
@@ -423,7 +425,7 @@ fn daily(day: &DayView, insulin: bool, unit: GlucoseUnit, label_hours: u32) -> C
             )
             .series(
                 Bar::new()
-                    .name("Carbs")
+                    .name(t("Carbs"))
                     .x_axis_index(1.0)
                     .y_axis_index(2.0)
                     .bar_width(4)
@@ -439,11 +441,11 @@ fn hour_labels() -> Vec<String> {
     (0..24).map(|h| format!("{h:02}:00")).collect()
 }
 
-fn hourly_ranges(t: &Trends, unit: GlucoseUnit) -> Chart {
+fn hourly_ranges(trends: &Trends, unit: GlucoseUnit) -> Chart {
     let get = |f: fn(&therapy::report_data::HourTrend) -> Option<f64>| -> Vec<CompositeValue> {
-        t.hours.iter().map(|h| val(f(h).map(|v| round(v, 1)))).collect()
+        trends.hours.iter().map(|h| val(f(h).map(|v| round(v, 1)))).collect()
     };
-    let mean: Vec<CompositeValue> = t.hours.iter().map(|h| val(h.mean_mg_dl.map(|m| glucose(unit, m)))).collect();
+    let mean: Vec<CompositeValue> = trends.hours.iter().map(|h| val(h.mean_mg_dl.map(|m| glucose(unit, m)))).collect();
     let l = unit.label();
     Chart::new()
         .tooltip(Tooltip::new().trigger(Trigger::Axis))
@@ -452,12 +454,12 @@ fn hourly_ranges(t: &Trends, unit: GlucoseUnit) -> Chart {
         .x_axis(Axis::new().type_(AxisType::Category).data(hour_labels()))
         .y_axis(value_axis("%").min(0).max(100))
         .y_axis(value_axis(l).min(0).split_line(SplitLine::new().show(false)))
-        .series(Bar::new().name("Below range").stack("r").item_style(ItemStyle::new().color(LOW)).data(get(|h| h.below_percent)))
-        .series(Bar::new().name("In range").stack("r").item_style(ItemStyle::new().color(IN_RANGE)).data(get(|h| h.in_range_percent)))
-        .series(Bar::new().name("Above range").stack("r").item_style(ItemStyle::new().color(HIGH)).data(get(|h| h.above_percent)))
+        .series(Bar::new().name(t("Below range")).stack("r").item_style(ItemStyle::new().color(LOW)).data(get(|h| h.below_percent)))
+        .series(Bar::new().name(t("In range")).stack("r").item_style(ItemStyle::new().color(IN_RANGE)).data(get(|h| h.in_range_percent)))
+        .series(Bar::new().name(t("Above range")).stack("r").item_style(ItemStyle::new().color(HIGH)).data(get(|h| h.above_percent)))
         .series(
             Line::new()
-                .name(format!("Mean ({l})"))
+                .name(tf("Mean ({unit})", &[("unit", &l)]))
                 .y_axis_index(1.0)
                 .symbol(Symbol::Circle)
                 .symbol_size(5)
@@ -467,10 +469,10 @@ fn hourly_ranges(t: &Trends, unit: GlucoseUnit) -> Chart {
         )
 }
 
-fn hourly_insulin(t: &Trends) -> Chart {
-    let bolus: Vec<CompositeValue> = t.hours.iter().map(|h| val(Some(round(h.bolus_u_per_day, 2)))).collect();
-    let carbs: Vec<CompositeValue> = t.hours.iter().map(|h| val(Some(round(h.carbs_g_per_day, 1)))).collect();
-    let basal: Vec<CompositeValue> = t.hours.iter().map(|h| val(h.basal_u_h.map(|b| round(b, 3)))).collect();
+fn hourly_insulin(trends: &Trends) -> Chart {
+    let bolus: Vec<CompositeValue> = trends.hours.iter().map(|h| val(Some(round(h.bolus_u_per_day, 2)))).collect();
+    let carbs: Vec<CompositeValue> = trends.hours.iter().map(|h| val(Some(round(h.carbs_g_per_day, 1)))).collect();
+    let basal: Vec<CompositeValue> = trends.hours.iter().map(|h| val(h.basal_u_h.map(|b| round(b, 3)))).collect();
     Chart::new()
         .tooltip(Tooltip::new().trigger(Trigger::Axis))
         .legend(Legend::new().type_(LegendType::Scroll).top(0))
@@ -478,11 +480,11 @@ fn hourly_insulin(t: &Trends) -> Chart {
         .x_axis(Axis::new().type_(AxisType::Category).data(hour_labels()))
         .y_axis(value_axis("U · U/h").min(0))
         .y_axis(value_axis("g").min(0).split_line(SplitLine::new().show(false)))
-        .series(Bar::new().name("Bolus U/day").item_style(ItemStyle::new().color(BOLUS)).data(bolus))
-        .series(Bar::new().name("Carbs g/day").y_axis_index(1.0).item_style(ItemStyle::new().color(CARBS)).data(carbs))
+        .series(Bar::new().name(t("Bolus U/day")).item_style(ItemStyle::new().color(BOLUS)).data(bolus))
+        .series(Bar::new().name(t("Carbs g/day")).y_axis_index(1.0).item_style(ItemStyle::new().color(CARBS)).data(carbs))
         .series(
             Line::new()
-                .name("Basal U/h")
+                .name(t("Basal U/h"))
                 .step(Step::End)
                 .symbol(Symbol::None)
                 .line_style(LineStyle::new().color(BASAL).width(2.0))
@@ -503,11 +505,11 @@ fn logbook_totals(days: &[LogbookDay]) -> Chart {
         .x_axis(Axis::new().type_(AxisType::Category).data(labels))
         .y_axis(value_axis("U").min(0))
         .y_axis(value_axis("g").min(0).split_line(SplitLine::new().show(false)))
-        .series(Bar::new().name("Basal U").stack("u").item_style(ItemStyle::new().color(BASAL)).data(basal))
-        .series(Bar::new().name("Bolus U").stack("u").item_style(ItemStyle::new().color(BOLUS)).data(bolus))
+        .series(Bar::new().name(t("Basal U")).stack("u").item_style(ItemStyle::new().color(BASAL)).data(basal))
+        .series(Bar::new().name(t("Bolus U")).stack("u").item_style(ItemStyle::new().color(BOLUS)).data(bolus))
         .series(
             Line::new()
-                .name("Carbs g")
+                .name(t("Carbs g"))
                 .y_axis_index(1.0)
                 .symbol(Symbol::Circle)
                 .symbol_size(6)

@@ -5,14 +5,15 @@
 use crate::api_account::{get_two_factor_status, list_tokens, login_history};
 use crate::api_sharing::{sharing_paused, SetSharingPaused};
 use crate::components::{ErrorCard, RequireUser, UserResource};
+use crate::i18n::{lang, t, tf, tp};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
 #[component]
 pub fn SecurityPage() -> impl IntoView {
     view! {
-        <Title text="Security checklist"/>
-        <h1 class="page-title">"Security checklist"</h1>
+        <Title text=t("Security checklist")/>
+        <h1 class="page-title">{t("Security checklist")}</h1>
         <RequireUser>
             <Checklist/>
         </RequireUser>
@@ -29,11 +30,11 @@ fn Checklist() -> impl IntoView {
     let tokens = Resource::new(|| (), |_| list_tokens());
     view! {
         <section class="card" data-testid="security-checklist">
-            <p class="lead">"Think someone else got into your account, or saw your data? Go through these steps now. Each one takes a minute."</p>
+            <p class="lead">{t("Think someone else got into your account, or saw your data? Go through these steps now. Each one takes a minute.")}</p>
             <ol class="checklist">
                 <li>
-                    <h2>"1. Look at your recent sign-ins"</h2>
-                    <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                    <h2>{t("1. Look at your recent sign-ins")}</h2>
+                    <Transition fallback=|| view! { <p class="loading">{t("Loading…")}</p> }>
                         {move || Suspend::new(async move {
                             match logins.await {
                                 Ok(list) => {
@@ -42,12 +43,15 @@ fn Checklist() -> impl IntoView {
                                     view! {
                                         <ul class="list" data-testid="recent-logins">
                                             {list.into_iter().take(5).map(|e| view! {
-                                                <li>{format!("{} · {} · {} · {}", e.at, if e.success { "signed in" } else { "failed" },
-                                                    e.user_agent.unwrap_or_else(|| "unknown browser".into()), e.ip.unwrap_or_default())}</li>
+                                                <li>{format!("{} · {} · {} · {}", lang().datetime_utc(&e.at), if e.success { t("signed in") } else { t("failed") },
+                                                    e.user_agent.unwrap_or_else(|| t("unknown browser").into()), e.ip.unwrap_or_default())}</li>
                                             }).collect_view()}
                                         </ul>
-                                        <p class="muted">{format!("{failed} failed sign-in(s) and {new} sign-in(s) from a new browser in the history. ")}
-                                            <a href="/settings#logins">"See the whole history"</a></p>
+                                        <p class="muted">{tf("{failed} and {new} in the history. ", &[
+                                            ("failed", &tp(failed as i64, "{n} failed sign-in", "{n} failed sign-ins")),
+                                            ("new", &tp(new as i64, "{n} sign-in from a new browser", "{n} sign-ins from a new browser")),
+                                        ])}
+                                            <a href="/settings#logins">{t("See the whole history")}</a></p>
                                     }.into_any()
                                 }
                                 Err(e) => view! { <ErrorCard message=crate::api::error_message(&e)/> }.into_any(),
@@ -56,11 +60,11 @@ fn Checklist() -> impl IntoView {
                     </Transition>
                 </li>
                 <li>
-                    <h2>"2. Pause all sharing"</h2>
-                    <p>"Stops every clinic and care partner from seeing your data until you resume. Nothing is deleted."</p>
+                    <h2>{t("2. Pause all sharing")}</h2>
+                    <p>{t("Stops every clinic and care partner from seeing your data until you resume. Nothing is deleted.")}</p>
                     {move || pause.value().get().map(|r| match r {
-                        Ok(true) => view! { <div class="alert alert-ok" role="status" data-testid="checklist-paused">"All sharing is paused."</div> }.into_any(),
-                        Ok(false) => view! { <div class="alert alert-ok" role="status">"Sharing resumed."</div> }.into_any(),
+                        Ok(true) => view! { <div class="alert alert-ok" role="status" data-testid="checklist-paused">{t("All sharing is paused.")}</div> }.into_any(),
+                        Ok(false) => view! { <div class="alert alert-ok" role="status">{t("Sharing resumed.")}</div> }.into_any(),
                         Err(e) => view! { <div class="alert alert-error" role="alert">{crate::api::error_message(&e)}</div> }.into_any(),
                     })}
                     <Transition fallback=|| ()>
@@ -70,9 +74,9 @@ fn Checklist() -> impl IntoView {
                                 <ActionForm action=pause attr:class="inline-form">
                                     <input type="hidden" name="pause" value=if is_paused { "off" } else { "on" }/>
                                     {if is_paused {
-                                        view! { <span class="badge badge-paused">"paused"</span>" "<button type="submit" class="btn">"Resume sharing"</button> }.into_any()
+                                        view! { <span class="badge badge-paused">{t("paused")}</span>" "<button type="submit" class="btn">{t("Resume sharing")}</button> }.into_any()
                                     } else {
-                                        view! { <button type="submit" class="btn btn-danger" data-testid="checklist-pause">"Pause all sharing"</button> }.into_any()
+                                        view! { <button type="submit" class="btn btn-danger" data-testid="checklist-pause">{t("Pause all sharing")}</button> }.into_any()
                                     }}
                                 </ActionForm>
                             }
@@ -80,44 +84,44 @@ fn Checklist() -> impl IntoView {
                     </Transition>
                 </li>
                 <li>
-                    <h2>"3. Sign out everywhere"</h2>
-                    <p>"Ends every session, on every device, this one included. You sign in again afterwards."</p>
+                    <h2>{t("3. Sign out everywhere")}</h2>
+                    <p>{t("Ends every session, on every device, this one included. You sign in again afterwards.")}</p>
                     <ActionForm action=user.logout_all attr:class="inline-form">
-                        <button type="submit" class="btn btn-danger" data-testid="checklist-logout-all">"Sign out everywhere"</button>
+                        <button type="submit" class="btn btn-danger" data-testid="checklist-logout-all">{t("Sign out everywhere")}</button>
                     </ActionForm>
                 </li>
                 <li>
-                    <h2>"4. Change your password"</h2>
-                    <p>"Choose a new password you use nowhere else. We email you a link to set it; setting it also signs out every other session."</p>
-                    <a class="btn" href="/forgot-password">"Change my password"</a>
+                    <h2>{t("4. Change your password")}</h2>
+                    <p>{t("Choose a new password you use nowhere else. We email you a link to set it; setting it also signs out every other session.")}</p>
+                    <a class="btn" href="/forgot-password">{t("Change my password")}</a>
                 </li>
                 <li>
-                    <h2>"5. Check who looked at your data"</h2>
-                    <p>"Every look by a clinic or care partner is in your access log. Revoke anyone you do not expect."</p>
-                    <a class="btn" href="/sharing#access-log">"Open the access log"</a>
+                    <h2>{t("5. Check who looked at your data")}</h2>
+                    <p>{t("Every look by a clinic or care partner is in your access log. Revoke anyone you do not expect.")}</p>
+                    <a class="btn" href="/sharing#access-log">{t("Open the access log")}</a>
                 </li>
                 <li>
-                    <h2>"6. Revoke apps you do not use"</h2>
+                    <h2>{t("6. Revoke apps you do not use")}</h2>
                     <Transition fallback=|| ()>
                         {move || Suspend::new(async move {
                             let n = tokens.await.map(|l| l.len()).unwrap_or(0);
-                            view! { <p>{format!("{n} access token(s) can use your account. ")}"Revoke the ones you do not recognise, and make a new Nightscout secret if you use phone uploaders. "<a href="/settings">"Open Settings"</a></p> }
+                            view! { <p>{tp(n as i64, "{n} access token can use your account. ", "{n} access tokens can use your account. ")}{t("Revoke the ones you do not recognise, and make a new Nightscout secret if you use phone uploaders. ")}<a href="/settings">{t("Open Settings")}</a></p> }
                         })}
                     </Transition>
                 </li>
                 <li>
-                    <h2>"7. Turn on two-factor authentication or add a passkey"</h2>
+                    <h2>{t("7. Turn on two-factor authentication or add a passkey")}</h2>
                     <Transition fallback=|| ()>
                         {move || Suspend::new(async move {
                             match tfa.await {
-                                Ok(s) if s.enabled => view! { <p><span class="badge badge-active">"on"</span>" Two-factor authentication is on."</p> }.into_any(),
-                                _ => view! { <p>"A stolen password alone then no longer opens your account. "<a href="/settings">"Set it up in Settings"</a></p> }.into_any(),
+                                Ok(s) if s.enabled => view! { <p><span class="badge badge-active">{t("on")}</span>{t(" Two-factor authentication is on.")}</p> }.into_any(),
+                                _ => view! { <p>{t("A stolen password alone then no longer opens your account. ")}<a href="/settings">{t("Set it up in Settings")}</a></p> }.into_any(),
                             }
                         })}
                     </Transition>
                 </li>
             </ol>
-            <p class="muted">"Think your clinic's account was misused rather than yours? Pause sharing, then call your clinic."</p>
+            <p class="muted">{t("Think your clinic's account was misused rather than yours? Pause sharing, then call your clinic.")}</p>
         </section>
     }
 }

@@ -9,14 +9,15 @@ use crate::api_account::{
 };
 use crate::api_uploads::{nightscout_site, RotateNightscout};
 use crate::components::{ErrorCard, RequireUser, UserResource};
+use crate::i18n::{lang, t, tf, tp, Lang};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
     view! {
-        <Title text="Settings"/>
-        <h1 class="page-title">"Settings"</h1>
+        <Title text=t("Settings")/>
+        <h1 class="page-title">{t("Settings")}</h1>
         <RequireUser>
             <VerifyEmailNotice/>
             <ProfileForm/>
@@ -36,14 +37,26 @@ fn ProfileForm() -> impl IntoView {
     let user = UserResource::use_();
     let zones = Resource::new(|| (), |_| time_zones());
     let saved = move || user.settings.value().get();
+    // A new language takes effect on a fresh page load (the page's
+    // language is chosen once per load, from the cookie the save sets).
+    Effect::new(move |_| {
+        let Some(Ok(me)) = user.settings.value().get() else { return };
+        let chosen = me.language.as_deref().and_then(Lang::parse);
+        if chosen.is_some_and(|l| l != lang()) {
+            #[cfg(feature = "hydrate")]
+            if let Some(w) = web_sys::window() {
+                let _ = w.location().reload();
+            }
+        }
+    });
     view! {
         <section class="card" aria-labelledby="profile-h">
-            <h2 id="profile-h">"Profile and display"</h2>
+            <h2 id="profile-h">{t("Profile and display")}</h2>
             {move || saved().map(|r| match r {
-                Ok(_) => view! { <div class="alert alert-ok" role="status" data-testid="settings-saved">"Saved."</div> }.into_any(),
+                Ok(_) => view! { <div class="alert alert-ok" role="status" data-testid="settings-saved">{t("Saved.")}</div> }.into_any(),
                 Err(e) => view! { <div class="alert alert-error" role="alert">{crate::api::error_message(&e)}</div> }.into_any(),
             })}
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            <Transition fallback=|| view! { <p class="loading">{t("Loading…")}</p> }>
                 {move || Suspend::new(async move {
                     let me = match user.me.await {
                         Ok(Some(me)) => me,
@@ -52,32 +65,41 @@ fn ProfileForm() -> impl IntoView {
                     };
                     let zones = zones.await.unwrap_or_default();
                     let unit = me.glucose_unit.clone();
+                    let current = me.language.as_deref().and_then(Lang::parse).unwrap_or_else(lang);
                     view! {
                         <ActionForm action=user.settings attr:class="form">
                             <label class="field">
-                                <span>"Display name"</span>
+                                <span>{t("Display name")}</span>
                                 <input type="text" name="display_name" value=me.display_name.clone() required=true maxlength="100"/>
                             </label>
                             <label class="field">
-                                <span>"Email"</span>
+                                <span>{t("Email")}</span>
                                 <input type="email" value=me.email.clone() disabled=true/>
                             </label>
                             <fieldset class="field">
-                                <legend>"Glucose unit"</legend>
+                                <legend>{t("Glucose unit")}</legend>
                                 <label class="radio"><input type="radio" name="glucose_unit" value="mg/dL" checked=unit == "mg/dL"/>" mg/dL"</label>
                                 <label class="radio"><input type="radio" name="glucose_unit" value="mmol/L" checked=unit == "mmol/L"/>" mmol/L"</label>
                             </fieldset>
                             <label class="field">
-                                <span>"Time zone"</span>
+                                <span>{t("Time zone")}</span>
                                 <select name="time_zone" data-testid="time-zone">
                                     {zones.into_iter().map(|z| {
                                         let selected = z == me.time_zone;
                                         view! { <option value=z.clone() selected=selected>{z.clone()}</option> }
                                     }).collect_view()}
                                 </select>
-                                <small class="hint">"Reports are drawn in this zone's local time of day."</small>
+                                <small class="hint">{t("Reports are drawn in this zone's local time of day.")}</small>
                             </label>
-                            <button type="submit" class="btn btn-primary">"Save settings"</button>
+                            <label class="field">
+                                <span>{t("Language")}</span>
+                                <select name="language" data-testid="settings-language">
+                                    {Lang::ALL.into_iter().map(|l| view! {
+                                        <option value=l.code() lang=l.code() selected=l == current>{l.native_name()}</option>
+                                    }).collect_view()}
+                                </select>
+                            </label>
+                            <button type="submit" class="btn btn-primary">{t("Save settings")}</button>
                         </ActionForm>
                     }.into_any()
                 })}
@@ -93,26 +115,26 @@ fn Sessions() -> impl IntoView {
     let sessions = Resource::new(move || end.version().get(), |_| list_sessions());
     view! {
         <section class="card" aria-labelledby="sessions-h">
-            <h2 id="sessions-h">"Where you are logged in"</h2>
-            <p class="muted">"Think someone else used your account? Follow the "<a href="/security" data-testid="security-link">"security checklist"</a>"."</p>
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            <h2 id="sessions-h">{t("Where you are logged in")}</h2>
+            <p class="muted">{t("Think someone else used your account? Follow the ")}<a href="/security" data-testid="security-link">{t("security checklist")}</a>"."</p>
+            <Transition fallback=|| view! { <p class="loading">{t("Loading…")}</p> }>
                 {move || Suspend::new(async move {
                     match sessions.await {
                         Ok(list) => view! {
                             <table class="table">
-                                <thead><tr><th scope="col">"Browser"</th><th scope="col">"Address"</th><th scope="col">"Signed in"</th><th scope="col">"Last used"</th><th scope="col"><span class="sr-only">"End"</span></th></tr></thead>
+                                <thead><tr><th scope="col">{t("Browser")}</th><th scope="col">{t("Address")}</th><th scope="col">{t("Signed in")}</th><th scope="col">{t("Last used")}</th><th scope="col"><span class="sr-only">{t("End")}</span></th></tr></thead>
                                 <tbody>
                                     {list.into_iter().map(|s| view! {
                                         <tr>
-                                            <td>{s.user_agent.unwrap_or_else(|| "unknown".into())}{s.current.then(|| view! { <span class="badge">"this browser"</span> })}</td>
+                                            <td>{s.user_agent.unwrap_or_else(|| t("unknown").into())}{s.current.then(|| view! { <span class="badge">{t("this browser")}</span> })}</td>
                                             <td>{s.ip.unwrap_or_default()}</td>
-                                            <td>{s.created_at}</td>
-                                            <td>{s.last_seen_at}</td>
+                                            <td>{lang().datetime_utc(&s.created_at)}</td>
+                                            <td>{lang().datetime_utc(&s.last_seen_at)}</td>
                                             <td>
                                                 {(!s.current).then(|| view! {
                                                     <ActionForm action=end attr:class="inline-form">
                                                         <input type="hidden" name="id" value=s.id.clone()/>
-                                                        <button type="submit" class="btn btn-small" data-testid="end-session">"Log out"</button>
+                                                        <button type="submit" class="btn btn-small" data-testid="end-session">{t("Log out")}</button>
                                                     </ActionForm>
                                                 })}
                                             </td>
@@ -126,7 +148,7 @@ fn Sessions() -> impl IntoView {
                 })}
             </Transition>
             <ActionForm action=user.logout_all attr:class="inline-form">
-                <button type="submit" class="btn btn-danger" data-testid="logout-all">"Log out of all sessions"</button>
+                <button type="submit" class="btn btn-danger" data-testid="logout-all">{t("Log out of all sessions")}</button>
             </ActionForm>
         </section>
     }
@@ -150,36 +172,36 @@ fn NightscoutCard() -> impl IntoView {
                 let current = site.await;
                 view! {
                     <section class="card" aria-labelledby="ns-h" data-testid="nightscout-card">
-                        <h2 id="ns-h">"Phone uploaders and followers (Nightscout)"</h2>
-                        <p class="muted">"xDrip+, Loop, Trio, AndroidAPS and Nightscout followers can send to and read from Diabase as if it were a Nightscout site."</p>
+                        <h2 id="ns-h">{t("Phone uploaders and followers (Nightscout)")}</h2>
+                        <p class="muted">{t("xDrip+, Loop, Trio, AndroidAPS and Nightscout followers can send to and read from Diabase as if it were a Nightscout site.")}</p>
                         {match current {
                             Ok(Some(s)) => view! {
                                 <dl class="facts" data-testid="nightscout-site">
-                                    <dt>"Nightscout URL"</dt><dd><code>{s.root_url.clone()}</code><small class="hint">" (Loop, Trio, AndroidAPS, followers)"</small></dd>
-                                    <dt>"URL with path"</dt><dd><code>{s.url.clone()}</code><small class="hint">" (xDrip+ uploader: https://SECRET@host/ns/…/api/v1/)"</small></dd>
-                                    <dt>"Secret last set"</dt><dd>{s.rotated_at.clone()}</dd>
+                                    <dt>{t("Nightscout URL")}</dt><dd><code>{s.root_url.clone()}</code><small class="hint">{t(" (Loop, Trio, AndroidAPS, followers)")}</small></dd>
+                                    <dt>{t("URL with path")}</dt><dd><code>{s.url.clone()}</code><small class="hint">{t(" (xDrip+ uploader: https://SECRET@host/ns/…/api/v1/)")}</small></dd>
+                                    <dt>{t("Secret last set")}</dt><dd>{lang().datetime_utc(&s.rotated_at)}</dd>
                                 </dl>
                             }.into_any(),
-                            Ok(None) => view! { <p data-testid="nightscout-none">"No site yet."</p> }.into_any(),
+                            Ok(None) => view! { <p data-testid="nightscout-none">{t("No site yet.")}</p> }.into_any(),
                             Err(e) => view! { <ErrorCard message=crate::api::error_message(&e)/> }.into_any(),
                         }}
                         {move || rotate.value().get().map(|r| match r {
                             Ok(n) => view! {
                                 <div class="alert alert-warn" role="status" data-testid="nightscout-secrets">
-                                    <p><strong>"Copy these now: they are shown only once."</strong></p>
+                                    <p><strong>{t("Copy these now: they are shown only once.")}</strong></p>
                                     <dl class="facts">
-                                        <dt>"API secret"</dt><dd><code data-testid="ns-secret">{n.secret.clone()}</code></dd>
-                                        <dt>"Access token (AndroidAPS)"</dt><dd><code>{n.token.clone()}</code></dd>
-                                        <dt>"Read-only token (followers)"</dt><dd><code data-testid="ns-read-token">{n.read_token.clone()}</code></dd>
+                                        <dt>{t("API secret")}</dt><dd><code data-testid="ns-secret">{n.secret.clone()}</code></dd>
+                                        <dt>{t("Access token (AndroidAPS)")}</dt><dd><code>{n.token.clone()}</code></dd>
+                                        <dt>{t("Read-only token (followers)")}</dt><dd><code data-testid="ns-read-token">{n.read_token.clone()}</code></dd>
                                     </dl>
                                 </div>
                             }.into_any(),
                             Err(e) => view! { <div class="alert alert-error" role="alert">{crate::api::error_message(&e)}</div> }.into_any(),
                         })}
                         <ActionForm action=rotate attr:class="inline-form">
-                            <button type="submit" class="btn" data-testid="ns-rotate">"Create a new secret and tokens"</button>
+                            <button type="submit" class="btn" data-testid="ns-rotate">{t("Create a new secret and tokens")}</button>
                         </ActionForm>
-                        <small class="hint">"A new secret stops the old one at once: update every uploader and follower."</small>
+                        <small class="hint">{t("A new secret stops the old one at once: update every uploader and follower.")}</small>
                     </section>
                 }.into_any()
             })}
@@ -192,8 +214,8 @@ fn NightscoutCard() -> impl IntoView {
 fn RecoveryCodes(codes: Vec<String>) -> impl IntoView {
     view! {
         <div class="alert alert-warn" role="status" data-testid="recovery-codes">
-            <p><strong>"Save these recovery codes now: they are shown only once."</strong></p>
-            <p>"Each one logs you in once if you lose your phone. Keep them somewhere safe, away from your password."</p>
+            <p><strong>{t("Save these recovery codes now: they are shown only once.")}</strong></p>
+            <p>{t("Each one logs you in once if you lose your phone. Keep them somewhere safe, away from your password.")}</p>
             <ul class="codes">{codes.into_iter().map(|c| view! { <li><code>{c}</code></li> }).collect_view()}</ul>
         </div>
     }
@@ -212,10 +234,10 @@ fn TwoFactorCard() -> impl IntoView {
     let err = |e: &ServerFnError| view! { <div class="alert alert-error" role="alert" data-testid="2fa-error">{crate::api::error_message(e)}</div> };
     view! {
         <section class="card" aria-labelledby="tfa-h" data-testid="two-factor-card">
-            <h2 id="tfa-h">"Two-factor authentication"</h2>
-            <p class="muted">"With it on, logging in also needs a 6-digit code from an authenticator app on your phone (Google Authenticator, Microsoft Authenticator, 1Password, Aegis…), so a stolen password alone is not enough."</p>
+            <h2 id="tfa-h">{t("Two-factor authentication")}</h2>
+            <p class="muted">{t("With it on, logging in also needs a 6-digit code from an authenticator app on your phone (Google Authenticator, Microsoft Authenticator, 1Password, Aegis…), so a stolen password alone is not enough.")}</p>
             {move || confirm.value().get().map(|r| match r {
-                Ok(codes) => view! { <div class="alert alert-ok" role="status" data-testid="2fa-on">"Two-factor authentication is on."</div><RecoveryCodes codes/> }.into_any(),
+                Ok(codes) => view! { <div class="alert alert-ok" role="status" data-testid="2fa-on">{t("Two-factor authentication is on.")}</div><RecoveryCodes codes/> }.into_any(),
                 Err(e) => err(&e).into_any(),
             })}
             {move || renew.value().get().map(|r| match r {
@@ -223,53 +245,53 @@ fn TwoFactorCard() -> impl IntoView {
                 Err(e) => err(&e).into_any(),
             })}
             {move || disable.value().get().map(|r| match r {
-                Ok(()) => view! { <div class="alert alert-info" role="status" data-testid="2fa-off">"Two-factor authentication is off."</div> }.into_any(),
+                Ok(()) => view! { <div class="alert alert-info" role="status" data-testid="2fa-off">{t("Two-factor authentication is off.")}</div> }.into_any(),
                 Err(e) => err(&e).into_any(),
             })}
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            <Transition fallback=|| view! { <p class="loading">{t("Loading…")}</p> }>
                 {move || Suspend::new(async move {
                     match status.await {
                         Ok(s) if s.enabled => view! {
-                            <p data-testid="2fa-status"><strong>"On."</strong>{format!(" {} recovery code(s) left.", s.recovery_codes_left)}</p>
+                            <p data-testid="2fa-status"><strong>{t("On.")}</strong>{format!(" {}", tp(i64::from(s.recovery_codes_left), "{n} recovery code left.", "{n} recovery codes left."))}</p>
                             <details class="details">
-                                <summary>"New recovery codes"</summary>
+                                <summary>{t("New recovery codes")}</summary>
                                 <ActionForm action=renew attr:class="inline-form">
-                                    <label class="field"><span>"Code from your app"</span>
+                                    <label class="field"><span>{t("Code from your app")}</span>
                                         <input type="text" name="code" inputmode="numeric" autocomplete="one-time-code" required=true/></label>
-                                    <button type="submit" class="btn">"Make new codes (the old ones stop working)"</button>
+                                    <button type="submit" class="btn">{t("Make new codes (the old ones stop working)")}</button>
                                 </ActionForm>
                             </details>
                             <details class="details">
-                                <summary>"Turn off"</summary>
+                                <summary>{t("Turn off")}</summary>
                                 <ActionForm action=disable attr:class="form">
-                                    <label class="field"><span>"Password"</span>
+                                    <label class="field"><span>{t("Password")}</span>
                                         <input type="password" name="password" autocomplete="current-password" required=true/></label>
-                                    <label class="field"><span>"Code from your app, or a recovery code"</span>
+                                    <label class="field"><span>{t("Code from your app, or a recovery code")}</span>
                                         <input type="text" name="code" autocomplete="one-time-code" required=true data-testid="2fa-off-code"/></label>
-                                    <button type="submit" class="btn btn-danger" data-testid="2fa-disable">"Turn off two-factor authentication"</button>
+                                    <button type="submit" class="btn btn-danger" data-testid="2fa-disable">{t("Turn off two-factor authentication")}</button>
                                 </ActionForm>
                             </details>
                         }.into_any(),
                         Ok(_) => view! {
-                            <p data-testid="2fa-status"><strong>"Off."</strong></p>
+                            <p data-testid="2fa-status"><strong>{t("Off.")}</strong></p>
                             {move || begin.value().get().map(|r| match r {
                                 Ok(setup) => view! {
                                     <div class="totp-setup" data-testid="totp-setup">
-                                        <p>"1. Scan this code with your authenticator app:"</p>
+                                        <p>{t("1. Scan this code with your authenticator app:")}</p>
                                         <div class="qr" inner_html=setup.qr_svg.clone()></div>
-                                        <p class="small">"Cannot scan? Enter this key by hand: "<code data-testid="totp-secret">{setup.secret.clone()}</code></p>
-                                        <p>"2. Enter the 6-digit code the app shows:"</p>
+                                        <p class="small">{t("Cannot scan? Enter this key by hand: ")}<code data-testid="totp-secret">{setup.secret.clone()}</code></p>
+                                        <p>{t("2. Enter the 6-digit code the app shows:")}</p>
                                         <ActionForm action=confirm attr:class="inline-form">
                                             <input type="text" name="code" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]{6,7}"
-                                                required=true aria-label="Code from your app" data-testid="totp-code"/>
-                                            <button type="submit" class="btn btn-primary" data-testid="totp-confirm">"Turn on"</button>
+                                                required=true aria-label=t("Code from your app") data-testid="totp-code"/>
+                                            <button type="submit" class="btn btn-primary" data-testid="totp-confirm">{t("Turn on")}</button>
                                         </ActionForm>
                                     </div>
                                 }.into_any(),
                                 Err(e) => err(&e).into_any(),
                             })}
                             <ActionForm action=begin attr:class="inline-form">
-                                <button type="submit" class="btn" data-testid="totp-begin">"Set up two-factor authentication"</button>
+                                <button type="submit" class="btn" data-testid="totp-begin">{t("Set up two-factor authentication")}</button>
                             </ActionForm>
                         }.into_any(),
                         Err(e) => view! { <ErrorCard message=crate::api::error_message(&e)/> }.into_any(),
@@ -286,27 +308,27 @@ fn YourDataCard() -> impl IntoView {
     let delete = ServerAction::<DeleteAccount>::new();
     view! {
         <section class="card" aria-labelledby="data-h" data-testid="your-data-card">
-            <h2 id="data-h">"Your data"</h2>
-            <p class="muted">"Download everything Diabase holds about you: your account, devices, uploads, every reading and therapy record, who you share with and who looked."</p>
+            <h2 id="data-h">{t("Your data")}</h2>
+            <p class="muted">{t("Download everything Diabase holds about you: your account, devices, uploads, every reading and therapy record, who you share with and who looked.")}</p>
             <p class="actions">
-                <a class="btn" href="/api/v1/me/export?format=json" download="" data-testid="export-json">"Download (Diabase JSON)"</a>
+                <a class="btn" href="/api/v1/me/export?format=json" download="" data-testid="export-json">{t("Download (Diabase JSON)")}</a>
                 " "
-                <a class="btn" href="/api/v1/me/export?format=fhir" download="" data-testid="export-fhir">"Download (FHIR R4, for other health apps)"</a>
+                <a class="btn" href="/api/v1/me/export?format=fhir" download="" data-testid="export-fhir">{t("Download (FHIR R4, for other health apps)")}</a>
             </p>
             <details class="details" data-testid="delete-account">
-                <summary>"Delete my account"</summary>
-                <p>"This deletes your account and all your data for good: readings, therapy records, uploads, devices, sharing. Clinics you shared with keep only their own record of your name, without any data. Download your data first if you want to keep it."</p>
+                <summary>{t("Delete my account")}</summary>
+                <p>{t("This deletes your account and all your data for good: readings, therapy records, uploads, devices, sharing. Clinics you shared with keep only their own record of your name, without any data. Download your data first if you want to keep it.")}</p>
                 {move || delete.value().get().and_then(|r| r.err()).map(|e| view! {
                     <div class="alert alert-error" role="alert" data-testid="delete-error">{crate::api::error_message(&e)}</div>
                 })}
                 <ActionForm action=delete attr:class="form">
-                    <label class="field"><span>"Password"</span>
+                    <label class="field"><span>{t("Password")}</span>
                         <input type="password" name="password" autocomplete="current-password" required=true data-testid="delete-password"/></label>
-                    <label class="field"><span>"Code from your authenticator app (if two-factor authentication is on)"</span>
+                    <label class="field"><span>{t("Code from your authenticator app (if two-factor authentication is on)")}</span>
                         <input type="text" name="code" autocomplete="one-time-code" data-testid="delete-code"/></label>
                     <label class="check"><input type="checkbox" name="confirm" required=true data-testid="delete-confirm"/>
-                        " I understand that everything is deleted and cannot be restored."</label>
-                    <button type="submit" class="btn btn-danger" data-testid="delete-submit">"Delete my account and all my data"</button>
+                        {t(" I understand that everything is deleted and cannot be restored.")}</label>
+                    <button type="submit" class="btn btn-danger" data-testid="delete-submit">{t("Delete my account and all my data")}</button>
                 </ActionForm>
             </details>
         </section>
@@ -327,39 +349,41 @@ fn PasskeysCard() -> impl IntoView {
     };
     view! {
         <section class="card" aria-labelledby="pk-h" data-testid="passkeys-card">
-            <h2 id="pk-h">"Passkeys"</h2>
-            <p class="muted">"A passkey signs you in with your phone's or computer's screen lock (fingerprint, face or PIN) instead of a password. It cannot be phished or guessed, and it counts as two-factor authentication."</p>
+            <h2 id="pk-h">{t("Passkeys")}</h2>
+            <p class="muted">{t("A passkey signs you in with your phone's or computer's screen lock (fingerprint, face or PIN) instead of a password. It cannot be phished or guessed, and it counts as two-factor authentication.")}</p>
             <Show when=added>
-                <div class="alert alert-ok" role="status" data-testid="passkey-added">"Passkey added."</div>
+                <div class="alert alert-ok" role="status" data-testid="passkey-added">{t("Passkey added.")}</div>
             </Show>
             {move || failed().map(|e| view! { <div class="alert alert-error" role="alert">{crate::api::error_message(&e)}</div> })}
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            <Transition fallback=|| view! { <p class="loading">{t("Loading…")}</p> }>
                 {move || Suspend::new(async move {
                     match keys.await {
-                        Ok(list) if list.is_empty() => view! { <p data-testid="passkey-none">"No passkeys yet."</p> }.into_any(),
+                        Ok(list) if list.is_empty() => view! { <p data-testid="passkey-none">{t("No passkeys yet.")}</p> }.into_any(),
                         Ok(list) => view! {
                             <ul class="list" data-testid="passkey-list">
                                 {list.into_iter().map(|k| {
-                                    let used = k.last_used_at.clone().map(|t| format!("last used {}", t.replace('T', " ").trim_end_matches('Z'))).unwrap_or_else(|| "not used yet".into());
-                                    let added = format!("added {}", k.created_at.replace('T', " ").trim_end_matches('Z'));
+                                    let used = k.last_used_at.as_deref()
+                                        .map(|at| tf("last used {when}", &[("when", &lang().datetime_utc(at))]))
+                                        .unwrap_or_else(|| t("not used yet").to_string());
+                                    let added = tf("added {when}", &[("when", &lang().datetime_utc(&k.created_at))]);
                                     let (id1, id2) = (k.id.clone(), k.id.clone());
                                     view! {
                                         <li class="list-row" data-testid="passkey-row">
                                             <div>
                                                 <strong data-testid="passkey-name">{k.name.clone()}</strong>
-                                                <span class="muted small">{format!(" · {added} (UTC) · {used}")}</span>
+                                                <span class="muted small">{format!(" · {added} · {used}")}</span>
                                             </div>
                                             <details class="details">
-                                                <summary>"Rename"</summary>
+                                                <summary>{t("Rename")}</summary>
                                                 <ActionForm action=rename attr:class="inline-form">
                                                     <input type="hidden" name="id" value=id1/>
-                                                    <input type="text" name="name" value=k.name.clone() maxlength="60" required=true aria-label="New name" data-testid="passkey-rename-input"/>
-                                                    <button type="submit" class="btn" data-testid="passkey-rename">"Save"</button>
+                                                    <input type="text" name="name" value=k.name.clone() maxlength="60" required=true aria-label=t("New name") data-testid="passkey-rename-input"/>
+                                                    <button type="submit" class="btn" data-testid="passkey-rename">{t("Save")}</button>
                                                 </ActionForm>
                                             </details>
                                             <ActionForm action=remove attr:class="inline-form">
                                                 <input type="hidden" name="id" value=id2/>
-                                                <button type="submit" class="btn btn-danger" data-testid="passkey-remove">"Remove"</button>
+                                                <button type="submit" class="btn btn-danger" data-testid="passkey-remove">{t("Remove")}</button>
                                             </ActionForm>
                                         </li>
                                     }
@@ -371,8 +395,8 @@ fn PasskeysCard() -> impl IntoView {
                 })}
             </Transition>
             <form class="inline-form" on:submit=|ev| ev.prevent_default()>
-                <input type="text" id="passkey-name" name="passkey_name" maxlength="60" placeholder="Name, e.g. Laptop" aria-label="Passkey name" data-testid="passkey-new-name"/>
-                <button type="button" class="btn btn-primary" data-passkey="register" data-passkey-name="#passkey-name" data-testid="passkey-add">"Add a passkey"</button>
+                <input type="text" id="passkey-name" name="passkey_name" maxlength="60" placeholder=t("Name, e.g. Laptop") aria-label=t("Passkey name") data-testid="passkey-new-name"/>
+                <button type="button" class="btn btn-primary" data-passkey="register" data-passkey-name="#passkey-name" data-testid="passkey-add">{t("Add a passkey")}</button>
                 <div class="alert alert-error" role="alert" data-passkey-error="" data-testid="passkey-error" hidden=true></div>
             </form>
         </section>
@@ -389,13 +413,13 @@ fn VerifyEmailNotice() -> impl IntoView {
         <Suspense fallback=|| ()>
             {move || unconfirmed().map(|m| view! {
                 <div class="alert alert-info" role="status" data-testid="verify-notice">
-                    {format!("Please confirm your email address: we sent a link to {}. ", m.email)}
+                    {tf("Please confirm your email address: we sent a link to {email}. ", &[("email", &m.email)])}
                     {move || match resend.value().get() {
-                        Some(Ok(_)) => view! { <strong data-testid="verify-sent">"A new link is on its way."</strong> }.into_any(),
+                        Some(Ok(_)) => view! { <strong data-testid="verify-sent">{t("A new link is on its way.")}</strong> }.into_any(),
                         Some(Err(e)) => view! { <strong>{crate::api::error_message(&e)}</strong> }.into_any(),
                         None => view! {
                             <ActionForm action=resend attr:class="inline-form">
-                                <button type="submit" class="btn btn-small" data-testid="verify-resend">"Send the link again"</button>
+                                <button type="submit" class="btn btn-small" data-testid="verify-resend">{t("Send the link again")}</button>
                             </ActionForm>
                         }.into_any(),
                     }}
@@ -411,24 +435,24 @@ fn LoginHistory() -> impl IntoView {
     let rows = Resource::new(|| (), |_| login_history());
     view! {
         <section class="card" aria-labelledby="logins-h" id="logins">
-            <h2 id="logins-h">"Login history"</h2>
-            <p class="muted">"Each sign-in to your account. A sign-in you do not recognise? Follow the "<a href="/security">"security checklist"</a>"."</p>
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            <h2 id="logins-h">{t("Login history")}</h2>
+            <p class="muted">{t("Each sign-in to your account. A sign-in you do not recognise? Follow the ")}<a href="/security">{t("security checklist")}</a>"."</p>
+            <Transition fallback=|| view! { <p class="loading">{t("Loading…")}</p> }>
                 {move || Suspend::new(async move {
                     match rows.await {
-                        Ok(list) if list.is_empty() => view! { <p class="muted">"No sign-ins recorded yet."</p> }.into_any(),
+                        Ok(list) if list.is_empty() => view! { <p class="muted">{t("No sign-ins recorded yet.")}</p> }.into_any(),
                         Ok(list) => view! {
                             <div class="table-wrap">
                             <table class="table" data-testid="login-history">
-                                <thead><tr><th scope="col">"When"</th><th scope="col">"Result"</th><th scope="col">"With"</th><th scope="col">"Browser"</th><th scope="col">"Address"</th></tr></thead>
+                                <thead><tr><th scope="col">{t("When")}</th><th scope="col">{t("Result")}</th><th scope="col">{t("With")}</th><th scope="col">{t("Browser")}</th><th scope="col">{t("Address")}</th></tr></thead>
                                 <tbody>
                                     {list.into_iter().map(|e| view! {
                                         <tr data-testid="login-row" data-success=e.success.to_string()>
-                                            <td>{e.at.clone()}</td>
-                                            <td>{if e.success { view! { <span class="badge badge-active">"signed in"</span> }.into_any() } else { view! { <span class="badge badge-revoked">"failed"</span> }.into_any() }}
-                                                {e.new_device.then(|| view! { <span class="badge">"new browser"</span> })}</td>
-                                            <td>{e.method.clone()}</td>
-                                            <td class="wrap">{e.user_agent.clone().unwrap_or_else(|| "unknown".into())}</td>
+                                            <td>{lang().datetime_utc(&e.at)}</td>
+                                            <td>{if e.success { view! { <span class="badge badge-active">{t("signed in")}</span> }.into_any() } else { view! { <span class="badge badge-revoked">{t("failed")}</span> }.into_any() }}
+                                                {e.new_device.then(|| view! { <span class="badge">{t("new browser")}</span> })}</td>
+                                            <td>{method_label(&e.method)}</td>
+                                            <td class="wrap">{e.user_agent.clone().unwrap_or_else(|| t("unknown").into())}</td>
                                             <td>{e.ip.clone().unwrap_or_default()}</td>
                                         </tr>
                                     }).collect_view()}
@@ -453,38 +477,38 @@ fn TokensCard() -> impl IntoView {
     let tokens = Resource::new(move || (create.version().get(), revoke.version().get()), |_| list_tokens());
     view! {
         <section class="card" aria-labelledby="tokens-h" data-testid="tokens-card">
-            <h2 id="tokens-h">"Apps and scripts (access tokens)"</h2>
-            <p class="muted">"A token lets an app or a script use the Diabase API as you. Give each one only what it needs, and an end date; revoke it when you stop using it."</p>
+            <h2 id="tokens-h">{t("Apps and scripts (access tokens)")}</h2>
+            <p class="muted">{t("A token lets an app or a script use the Diabase API as you. Give each one only what it needs, and an end date; revoke it when you stop using it.")}</p>
             {move || create.value().get().map(|r| match r {
-                Ok(t) => view! {
+                Ok(tok) => view! {
                     <div class="alert alert-warn" role="status" data-testid="new-token">
-                        <p><strong>"Copy this token now: it is shown only once."</strong></p>
-                        <p><code data-testid="new-token-value">{t.token.clone()}</code></p>
-                        <p class="small">{format!("{} · {}{}", t.name, t.scopes.join(", "), t.expires_at.as_deref().map(|e| format!(" · until {e}")).unwrap_or_default())}</p>
+                        <p><strong>{t("Copy this token now: it is shown only once.")}</strong></p>
+                        <p><code data-testid="new-token-value">{tok.token.clone()}</code></p>
+                        <p class="small">{format!("{} · {}{}", tok.name, tok.scopes.join(", "), tok.expires_at.as_deref().map(|e| format!(" · {}", tf("until {date}", &[("date", &lang().datetime_utc(e))]))).unwrap_or_default())}</p>
                     </div>
                 }.into_any(),
                 Err(e) => view! { <div class="alert alert-error" role="alert">{crate::api::error_message(&e)}</div> }.into_any(),
             })}
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            <Transition fallback=|| view! { <p class="loading">{t("Loading…")}</p> }>
                 {move || Suspend::new(async move {
                     match tokens.await {
-                        Ok(list) if list.is_empty() => view! { <p class="muted" data-testid="no-tokens">"No tokens."</p> }.into_any(),
+                        Ok(list) if list.is_empty() => view! { <p class="muted" data-testid="no-tokens">{t("No tokens.")}</p> }.into_any(),
                         Ok(list) => view! {
                             <div class="table-wrap">
                             <table class="table" data-testid="tokens-table">
-                                <thead><tr><th scope="col">"Name"</th><th scope="col">"May"</th><th scope="col">"Made"</th><th scope="col">"Last used"</th><th scope="col">"Until"</th><th scope="col"><span class="sr-only">"Revoke"</span></th></tr></thead>
+                                <thead><tr><th scope="col">{t("Name")}</th><th scope="col">{t("May")}</th><th scope="col">{t("Made")}</th><th scope="col">{t("Last used")}</th><th scope="col">{t("Until")}</th><th scope="col"><span class="sr-only">{t("Revoke")}</span></th></tr></thead>
                                 <tbody>
-                                    {list.into_iter().map(|t| view! {
+                                    {list.into_iter().map(|tok| view! {
                                         <tr data-testid="token-row">
-                                            <td>{t.name.clone()}</td>
-                                            <td>{t.scopes.join(", ")}</td>
-                                            <td>{t.created_at.clone()}</td>
-                                            <td>{t.last_used_at.clone().unwrap_or_else(|| "never".into())}</td>
-                                            <td>{t.expires_at.clone().unwrap_or_else(|| "until revoked".into())}</td>
+                                            <td>{tok.name.clone()}</td>
+                                            <td>{tok.scopes.join(", ")}</td>
+                                            <td>{lang().datetime_utc(&tok.created_at)}</td>
+                                            <td>{tok.last_used_at.as_deref().map(|at| lang().datetime_utc(at)).unwrap_or_else(|| t("never").into())}</td>
+                                            <td>{tok.expires_at.as_deref().map(|at| lang().datetime_utc(at)).unwrap_or_else(|| t("until revoked").into())}</td>
                                             <td>
                                                 <ActionForm action=revoke attr:class="inline-form">
-                                                    <input type="hidden" name="id" value=t.id.clone()/>
-                                                    <button type="submit" class="btn btn-small btn-danger" data-testid="revoke-token">"Revoke"</button>
+                                                    <input type="hidden" name="id" value=tok.id.clone()/>
+                                                    <button type="submit" class="btn btn-small btn-danger" data-testid="revoke-token">{t("Revoke")}</button>
                                                 </ActionForm>
                                             </td>
                                         </tr>
@@ -498,31 +522,40 @@ fn TokensCard() -> impl IntoView {
                 })}
             </Transition>
             <details class="details">
-                <summary>"New token"</summary>
+                <summary>{t("New token")}</summary>
                 <ActionForm action=create attr:class="form">
-                    <label class="field"><span>"Name"</span>
-                        <input type="text" name="name" required=true maxlength="100" placeholder="xDrip+ on my phone" data-testid="token-name"/></label>
-                    <label class="field"><span>"It may"</span>
+                    <label class="field"><span>{t("Name")}</span>
+                        <input type="text" name="name" required=true maxlength="100" placeholder=t("xDrip+ on my phone") data-testid="token-name"/></label>
+                    <label class="field"><span>{t("It may")}</span>
                         <select name="access" data-testid="token-access">
-                            <option value="read:glucose" selected=true>"Read glucose only"</option>
-                            <option value="read:all">"Read all my data"</option>
-                            <option value="upload">"Upload only (phone uploaders)"</option>
-                            <option value="read:all+upload">"Read all and upload"</option>
-                            <option value="full">"Everything my account can do"</option>
+                            <option value="read:glucose" selected=true>{t("Read glucose only")}</option>
+                            <option value="read:all">{t("Read all my data")}</option>
+                            <option value="upload">{t("Upload only (phone uploaders)")}</option>
+                            <option value="read:all+upload">{t("Read all and upload")}</option>
+                            <option value="full">{t("Everything my account can do")}</option>
                         </select>
-                        <small class="hint">"No token can make other tokens, change how you sign in, or delete your account."</small>
+                        <small class="hint">{t("No token can make other tokens, change how you sign in, or delete your account.")}</small>
                     </label>
-                    <label class="field"><span>"Works for"</span>
+                    <label class="field"><span>{t("Works for")}</span>
                         <select name="days" data-testid="token-days">
-                            <option value="30">"30 days"</option>
-                            <option value="90" selected=true>"90 days"</option>
-                            <option value="365">"1 year"</option>
-                            <option value="">"Until I revoke it"</option>
+                            <option value="30">{tp(30, "{n} day", "{n} days")}</option>
+                            <option value="90" selected=true>{tp(90, "{n} day", "{n} days")}</option>
+                            <option value="365">{t("1 year")}</option>
+                            <option value="">{t("Until I revoke it")}</option>
                         </select>
                     </label>
-                    <button type="submit" class="btn btn-primary" data-testid="token-create">"Make token"</button>
+                    <button type="submit" class="btn btn-primary" data-testid="token-create">{t("Make token")}</button>
                 </ActionForm>
             </details>
         </section>
+    }
+}
+
+/// How a sign-in was made (`password`, `passkey`), in words.
+fn method_label(method: &str) -> String {
+    match method {
+        "password" => t("password").to_string(),
+        "passkey" => t("passkey").to_string(),
+        other => other.to_string(),
     }
 }

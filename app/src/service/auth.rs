@@ -118,6 +118,8 @@ pub struct SignupInput {
     pub password: String,
     pub display_name: String,
     pub role: Option<String>,
+    /// The interface language chosen on the form (`en`, `es`, `fr`, `de`).
+    pub language: Option<String>,
 }
 
 /// Creates an account. The answer is the same whether or not the email is
@@ -130,10 +132,19 @@ pub async fn signup(state: &AppState, input: SignupInput, now: i64) -> Result<Em
         Some("clinician") => "clinician",
         Some(_) => return Err(ServiceError::bad("role", "Role must be patient or clinician.")),
     };
+    let language = match input.language.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(l) => Some(super::me::parse_language(l)?.code().to_string()),
+    };
     check_password_strength(&input.password, &[email.as_str(), &display_name])?;
     // Hash before looking the email up, so both paths take the same time.
     let hash = hash_password(input.password).await?;
-    if let Some(user) = create_user(&state.db, &email, &hash, &display_name, role, "UTC", false, now).await? {
+    if let Some(mut user) = create_user(&state.db, &email, &hash, &display_name, role, "UTC", false, now).await? {
+        if language.is_some() {
+            let mut m: users::ActiveModel = user.clone().into();
+            m.language = Set(language);
+            user = m.update(&state.db).await?;
+        }
         // Clinic invitations to this address wait until it is confirmed.
         if let Err(e) = super::verify_email::send(state, &user, now).await {
             tracing::warn!(error = %e, "the confirmation mail could not be sent; the user can ask again");
@@ -175,6 +186,7 @@ pub async fn create_user<C: ConnectionTrait + TransactionTrait>(
         updated_ms: Set(now),
         password_changed_ms: Set(now),
         email_verified_ms: Set(email_verified.then_some(now)),
+        language: Set(None),
     }
     .insert(&txn)
     .await;

@@ -204,7 +204,7 @@ async fn json_export(
     patient: Option<&patients::Model>,
     now_ms: i64,
 ) -> Result<Vec<u8>, ServiceError> {
-    use super::ms_to_rfc3339 as t;
+    use super::ms_to_rfc3339 as ts;
     let account = json!({
         "id": user.id,
         "email": user.email,
@@ -212,10 +212,10 @@ async fn json_export(
         "role": user.role,
         "glucose_unit": user.glucose_unit,
         "time_zone": user.time_zone,
-        "created_at": t(user.created_ms),
+        "created_at": ts(user.created_ms),
     });
     let mut out = Vec::with_capacity(1 << 16);
-    let head = json!({"format": "diabase-export", "version": 1, "exported_at": t(now_ms), "account": account});
+    let head = json!({"format": "diabase-export", "version": 1, "exported_at": ts(now_ms), "account": account});
     let head = serde_json::to_string(&head).map_err(|e| ServiceError::Internal(e.to_string()))?;
     out.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
     let Some(p) = patient else {
@@ -226,12 +226,12 @@ async fn json_export(
         "id": p.id,
         "display_name": state.config.cipher.open_lossy(Some(&p.display_name)).unwrap_or_default(),
         "time_zone": p.time_zone,
-        "created_at": t(p.created_ms),
+        "created_at": ts(p.created_ms),
     });
     let devs: Vec<_> = device_rows(state, &p.id)
         .await?
         .into_iter()
-        .map(|d| json!({"id": d.id, "manufacturer": d.manufacturer, "model": d.model, "serial": d.serial, "created_at": t(d.created_ms)}))
+        .map(|d| json!({"id": d.id, "manufacturer": d.manufacturer, "model": d.model, "serial": d.serial, "created_at": ts(d.created_ms)}))
         .collect();
     let ups: Vec<_> = uploads::Entity::find()
         .filter(uploads::Column::PatientId.eq(&p.id))
@@ -242,7 +242,7 @@ async fn json_export(
         .map(|u| {
             json!({
                 "id": u.id,
-                "created_at": t(u.created_ms),
+                "created_at": ts(u.created_ms),
                 "source": u.source,
                 "format": u.format,
                 "file_name": u.file_name,
@@ -270,9 +270,9 @@ async fn json_export(
                 "invite_email": g.invite_email,
                 "scopes": policy::scope_names(&g.scopes),
                 "status": policy::grant_status(&g, now_ms),
-                "created_at": t(g.created_ms),
-                "expires_at": g.expires_ms.map(t),
-                "revoked_at": g.revoked_ms.map(t),
+                "created_at": ts(g.created_ms),
+                "expires_at": g.expires_ms.map(ts),
+                "revoked_at": g.revoked_ms.map(ts),
             })
         })
         .collect();

@@ -20,6 +20,7 @@ pub fn to_me(u: &users::Model, patient_id: Option<String>) -> Me {
         time_zone: u.time_zone.clone(),
         patient_id,
         email_verified: u.email_verified_ms.is_some(),
+        language: u.language.clone(),
     }
 }
 
@@ -42,6 +43,9 @@ pub async fn update(state: &AppState, actor: &Actor, patch: MePatch, now: i64) -
         })?;
         m.time_zone = Set(zone.name().to_string());
     }
+    if let Some(l) = &patch.language {
+        m.language = Set(Some(parse_language(l)?.code().to_string()));
+    }
     m.updated_ms = Set(now);
     let txn = state.db.begin().await?;
     let user = m.update(&txn).await?;
@@ -62,4 +66,11 @@ pub async fn update(state: &AppState, actor: &Actor, patch: MePatch, now: i64) -
     }
     txn.commit().await?;
     Ok(to_me(&user, patient.map(|p| p.id)))
+}
+
+/// A language code from a form or the API, checked.
+pub fn parse_language(code: &str) -> Result<crate::i18n::Lang, ServiceError> {
+    crate::i18n::Lang::parse(code)
+        .filter(|l| l.code() == code.trim().to_ascii_lowercase())
+        .ok_or_else(|| ServiceError::bad("language", "Language must be one of en, es, fr, de."))
 }

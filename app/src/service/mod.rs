@@ -156,6 +156,41 @@ impl ServiceError {
         ServiceError::BadInput { field: Some(field), message: message.into() }
     }
 
+    /// The message for a person reading `lang`: from the catalogs (area
+    /// `errors`). A message built with `format!` is translated through its
+    /// format string, which the catalogs hold as a template
+    /// (`"{file_name}: the file is empty"`); the values inside (a file name,
+    /// an importer's own text) stay as they are. The REST API keeps the
+    /// English `message` of the design.
+    pub fn message_in(&self, lang: crate::i18n::Lang) -> String {
+        match self {
+            ServiceError::InvalidCredentials => lang.tr("Email or password is incorrect.").into(),
+            ServiceError::Unauthorized => lang.tr("Please log in.").into(),
+            ServiceError::TotpRequired => {
+                lang.tr("Enter the 6-digit code from your authenticator app, or one of your recovery codes.").into()
+            }
+            ServiceError::TotpInvalid => lang
+                .tr("That code is not right. Enter the code your authenticator app shows now, or a recovery code.")
+                .into(),
+            ServiceError::ClinicRequires2fa => lang
+                .tr("This clinic requires two-factor authentication or a passkey. Turn one on in Settings to open the clinic.")
+                .into(),
+            ServiceError::Forbidden => lang.tr("You do not have access to this.").into(),
+            ServiceError::NotFound => lang.tr("Not found.").into(),
+            ServiceError::RateLimited { retry_after_s } => {
+                lang.trf("Too many attempts. Try again in {seconds} seconds.", &[("seconds", retry_after_s)])
+            }
+            ServiceError::TooLarge { limit_bytes } => {
+                lang.trf("The file is larger than the limit of {bytes} bytes.", &[("bytes", limit_bytes)])
+            }
+            ServiceError::Internal(_) => lang.tr("Something went wrong on our side. Please try again.").into(),
+            ServiceError::BadInput { message, .. }
+            | ServiceError::Conflict(message)
+            | ServiceError::Unprocessable(message)
+            | ServiceError::Unavailable(message) => lang.tr_message(message).unwrap_or_else(|| message.clone()),
+        }
+    }
+
     /// HTTP status code.
     pub fn status(&self) -> u16 {
         match self {

@@ -973,16 +973,19 @@ pub async fn access_log_of(state: &AppState, user_id: &str, limit: u64) -> Resul
 }
 
 /// The access log's words for an entry.
+/// What an access-log entry read, in the language of the page asking (the
+/// REST API, which has no page, gets English).
 fn describe(action: &str, what: &str) -> String {
+    let lang = crate::i18n::detect();
     let base = match action {
-        "read.glucose" => "Glucose data",
-        "read.insulin" => "Insulin data",
-        "read.settings" => "Device settings",
-        "read.events" => "Events and notes",
-        "read.summary" => "Dashboard summary (14 days)",
-        "read.report" => "Report",
-        a if a.starts_with("export.") => "Export",
-        _ => "Data",
+        "read.glucose" => lang.tr("Glucose data"),
+        "read.insulin" => lang.tr("Insulin data"),
+        "read.settings" => lang.tr("Device settings"),
+        "read.events" => lang.tr("Events and notes"),
+        "read.summary" => lang.tr("Dashboard summary (14 days)"),
+        "read.report" => lang.tr("Report"),
+        a if a.starts_with("export.") => lang.tr("Export"),
+        _ => lang.tr("Data"),
     };
     if what.is_empty() { base.to_string() } else { format!("{base}: {what}") }
 }

@@ -27,6 +27,8 @@ pub mod users {
         pub password_changed_ms: i64,
         /// When the user confirmed the address (from the emailed link); `None` until then.
         pub email_verified_ms: Option<i64>,
+        /// The interface language chosen (`en`, `es`, `fr`, `de`); `None`: the browser's.
+        pub language: Option<String>,
     }
     no_relations!();
 }
