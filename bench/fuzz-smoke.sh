@@ -36,8 +36,27 @@ seed import_carelink 'carelink-csv/*/*.csv' 'carelink-csv/tidepool-uploader/*/*/
 seed import_clarity 'dexcom-clarity-csv/*/*.csv'
 seed import_libre 'libre-csv/*/*.csv'
 seed import_nightscout 'nightscout/*/*.json' 'nightscout/*/*.csv'
+# MiniMed pages: `.data` files as they are, `.hex` files decoded to their 1024 bytes.
+mkdir -p fuzz/corpus/minimed_pages
+if [ -d "$FIX/minimed-pages" ]; then
+  for f in "$FIX"/minimed-pages/*/*.data "$FIX"/minimed-pages/*/*.hex; do
+    [ -f "$f" ] || continue
+    out="fuzz/corpus/minimed_pages/$(echo "$f" | sha1sum | cut -c1-16)"
+    case "$f" in
+      *.hex)
+        if command -v xxd >/dev/null 2>&1; then
+          xxd -r -p "$f" > "$out"
+        else # bash's printf turns \xHH into bytes (NUL included)
+          printf "$(tr -d '\n' < "$f" | sed 's/../\\x&/g')" > "$out"
+        fi ;;
+      *) cp "$f" "$out" ;;
+    esac
+  done
+elif [ "${CI:-}" = "true" ]; then
+  echo "fixtures missing under CI=true" >&2; exit 1
+fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/fuzz"
-for t in import_detect import_carelink import_clarity import_libre import_nightscout; do
+for t in import_detect import_carelink import_clarity import_libre import_nightscout minimed_pages; do
   echo "fuzz: $t for ${SECONDS_PER_TARGET}s"
   cargo +nightly fuzz run --fuzz-dir fuzz "$t" "fuzz/corpus/$t" -- \
     -max_total_time="$SECONDS_PER_TARGET" -max_len=65536 -print_final_stats=0 2>&1 | tail -n 3
