@@ -6,11 +6,11 @@ use super::{policy, Actor, AppState, ServiceError};
 use ::devices::import::{self as imp, Item};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use std::collections::BTreeMap;
 use store::entity::{devices, patients, raw_blobs, uploads};
-use store::records::{insert_records, Batch, SourceRank};
+use store::records::{Batch, SourceRank};
 
 /// Files larger than this are refused (413).
 pub const MAX_FILE_BYTES: usize = 100 * 1024 * 1024;
@@ -49,7 +49,10 @@ pub async fn import_file(
             ))
         }
     })?;
-    let importer = imp::import(bytes, format).map_err(|e| ServiceError::Unprocessable(format!("{file_name}: {e}")))?;
+    // The parser reads a shared copy of the bytes, so it can run on its own thread.
+    let shared: std::sync::Arc<[u8]> = std::sync::Arc::from(bytes);
+    let importer = imp::import(std::io::Cursor::new(shared), format)
+        .map_err(|e| ServiceError::Unprocessable(format!("{file_name}: {e}")))?;
 
     let sha = store::sha256_hex(bytes);
     let txn = state.db.begin().await?;
@@ -84,77 +87,119 @@ pub async fn import_file(
     .insert(&txn)
     .await?;
 
-    let mut device_id: Option<String> = None;
+    // Two stages, so parsing overlaps the database's work: a blocking
+    // thread parses the file and builds the insert statements of each
+    // batch of records (times, dedup keys, SQL) while this task runs the
+    // statements of the batch before in the transaction. The channel holds
+    // at most two batches, so a large file is never all in memory. A device
+    // announced by the file is looked up (or created) here, in the
+    // transaction, and its id sent back before the thread goes on.
+    enum Msg {
+        Device(imp::DeviceInfo, tokio::sync::oneshot::Sender<String>),
+        Rows(store::records::Prepared),
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(2);
+    let backend = state.db.get_database_backend();
+    let (pid, uid, fname) = (patient.id.clone(), upload_id.clone(), file_name.to_string());
+    let producer = tokio::task::spawn_blocking(move || -> Result<Vec<RejectedRow>, ServiceError> {
+        let mut device_id: Option<String> = None;
+        let mut pending: Vec<therapy::Record> = Vec::with_capacity(FLUSH);
+        let mut rejected = Vec::new();
+        let mut known: std::collections::HashMap<imp::DeviceInfo, String> = std::collections::HashMap::new();
+        // Sends the pending records' statements; false when the consumer stopped.
+        let flush = |pending: &mut Vec<therapy::Record>, device_id: Option<&str>| -> Result<bool, ServiceError> {
+            if pending.is_empty() {
+                return Ok(true);
+            }
+            let batch = Batch {
+                patient_id: &pid,
+                device_id,
+                upload_id: Some(&uid),
+                rank: SourceRank::File,
+                zone,
+                clock_offset_s: 0,
+            };
+            let prepared = store::records::prepare(backend, &batch, pending)?;
+            pending.clear();
+            Ok(tx.blocking_send(Msg::Rows(prepared)).is_ok())
+        };
+        for item in importer {
+            match item {
+                Item::Device(d) => {
+                    // A device announced again (a file that switches back and
+                    // forth) is looked up once; records are flushed only when
+                    // the device really changes.
+                    let id = match known.get(&d) {
+                        Some(id) => id.clone(),
+                        None => {
+                            let (reply, answer) = tokio::sync::oneshot::channel();
+                            if tx.blocking_send(Msg::Device(d.clone(), reply)).is_err() {
+                                return Ok(rejected);
+                            }
+                            let Ok(id) = answer.blocking_recv() else { return Ok(rejected) };
+                            known.insert(d, id.clone());
+                            id
+                        }
+                    };
+                    if device_id.as_deref() != Some(id.as_str()) {
+                        if !flush(&mut pending, device_id.as_deref())? {
+                            return Ok(rejected);
+                        }
+                        device_id = Some(id);
+                    }
+                }
+                Item::Record(r) => {
+                    pending.push(r);
+                    if pending.len() >= FLUSH && !flush(&mut pending, device_id.as_deref())? {
+                        return Ok(rejected);
+                    }
+                }
+                Item::Rejected(r) => {
+                    if rejected.len() < 10_000 {
+                        rejected.push(RejectedRow { line: r.line, location: r.location(&fname), reason: r.describe() });
+                    }
+                }
+            }
+        }
+        flush(&mut pending, device_id.as_deref())?;
+        Ok(rejected)
+    });
+
     let mut first_device: Option<String> = None;
-    let mut pending: Vec<therapy::Record> = Vec::with_capacity(FLUSH);
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     let mut duplicates = 0u64;
     let mut first_ms: Option<i64> = None;
     let mut last_ms: Option<i64> = None;
-    let mut rejected = Vec::new();
-    let mut known_devices: std::collections::HashMap<(Option<String>, Option<String>, Option<String>), String> =
-        std::collections::HashMap::new();
-
-    macro_rules! flush {
-        () => {
-            if !pending.is_empty() {
-                let batch = Batch {
-                    patient_id: &patient.id,
-                    device_id: device_id.as_deref(),
-                    upload_id: Some(&upload_id),
-                    rank: SourceRank::File,
-                    zone,
-                    clock_offset_s: 0,
-                };
-                let ins = insert_records(&txn, &batch, &pending).await?;
-                for (k, v) in ins.by_kind {
-                    *counts.entry(k).or_default() += v;
-                }
-                duplicates += ins.duplicates;
-                first_ms = match (first_ms, ins.first_ms) { (Some(a), Some(b)) => Some(a.min(b)), (a, b) => a.or(b) };
-                last_ms = match (last_ms, ins.last_ms) { (Some(a), Some(b)) => Some(a.max(b)), (a, b) => a.or(b) };
-                pending.clear();
-            }
-        };
-    }
-
-    for item in importer {
-        match item {
-            Item::Device(d) => {
-                // A device announced again (a file that switches back and
-                // forth) is looked up once; records are flushed only when the
-                // device really changes.
-                let key = (d.manufacturer.clone(), d.model.clone(), d.serial.clone());
-                let id = match known_devices.get(&key) {
-                    Some(id) => id.clone(),
-                    None => {
-                        let id = find_or_create_device(&txn, &patient.id, &d, now).await?;
-                        known_devices.insert(key, id.clone());
-                        id
+    let consumed: Result<(), ServiceError> = async {
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                Msg::Device(d, reply) => {
+                    let id = find_or_create_device(&txn, &patient.id, &d, now).await?;
+                    if first_device.is_none() {
+                        first_device = Some(id.clone());
                     }
-                };
-                if first_device.is_none() {
-                    first_device = Some(id.clone());
+                    let _ = reply.send(id);
                 }
-                if device_id.as_deref() != Some(id.as_str()) {
-                    flush!();
-                    device_id = Some(id);
-                }
-            }
-            Item::Record(r) => {
-                pending.push(r);
-                if pending.len() >= FLUSH {
-                    flush!();
-                }
-            }
-            Item::Rejected(r) => {
-                if rejected.len() < 10_000 {
-                    rejected.push(RejectedRow { line: r.line, location: r.location(file_name), reason: r.describe() });
+                Msg::Rows(prepared) => {
+                    let ins = store::records::execute(&txn, prepared).await?;
+                    for (k, v) in ins.by_kind {
+                        *counts.entry(k).or_default() += v;
+                    }
+                    duplicates += ins.duplicates;
+                    first_ms = match (first_ms, ins.first_ms) { (Some(a), Some(b)) => Some(a.min(b)), (a, b) => a.or(b) };
+                    last_ms = match (last_ms, ins.last_ms) { (Some(a), Some(b)) => Some(a.max(b)), (a, b) => a.or(b) };
                 }
             }
         }
+        Ok(())
     }
-    flush!();
+    .await;
+    // On a database error the receiver is dropped here, so the parsing
+    // thread stops at its next send; the transaction rolls back on drop.
+    drop(rx);
+    let produced = producer.await.map_err(|e| ServiceError::Internal(format!("import task: {e}")))?;
+    consumed?;
+    let rejected = produced?;
 
     let mut up: uploads::ActiveModel = uploads::Entity::find_by_id(upload_id.clone())
         .one(&txn)

@@ -5,7 +5,6 @@
 
 use chrono_free::to_utc_ms;
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
-use std::future::Future;
 use std::collections::BTreeMap;
 use therapy::{Record, RecordKind};
 
@@ -84,7 +83,38 @@ pub async fn insert_records<C: ConnectionTrait>(
     batch: &Batch<'_>,
     records: &[Record],
 ) -> Result<Inserted, DbErr> {
-    let mut out = Inserted::default();
+    let prepared = prepare(db.get_database_backend(), batch, records)?;
+    execute(db, prepared).await
+}
+
+/// The statements that insert a batch of records, built without the
+/// database (pure computation: times, dedup keys, JSON, SQL text and
+/// parameters), so a caller can build them on another thread while the
+/// database runs the ones before; [`execute`] runs them.
+pub struct Prepared {
+    statements: Vec<PreparedStatement>,
+    first_ms: Option<i64>,
+    last_ms: Option<i64>,
+}
+
+struct PreparedStatement {
+    kind: &'static str,
+    rows: u64,
+    sql: String,
+    params: Params,
+}
+
+impl Prepared {
+    /// Rows in all statements.
+    pub fn rows(&self) -> u64 {
+        self.statements.iter().map(|s| s.rows).sum()
+    }
+}
+
+/// Builds the insert statements of `records` (see [`insert_records`]).
+pub fn prepare(backend: DbBackend, batch: &Batch<'_>, records: &[Record]) -> Result<Prepared, DbErr> {
+    let mut first_ms: Option<i64> = None;
+    let mut last_ms: Option<i64> = None;
     let mut g_rows: Vec<(&'static str, GlucoseRow)> = Vec::new();
     let mut e_rows: Vec<(&'static str, EventRow)> = Vec::new();
     let dev = batch.device_id.unwrap_or("");
@@ -93,8 +123,8 @@ pub async fn insert_records<C: ConnectionTrait>(
             Some(t) => t.timestamp_millis(),
             None => to_utc_ms(r, batch.zone, batch.clock_offset_s),
         };
-        out.first_ms = Some(out.first_ms.map_or(time_ms, |f| f.min(time_ms)));
-        out.last_ms = Some(out.last_ms.map_or(time_ms, |l| l.max(time_ms)));
+        first_ms = Some(first_ms.map_or(time_ms, |f| f.min(time_ms)));
+        last_ms = Some(last_ms.map_or(time_ms, |l| l.max(time_ms)));
         let device_time = r.device_time.to_string();
         match &r.kind {
             RecordKind::Cgm { value_mg_dl, trend, out_of_range } => {
@@ -133,13 +163,9 @@ pub async fn insert_records<C: ConnectionTrait>(
             }
         }
     }
-    // Chunks of one kind each, so the inserted count of a chunk is exact per
-    // kind. Each statement is built while the one before runs on the
-    // database (its command is sent before the next is built), so the
-    // building and SQLite's work overlap.
+    // Chunks of one kind each, so the inserted count of a chunk is exact per kind.
     g_rows.sort_by(|a, b| a.0.cmp(b.0));
     e_rows.sort_by(|a, b| a.0.cmp(b.0));
-    let backend = db.get_database_backend();
     let ranges = |len: usize, key: &dyn Fn(usize) -> &'static str| -> Vec<(usize, usize)> {
         let mut out = Vec::new();
         let mut a = 0;
@@ -153,34 +179,26 @@ pub async fn insert_records<C: ConnectionTrait>(
         }
         out
     };
-    let g_ranges = ranges(g_rows.len(), &|i| g_rows[i].0);
-    let e_ranges = ranges(e_rows.len(), &|i| e_rows[i].0);
-    let mut inflight = None;
-    for (glucose, (a, b)) in g_ranges.into_iter().map(|r| (true, r)).chain(e_ranges.into_iter().map(|r| (false, r))) {
-        let (kind, rows, sql, p) = if glucose {
-            let c = &mut g_rows[a..b];
-            let (sql, p) = glucose_statement(backend, batch, c);
-            (c[0].0, c.len() as u64, sql, p)
-        } else {
-            let c = &mut e_rows[a..b];
-            let (sql, p) = events_statement(backend, batch, c);
-            (c[0].0, c.len() as u64, sql, p)
-        };
-        if let Some((f, k, n)) = inflight.take() {
-            let inserted = f.await?;
-            account(&mut out, k, n, inserted);
-        }
-        let mut f = Box::pin(run_insert(db, sql, p));
-        // One poll sends the statement to the database; the next one is
-        // built while it runs.
-        match std::future::poll_fn(|cx| std::task::Poll::Ready(f.as_mut().poll(cx))).await {
-            std::task::Poll::Ready(r) => account(&mut out, kind, rows, r?),
-            std::task::Poll::Pending => inflight = Some((f, kind, rows)),
-        }
+    let mut statements = Vec::new();
+    for (a, b) in ranges(g_rows.len(), &|i| g_rows[i].0) {
+        let c = &mut g_rows[a..b];
+        let (sql, params) = glucose_statement(backend, batch, c);
+        statements.push(PreparedStatement { kind: c[0].0, rows: c.len() as u64, sql, params });
     }
-    if let Some((f, k, n)) = inflight {
-        let inserted = f.await?;
-        account(&mut out, k, n, inserted);
+    for (a, b) in ranges(e_rows.len(), &|i| e_rows[i].0) {
+        let c = &mut e_rows[a..b];
+        let (sql, params) = events_statement(backend, batch, c);
+        statements.push(PreparedStatement { kind: c[0].0, rows: c.len() as u64, sql, params });
+    }
+    Ok(Prepared { statements, first_ms, last_ms })
+}
+
+/// Runs prepared insert statements (inside the caller's transaction if it is one).
+pub async fn execute<C: ConnectionTrait>(db: &C, prepared: Prepared) -> Result<Inserted, DbErr> {
+    let mut out = Inserted { first_ms: prepared.first_ms, last_ms: prepared.last_ms, ..Inserted::default() };
+    for st in prepared.statements {
+        let inserted = run_insert(db, st.sql, st.params).await?;
+        account(&mut out, st.kind, st.rows, inserted);
     }
     Ok(out)
 }

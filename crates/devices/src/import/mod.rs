@@ -125,7 +125,7 @@ impl fmt::Display for Format {
 }
 
 /// Who made the data: announced by [`Item::Device`] when a device section begins.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct DeviceInfo {
     pub manufacturer: Option<String>,
     pub model: Option<String>,
