@@ -6,7 +6,7 @@ use super::{policy, Actor, AppState, ServiceError};
 use ::devices::import::{self as imp, Item};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use std::collections::BTreeMap;
 use store::entity::{devices, patients, raw_blobs, uploads};
