@@ -16,7 +16,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 ADDR ?= 127.0.0.1:3000
 SERVER_BIN := $(CARGO_TARGET_DIR)/server-release/diabase
 
-.PHONY: run test tools test-tools site build unit e2e fuzz-smoke bench clean postgres chromium fhir-validator pdf-tools
+.PHONY: run test tools test-tools site build unit e2e sim-wasm fuzz-smoke bench clean postgres chromium fhir-validator pdf-tools
 
 run: tools site
 	mkdir -p data
@@ -99,8 +99,14 @@ unit:
 	cargo test --workspace --exclude frontend
 	cargo check -p frontend --target wasm32-unknown-unknown
 
-e2e:
-	DIABASE_BIN="$(SERVER_BIN)" LEPTOS_SITE_ROOT=target/site node --test --test-concurrency=1 end2end/
+e2e: sim-wasm
+	DIABASE_BIN="$(SERVER_BIN)" LEPTOS_SITE_ROOT=target/site SIM_WASM_DIR=target/sim-wasm node --test --test-concurrency=1 end2end/
+
+# The MiniMed stick + pump simulator as a wasm module, for the browser tests' navigator.usb shim
+# (only the tests load it; the site never does).
+sim-wasm:
+	cargo build -p minimed-sim-wasm --target wasm32-unknown-unknown --profile wasm-release
+	wasm-bindgen --target web --no-typescript --out-dir target/sim-wasm "$(CARGO_TARGET_DIR)/wasm32-unknown-unknown/wasm-release/minimed_sim_wasm.wasm"
 
 fuzz-smoke:
 	@if [ -x bench/fuzz-smoke.sh ]; then bench/fuzz-smoke.sh; else echo "no fuzz targets yet"; fi

@@ -55,8 +55,20 @@ if [ -d "$FIX/minimed-pages" ]; then
 elif [ "${CI:-}" = "true" ]; then
   echo "fixtures missing under CI=true" >&2; exit 1
 fi
+# Device uploads: the binary pages, the hex pages as text, and one pump dump per hex page.
+mkdir -p fuzz/corpus/minimed_dump
+cp fuzz/corpus/minimed_pages/* fuzz/corpus/minimed_dump/ 2>/dev/null || true
+if [ -d "$FIX/minimed-pages" ]; then
+  for f in "$FIX"/minimed-pages/*/*.hex; do
+    [ -f "$f" ] || continue
+    h=$(echo "$f" | sha1sum | cut -c1-16)
+    cp "$f" "fuzz/corpus/minimed_dump/hex-$h"
+    printf '{"format":"minimed_pages","device":{"model":"522","serial":"578398"},"clock":{"pump":"2015-04-29T20:17:36","utc":"2015-04-30T03:12:36Z"},"responses":{"settings":"00"},"history_pages":[{"number":0,"hex":"%s"}],"glucose_pages":[]}' \
+      "$(tr -d '\n' < "$f")" > "fuzz/corpus/minimed_dump/dump-$h"
+  done
+fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/fuzz"
-for t in import_detect import_carelink import_clarity import_libre import_nightscout minimed_pages; do
+for t in import_detect import_carelink import_clarity import_libre import_nightscout minimed_pages minimed_dump; do
   echo "fuzz: $t for ${SECONDS_PER_TARGET}s"
   cargo +nightly fuzz run --fuzz-dir fuzz "$t" "fuzz/corpus/$t" -- \
     -max_total_time="$SECONDS_PER_TARGET" -max_len=65536 -print_final_stats=0 2>&1 | tail -n 3

@@ -60,3 +60,20 @@ pub async fn rotate_nightscout() -> Result<NightscoutSecrets, ServerFnError> {
     let s = service::nightscout::create_or_rotate(&state, &actor, &origin, service::now_ms()).await.map_err(ssr::to_sfn)?;
     Ok(NightscoutSecrets { site: s.site, url: s.url, root_url: origin, secret: s.secret, token: s.token, read_token: s.read_token })
 }
+
+/// The devices that uploaded into the caller's data space (or a custodial record the caller
+/// may upload to), with the newest times stored from each: the device upload reads only what
+/// is newer.
+#[server(prefix = "/_fn", endpoint = "devices", input = GetUrl)]
+pub async fn list_devices(patient: Option<String>) -> Result<Vec<crate::model::DeviceRow>, ServerFnError> {
+    use crate::api::ssr;
+    use crate::service::{self, ServiceError};
+    let (state, actor) = ssr::actor().await?;
+    if let Some(p) = patient.filter(|p| !p.trim().is_empty()) {
+        return service::import::list_devices(&state, &actor, &p).await.map_err(ssr::to_sfn);
+    }
+    let Some(patient) = service::policy::own_patient(&state, &actor.user.id).await.map_err(ssr::to_sfn)? else {
+        return Err(ssr::to_sfn(ServiceError::Forbidden));
+    };
+    service::import::list_devices(&state, &actor, &patient.id).await.map_err(ssr::to_sfn)
+}

@@ -11,6 +11,8 @@ pub mod components;
 pub mod i18n;
 pub mod model;
 pub mod pages;
+#[cfg(feature = "hydrate")]
+pub mod webusb;
 #[cfg(feature = "ssr")]
 pub mod service;
 

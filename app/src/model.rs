@@ -319,7 +319,21 @@ pub struct ImportSummary {
     pub last: Option<String>,
 }
 
-/// One row of the uploads history.
+/// A device that uploaded into a data space (`GET /api/v1/devices`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeviceRow {
+    pub id: String,
+    pub manufacturer: String,
+    pub model: String,
+    pub serial: Option<String>,
+    pub last_upload_at: Option<String>,
+    /// The newest pump-local time (`YYYY-MM-DDTHH:MM:SS`) stored from the device's history
+    /// records (therapy), and from its CGM readings: an incremental read stops there.
+    pub newest_history_device_time: Option<String>,
+    pub newest_cgm_device_time: Option<String>,
+}
+
+/// One upload, as the uploads history lists it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct UploadRow {
     pub id: String,

@@ -29,6 +29,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/tokens/{id}", delete(delete_token))
         .route("/uploads", post(create_upload).get(list_uploads))
         .route("/uploads/{id}", delete(delete_upload))
+        .route("/devices", get(list_devices))
         .route("/patients/{patient_id}/report", get(patient_report))
         .route("/patients/{patient_id}/glucose", get(patient_glucose))
         .route("/patients/{patient_id}/report.pdf", get(patient_report_pdf))
@@ -328,38 +329,75 @@ async fn create_upload(
     State(state): State<AppState>,
     Authed(actor): Authed,
     axum::extract::Query(target): axum::extract::Query<Target>,
-    mut multipart: axum::extract::Multipart,
+    req: axum::extract::Request,
 ) -> ApiResult<Response> {
+    use axum::extract::FromRequest;
     let patient_id = target_patient(&state, &actor, &target).await?;
-    let mut file: Option<(String, Vec<u8>)> = None;
-    loop {
-        let field = match multipart.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => {
-                let status = e.status();
-                return Err(ApiError(if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    ServiceError::TooLarge { limit_bytes: app::service::import::MAX_FILE_BYTES as u64 }
-                } else {
-                    ServiceError::BadInput { field: Some("file"), message: format!("The upload could not be read: {}", e.body_text()) }
-                }));
-            }
-        };
-        if field.name() == Some("file") {
-            let name = field.file_name().unwrap_or("upload").to_string();
-            let bytes = field.bytes().await.map_err(|e| {
-                ApiError(if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ServiceError::TooLarge { limit_bytes: app::service::import::MAX_FILE_BYTES as u64 }
-                } else {
-                    ServiceError::BadInput { field: Some("file"), message: format!("The upload could not be read: {}", e.body_text()) }
-                })
-            })?;
-            file = Some((name, bytes.to_vec()));
+    let too_large = || ServiceError::TooLarge { limit_bytes: app::service::import::MAX_FILE_BYTES as u64 };
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
+    let (name, bytes) = if is_json {
+        // Raw device pages (a MiniMed pump dump) posted by the browser's device upload.
+        let body = axum::body::Bytes::from_request(req, &state).await.map_err(|e| {
+            ApiError(if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                too_large()
+            } else {
+                ServiceError::BadInput { field: None, message: format!("The upload could not be read: {}", e.body_text()) }
+            })
+        })?;
+        if !body.trim_ascii_start().starts_with(b"{") || !body.windows(15).any(|w| w == b"\"minimed_pages\"") {
+            return Err(ApiError(ServiceError::bad(
+                "format",
+                "A JSON upload is raw device pages: {\"format\": \"minimed_pages\", \"device\", \"clock\", \"history_pages\", \"glucose_pages\"}. Send export files as a multipart field named \"file\".",
+            )));
         }
-    }
-    let (name, bytes) = file.ok_or(ApiError(ServiceError::bad("file", "Send the export as a multipart field named \"file\".")))?;
+        ("device-upload.json".to_string(), body.to_vec())
+    } else {
+        let mut multipart = axum::extract::Multipart::from_request(req, &state).await.map_err(|e| {
+            ApiError(ServiceError::BadInput { field: Some("file"), message: format!("The upload could not be read: {}", e.body_text()) })
+        })?;
+        let mut file: Option<(String, Vec<u8>)> = None;
+        loop {
+            let field = match multipart.next_field().await {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => {
+                    let status = e.status();
+                    return Err(ApiError(if status == StatusCode::PAYLOAD_TOO_LARGE {
+                        too_large()
+                    } else {
+                        ServiceError::BadInput { field: Some("file"), message: format!("The upload could not be read: {}", e.body_text()) }
+                    }));
+                }
+            };
+            if field.name() == Some("file") {
+                let name = field.file_name().unwrap_or("upload").to_string();
+                let bytes = field.bytes().await.map_err(|e| {
+                    ApiError(if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                        too_large()
+                    } else {
+                        ServiceError::BadInput { field: Some("file"), message: format!("The upload could not be read: {}", e.body_text()) }
+                    })
+                })?;
+                file = Some((name, bytes.to_vec()));
+            }
+        }
+        file.ok_or(ApiError(ServiceError::bad("file", "Send the export as a multipart field named \"file\".")))?
+    };
     let summary = app::service::import::import_file(&state, Some(&actor), &patient_id, &name, &bytes, service::now_ms()).await?;
     Ok((StatusCode::CREATED, Json(summary)).into_response())
+}
+
+async fn list_devices(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+    axum::extract::Query(target): axum::extract::Query<Target>,
+) -> ApiResult<Response> {
+    let patient_id = target_patient(&state, &actor, &target).await?;
+    Ok(Json(app::service::import::list_devices(&state, &actor, &patient_id).await?).into_response())
 }
 
 async fn list_uploads(

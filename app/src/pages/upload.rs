@@ -22,9 +22,104 @@ pub fn UploadPage() -> impl IntoView {
             {target.clone().map(|_| view! {
                 <div class="alert alert-info" role="status" data-testid="upload-for-record">{t("You are uploading to a clinic record, for a patient without an account. The data moves to the patient's own account when they link it.")}</div>
             })}
+            <DeviceUpload refresh=refresh target=target.clone()/>
             <FileImport refresh=refresh target=target.clone()/>
             <UploadHistory refresh=refresh target=target.clone()/>
         </RequireUser>
+    }
+}
+
+/// Where a device upload is.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+enum DeviceStatus {
+    Idle,
+    Connecting,
+    /// Stage label, fraction 0–1, seconds left (once it can be estimated).
+    Reading { stage: String, fraction: f32, left_s: Option<u32> },
+    Sending,
+    Done(ImportSummary),
+    Cancelled,
+    Failed(String),
+}
+
+/// Upload → Device: a MiniMed pump through the CareLink USB stick, over WebUSB.
+#[component]
+fn DeviceUpload(refresh: RwSignal<u32>, target: Option<String>) -> impl IntoView {
+    let status = RwSignal::new(DeviceStatus::Idle);
+    let serial = RwSignal::new(String::new());
+    let cancel = RwSignal::new(false);
+    // WebUSB is known only in the browser: the server renders the explanation's container
+    // and hydration decides.
+    let usb = RwSignal::new(true);
+    let target = StoredValue::new(target);
+    Effect::new(move |_| {
+        usb.set(usb_supported());
+        if let Some(s) = remembered_serial() {
+            serial.set(s);
+        }
+    });
+    let busy = move || matches!(status.get(), DeviceStatus::Connecting | DeviceStatus::Reading { .. } | DeviceStatus::Sending);
+    let on_connect = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let s: String = serial.get_untracked().chars().filter(|c| !c.is_whitespace()).collect();
+        if s.len() != 6 || !s.chars().all(|c| c.is_ascii_digit()) {
+            status.set(DeviceStatus::Failed(t("Enter the pump's serial number: the 6 digits after SN on the back of the pump.").into()));
+            return;
+        }
+        cancel.set(false);
+        start_device_upload(s, status, cancel, refresh, target.get_value());
+    };
+    view! {
+        <section class="card" aria-labelledby="device-h" data-testid="device-upload">
+            <h2 id="device-h">{t("Upload from a MiniMed pump")}</h2>
+            <Show when=move || usb.get() fallback=|| view! {
+                <div class="alert alert-info" role="status" data-testid="no-webusb">
+                    {t("This browser cannot talk to USB devices. Use Chrome or Edge on a computer or an Android phone to upload straight from the pump, or import a CareLink export file below.")}
+                </div>
+            }>
+                <p class="muted">{t("Plug the CareLink USB stick in, keep the pump close to it, and make sure the pump is on its home screen. Diabase reads the pump's settings, history and sensor data; a second upload reads only what is new.")}</p>
+                <form class="inline-form" on:submit=on_connect>
+                    <label>
+                        {t("Pump serial number")}
+                        <input type="text" inputmode="numeric" autocomplete="off" maxlength="6" pattern="[0-9]{6}" required=true
+                            data-testid="pump-serial" prop:value=move || serial.get()
+                            on:input=move |ev| serial.set(event_target_value(&ev)) disabled=busy/>
+                    </label>
+                    <button type="submit" class="btn btn-primary" data-testid="connect-device" disabled=busy>{t("Connect device")}</button>
+                    <Show when=busy>
+                        <button type="button" class="btn" data-testid="cancel-device" on:click=move |_| cancel.set(true)>{t("Cancel")}</button>
+                    </Show>
+                </form>
+                {move || match status.get() {
+                    DeviceStatus::Idle => ().into_any(),
+                    DeviceStatus::Connecting => view! {
+                        <div class="upload-progress" role="status"><p>{t("Choose the CareLink USB stick in the browser's list…")}</p></div>
+                    }.into_any(),
+                    DeviceStatus::Reading { stage, fraction, left_s } => {
+                        let pct = format!("{:.0}", f64::from(fraction) * 100.0);
+                        view! {
+                            <div class="upload-progress" role="status">
+                                <p data-testid="device-stage">{stage}</p>
+                                <progress max="100" value=pct.clone() data-testid="device-progress"></progress>
+                                <p class="muted small">
+                                    {lang().percent(f64::from(fraction) * 100.0, 0)}
+                                    {left_s.map(|s| format!(" · {}", tf("about {n} s left", &[("n", &s)])))}
+                                </p>
+                            </div>
+                        }.into_any()
+                    }
+                    DeviceStatus::Sending => view! {
+                        <div class="upload-progress" role="status"><p>{t("Sending the pages to Diabase…")}</p><progress data-testid="device-progress"></progress></div>
+                    }.into_any(),
+                    DeviceStatus::Done(s) => view! { <Summary s=s/> }.into_any(),
+                    DeviceStatus::Cancelled => view! {
+                        <div class="alert alert-info" role="status" data-testid="device-cancelled">{t("Upload cancelled. Nothing was stored; connect again to start over.")}</div>
+                    }.into_any(),
+                    DeviceStatus::Failed(m) => view! { <div class="alert alert-error" role="alert" data-testid="device-error">{m}</div> }.into_any(),
+                }}
+            </Show>
+        </section>
     }
 }
 
@@ -231,6 +326,155 @@ fn source_label(source: &str) -> String {
 }
 
 // ---- browser-only plumbing -------------------------------------------------
+
+#[cfg(feature = "hydrate")]
+fn usb_supported() -> bool {
+    crate::webusb::supported()
+}
+#[cfg(not(feature = "hydrate"))]
+fn usb_supported() -> bool {
+    false
+}
+
+#[cfg(feature = "hydrate")]
+const SERIAL_KEY: &str = "diabase.minimed.serial";
+
+#[cfg(feature = "hydrate")]
+fn remembered_serial() -> Option<String> {
+    web_sys::window()?.local_storage().ok()??.get_item(SERIAL_KEY).ok()?
+}
+#[cfg(not(feature = "hydrate"))]
+fn remembered_serial() -> Option<String> {
+    None
+}
+
+/// The words for a driver stage.
+#[cfg(feature = "hydrate")]
+fn stage_label(p: &::devices::minimed::driver::Progress) -> String {
+    use ::devices::minimed::driver::Stage;
+    match p.stage {
+        Stage::Connecting => t("Talking to the USB stick…").into(),
+        Stage::WakingPump => t("Waking the pump's radio (about 15 seconds)…").into(),
+        Stage::ReadingIdentity => t("Reading the pump's model, clock, battery and reservoir…").into(),
+        Stage::ReadingSettings => t("Reading basal profiles, carb ratios, sensitivities and targets…").into(),
+        Stage::ReadingHistory => tf("Reading pump history: page {done} of {total}", &[("done", &p.done), ("total", &p.total)]),
+        Stage::ReadingGlucose => tf("Reading sensor data: page {done} of {total}", &[("done", &p.done), ("total", &p.total)]),
+        Stage::Finished => t("Finished reading the pump.").into(),
+    }
+}
+
+/// Reads the pump over WebUSB and posts the raw pages to `POST /api/v1/uploads`.
+#[cfg(feature = "hydrate")]
+fn start_device_upload(serial: String, status: RwSignal<DeviceStatus>, cancel: RwSignal<bool>, refresh: RwSignal<u32>, target: Option<String>) {
+    use ::devices::minimed::driver::{Driver, DriverConfig, DriverError};
+    if let Some(store) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
+        let _ = store.set_item(SERIAL_KEY, &serial);
+    }
+    status.set(DeviceStatus::Connecting);
+    leptos::task::spawn_local(async move {
+        let mut stick = match crate::webusb::Stick::choose().await {
+            Ok(s) => s,
+            Err(m) => return status.set(DeviceStatus::Failed(m)),
+        };
+        // Incremental: read back only to the newest record already stored from this pump.
+        let since = crate::api_uploads::list_devices(target.clone())
+            .await
+            .ok()
+            .and_then(|devs| devs.into_iter().find(|d| d.serial.as_deref() == Some(serial.as_str())))
+            .and_then(|d| {
+                let parse = |s: Option<String>| s.and_then(|s| chrono::NaiveDateTime::parse_from_str(&s, "%Y-%m-%dT%H:%M:%S").ok());
+                match (parse(d.newest_history_device_time), parse(d.newest_cgm_device_time)) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            });
+        let mut config = DriverConfig::new(serial.clone());
+        config.since = since;
+        let driver = match Driver::new(config) {
+            Ok(d) => d,
+            Err(e) => {
+                stick.close().await;
+                return status.set(DeviceStatus::Failed(driver_error(&e)));
+            }
+        };
+        let started = js_sys::Date::now();
+        let result = crate::webusb::run(
+            &mut stick,
+            driver,
+            |p| {
+                let elapsed_s = (js_sys::Date::now() - started) / 1000.0;
+                let f = f64::from(p.fraction);
+                let left_s = (f > 0.15 && elapsed_s > 5.0).then(|| (elapsed_s * (1.0 - f) / f).round() as u32);
+                status.set(DeviceStatus::Reading { stage: stage_label(&p), fraction: p.fraction, left_s });
+            },
+            move || cancel.get_untracked(),
+        )
+        .await;
+        stick.close().await;
+        let dump = match result {
+            Ok(d) => d,
+            Err(DriverError::Cancelled) => return status.set(DeviceStatus::Cancelled),
+            Err(e) => return status.set(DeviceStatus::Failed(driver_error(&e))),
+        };
+        status.set(DeviceStatus::Sending);
+        let url = match &target {
+            Some(p) => format!("/api/v1/uploads?patient_id={p}"),
+            None => "/api/v1/uploads".to_string(),
+        };
+        let body = serde_json::to_string(&dump).unwrap_or_default();
+        match post_json(&url, &body).await {
+            Ok((201 | 200, text)) => match serde_json::from_str::<ImportSummary>(&text) {
+                Ok(s) => {
+                    status.set(DeviceStatus::Done(s));
+                    refresh.update(|r| *r += 1);
+                }
+                Err(_) => status.set(DeviceStatus::Failed(t("The server's answer could not be read.").into())),
+            },
+            Ok((code, text)) => {
+                let msg = serde_json::from_str::<serde_json::Value>(&text)
+                    .ok()
+                    .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+                    .unwrap_or_else(|| tf("The upload failed (HTTP {code}).", &[("code", &code)]));
+                status.set(DeviceStatus::Failed(msg));
+            }
+            Err(()) => status.set(DeviceStatus::Failed(t("Could not reach Diabase. Check your connection and try again.").into())),
+        }
+    });
+}
+#[cfg(not(feature = "hydrate"))]
+fn start_device_upload(_serial: String, _status: RwSignal<DeviceStatus>, _cancel: RwSignal<bool>, _refresh: RwSignal<u32>, _target: Option<String>) {}
+
+/// A driver error in the page's language.
+#[cfg(feature = "hydrate")]
+fn driver_error(e: &::devices::minimed::driver::DriverError) -> String {
+    use ::devices::minimed::driver::DriverError as E;
+    match e {
+        E::StickNotResponding => t("The CareLink USB stick did not answer properly: unplug it, plug it back in and try again.").into(),
+        E::PumpNotResponding { .. } => t("The pump did not answer: move it closer to the stick, check the serial number and the pump's battery, and try again.").into(),
+        E::RadioNoise { .. } => t("Too much radio noise: put the pump right next to the stick, away from Wi-Fi routers, microwave ovens and other USB devices, and try again.").into(),
+        E::PumpBusy => t("The pump is busy (delivering a bolus, priming, or showing a menu): wait until it is back on its home screen and try again.").into(),
+        E::BadSerial(_) => t("Enter the pump's serial number: the 6 digits after SN on the back of the pump.").into(),
+        E::Cancelled => t("Upload cancelled. Nothing was stored; connect again to start over.").into(),
+        E::Protocol(m) => tf("The pump's answer could not be understood ({reason}). Try again; if it keeps happening, the pump model may not be supported yet.", &[("reason", m)]),
+    }
+}
+
+/// POSTs JSON with the session cookie; the status and the body, or `Err` when the network failed.
+#[cfg(feature = "hydrate")]
+async fn post_json(url: &str, body: &str) -> Result<(u16, String), ()> {
+    use wasm_bindgen::JsCast;
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&wasm_bindgen::JsValue::from_str(body));
+    let headers = web_sys::Headers::new().map_err(|_| ())?;
+    headers.set("Content-Type", "application/json").map_err(|_| ())?;
+    init.set_headers(&headers);
+    let window = web_sys::window().ok_or(())?;
+    let resp = window.fetch_with_str_and_init(url, &init).await.map_err(|_| ())?;
+    let resp: web_sys::Response = resp.dyn_into().map_err(|_| ())?;
+    let text = resp.text().map_err(|_| ())?.await.map_err(|_| ())?;
+    Ok((resp.status(), text.as_string().unwrap_or_default()))
+}
 
 #[cfg(feature = "hydrate")]
 type FileHandle = web_sys::File;

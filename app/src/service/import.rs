@@ -16,7 +16,7 @@ use store::records::{Batch, SourceRank};
 pub const MAX_FILE_BYTES: usize = 100 * 1024 * 1024;
 const FLUSH: usize = 5_000;
 
-pub use crate::model::{ImportSummary, RejectedRow, UploadRow};
+pub use crate::model::{DeviceRow, ImportSummary, RejectedRow, UploadRow};
 
 /// Imports `bytes` into `patient_id`'s data, if the actor may upload there.
 pub async fn import_file(
@@ -51,8 +51,23 @@ pub async fn import_file(
     })?;
     // The parser reads a shared copy of the bytes, so it can run on its own thread.
     let shared: std::sync::Arc<[u8]> = std::sync::Arc::from(bytes);
-    let importer = imp::import(std::io::Cursor::new(shared), format)
+    let importer = imp::import_named(std::io::Cursor::new(shared), format, Some(file_name))
         .map_err(|e| ServiceError::Unprocessable(format!("{file_name}: {e}")))?;
+    // Pages read from a pump are device data: they rank above files when two sources cover the
+    // same instant, and a dump carries the pump's clock against the uploader's UTC, whose
+    // difference (in the patient's zone) corrects every pump-local time of the upload.
+    let (source, rank, clock_offset_s) = if format == imp::Format::MinimedPages {
+        let offset = if bytes.trim_ascii_start().starts_with(b"{") {
+            ::devices::minimed::dump::PumpDump::from_json(bytes)
+                .ok()
+                .and_then(|d| d.clock_offset_s(zone))
+        } else {
+            None
+        };
+        ("device", SourceRank::Device, offset.unwrap_or(0))
+    } else {
+        ("file", SourceRank::File, 0)
+    };
 
     let sha = store::sha256_hex(bytes);
     let txn = state.db.begin().await?;
@@ -70,13 +85,13 @@ pub async fn import_file(
         id: Set(upload_id.clone()),
         patient_id: Set(patient.id.clone()),
         uploaded_by: Set(actor.map(|a| a.user.id.clone())),
-        source: Set("file".into()),
+        source: Set(source.into()),
         format: Set(format.name().to_string()),
         file_name: Set(Some(file_name.chars().take(255).collect())),
         blob_sha256: Set(Some(sha)),
         device_id: Set(None),
         time_zone: Set(zone.name().to_string()),
-        clock_offset_s: Set(0),
+        clock_offset_s: Set(clock_offset_s),
         counts_json: Set("{}".into()),
         duplicates: Set(0),
         rejected: Set(0),
@@ -115,9 +130,9 @@ pub async fn import_file(
                 patient_id: &pid,
                 device_id,
                 upload_id: Some(&uid),
-                rank: SourceRank::File,
+                rank,
                 zone,
-                clock_offset_s: 0,
+                clock_offset_s,
             };
             let prepared = store::records::prepare(backend, &batch, pending)?;
             pending.clear();
@@ -278,6 +293,57 @@ async fn find_or_create_device<C: sea_orm::ConnectionTrait>(
     .insert(db)
     .await?;
     Ok(id)
+}
+
+/// The devices that uploaded into a data space, with what an uploader needs for an incremental
+/// read: the newest pump-local time already stored from each device's history and CGM.
+pub async fn list_devices(state: &AppState, actor: &Actor, patient_id: &str) -> Result<Vec<DeviceRow>, ServiceError> {
+    use sea_orm::QuerySelect;
+    use store::entity::{glucose, therapy_events};
+    policy::require(state, actor, policy::Action::Upload, patient_id).await?;
+    let devs = devices::Entity::find()
+        .filter(devices::Column::PatientId.eq(patient_id))
+        .order_by_asc(devices::Column::CreatedMs)
+        .all(&state.db)
+        .await?;
+    let mut out = Vec::with_capacity(devs.len());
+    for d in devs {
+        let newest_cgm: Option<String> = glucose::Entity::find()
+            .select_only()
+            .column_as(glucose::Column::DeviceTime.max(), "m")
+            .filter(glucose::Column::PatientId.eq(patient_id))
+            .filter(glucose::Column::DeviceId.eq(&d.id))
+            .filter(glucose::Column::Kind.eq("cgm"))
+            .into_tuple::<Option<String>>()
+            .one(&state.db)
+            .await?
+            .flatten();
+        let newest_history: Option<String> = therapy_events::Entity::find()
+            .select_only()
+            .column_as(therapy_events::Column::DeviceTime.max(), "m")
+            .filter(therapy_events::Column::PatientId.eq(patient_id))
+            .filter(therapy_events::Column::DeviceId.eq(&d.id))
+            .into_tuple::<Option<String>>()
+            .one(&state.db)
+            .await?
+            .flatten();
+        let last_upload = uploads::Entity::find()
+            .filter(uploads::Column::PatientId.eq(patient_id))
+            .filter(uploads::Column::DeviceId.eq(&d.id))
+            .order_by_desc(uploads::Column::CreatedMs)
+            .one(&state.db)
+            .await?;
+        out.push(DeviceRow {
+            id: d.id,
+            manufacturer: d.manufacturer,
+            model: d.model,
+            serial: (!d.serial.is_empty()).then_some(d.serial),
+            last_upload_at: last_upload.map(|u| super::ms_to_rfc3339(u.created_ms)),
+            newest_history_device_time: newest_history,
+            newest_cgm_device_time: newest_cgm,
+        });
+    }
+    Ok(out)
 }
 
 pub async fn list_uploads(state: &AppState, actor: &Actor, patient_id: &str) -> Result<Vec<UploadRow>, ServiceError> {

@@ -6,12 +6,19 @@
 //! readings. Each iteration checks every CRC, decodes every page, builds the one-clock
 //! timeline and converts everything to normalised records.
 //!
+//! `simulated_upload_90_days`: the sans-IO driver reading a simulated 522 (90 days: about 27
+//! history and 27 CGM pages) through the simulated CareLink stick, every USB transfer and radio
+//! poll included, with zero delay (waits skipped): the protocol's CPU cost, not the radio's
+//! time.
+//!
 //! Run: `cargo bench -p devices --bench minimed`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use devices::minimed::driver::{Action, Driver, DriverConfig, Reply, run_blocking};
 use devices::minimed::glucose::decode_glucose_page;
 use devices::minimed::history::{decode_history_page, timeline};
 use devices::minimed::records::{glucose_records, history_records};
+use devices::minimed::simulator::{Scenario, Simulator};
 use devices::minimed::{PAGE_DATA_LEN, PumpModel, crc};
 use std::hint::black_box;
 
@@ -87,5 +94,33 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+fn simulated_upload(c: &mut Criterion) {
+    let model: PumpModel = "522".parse().expect("522 is a known model");
+    let end = chrono::NaiveDate::from_ymd_opt(2026, 12, 2)
+        .and_then(|d| d.and_hms_opt(10, 0, 5))
+        .expect("a valid date");
+    let scenario = Scenario::ninety_days(model, "578398", end, 42);
+    let pages = (scenario.history_pages.len() + scenario.glucose_pages.len()) as u64;
+    let mut group = c.benchmark_group("minimed");
+    group.throughput(Throughput::Elements(pages));
+    group.bench_function("simulated_upload_90_days", |b| {
+        b.iter(|| {
+            let mut sim = Simulator::new(scenario.clone());
+            let mut driver = Driver::new(DriverConfig::new("578398")).expect("a valid serial");
+            let dump = run_blocking(&mut driver, |a| match a {
+                Action::Write(bytes) => {
+                    sim.write(bytes);
+                    Reply::Written
+                }
+                Action::Read => sim.read().map_or(Reply::Timeout, Reply::Read),
+                _ => Reply::Waited,
+            })
+            .expect("the simulated upload succeeds");
+            black_box(dump.history_pages.len() + dump.glucose_pages.len())
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, simulated_upload);
 criterion_main!(benches);

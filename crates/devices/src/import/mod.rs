@@ -79,15 +79,20 @@ pub enum Format {
     /// Nightscout's headerless entries CSV.
     #[serde(rename = "nightscout_entries_csv")]
     NightscoutEntriesCsv,
+    /// MiniMed pump pages: a [`crate::minimed::dump::PumpDump`] JSON document, or bare
+    /// 1024-byte history / CGM pages (binary or hex).
+    #[serde(rename = "minimed_pages")]
+    MinimedPages,
 }
 
 impl Format {
-    pub const ALL: [Format; 5] = [
+    pub const ALL: [Format; 6] = [
         Format::CarelinkCsv,
         Format::DexcomClarityCsv,
         Format::LibreViewCsv,
         Format::NightscoutJson,
         Format::NightscoutEntriesCsv,
+        Format::MinimedPages,
     ];
 
     /// The stable machine name (`"carelink_csv"`, …), as serialised.
@@ -98,6 +103,7 @@ impl Format {
             Format::LibreViewCsv => "libreview_csv",
             Format::NightscoutJson => "nightscout_json",
             Format::NightscoutEntriesCsv => "nightscout_entries_csv",
+            Format::MinimedPages => "minimed_pages",
         }
     }
 
@@ -109,6 +115,7 @@ impl Format {
             Format::LibreViewCsv => "FreeStyle Libre (LibreView) CSV export",
             Format::NightscoutJson => "Nightscout JSON",
             Format::NightscoutEntriesCsv => "Nightscout entries CSV",
+            Format::MinimedPages => "Medtronic MiniMed pump pages",
         }
     }
 
@@ -210,8 +217,20 @@ pub enum ImportError {
 /// [`import`] looks at). `file_name` only breaks ties (a `.json` name for a JSON file without
 /// Nightscout keys in its head). `None` when the content is not a format this module reads.
 pub fn detect(head: &[u8], file_name: Option<&str>) -> Option<Format> {
+    if looks_like_binary_pages(head) {
+        return Some(Format::MinimedPages);
+    }
     let text = source::sniff_text(head);
     detect_text(&text, file_name)
+}
+
+/// Binary MiniMed pages: NUL bytes (pages are zero-padded) in a file with no UTF-16 byte-order
+/// mark (a UTF-16 text file has NULs too).
+fn looks_like_binary_pages(head: &[u8]) -> bool {
+    !head.starts_with(&[0xFF, 0xFE])
+        && !head.starts_with(&[0xFE, 0xFF])
+        && head.len() >= 16
+        && head.iter().take(crate::minimed::PAGE_LEN).any(|&b| b == 0)
 }
 
 fn detect_text(text: &str, file_name: Option<&str>) -> Option<Format> {
@@ -222,6 +241,16 @@ fn detect_text(text: &str, file_name: Option<&str>) -> Option<Format> {
     let name_lower = file_name
         .map(|n| n.to_ascii_lowercase())
         .unwrap_or_default();
+    if t.starts_with('{') && t.contains("\"minimed_pages\"") {
+        return Some(Format::MinimedPages);
+    }
+    // Pages as hex text: nothing but hex digits, at least one page's worth.
+    let digits = t.bytes().filter(u8::is_ascii_hexdigit).count();
+    if digits >= 2 * crate::minimed::PAGE_LEN
+        && t.bytes().all(|b| b.is_ascii_hexdigit() || b.is_ascii_whitespace())
+    {
+        return Some(Format::MinimedPages);
+    }
     if t.starts_with('[') || t.starts_with('{') {
         let lower = t.to_ascii_lowercase();
         const KEYS: [&str; 10] = [
@@ -292,7 +321,27 @@ fn detect_text(text: &str, file_name: Option<&str>) -> Option<Format> {
 /// encoding (UTF-8 with or without BOM, UTF-16 with BOM; fields that are not UTF-8 are read as
 /// Windows-1252), the delimiter and, for CSV formats, that a header row is present; the rest is
 /// read lazily as the returned [`Importer`] is iterated.
-pub fn import<R: Read>(mut reader: R, format: Format) -> Result<Importer<R>, ImportError> {
+pub fn import<R: Read>(reader: R, format: Format) -> Result<Importer<R>, ImportError> {
+    import_named(reader, format, None)
+}
+
+/// As [`import`], with the file's name, which hints at what bare MiniMed pages are (see
+/// [`crate::minimed::dump::RawHints::from_file_name`]).
+pub fn import_named<R: Read>(
+    mut reader: R,
+    format: Format,
+    file_name: Option<&str>,
+) -> Result<Importer<R>, ImportError> {
+    if format == Format::MinimedPages {
+        // Pages are decoded whole: a dump is at most 128 pages (about 260 KB of JSON).
+        let mut bytes = Vec::new();
+        reader.read_to_end(&mut bytes)?;
+        let items = minimed_items(&bytes, file_name)?;
+        return Ok(Importer {
+            format,
+            inner: Inner::Items(items.into_iter(), std::marker::PhantomData),
+        });
+    }
     let head = source::read_head(&mut reader)?;
     let src = source::Source::new(head, reader);
     let sniff = src.sniff();
@@ -308,6 +357,8 @@ pub fn import<R: Read>(mut reader: R, format: Format) -> Result<Importer<R>, Imp
         Format::LibreViewCsv => Inner::Libre(Box::new(libre::Parser::new(src, &sniff)?)),
         Format::NightscoutJson => Inner::NsJson(Box::new(nightscout::JsonParser::new(src))),
         Format::NightscoutEntriesCsv => Inner::NsCsv(Box::new(nightscout::CsvParser::new(src))),
+        // Read whole above; never reached.
+        Format::MinimedPages => return Err(ImportError::Empty),
     };
     Ok(Importer { format, inner })
 }
@@ -324,6 +375,31 @@ enum Inner<R: Read> {
     Libre(Box<libre::Parser<source::Source<R>>>),
     NsJson(Box<nightscout::JsonParser<source::Source<R>>>),
     NsCsv(Box<nightscout::CsvParser<source::Source<R>>>),
+    Items(std::vec::IntoIter<Item>, std::marker::PhantomData<R>),
+}
+
+/// A MiniMed dump (JSON) or bare pages, decoded into items.
+fn minimed_items(bytes: &[u8], file_name: Option<&str>) -> Result<Vec<Item>, ImportError> {
+    use crate::minimed::dump::{self, PumpDump, RawHints};
+    let malformed = |e: dump::DumpError| ImportError::Malformed {
+        format: Format::MinimedPages,
+        what: e.to_string(),
+    };
+    let trimmed = bytes.trim_ascii_start();
+    if trimmed.is_empty() {
+        return Err(ImportError::Empty);
+    }
+    let decoded = if trimmed.starts_with(b"{") {
+        PumpDump::from_json(bytes).and_then(|d| d.decode())
+    } else {
+        dump::decode_raw(bytes, file_name.map(RawHints::from_file_name).unwrap_or_default())
+    }
+    .map_err(malformed)?;
+    let mut items = Vec::with_capacity(decoded.records.len() + decoded.rejected.len() + 1);
+    items.push(Item::Device(decoded.device));
+    items.extend(decoded.records.into_iter().map(Item::Record));
+    items.extend(decoded.rejected.into_iter().map(Item::Rejected));
+    Ok(items)
 }
 
 impl<R: Read> Importer<R> {
@@ -341,6 +417,7 @@ impl<R: Read> Iterator for Importer<R> {
             Inner::Libre(p) => p.next(),
             Inner::NsJson(p) => p.next(),
             Inner::NsCsv(p) => p.next(),
+            Inner::Items(it, _) => it.next(),
         }
     }
 }
@@ -415,6 +492,13 @@ impl Serialize for Inspection {
 /// Detects the format of a whole file held in memory and imports it.
 pub fn inspect_bytes(bytes: &[u8], file_name: Option<&str>) -> Result<Inspection, ImportError> {
     let head = &bytes[..bytes.len().min(HEAD_LEN)];
+    if looks_like_binary_pages(head) {
+        return Ok(Inspection::collect(import_named(
+            bytes,
+            Format::MinimedPages,
+            file_name,
+        )?));
+    }
     let text = source::sniff_text(head);
     if text
         .trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
@@ -426,5 +510,5 @@ pub fn inspect_bytes(bytes: &[u8], file_name: Option<&str>) -> Result<Inspection
         let t = text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
         ImportError::UnrecognisedFormat(t.chars().take(60).collect())
     })?;
-    Ok(Inspection::collect(import(bytes, format)?))
+    Ok(Inspection::collect(import_named(bytes, format, file_name)?))
 }

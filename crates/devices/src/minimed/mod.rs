@@ -27,9 +27,15 @@
 //! cross-checks CGM times.
 
 pub mod crc;
+pub mod driver;
+pub mod dump;
+pub mod encode;
 pub mod glucose;
 pub mod history;
+pub mod pump;
 pub mod records;
+pub mod simulator;
+pub mod stick;
 pub mod timestamp;
 
 use std::fmt;
