@@ -138,6 +138,108 @@ async fn bad_pages_are_reported_and_bad_dumps_store_nothing(app: &TestApp) {
     assert_eq!(uploads(&c).await, before);
 }
 
+/// Reads a simulated pump with the real driver (waits skipped), as the browser does.
+fn read_pump(sim: &mut devices::minimed::simulator::Simulator, since: Option<chrono::NaiveDateTime>, utc: chrono::DateTime<chrono::Utc>) -> Result<devices::minimed::dump::PumpDump, devices::minimed::driver::DriverError> {
+    use devices::minimed::driver::{Action, Driver, DriverConfig, Reply, run_blocking_with_clock};
+    let mut cfg = DriverConfig::new("654321");
+    cfg.since = since;
+    let mut d = Driver::new(cfg)?;
+    run_blocking_with_clock(
+        &mut d,
+        |a| match a {
+            Action::Write(b) => {
+                sim.write(b);
+                Reply::Written
+            }
+            Action::Read => sim.read().map_or(Reply::Timeout, Reply::Read),
+            _ => Reply::Waited,
+        },
+        || Some(utc),
+    )
+}
+
+both_backends!(a_simulated_pump_uploads_end_to_end_with_faults_and_incrementally);
+async fn a_simulated_pump_uploads_end_to_end_with_faults_and_incrementally(app: &TestApp) {
+    use devices::minimed::PumpModel;
+    use devices::minimed::encode::HistoryEvent;
+    use devices::minimed::history::EventData;
+    use devices::minimed::simulator::{Fault, Scenario, Simulator};
+    let c = app.user("sim@example.org", "patient").await;
+    let r = c.patch(app.url("/api/v1/me")).json(&json!({"time_zone": "Europe/Berlin"})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // The pump's clock reads 10:02:00 on 2 Dec 2026 when it is 09:00:00 UTC = 10:00:00 in Berlin.
+    let clock = chrono::NaiveDate::from_ymd_opt(2026, 12, 2).unwrap().and_hms_opt(10, 2, 0).unwrap();
+    let utc = "2026-12-02T09:00:00Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    let mut scenario = Scenario::ninety_days(PumpModel::new(523).unwrap(), "654321", clock, 11);
+
+    // A pump that stops answering mid-history: the driver gives up and nothing is posted.
+    scenario.faults = vec![Fault::PumpStopsAnswering { after_history_pages: 3 }];
+    let mut dead = Simulator::new(scenario.clone());
+    let e = read_pump(&mut dead, None, utc).unwrap_err();
+    assert!(e.to_string().contains("move it closer"), "{e}");
+
+    // Radio faults are retried: the upload completes.
+    scenario.faults = vec![Fault::Nak { at_command: 0x80, times: 1 }, Fault::LostFrame { nth_read: 40 }, Fault::BadCrc { nth_frame: 25 }];
+    let mut sim = Simulator::new(scenario);
+    let dump = read_pump(&mut sim, None, utc).unwrap();
+    assert_eq!(dump.clock.as_ref().map(|c| c.pump), Some(clock));
+    let body = serde_json::to_value(&dump).unwrap();
+    let r = post(app, &c, &body).await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let s: Value = r.json().await.unwrap();
+    assert!(s["records"]["cgm"].as_u64().unwrap() > 20_000, "{s}");
+    assert_eq!(s["records"]["settings"], 1, "{s}");
+    assert!(s["rejected"].as_array().unwrap().is_empty(), "{s}");
+
+    // The pump's clock was 2 minutes fast: its last CGM reading lands 2 minutes earlier in UTC.
+    let newest = dump
+        .glucose_pages
+        .iter()
+        .filter_map(|p| devices::minimed::glucose::decode_glucose_page(&p.bytes().unwrap()).ok())
+        .flat_map(|p| p.events)
+        .filter(|e| matches!(e.data, devices::minimed::glucose::GlucoseData::SensorGlucose { .. }))
+        .filter_map(|e| e.timestamp)
+        .max()
+        .unwrap();
+    let me: Value = c.get(app.url("/api/v1/me")).send().await.unwrap().json().await.unwrap();
+    let pid = me["patient_id"].as_str().unwrap();
+    let day = newest.date();
+    let g: Value = c.get(app.url(&format!("/api/v1/patients/{pid}/glucose?from={day}&to={day}"))).send().await.unwrap().json().await.unwrap();
+    let last = g.as_array().unwrap().last().unwrap()["time"].as_str().unwrap().to_string();
+    let expect = chrono::TimeZone::from_local_datetime(&chrono_tz::Europe::Berlin, &(newest - chrono::Duration::minutes(2)))
+        .single()
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    assert_eq!(last, expect);
+
+    // The pump is used for an hour; the next upload starts from what is stored and reads one page.
+    let devs: Value = c.get(app.url("/api/v1/devices")).send().await.unwrap().json().await.unwrap();
+    let pump = devs.as_array().unwrap().iter().find(|d| d["serial"] == "654321").unwrap().clone();
+    let since = [&pump["newest_history_device_time"], &pump["newest_cgm_device_time"]]
+        .iter()
+        .filter_map(|v| v.as_str())
+        .filter_map(|s| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").ok())
+        .min();
+    assert!(since.is_some(), "{pump}");
+    sim.add_history(&[
+        HistoryEvent::new(clock + chrono::Duration::minutes(20), EventData::Suspend),
+        HistoryEvent::new(clock + chrono::Duration::minutes(35), EventData::Resume { remote: false }),
+    ])
+    .unwrap();
+    sim.set_clock(clock + chrono::Duration::minutes(60));
+    sim.reset_session();
+    let before = sim.commands_seen(0x80);
+    let second = read_pump(&mut sim, since, utc + chrono::Duration::minutes(60)).unwrap();
+    assert!(sim.commands_seen(0x80) - before <= 2);
+    let s: Value = post(app, &c, &serde_json::to_value(&second).unwrap()).await.json().await.unwrap();
+    assert_eq!(s["records"]["suspend"], 1, "{s}");
+    assert_eq!(s["records"]["resume"], 1, "{s}");
+    assert_eq!(s["records"].get("cgm").and_then(Value::as_u64).unwrap_or(0), 0, "{s}");
+    assert!(s["duplicates"].as_u64().unwrap() > 0, "{s}");
+}
+
 #[test]
 fn cli_inspects_bare_pages_and_dumps() {
     let Some(dir) = therapy::fixtures::fixtures_dir() else { return };
