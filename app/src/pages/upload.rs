@@ -164,7 +164,7 @@ fn FileImport(refresh: RwSignal<u32>, target: Option<String>) -> impl IntoView {
                 on:drop=on_drop
             >
                 <span class="dropzone-title">{t("Drop a file here, or choose one")}</span>
-                <input type="file" name="file" data-testid="file-input" accept=".csv,.json,.txt,text/csv,application/json" on:change=on_pick/>
+                <input type="file" name="file" data-testid="file-input" accept=".csv,.json,.txt,.data,.hex,.bin,text/csv,application/json" on:change=on_pick/>
             </label>
             {move || match status.get() {
                 Status::Idle => ().into_any(),
