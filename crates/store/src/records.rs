@@ -118,6 +118,7 @@ pub fn prepare(backend: DbBackend, batch: &Batch<'_>, records: &[Record]) -> Res
     let mut g_rows: Vec<(&'static str, GlucoseRow)> = Vec::new();
     let mut e_rows: Vec<(&'static str, EventRow)> = Vec::new();
     let dev = batch.device_id.unwrap_or("");
+    let (mut scratch, mut num) = (Vec::with_capacity(256), Vec::with_capacity(8));
     for r in records {
         let time_ms = match r.time {
             Some(t) => t.timestamp_millis(),
@@ -125,10 +126,12 @@ pub fn prepare(backend: DbBackend, batch: &Batch<'_>, records: &[Record]) -> Res
         };
         first_ms = Some(first_ms.map_or(time_ms, |f| f.min(time_ms)));
         last_ms = Some(last_ms.map_or(time_ms, |l| l.max(time_ms)));
-        let device_time = r.device_time.to_string();
+        let device_time = device_time_text(&r.device_time);
         match &r.kind {
             RecordKind::Cgm { value_mg_dl, trend, out_of_range } => {
-                let dedup = dedup_key(&[dev, "cgm", &device_time, &value_mg_dl.to_string()]);
+                num.clear();
+                push_decimal(&mut num, u64::from(*value_mg_dl));
+                let dedup = dedup_key(&mut scratch, &[dev.as_bytes(), b"cgm", device_time.as_bytes(), &num]);
                 g_rows.push(("cgm", GlucoseRow {
                     time_ms,
                     device_time,
@@ -141,7 +144,9 @@ pub fn prepare(backend: DbBackend, batch: &Batch<'_>, records: &[Record]) -> Res
             }
             RecordKind::Bg { value_mg_dl, source } => {
                 let src = enum_str(source);
-                let dedup = dedup_key(&[dev, "bg", &device_time, &value_mg_dl.to_string(), &src]);
+                num.clear();
+                push_decimal(&mut num, u64::from(*value_mg_dl));
+                let dedup = dedup_key(&mut scratch, &[dev.as_bytes(), b"bg", device_time.as_bytes(), &num, src.as_bytes()]);
                 g_rows.push(("bg", GlucoseRow {
                     time_ms,
                     device_time,
@@ -157,7 +162,7 @@ pub fn prepare(backend: DbBackend, batch: &Batch<'_>, records: &[Record]) -> Res
                 stored.time = None;
                 let json = serde_json::to_string(&stored).map_err(|e| DbErr::Custom(e.to_string()))?;
                 let type_name = kind.type_name();
-                let dedup = dedup_key(&[dev, type_name, &json]);
+                let dedup = dedup_key(&mut scratch, &[dev.as_bytes(), type_name.as_bytes(), json.as_bytes()]);
                 let (amount, duration_min) = hot_values(kind);
                 e_rows.push((type_name, EventRow { time_ms, device_time, amount, duration_min, record_json: json, dedup }));
             }
@@ -365,21 +370,119 @@ fn enum_str<T: serde::Serialize>(v: &T) -> String {
     }
 }
 
-fn dedup_key(parts: &[&str]) -> String {
-    let mut s = String::new();
+/// The dedup key of a record: the first 128 bits, in hex, of SHA-256 over
+/// each part as `<byte length>:<bytes>`. Stored rows hold these keys, so
+/// the text must never change; `scratch` is reused between records.
+fn dedup_key(scratch: &mut Vec<u8>, parts: &[&[u8]]) -> String {
+    use sha2::{Digest, Sha256};
+    scratch.clear();
     for p in parts {
-        s.push_str(&p.len().to_string());
-        s.push(':');
-        s.push_str(p);
+        push_decimal(scratch, p.len() as u64);
+        scratch.push(b':');
+        scratch.extend_from_slice(p);
     }
-    let mut h = crate::sha256_hex(s.as_bytes());
-    h.truncate(32);
-    h
+    let digest = Sha256::digest(&scratch[..]);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(32);
+    for b in &digest[..16] {
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 15)] as char);
+    }
+    out
+}
+
+/// Appends `v` in decimal (what `v.to_string()` gives).
+fn push_decimal(out: &mut Vec<u8>, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// A device time as `YYYY-MM-DDTHH:MM:SS` (what its `Display` gives), written
+/// without the formatting machinery for years 0–9999.
+fn device_time_text(t: &therapy::DeviceTime) -> String {
+    use chrono::{Datelike, Timelike};
+    let (d, tm) = (t.0.date(), t.0.time());
+    let y = d.year();
+    if !(0..=9999).contains(&y) {
+        return t.to_string();
+    }
+    let two = |v: u32| [b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8];
+    let y = y as u32;
+    let mut b = [0u8; 19];
+    b[..4].copy_from_slice(&[b'0' + (y / 1000) as u8, b'0' + (y / 100 % 10) as u8, b'0' + (y / 10 % 10) as u8, b'0' + (y % 10) as u8]);
+    b[4] = b'-';
+    b[5..7].copy_from_slice(&two(d.month()));
+    b[7] = b'-';
+    b[8..10].copy_from_slice(&two(d.day()));
+    b[10] = b'T';
+    b[11..13].copy_from_slice(&two(tm.hour()));
+    b[13] = b':';
+    b[14..16].copy_from_slice(&two(tm.minute()));
+    b[16] = b':';
+    b[17..19].copy_from_slice(&two(tm.second()));
+    b.iter().map(|&c| c as char).collect()
 }
 
 mod chrono_free {
     use therapy::Record;
     pub fn to_utc_ms(r: &Record, zone: chrono_tz::Tz, offset_s: i64) -> i64 {
         therapy::time::to_utc(r.device_time, zone, offset_s).timestamp_millis()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The key as first written (stored rows hold it): it must not change.
+    fn reference_key(parts: &[&str]) -> String {
+        let mut s = String::new();
+        for p in parts {
+            s.push_str(&p.len().to_string());
+            s.push(':');
+            s.push_str(p);
+        }
+        let mut h = crate::sha256_hex(s.as_bytes());
+        h.truncate(32);
+        h
+    }
+
+    #[test]
+    fn dedup_keys_stay_byte_identical() {
+        let mut scratch = Vec::new();
+        let long = "x".repeat(1234);
+        for parts in [
+            vec!["", "cgm", "2024-03-31T02:30:00", "120"],
+            vec!["0b6f3c1e-8d1a-4c2b-9a57-1f2e3d4c5b6a", "bg", "2015-01-01T00:05:09", "0", "linked_meter"],
+            vec!["dev", "bolus", "{\"type\":\"bolus\",\"subtype\":\"normal\"}"],
+            vec!["dev", "note", &long],
+        ] {
+            let bytes: Vec<&[u8]> = parts.iter().map(|p| p.as_bytes()).collect();
+            assert_eq!(dedup_key(&mut scratch, &bytes), reference_key(&parts));
+        }
+        for v in [0u64, 7, 10, 99, 100, 65_535, u64::MAX] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, v);
+            assert_eq!(out, v.to_string().into_bytes());
+        }
+    }
+
+    #[test]
+    fn device_times_read_as_their_display() {
+        use chrono::NaiveDate;
+        for (y, mo, d, h, mi, s) in [(2024, 3, 31, 2, 30, 0), (1, 1, 1, 0, 0, 0), (9999, 12, 31, 23, 59, 59), (2015, 1, 1, 0, 5, 9), (12_345, 1, 2, 3, 4, 5), (-44, 3, 15, 12, 0, 0)] {
+            let t = therapy::DeviceTime(NaiveDate::from_ymd_opt(y, mo, d).unwrap().and_hms_opt(h, mi, s).unwrap());
+            assert_eq!(device_time_text(&t), t.to_string());
+        }
     }
 }
