@@ -1,13 +1,13 @@
-//! Demo data for `make run`: a patient with 90 days of simulated pump and CGM
-//! data (deterministic generator, `devices::demo`), a clinic and a clinician.
+//! Demo data for `make run`: a patient with 90 days of pump and CGM data (the
+//! deterministic `devices::demo` data set, uploaded from a simulated MiniMed pump
+//! through the real driver and the pump-dump import), a clinic and a clinician.
 //! Seeded only when asked (`diabase serve --demo`), never on a real site
 //! without it, and only once.
 
 use super::auth::{create_user, hash_password, Email};
 use super::{AppState, ServiceError};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
-use store::entity::{clinic_members, clinics, devices, grants, patient_records, patients, uploads, users};
-use store::records::{insert_records, Batch, SourceRank};
+use store::entity::{clinic_members, clinics, grants, patient_records, patients, users};
 
 pub const DEMO_PATIENT_EMAIL: &str = "demo.patient@diabase.example";
 pub const DEMO_PATIENT_PASSWORD: &str = "glucose-demo-patient-2026";
@@ -46,66 +46,20 @@ pub async fn seed_demo(state: &AppState, now_ms: i64) -> Result<DemoLogins, Serv
         .await?
         .ok_or_else(|| ServiceError::Internal("demo patient space missing".into()))?;
 
-    // 90 days ending yesterday in the patient's zone.
-    let today = chrono::DateTime::from_timestamp_millis(now_ms)
-        .unwrap_or_default()
-        .with_timezone(&zone)
-        .date_naive();
-    let cfg = ::devices::demo::DemoConfig::new(42, 90, today - chrono::Duration::days(1));
-    let demo = ::devices::demo::generate(&cfg);
+    // The demo pump: 90 days of the demo data set (devices::demo) written into a simulated
+    // MiniMed 754 whose clock runs 3 min 20 s fast, read now with the real driver over the
+    // simulated CareLink stick, and posted as the browser posts a pump dump. So the demo's
+    // data took the path a patient's takes: pages, CRCs, decoders, clock offset, import.
+    let utc = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
+    let clock = utc.with_timezone(&zone).naive_local() + chrono::Duration::seconds(200);
+    let cfg = ::devices::demo::DemoConfig::new(42, 90, clock.date());
+    let dump = ::devices::minimed::demo_pump::read_demo_pump(&cfg, clock, utc).map_err(ServiceError::Internal)?;
+    let bytes = serde_json::to_vec(&dump).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let file_name = format!("MiniMed-{}-{}.json", ::devices::minimed::demo_pump::DEMO_MODEL, dump.device.serial);
+    let summary = super::import::import_file(state, None, &patient.id, &file_name, &bytes, now_ms).await?;
+    let records: u64 = summary.records.values().sum();
 
     let txn = state.db.begin().await?;
-    let device_id = store::new_id();
-    devices::ActiveModel {
-        id: Set(device_id.clone()),
-        patient_id: Set(patient.id.clone()),
-        manufacturer: Set(demo.pump.manufacturer.clone()),
-        model: Set(demo.pump.model.clone()),
-        serial: Set(demo.pump.serial.clone()),
-        created_ms: Set(now_ms),
-    }
-    .insert(&txn)
-    .await?;
-    let upload_id = store::new_id();
-    uploads::ActiveModel {
-        id: Set(upload_id.clone()),
-        patient_id: Set(patient.id.clone()),
-        uploaded_by: Set(Some(user.id.clone())),
-        source: Set("demo".into()),
-        format: Set("demo-simulator".into()),
-        file_name: Set(None),
-        blob_sha256: Set(None),
-        device_id: Set(Some(device_id.clone())),
-        time_zone: Set(DEMO_ZONE.into()),
-        clock_offset_s: Set(0),
-        counts_json: Set("{}".into()),
-        duplicates: Set(0),
-        rejected: Set(0),
-        first_ms: Set(None),
-        last_ms: Set(None),
-        created_ms: Set(now_ms),
-    }
-    .insert(&txn)
-    .await?;
-    let batch = Batch {
-        patient_id: &patient.id,
-        device_id: Some(&device_id),
-        upload_id: Some(&upload_id),
-        rank: SourceRank::Device,
-        zone,
-        clock_offset_s: 0,
-    };
-    let inserted = insert_records(&txn, &batch, &demo.records).await?;
-    let mut up: uploads::ActiveModel = uploads::Entity::find_by_id(upload_id.clone())
-        .one(&txn)
-        .await?
-        .ok_or_else(|| ServiceError::Internal("demo upload missing".into()))?
-        .into();
-    up.counts_json = Set(serde_json::to_string(&inserted.by_kind).unwrap_or_else(|_| "{}".into()));
-    up.first_ms = Set(inserted.first_ms);
-    up.last_ms = Set(inserted.last_ms);
-    up.update(&txn).await?;
-
     if let Some(clinician) = clinician {
         let clinic_id = store::new_id();
         clinics::ActiveModel {
@@ -168,9 +122,6 @@ pub async fn seed_demo(state: &AppState, now_ms: i64) -> Result<DemoLogins, Serv
         .insert(&txn)
         .await?;
     }
-    if let (Some(a), Some(b)) = (inserted.first_ms, inserted.last_ms) {
-        super::daily::refresh_in(&txn, &patient.id, Some((a, b))).await?;
-    }
     txn.commit().await?;
-    Ok(DemoLogins { created: true, records: inserted.total() })
+    Ok(DemoLogins { created: true, records })
 }

@@ -145,6 +145,21 @@ const BG_TARGETS: [(u32, u16, u16); 1] = [(0, 100, 120)];
 const ACTIVE_INSULIN_TIME_H: u32 = 3;
 const PROFILE: &str = "standard";
 
+/// The demo pump's programmed schedules, as the `settings` record states them (the demo
+/// pump in [`crate::minimed::demo_pump`] answers them).
+pub mod schedules {
+    /// Basal profile "standard": (minutes after midnight, U/h).
+    pub const BASAL: [(u32, f64); 5] = super::BASAL;
+    /// Carb ratios: (minutes after midnight, g/U).
+    pub const CARB_RATIOS: [(u32, f64); 3] = super::CARB_RATIOS;
+    /// Insulin sensitivities: (minutes after midnight, mg/dL per U).
+    pub const SENSITIVITIES: [(u32, f64); 3] = super::SENSITIVITIES;
+    /// BG targets: (minutes after midnight, low, high), mg/dL.
+    pub const BG_TARGETS: [(u32, u16, u16); 1] = super::BG_TARGETS;
+    /// Active insulin time of the Bolus Wizard, hours.
+    pub const ACTIVE_INSULIN_TIME_H: u32 = super::ACTIVE_INSULIN_TIME_H;
+}
+
 // ---------------------------------------------------------------------------
 // Model constants.
 

@@ -20,7 +20,7 @@
 
 use super::PumpModel;
 use super::crc::{PAGE_DATA_LEN, PAGE_LEN, crc16_ccitt};
-use super::glucose::{GlucoseData, SensorStatusKind, SensorTimestampKind};
+use super::glucose::{GlucoseData, SensorStatusKind, SensorSyncKind, SensorTimestampKind};
 use super::history::{BgUnits, Bolus, BolusType, EventData, TempBasalRate, WizardEstimate};
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Timelike};
 
@@ -370,7 +370,7 @@ fn encode_wizard(
 /// Written: boluses (normal, square, dual parts; 9 bytes before x23, 13 after), Bolus Wizard
 /// estimates (20 / 22 bytes), prime, pump alarm, clear alarm, daily total (0x07), CalBGForPH,
 /// BG received (0x3f), temp basal and its duration, basal profile start, suspend, resume,
-/// rewind, low reservoir, low battery. Anything else is [`EncodeError::Unsupported`].
+/// rewind, low reservoir, low battery, meal marker. Anything else is [`EncodeError::Unsupported`].
 pub fn encode_history_event(ev: &HistoryEvent, model: PumpModel) -> Result<Vec<u8>, EncodeError> {
     let mut ts = pump_timestamp(ev.timestamp)?;
     let v = match &ev.data {
@@ -510,8 +510,19 @@ pub fn encode_history_event(ev: &HistoryEvent, model: PumpModel) -> Result<Vec<u
         EventData::UnabsorbedInsulin(_) => {
             return Err(EncodeError::Unsupported("unabsorbed insulin"));
         }
-        EventData::MealMarker { .. }
-        | EventData::ExerciseMarker
+        // JournalEntryMealMarker: carbs in grams (9 bits: byte 7, bit 0 of byte 1) or
+        // exchanges in tenths (byte 7), bit 1 of byte 8 telling which.
+        EventData::MealMarker { carbs, exchanges } => {
+            let v = if *exchanges {
+                strokes("carbs", *carbs, 10.0, 0xFF, "0-25.5 exchanges in 0.1")?
+            } else {
+                strokes("carbs", *carbs, 1.0, 0x1FF, "0-511 g in whole grams")?
+            };
+            let mut r = simple(0x40, ((v >> 8) & 1) as u8, ts);
+            r.extend_from_slice(&[(v & 0xFF) as u8, if *exchanges { 0x02 } else { 0 }]);
+            r
+        }
+        EventData::ExerciseMarker
         | EventData::InsulinMarker { .. }
         | EventData::OtherMarker => return Err(EncodeError::Unsupported("journal marker")),
         EventData::Settings | EventData::Other => {
@@ -616,6 +627,18 @@ pub fn encode_glucose_record(t: NaiveDateTime, data: &GlucoseData) -> Result<Vec
                 SensorStatusKind::Unknown => 3,
             },
         ),
+        // Below 40 / above 400 mg/dL: relative records in a run, like a reading.
+        GlucoseData::SensorDataLow => Ok(vec![0x06]),
+        GlucoseData::SensorDataHigh => Ok(vec![0x07, 0]),
+        GlucoseData::SensorSync(k) => with_ts(
+            0x0d,
+            match k {
+                SensorSyncKind::New => 1,
+                SensorSyncKind::Old => 2,
+                SensorSyncKind::Find => 3,
+                SensorSyncKind::Unknown => 0,
+            },
+        ),
         GlucoseData::BatteryChange => with_ts(0x0a, 0),
         GlucoseData::SensorCalFactor { factor } => {
             let f = strokes("factor", *factor, 1000.0, 0xFFFF, "0-65.535 in 0.001")?;
@@ -698,14 +721,15 @@ impl CgmWriter {
 
     fn reading(&mut self, t: NaiveDateTime, data: GlucoseData) -> Result<(), EncodeError> {
         let continues = self.run.is_some_and(|l| t - l == Duration::minutes(5));
+        let len = encode_glucose_record(t, &data)?.len();
         // Room for the reading and the closing anchor.
-        if continues && self.page.len() + 1 + TS_LEN <= PAGE_DATA_LEN {
+        if continues && self.page.len() + len + TS_LEN <= PAGE_DATA_LEN {
             self.put(t, data)?;
             self.run = Some(t);
             return Ok(());
         }
         self.close_run()?;
-        if self.page.len() + TS_LEN + 1 + TS_LEN > PAGE_DATA_LEN {
+        if self.page.len() + TS_LEN + len + TS_LEN > PAGE_DATA_LEN {
             self.flush()?;
         }
         let anchor = t
@@ -756,7 +780,9 @@ pub fn encode_glucose(items: &[(NaiveDateTime, GlucoseData)]) -> Result<GlucoseP
         }
         last = Some(*t);
         match data {
-            GlucoseData::SensorGlucose { .. } => w.reading(*t, data.clone())?,
+            GlucoseData::SensorGlucose { .. }
+            | GlucoseData::SensorDataLow
+            | GlucoseData::SensorDataHigh => w.reading(*t, data.clone())?,
             GlucoseData::SensorTimestamp(_) => {
                 return Err(EncodeError::Invalid {
                     what: "CGM events",
@@ -968,6 +994,14 @@ mod tests {
                 amount_u: f64::from(a) / 10.0
             }),
             Just(EventData::LowBattery),
+            (0u32..512).prop_map(|g| EventData::MealMarker {
+                carbs: f64::from(g),
+                exchanges: false
+            }),
+            (0u32..256).prop_map(|x| EventData::MealMarker {
+                carbs: f64::from(x) / 10.0,
+                exchanges: true
+            }),
             (0i64..7000, 0u32..8000).prop_map(|(d, tot)| EventData::ResultDailyTotal {
                 date: NaiveDate::from_ymd_opt(2005, 1, 1)
                     .and_then(|x| x.checked_add_signed(Duration::days(d))),
@@ -1033,7 +1067,8 @@ mod tests {
             start in arb_time(),
             steps in prop::collection::vec((1i64..4, 20u16..256, 0u8..12, 1u16..512, 0u32..60000), 1..1500),
         ) {
-            // Readings mostly 5 minutes apart, with gaps, calibrations and status records.
+            // Readings mostly 5 minutes apart (some out of the sensor's range), with gaps,
+            // calibrations, status and sync records.
             let mut now = start.with_second(0).unwrap_or(start);
             let mut items = Vec::new();
             for (gap, v, kind, bg, factor) in steps {
@@ -1042,6 +1077,9 @@ mod tests {
                     1 => items.push((now, GlucoseData::CalBgForGh { bg_mg_dl: bg })),
                     2 => items.push((now, GlucoseData::SensorCalFactor { factor: f64::from(factor) / 1000.0 })),
                     3 => items.push((now, GlucoseData::SensorStatus(SensorStatusKind::On))),
+                    4 => items.push((now, GlucoseData::SensorDataLow)),
+                    5 => items.push((now, GlucoseData::SensorDataHigh)),
+                    6 => items.push((now, GlucoseData::SensorSync(SensorSyncKind::New))),
                     _ => items.push((now, GlucoseData::SensorGlucose { mg_dl: v * 2 })),
                 }
             }

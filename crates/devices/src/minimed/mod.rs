@@ -27,6 +27,7 @@
 //! cross-checks CGM times.
 
 pub mod crc;
+pub mod demo_pump;
 pub mod driver;
 pub mod dump;
 pub mod encode;
