@@ -113,6 +113,11 @@ test('the AGP shows a tooltip on hover; the daily chart zooms and pages between 
   await page.goto(`${server.base}/reports/daily`);
   await hydrated(page);
   await drawnCharts(page);
+  // The newest day is today, uploaded from the pump a moment ago: step back to a whole day.
+  const today = await page.textContent('[data-testid=day-title]');
+  await page.click('[data-testid=prev-day]');
+  await page.waitForFunction((t) => document.querySelector('[data-testid=day-title]')?.textContent !== t, today);
+  await drawnCharts(page);
   const title = await page.textContent('[data-testid=day-title]');
   const zoom = await page.evaluate(() => {
     const el = document.querySelector('.chart');

@@ -112,7 +112,8 @@ async fn demo_patient_reports(app: &TestApp) {
     ] {
         assert!(g[k].is_number(), "{k}: {}", g[k]);
     }
-    assert!(g["readings"].as_u64().unwrap() > 3500);
+    // 13 whole days and the part of today before the upload.
+    assert!(g["readings"].as_u64().unwrap() > 3300, "{g}");
     assert_eq!(g["agp"].as_array().unwrap().len(), 96);
     assert_eq!(g["sufficient"], true);
     assert_eq!(o["agp_hourly"].as_array().unwrap().len(), 24);
