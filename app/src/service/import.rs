@@ -6,7 +6,7 @@ use super::{policy, Actor, AppState, ServiceError};
 use ::devices::import::{self as imp, Item};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use std::collections::BTreeMap;
 use store::entity::{devices, patients, raw_blobs, uploads};
@@ -51,6 +51,11 @@ pub async fn import_file(
     })?;
     // The parser reads a shared copy of the bytes, so it can run on its own thread.
     let shared: std::sync::Arc<[u8]> = std::sync::Arc::from(bytes);
+    // The content address is computed on its own thread while parsing starts.
+    let hashing = {
+        let b = shared.clone();
+        tokio::task::spawn_blocking(move || store::sha256_hex(&b))
+    };
     let importer = imp::import_named(std::io::Cursor::new(shared), format, Some(file_name))
         .map_err(|e| ServiceError::Unprocessable(format!("{file_name}: {e}")))?;
     // Pages read from a pump are device data: they rank above files when two sources cover the
@@ -69,17 +74,7 @@ pub async fn import_file(
         ("file", SourceRank::File, 0)
     };
 
-    let sha = store::sha256_hex(bytes);
     let txn = state.db.begin().await?;
-    raw_blobs::Entity::insert(raw_blobs::ActiveModel {
-        sha256: Set(sha.clone()),
-        size: Set(bytes.len() as i64),
-        bytes: Set(bytes.to_vec()),
-        created_ms: Set(now),
-    })
-    .on_conflict(OnConflict::column(raw_blobs::Column::Sha256).do_nothing().to_owned())
-    .exec_without_returning(&txn)
-    .await?;
     let upload_id = store::new_id();
     uploads::ActiveModel {
         id: Set(upload_id.clone()),
@@ -88,7 +83,7 @@ pub async fn import_file(
         source: Set(source.into()),
         format: Set(format.name().to_string()),
         file_name: Set(Some(file_name.chars().take(255).collect())),
-        blob_sha256: Set(Some(sha)),
+        blob_sha256: Set(None),
         device_id: Set(None),
         time_zone: Set(zone.name().to_string()),
         clock_offset_s: Set(clock_offset_s),
@@ -216,11 +211,34 @@ pub async fn import_file(
     consumed?;
     let rejected = produced?;
 
+    // The raw bytes, kept once per content. Looking first spares a re-import
+    // copying the whole file through the driver into a statement that then
+    // does nothing.
+    let sha = hashing.await.map_err(|e| ServiceError::Internal(format!("hashing task: {e}")))?;
+    let stored = raw_blobs::Entity::find_by_id(sha.clone())
+        .select_only()
+        .column(raw_blobs::Column::Size)
+        .into_tuple::<i64>()
+        .one(&txn)
+        .await?;
+    if stored != Some(bytes.len() as i64) {
+        raw_blobs::Entity::insert(raw_blobs::ActiveModel {
+            sha256: Set(sha.clone()),
+            size: Set(bytes.len() as i64),
+            bytes: Set(bytes.to_vec()),
+            created_ms: Set(now),
+        })
+        .on_conflict(OnConflict::column(raw_blobs::Column::Sha256).do_nothing().to_owned())
+        .exec_without_returning(&txn)
+        .await?;
+    }
+
     let mut up: uploads::ActiveModel = uploads::Entity::find_by_id(upload_id.clone())
         .one(&txn)
         .await?
         .ok_or_else(|| ServiceError::Internal("upload row vanished".into()))?
         .into();
+    up.blob_sha256 = Set(Some(sha));
     up.counts_json = Set(serde_json::to_string(&counts).unwrap_or_else(|_| "{}".into()));
     up.duplicates = Set(duplicates as i64);
     up.rejected = Set(rejected.len() as i64);
@@ -298,7 +316,6 @@ async fn find_or_create_device<C: sea_orm::ConnectionTrait>(
 /// The devices that uploaded into a data space, with what an uploader needs for an incremental
 /// read: the newest pump-local time already stored from each device's history and CGM.
 pub async fn list_devices(state: &AppState, actor: &Actor, patient_id: &str) -> Result<Vec<DeviceRow>, ServiceError> {
-    use sea_orm::QuerySelect;
     use store::entity::{glucose, therapy_events};
     policy::require(state, actor, policy::Action::Upload, patient_id).await?;
     let devs = devices::Entity::find()
