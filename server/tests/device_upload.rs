@@ -140,22 +140,11 @@ async fn bad_pages_are_reported_and_bad_dumps_store_nothing(app: &TestApp) {
 
 /// Reads a simulated pump with the real driver (waits skipped), as the browser does.
 fn read_pump(sim: &mut devices::minimed::simulator::Simulator, since: Option<chrono::NaiveDateTime>, utc: chrono::DateTime<chrono::Utc>) -> Result<devices::minimed::dump::PumpDump, devices::minimed::driver::DriverError> {
-    use devices::minimed::driver::{Action, Driver, DriverConfig, Reply, run_blocking_with_clock};
+    use devices::minimed::driver::{Driver, DriverConfig, run_blocking_with_clock};
     let mut cfg = DriverConfig::new("654321");
     cfg.since = since;
     let mut d = Driver::new(cfg)?;
-    run_blocking_with_clock(
-        &mut d,
-        |a| match a {
-            Action::Write(b) => {
-                sim.write(b);
-                Reply::Written
-            }
-            Action::Read => sim.read().map_or(Reply::Timeout, Reply::Read),
-            _ => Reply::Waited,
-        },
-        || Some(utc),
-    )
+    run_blocking_with_clock(&mut d, |a| sim.transport(a), || Some(utc))
 }
 
 both_backends!(a_simulated_pump_uploads_end_to_end_with_faults_and_incrementally);

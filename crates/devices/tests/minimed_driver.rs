@@ -40,14 +40,7 @@ fn model(n: u16) -> PumpModel {
 
 /// The transport: the simulator answers writes and reads; waits are skipped.
 fn io(sim: &mut Simulator) -> impl FnMut(&Action) -> Reply + '_ {
-    move |a| match a {
-        Action::Write(b) => {
-            sim.write(b);
-            Reply::Written
-        }
-        Action::Read => sim.read().map_or(Reply::Timeout, Reply::Read),
-        _ => Reply::Waited,
-    }
+    move |a| sim.transport(a)
 }
 
 fn upload(sim: &mut Simulator, cfg: DriverConfig) -> Result<PumpDump, DriverError> {

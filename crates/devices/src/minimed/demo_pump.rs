@@ -345,21 +345,10 @@ pub fn read_demo_pump(
     clock: NaiveDateTime,
     utc: chrono::DateTime<chrono::Utc>,
 ) -> Result<super::dump::PumpDump, String> {
-    use super::driver::{Action, Driver, DriverConfig, Reply, run_blocking_with_clock};
+    use super::driver::{Driver, DriverConfig, run_blocking_with_clock};
     let encoded = demo_scenario(cfg, clock).map_err(|e| format!("demo pump: {e}"))?;
     let mut sim = super::simulator::Simulator::new(encoded.scenario);
     let mut driver = Driver::new(DriverConfig::new(DEMO_SERIAL)).map_err(|e| e.to_string())?;
-    run_blocking_with_clock(
-        &mut driver,
-        |a| match a {
-            Action::Write(b) => {
-                sim.write(b);
-                Reply::Written
-            }
-            Action::Read => sim.read().map_or(Reply::Timeout, Reply::Read),
-            _ => Reply::Waited,
-        },
-        || Some(utc),
-    )
-    .map_err(|e| format!("reading the demo pump: {e}"))
+    run_blocking_with_clock(&mut driver, |a| sim.transport(a), || Some(utc))
+        .map_err(|e| format!("reading the demo pump: {e}"))
 }

@@ -935,6 +935,21 @@ impl Simulator {
         })
     }
 
+    /// Performs a driver action as a blocking transport backed by this simulator would: a
+    /// write goes to the stick, a read takes the next packet (a timeout when none waits), and
+    /// waits are skipped (no radio delay). For [`super::driver::run_blocking`].
+    pub fn transport(&mut self, action: &super::driver::Action) -> super::driver::Reply {
+        use super::driver::{Action, Reply};
+        match action {
+            Action::Write(b) => {
+                self.write(b);
+                Reply::Written
+            }
+            Action::Read => self.read().map_or(Reply::Timeout, Reply::Read),
+            _ => Reply::Waited,
+        }
+    }
+
     /// One bulk IN transfer to the host: the next USB packet, or `None` when nothing is waiting
     /// (the host's read times out) or when a [`Fault::LostFrame`] swallows it.
     pub fn read(&mut self) -> Option<Vec<u8>> {
