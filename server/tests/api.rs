@@ -235,6 +235,33 @@ async fn demo_seed_is_complete_and_idempotent(app: &TestApp) {
     assert!(rows[0]["readings"].as_u64().unwrap() > 3000, "13 days of demo CGM: {}", rows[0]);
 }
 
+both_backends!(an_interrupted_demo_seed_is_completed);
+async fn an_interrupted_demo_seed_is_completed(app: &TestApp) {
+    use app::service::{auth, seed};
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    // A seed stopped after its first step: the patient account, nothing else.
+    let now = app::service::now_ms();
+    let hash = auth::hash_password(seed::DEMO_PATIENT_PASSWORD.into()).await.unwrap();
+    let email = auth::Email::parse(seed::DEMO_PATIENT_EMAIL).unwrap();
+    let user = auth::create_user(&app.state.db, &email, &hash, "Alex Demo", "patient", seed::DEMO_ZONE, true, now).await.unwrap().unwrap();
+    let resumed = seed::seed_demo(&app.state, now).await.unwrap();
+    assert!(resumed.created, "the missing steps ran");
+    assert!(resumed.records > 25_000, "{} records", resumed.records);
+    let patient = store::entity::patients::Entity::find()
+        .filter(store::entity::patients::Column::UserId.eq(&user.id))
+        .one(&app.state.db).await.unwrap().unwrap();
+    let records = store::entity::patient_records::Entity::find()
+        .filter(store::entity::patient_records::Column::PatientId.eq(&patient.id))
+        .count(&app.state.db).await.unwrap();
+    assert_eq!(records, 1, "linked to the demo clinic once");
+    let again = seed::seed_demo(&app.state, now).await.unwrap();
+    assert!(!again.created && again.records == 0, "{again:?}");
+    let uploads = store::entity::uploads::Entity::find()
+        .filter(store::entity::uploads::Column::PatientId.eq(&patient.id))
+        .count(&app.state.db).await.unwrap();
+    assert_eq!(uploads, 1, "one pump upload");
+}
+
 both_backends!(record_inserts_are_idempotent);
 async fn record_inserts_are_idempotent(app: &TestApp) {
     use store::records::{insert_records, Batch, SourceRank};

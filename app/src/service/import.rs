@@ -211,9 +211,9 @@ pub async fn import_file(
     consumed?;
     let rejected = produced?;
 
-    // The raw bytes, kept once per content. Looking first spares a re-import
-    // copying the whole file through the driver into a statement that then
-    // does nothing.
+    // The raw bytes, kept once per content (the same SHA-256 is the same
+    // bytes). Looking first spares a re-import copying the whole file through
+    // the driver into a statement that then does nothing.
     let sha = hashing.await.map_err(|e| ServiceError::Internal(format!("hashing task: {e}")))?;
     let stored = raw_blobs::Entity::find_by_id(sha.clone())
         .select_only()
@@ -221,7 +221,7 @@ pub async fn import_file(
         .into_tuple::<i64>()
         .one(&txn)
         .await?;
-    if stored != Some(bytes.len() as i64) {
+    if stored.is_none() {
         raw_blobs::Entity::insert(raw_blobs::ActiveModel {
             sha256: Set(sha.clone()),
             size: Set(bytes.len() as i64),

@@ -7,7 +7,7 @@
 use super::auth::{create_user, hash_password, Email};
 use super::{AppState, ServiceError};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
-use store::entity::{clinic_members, clinics, grants, patient_records, patients, users};
+use store::entity::{clinic_members, clinics, devices, grants, patient_records, patients, users};
 
 pub const DEMO_PATIENT_EMAIL: &str = "demo.patient@diabase.example";
 pub const DEMO_PATIENT_PASSWORD: &str = "glucose-demo-patient-2026";
@@ -23,105 +23,148 @@ pub struct DemoLogins {
 }
 
 pub async fn seed_demo(state: &AppState, now_ms: i64) -> Result<DemoLogins, ServiceError> {
-    let existing = users::Entity::find()
-        .filter(users::Column::Email.eq(DEMO_PATIENT_EMAIL))
-        .one(&state.db)
-        .await?;
-    if existing.is_some() {
-        return Ok(DemoLogins { created: false, records: 0 });
-    }
-    let zone = therapy::time::parse_zone(DEMO_ZONE).unwrap_or(chrono_tz::UTC);
-    let patient_email = Email::parse(DEMO_PATIENT_EMAIL)?;
-    let clin_email = Email::parse(DEMO_CLINICIAN_EMAIL)?;
-    let ph = hash_password(DEMO_PATIENT_PASSWORD.into()).await?;
-    let ch = hash_password(DEMO_CLINICIAN_PASSWORD.into()).await?;
-    let Some(user) = create_user(&state.db, &patient_email, &ph, "Alex Demo", "patient", DEMO_ZONE, true, now_ms).await?
-    else {
-        return Ok(DemoLogins { created: false, records: 0 });
-    };
-    let clinician = create_user(&state.db, &clin_email, &ch, "Dr. Sam Demo", "clinician", DEMO_ZONE, true, now_ms).await?;
+    // Each step looks for what it makes, so a seed interrupted part-way (a
+    // crash, a database error) is completed at the next start instead of
+    // leaving a demo patient without a clinic or without data. The pump upload
+    // comes last: it is the slow step, and once its device is stored the demo
+    // is whole.
+    let (user, new_patient) =
+        demo_user(state, DEMO_PATIENT_EMAIL, DEMO_PATIENT_PASSWORD, "Alex Demo", "patient", now_ms).await?;
+    let (clinician, new_clinician) =
+        demo_user(state, DEMO_CLINICIAN_EMAIL, DEMO_CLINICIAN_PASSWORD, "Dr. Sam Demo", "clinician", now_ms).await?;
+    let mut created = new_patient || new_clinician;
     let patient = patients::Entity::find()
         .filter(patients::Column::UserId.eq(&user.id))
         .one(&state.db)
         .await?
         .ok_or_else(|| ServiceError::Internal("demo patient space missing".into()))?;
+    let linked = patient_records::Entity::find()
+        .filter(patient_records::Column::PatientId.eq(&patient.id))
+        .one(&state.db)
+        .await?
+        .is_some();
+    if !linked {
+        link_demo_clinic(state, &patient.id, &clinician.id, now_ms).await?;
+        created = true;
+    }
+    let uploaded = devices::Entity::find()
+        .filter(devices::Column::PatientId.eq(&patient.id))
+        .filter(devices::Column::Serial.eq(::devices::minimed::demo_pump::DEMO_SERIAL))
+        .one(&state.db)
+        .await?
+        .is_some();
+    let mut records = 0;
+    if !uploaded {
+        records = upload_demo_pump(state, &patient.id, now_ms).await?;
+        created = true;
+    }
+    Ok(DemoLogins { created, records })
+}
 
-    // The demo pump: 90 days of the demo data set (devices::demo) written into a simulated
-    // MiniMed 754 whose clock runs 3 min 20 s fast, read now with the real driver over the
-    // simulated CareLink stick, and posted as the browser posts a pump dump. So the demo's
-    // data took the path a patient's takes: pages, CRCs, decoders, clock offset, import.
+/// The demo account with this e-mail, made (verified, in the demo's zone) if
+/// it is not there yet; `true` when it was made now.
+async fn demo_user(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    name: &str,
+    role: &str,
+    now_ms: i64,
+) -> Result<(users::Model, bool), ServiceError> {
+    let find = || users::Entity::find().filter(users::Column::Email.eq(email)).one(&state.db);
+    if let Some(u) = find().await? {
+        return Ok((u, false));
+    }
+    let hash = hash_password(password.into()).await?;
+    match create_user(&state.db, &Email::parse(email)?, &hash, name, role, DEMO_ZONE, true, now_ms).await? {
+        Some(u) => Ok((u, true)),
+        // Made meanwhile by another process.
+        None => Ok((find().await?.ok_or_else(|| ServiceError::Internal(format!("demo account {email} vanished")))?, false)),
+    }
+}
+
+/// The demo pump: 90 days of the demo data set (devices::demo) written into a
+/// simulated MiniMed 754 whose clock runs 3 min 20 s fast, read now with the
+/// real driver over the simulated CareLink stick, and imported as the browser
+/// posts a pump dump. So the demo's data took the path a patient's takes:
+/// pages, CRCs, decoders, clock offset, import. Returns the records stored.
+async fn upload_demo_pump(state: &AppState, patient_id: &str, now_ms: i64) -> Result<u64, ServiceError> {
+    let zone = therapy::time::parse_zone(DEMO_ZONE).unwrap_or(chrono_tz::UTC);
     let utc = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
     let clock = utc.with_timezone(&zone).naive_local() + chrono::Duration::seconds(200);
     let cfg = ::devices::demo::DemoConfig::new(42, 90, clock.date());
     let dump = ::devices::minimed::demo_pump::read_demo_pump(&cfg, clock, utc).map_err(ServiceError::Internal)?;
     let bytes = serde_json::to_vec(&dump).map_err(|e| ServiceError::Internal(e.to_string()))?;
     let file_name = format!("MiniMed-{}-{}.json", ::devices::minimed::demo_pump::DEMO_MODEL, dump.device.serial);
-    let summary = super::import::import_file(state, None, &patient.id, &file_name, &bytes, now_ms).await?;
-    let records: u64 = summary.records.values().sum();
+    let summary = super::import::import_file(state, None, patient_id, &file_name, &bytes, now_ms).await?;
+    Ok(summary.records.values().sum())
+}
 
+/// The demo clinic, its clinician as admin, and the demo patient's record
+/// there with a grant of every scope, as if the patient had accepted a link
+/// code: one transaction.
+async fn link_demo_clinic(state: &AppState, patient_id: &str, clinician_id: &str, now_ms: i64) -> Result<(), ServiceError> {
     let txn = state.db.begin().await?;
-    if let Some(clinician) = clinician {
-        let clinic_id = store::new_id();
-        clinics::ActiveModel {
-            id: Set(clinic_id.clone()),
-            name: Set("Diabase Demo Clinic".into()),
-            created_ms: Set(now_ms),
-            require_2fa: Set(false),
-            share_code: Set(super::sharing::normalise_code(&super::sharing::new_link_code())),
-        }
-        .insert(&txn)
-        .await?;
-        clinic_members::ActiveModel {
-            clinic_id: Set(clinic_id.clone()),
-            user_id: Set(clinician.id.clone()),
-            role: Set("admin".into()),
-            created_ms: Set(now_ms),
-        }
-        .insert(&txn)
-        .await?;
-        // The demo patient shares everything with the demo clinic, as if
-        // they had accepted a link code.
-        let cipher = &state.config.cipher;
-        let record_id = store::new_id();
-        let grant_id = store::new_id();
-        grants::ActiveModel {
-            id: Set(grant_id.clone()),
-            patient_id: Set(patient.id.clone()),
-            grantee_clinic_id: Set(Some(clinic_id.clone())),
-            grantee_user_id: Set(None),
-            record_id: Set(Some(record_id.clone())),
-            invite_email: Set(None),
-            invite_token_hash: Set(None),
-            invite_expires_ms: Set(None),
-            scopes: Set(super::sharing::all_scopes()),
-            created_ms: Set(now_ms),
-            updated_ms: Set(now_ms),
-            accepted_ms: Set(Some(now_ms)),
-            expires_ms: Set(None),
-            revoked_ms: Set(None),
-            paused_ms: Set(None),
-            provider_name: Set(None),
-            provider_clinic: Set(None),
-        }
-        .insert(&txn)
-        .await?;
-        patient_records::ActiveModel {
-            id: Set(record_id),
-            clinic_id: Set(clinic_id.clone()),
-            patient_id: Set(patient.id.clone()),
-            name: Set(cipher.seal("Alex Demo")),
-            birth_date: Set(Some(cipher.seal("1990-04-12"))),
-            mrn: Set(Some(cipher.seal("DEMO-0001"))),
-            linked_user: Set(1),
-            created_ms: Set(now_ms),
-            mrn_index: Set(Some(cipher.index(&clinic_id, "DEMO-0001"))),
-            grant_id: Set(Some(grant_id)),
-            created_by: Set(Some(clinician.id.clone())),
-            link_state: Set("linked".into()),
-        }
-        .insert(&txn)
-        .await?;
+    let clinic_id = store::new_id();
+    clinics::ActiveModel {
+        id: Set(clinic_id.clone()),
+        name: Set("Diabase Demo Clinic".into()),
+        created_ms: Set(now_ms),
+        require_2fa: Set(false),
+        share_code: Set(super::sharing::normalise_code(&super::sharing::new_link_code())),
     }
+    .insert(&txn)
+    .await?;
+    clinic_members::ActiveModel {
+        clinic_id: Set(clinic_id.clone()),
+        user_id: Set(clinician_id.to_string()),
+        role: Set("admin".into()),
+        created_ms: Set(now_ms),
+    }
+    .insert(&txn)
+    .await?;
+    // The demo patient shares everything with the demo clinic, as if
+    // they had accepted a link code.
+    let cipher = &state.config.cipher;
+    let record_id = store::new_id();
+    let grant_id = store::new_id();
+    grants::ActiveModel {
+        id: Set(grant_id.clone()),
+        patient_id: Set(patient_id.to_string()),
+        grantee_clinic_id: Set(Some(clinic_id.clone())),
+        grantee_user_id: Set(None),
+        record_id: Set(Some(record_id.clone())),
+        invite_email: Set(None),
+        invite_token_hash: Set(None),
+        invite_expires_ms: Set(None),
+        scopes: Set(super::sharing::all_scopes()),
+        created_ms: Set(now_ms),
+        updated_ms: Set(now_ms),
+        accepted_ms: Set(Some(now_ms)),
+        expires_ms: Set(None),
+        revoked_ms: Set(None),
+        paused_ms: Set(None),
+        provider_name: Set(None),
+        provider_clinic: Set(None),
+    }
+    .insert(&txn)
+    .await?;
+    patient_records::ActiveModel {
+        id: Set(record_id),
+        clinic_id: Set(clinic_id.clone()),
+        patient_id: Set(patient_id.to_string()),
+        name: Set(cipher.seal("Alex Demo")),
+        birth_date: Set(Some(cipher.seal("1990-04-12"))),
+        mrn: Set(Some(cipher.seal("DEMO-0001"))),
+        linked_user: Set(1),
+        created_ms: Set(now_ms),
+        mrn_index: Set(Some(cipher.index(&clinic_id, "DEMO-0001"))),
+        grant_id: Set(Some(grant_id)),
+        created_by: Set(Some(clinician_id.to_string())),
+        link_state: Set("linked".into()),
+    }
+    .insert(&txn)
+    .await?;
     txn.commit().await?;
-    Ok(DemoLogins { created: true, records })
+    Ok(())
 }

@@ -126,7 +126,7 @@ pub fn prepare(backend: DbBackend, batch: &Batch<'_>, records: &[Record]) -> Res
         };
         first_ms = Some(first_ms.map_or(time_ms, |f| f.min(time_ms)));
         last_ms = Some(last_ms.map_or(time_ms, |l| l.max(time_ms)));
-        let device_time = device_time_text(&r.device_time);
+        let device_time = r.device_time.to_string();
         match &r.kind {
             RecordKind::Cgm { value_mg_dl, trend, out_of_range } => {
                 num.clear();
@@ -406,32 +406,6 @@ fn push_decimal(out: &mut Vec<u8>, mut v: u64) {
     out.extend_from_slice(&digits[i..]);
 }
 
-/// A device time as `YYYY-MM-DDTHH:MM:SS` (what its `Display` gives), written
-/// without the formatting machinery for years 0–9999.
-fn device_time_text(t: &therapy::DeviceTime) -> String {
-    use chrono::{Datelike, Timelike};
-    let (d, tm) = (t.0.date(), t.0.time());
-    let y = d.year();
-    if !(0..=9999).contains(&y) {
-        return t.to_string();
-    }
-    let two = |v: u32| [b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8];
-    let y = y as u32;
-    let mut b = [0u8; 19];
-    b[..4].copy_from_slice(&[b'0' + (y / 1000) as u8, b'0' + (y / 100 % 10) as u8, b'0' + (y / 10 % 10) as u8, b'0' + (y % 10) as u8]);
-    b[4] = b'-';
-    b[5..7].copy_from_slice(&two(d.month()));
-    b[7] = b'-';
-    b[8..10].copy_from_slice(&two(d.day()));
-    b[10] = b'T';
-    b[11..13].copy_from_slice(&two(tm.hour()));
-    b[13] = b':';
-    b[14..16].copy_from_slice(&two(tm.minute()));
-    b[16] = b':';
-    b[17..19].copy_from_slice(&two(tm.second()));
-    b.iter().map(|&c| c as char).collect()
-}
-
 mod chrono_free {
     use therapy::Record;
     pub fn to_utc_ms(r: &Record, zone: chrono_tz::Tz, offset_s: i64) -> i64 {
@@ -474,15 +448,6 @@ mod tests {
             let mut out = Vec::new();
             push_decimal(&mut out, v);
             assert_eq!(out, v.to_string().into_bytes());
-        }
-    }
-
-    #[test]
-    fn device_times_read_as_their_display() {
-        use chrono::NaiveDate;
-        for (y, mo, d, h, mi, s) in [(2024, 3, 31, 2, 30, 0), (1, 1, 1, 0, 0, 0), (9999, 12, 31, 23, 59, 59), (2015, 1, 1, 0, 5, 9), (12_345, 1, 2, 3, 4, 5), (-44, 3, 15, 12, 0, 0)] {
-            let t = therapy::DeviceTime(NaiveDate::from_ymd_opt(y, mo, d).unwrap().and_hms_opt(h, mi, s).unwrap());
-            assert_eq!(device_time_text(&t), t.to_string());
         }
     }
 }

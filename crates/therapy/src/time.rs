@@ -20,25 +20,33 @@ impl DeviceTime {
     }
 }
 
-impl fmt::Display for DeviceTime {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl DeviceTime {
+    /// `YYYY-MM-DDTHH:MM:SS` as ASCII bytes for years 0–9999, written without
+    /// the formatting machinery (imports format every record's time); `None`
+    /// for other years, which `Display` formats through chrono.
+    fn ascii(&self) -> Option<[u8; 19]> {
         use chrono::{Datelike, Timelike};
         let (d, t) = (self.0.date(), self.0.time());
-        if (0..=9999).contains(&d.year()) {
-            // The common case without chrono's format-string interpreter
-            // (imports format every record's time): the same text.
-            write!(
-                f,
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-                d.year(),
-                d.month(),
-                d.day(),
-                t.hour(),
-                t.minute(),
-                t.second()
-            )
-        } else {
-            write!(f, "{}", self.0.format(DEVICE_TIME_FORMAT))
+        let y = u32::try_from(d.year()).ok().filter(|y| *y <= 9999)?;
+        let two = |v: u32| [b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8];
+        let mut b = *b"0000-00-00T00:00:00";
+        b[..2].copy_from_slice(&two(y / 100));
+        b[2..4].copy_from_slice(&two(y % 100));
+        b[5..7].copy_from_slice(&two(d.month()));
+        b[8..10].copy_from_slice(&two(d.day()));
+        b[11..13].copy_from_slice(&two(t.hour()));
+        b[14..16].copy_from_slice(&two(t.minute()));
+        b[17..19].copy_from_slice(&two(t.second()));
+        Some(b)
+    }
+}
+
+impl fmt::Display for DeviceTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.ascii() {
+            // Only ASCII digits and separators were written.
+            Some(b) => f.write_str(std::str::from_utf8(&b).map_err(|_| fmt::Error)?),
+            None => write!(f, "{}", self.0.format(DEVICE_TIME_FORMAT)),
         }
     }
 }
@@ -49,13 +57,22 @@ mod display_tests {
 
     #[test]
     fn display_matches_the_format_string() {
-        for s in ["2024-03-31T02:30:00", "0001-01-01T00:00:00", "9999-12-31T23:59:59", "2015-01-01T00:05:09"] {
+        for s in ["2024-03-31T02:30:00", "0001-01-01T00:00:00", "9999-12-31T23:59:59", "2015-01-01T00:05:09", "0000-06-30T19:48:07", "1970-10-01T10:10:10"] {
             let t: DeviceTime = s.parse().unwrap();
             assert_eq!(t.to_string(), s);
             assert_eq!(t.to_string(), t.0.format(DEVICE_TIME_FORMAT).to_string());
         }
         let far = DeviceTime(chrono::NaiveDate::from_ymd_opt(12_345, 1, 2).unwrap().and_hms_opt(3, 4, 5).unwrap());
         assert_eq!(far.to_string(), far.0.format(DEVICE_TIME_FORMAT).to_string());
+        let bc = DeviceTime(chrono::NaiveDate::from_ymd_opt(-44, 3, 15).unwrap().and_hms_opt(12, 0, 0).unwrap());
+        assert_eq!(bc.to_string(), bc.0.format(DEVICE_TIME_FORMAT).to_string());
+        // Stored rows hold this text: sweep the whole fast-path range.
+        let mut t = chrono::NaiveDate::from_ymd_opt(0, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap();
+        let end = chrono::NaiveDate::from_ymd_opt(10_000, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap();
+        while t < end {
+            assert_eq!(DeviceTime(t).to_string(), t.format(DEVICE_TIME_FORMAT).to_string());
+            t += chrono::Duration::seconds(3_600 * 997 + 61 * 7 + 13);
+        }
     }
 }
 
