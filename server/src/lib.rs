@@ -67,7 +67,8 @@ async fn set_language(
 pub async fn build_state(database_url: &str, config: Config, leptos_options: LeptosOptions) -> anyhow_like::Result<AppState> {
     let db = store::connect(database_url).await?;
     store::migrate(&db).await?;
-    Ok(AppState { db, config: Arc::new(config), leptos_options })
+    let checkpointer = store::checkpoint::spawn(&db).await.map(Arc::new);
+    Ok(AppState { db, config: Arc::new(config), leptos_options, checkpointer })
 }
 
 /// Serves until Ctrl-C / SIGTERM.

@@ -217,8 +217,8 @@ pub async fn import_file(
     let sha = hashing.await.map_err(|e| ServiceError::Internal(format!("hashing task: {e}")))?;
     let stored = raw_blobs::Entity::find_by_id(sha.clone())
         .select_only()
-        .column(raw_blobs::Column::Size)
-        .into_tuple::<i64>()
+        .column(raw_blobs::Column::Sha256)
+        .into_tuple::<String>()
         .one(&txn)
         .await?;
     if stored.is_none() {

@@ -37,6 +37,9 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub config: Arc<Config>,
     pub leptos_options: LeptosOptions,
+    /// The SQLite log's background checkpoint; it stops with the last clone
+    /// of the state.
+    pub checkpointer: Option<Arc<store::checkpoint::Checkpointer>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -4,6 +4,7 @@
 //! Both backends run the same code: SQLite (embedded default) and PostgreSQL.
 
 pub mod audit;
+pub mod checkpoint;
 pub mod crypto;
 pub mod entity;
 pub mod records;
@@ -58,7 +59,18 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, StoreError> {
         opts.map_sqlx_sqlite_opts(move |o| {
             use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
             let o = o.foreign_keys(true).busy_timeout(Duration::from_secs(10));
-            if memory { o } else { o.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Normal) }
+            if memory {
+                o
+            } else {
+                // A 32 MiB page cache (SQLite's default is 2 MiB) keeps a
+                // large import's index pages in memory until the commit,
+                // and the log is checkpointed off the request path (see
+                // `checkpoint`).
+                o.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .pragma("cache_size", "-32768")
+                    .pragma("wal_autocheckpoint", checkpoint::AUTOCHECKPOINT_PAGES.to_string())
+            }
         });
     } else {
         opts.max_connections(20).min_connections(1);

@@ -18,9 +18,7 @@ impl DeviceTime {
     pub fn new(dt: NaiveDateTime) -> Self {
         DeviceTime(dt)
     }
-}
 
-impl DeviceTime {
     /// `YYYY-MM-DDTHH:MM:SS` as ASCII bytes for years 0–9999, written without
     /// the formatting machinery (imports format every record's time); `None`
     /// for other years, which `Display` formats through chrono.
