@@ -98,7 +98,6 @@ mod tests {
             }
         };
         assert_eq!(pragma("wal_autocheckpoint").await, i64::from(AUTOCHECKPOINT_PAGES));
-        assert_eq!(pragma("cache_size").await, -32768);
 
         write_mib(&db, "a").await;
         assert!(file_len(&file) < 256 * 1024, "the commit itself checkpointed: {} bytes", file_len(&file));

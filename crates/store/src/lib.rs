@@ -62,13 +62,9 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, StoreError> {
             if memory {
                 o
             } else {
-                // A 32 MiB page cache (SQLite's default is 2 MiB) keeps a
-                // large import's index pages in memory until the commit,
-                // and the log is checkpointed off the request path (see
-                // `checkpoint`).
+                // The log is checkpointed off the request path (see `checkpoint`).
                 o.journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
-                    .pragma("cache_size", "-32768")
                     .pragma("wal_autocheckpoint", checkpoint::AUTOCHECKPOINT_PAGES.to_string())
             }
         });
