@@ -7,7 +7,7 @@
 use super::auth::{create_user, hash_password, Email};
 use super::{AppState, ServiceError};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
-use store::entity::{clinic_members, clinics, devices, grants, patient_records, patients, users};
+use store::entity::{clinic_members, clinics, devices, patient_records, patients, users};
 
 pub const DEMO_PATIENT_EMAIL: &str = "demo.patient@diabase.example";
 pub const DEMO_PATIENT_PASSWORD: &str = "glucose-demo-patient-2026";
@@ -127,27 +127,15 @@ async fn link_demo_clinic(state: &AppState, patient_id: &str, clinician_id: &str
     // they had accepted a link code.
     let cipher = &state.config.cipher;
     let record_id = store::new_id();
-    let grant_id = store::new_id();
-    grants::ActiveModel {
-        id: Set(grant_id.clone()),
-        patient_id: Set(patient_id.to_string()),
-        grantee_clinic_id: Set(Some(clinic_id.clone())),
-        grantee_user_id: Set(None),
-        record_id: Set(Some(record_id.clone())),
-        invite_email: Set(None),
-        invite_token_hash: Set(None),
-        invite_expires_ms: Set(None),
-        scopes: Set(super::sharing::all_scopes()),
-        created_ms: Set(now_ms),
-        updated_ms: Set(now_ms),
-        accepted_ms: Set(Some(now_ms)),
-        expires_ms: Set(None),
-        revoked_ms: Set(None),
-        paused_ms: Set(None),
-        provider_name: Set(None),
-        provider_clinic: Set(None),
-    }
-    .insert(&txn)
+    let grant_id = super::sharing::replace_clinic_grant(
+        &txn,
+        patient_id,
+        &clinic_id,
+        &record_id,
+        &super::policy::Scope::ALL,
+        None,
+        now_ms,
+    )
     .await?;
     patient_records::ActiveModel {
         id: Set(record_id),

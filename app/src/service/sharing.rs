@@ -122,7 +122,7 @@ pub async fn preview(
 /// The patient's one grant to a clinic: earlier ones are revoked and a new,
 /// accepted grant of `scopes` until `expires_ms` takes their place (inside
 /// the caller's transaction). Returns its id.
-async fn replace_clinic_grant<C: ConnectionTrait>(
+pub(crate) async fn replace_clinic_grant<C: ConnectionTrait>(
     txn: &C,
     patient_id: &str,
     clinic_id: &str,
