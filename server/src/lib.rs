@@ -13,14 +13,25 @@ pub mod security;
 use app::service::{AppState, Config};
 use axum::Router;
 use leptos::config::LeptosOptions;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+/// The page routes, generated once per process. Generating them runs the app
+/// with resource loading suspended process-wide (Leptos' `SuppressResourceLoad`
+/// is one global flag, leptos#4773): a page that another server in the same
+/// process rendered at that moment would wait for its data forever. A process
+/// that builds several routers (the integration tests build one per test)
+/// must not generate the list again.
+fn page_routes() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(app::App)).clone()
+}
 
 /// Builds the whole application router on a migrated database.
 pub fn router(state: AppState, trust_proxy: bool) -> Router {
     let leptos_options = state.leptos_options.clone();
-    let routes = generate_route_list(app::App);
+    let routes = page_routes();
     let shell_opts = leptos_options.clone();
     let pages = Router::new()
         .leptos_routes_with_context(&state, routes, || {}, move || app::shell(shell_opts.clone()))

@@ -190,6 +190,42 @@ async fn pages_and_security_headers(app: &TestApp) {
     assert!(html.contains("Europe/Berlin") && html.contains("Log out of all sessions"));
 }
 
+// Leptos suspends resource loading process-wide while it generates a route
+// list (leptos#4773): a page rendered at that moment by another server in the
+// same process never finished. The route list is made once per process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_render_while_another_router_is_built() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let builder = {
+        let (state, stop) = (app.state.clone(), stop.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                drop(server::router(state.clone(), false));
+                n += 1;
+            }
+            n
+        })
+    };
+    // The builder stops however this test ends.
+    struct Stop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    let guard = Stop(stop);
+    let c = app.client();
+    for _ in 0..60 {
+        let html = common::page(&c, &app.url("/settings")).await;
+        assert!(html.contains("Please log in"));
+    }
+    drop(guard);
+    assert!(builder.await.unwrap() > 0, "routers were built meanwhile");
+    app.finish().await;
+}
+
 both_backends!(openapi_lists_the_routes);
 async fn openapi_lists_the_routes(app: &TestApp) {
     let c = app.client();
@@ -215,7 +251,7 @@ async fn demo_seed_is_complete_and_idempotent(app: &TestApp) {
         .json(&json!({"email": seed::DEMO_PATIENT_EMAIL, "password": seed::DEMO_PATIENT_PASSWORD}))
         .send().await.unwrap();
     assert_eq!(r.status(), 200);
-    let html = c.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    let html = common::page(&c, &app.url("/")).await;
     assert!(html.contains("Time in ranges"), "dashboard shows figures");
     assert!(html.contains("data-testid=\"latest-reading\""));
     let clin = app.client();

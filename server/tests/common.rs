@@ -123,6 +123,7 @@ impl TestApp {
         reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(120))
             .build()
             .expect("client")
     }
@@ -182,6 +183,11 @@ impl TestApp {
 
     /// Stops the server and drops the PostgreSQL database.
     pub async fn finish(self) {
+        // A server that does not stop fails the test instead of stalling the run.
+        tokio::time::timeout(std::time::Duration::from_secs(120), self.finish_inner()).await.expect("the test server stopped within 2 minutes");
+    }
+
+    async fn finish_inner(self) {
         self.server.abort();
         let _ = self.server.await;
         let _ = self.state.db.clone().close().await;
@@ -194,6 +200,25 @@ impl TestApp {
         }
         let _ = self.backend;
     }
+}
+
+/// GETs a page; a body that stalls for a minute fails the test with what
+/// arrived so far.
+pub async fn page(c: &reqwest::Client, url: &str) -> String {
+    let mut r = c.get(url).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let mut body = Vec::new();
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(60), r.chunk()).await {
+            Ok(Ok(Some(b))) => body.extend_from_slice(&b),
+            Ok(Ok(None)) => break,
+            Ok(Err(e)) => panic!("GET {url}: {e}"),
+            Err(_) => {
+                let tail = String::from_utf8_lossy(&body[body.len().saturating_sub(3000)..]);
+                panic!("GET {url}: the page stalled after {} bytes; it ends with:\n{tail}", body.len());
+            }
+        }
+    }
+    String::from_utf8(body).expect("utf-8 page")
 }
 
 pub const STRONG: &str = "violet-harbour-lantern-92";
