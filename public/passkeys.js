@@ -11,6 +11,32 @@
 (() => {
   'use strict';
 
+  // Where to go after signing in: `next` when it is a path on this site,
+  // else the dashboard. The rule of `app::api::is_local_path` (issue 19):
+  // browsers drop tabs and line breaks and read `\` as `/`, so
+  // `/\t/evil.example` would leave the site. One leading `/`, no control
+  // character, whitespace or backslash (nor their %-encoded forms in the
+  // path), and the URL it resolves to keeps this page's origin.
+  const safeNext = (next) => {
+    const plain = (s) => s.startsWith('/') && !s.startsWith('//') && !/[\u0000-\u0020\u007f-\u009f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff\\]/.test(s);
+    if (typeof next !== 'string' || next.length > 2048 || !plain(next)) return '/';
+    let path = next.split(/[?#]/, 1)[0];
+    for (let i = 0; i < 3; i++) {
+      let decoded;
+      try { decoded = decodeURIComponent(path); } catch (_) { return '/'; }
+      if (decoded === path) break;
+      if (!plain(decoded)) return '/';
+      path = decoded;
+    }
+    try {
+      const url = new URL(next, window.location.origin);
+      if (url.origin !== window.location.origin) return '/';
+    } catch (_) {
+      return '/';
+    }
+    return next;
+  };
+
   const b64urlToBuf = (s) => {
     const b64 = s.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((s.length + 3) % 4);
     const bin = atob(b64);
@@ -134,7 +160,7 @@
       } else if (button.dataset.passkey === 'login') {
         await login();
         const next = new URLSearchParams(window.location.search).get('next');
-        window.location.assign(next && next.startsWith("/") && !next.startsWith("//") && !next.includes("\\") ? next : "/");
+        window.location.assign(safeNext(next));
       }
     } catch (e) {
       show(button, explain(e));

@@ -45,6 +45,20 @@ pub mod ssr {
     /// [`actor`] with the client's address and browser, for calls that
     /// rate-limit or audit by them.
     pub async fn actor_with_meta() -> Result<(AppState, Actor, ClientMeta), ServerFnError> {
+        let (state, actor, _, meta) = full_actor().await?;
+        Ok((state, actor, meta))
+    }
+
+    /// [`actor`] with the request's parts (for the public origin of links).
+    pub async fn actor_with_parts() -> Result<(AppState, Actor, http::request::Parts), ServerFnError> {
+        let (state, actor, parts, _) = full_actor().await?;
+        Ok((state, actor, parts))
+    }
+
+    /// The one gate of every authenticated server function: a session, or a
+    /// token with `full` scope (issue 19: a function that authenticated by
+    /// itself let an `upload` token rotate the Nightscout secret).
+    async fn full_actor() -> Result<(AppState, Actor, http::request::Parts, ClientMeta), ServerFnError> {
         let (state, parts, meta) = context().await?;
         let actor = service::authenticate(&state, &parts.headers, service::now_ms())
             .await
@@ -55,7 +69,7 @@ pub mod ssr {
         if !actor.full_access() {
             return Err(to_sfn(ServiceError::Forbidden));
         }
-        Ok((state, actor, meta))
+        Ok((state, actor, parts, meta))
     }
 
     pub fn set_cookie(value: &str) {
@@ -79,11 +93,139 @@ pub fn error_message(e: &ServerFnError) -> String {
     }
 }
 
-/// Only same-site relative paths are followed after log-in.
+/// Where to go after log-in, passkey sign-in or a language change: `next`
+/// when it is a path on this site ([`is_local_path`]), else `/`.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        Some(n) if is_local_path(n) => n.to_string(),
         _ => "/".to_string(),
+    }
+}
+
+/// Whether `next` is a path that stays on this site however a browser reads
+/// it (issue 19). Browsers drop tabs and line breaks from a `Location` and
+/// read `\\` as `/`, so `/\t/evil.example` goes to `//evil.example`, another
+/// host. Accepted: one leading `/`, no control character, whitespace or
+/// backslash (also not percent-encoded: `%09`, `%0a`, `%5c`, `%2f%2f`), and
+/// the path resolved against a base URL keeps the base's scheme and host.
+/// The same rule is `safeNext` in public/passkeys.js.
+pub fn is_local_path(next: &str) -> bool {
+    fn plain(s: &str) -> bool {
+        s.starts_with('/')
+            && !s.starts_with("//")
+            && !s.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+    }
+    if next.len() > 2048 || !plain(next) {
+        return false;
+    }
+    // Each percent-decoded form of the path must pass too (a proxy or a
+    // later redirect may decode once more); the query and fragment cannot
+    // change the host, so `?q=John%20Smith` stays.
+    let path_end = next.find(['?', '#']).unwrap_or(next.len());
+    let mut s = next[..path_end].to_string();
+    for _ in 0..3 {
+        let d = percent_decode(&s);
+        if d == s {
+            break;
+        }
+        if !plain(&d) {
+            return false;
+        }
+        s = d;
+    }
+    let Ok(base) = url::Url::parse("http://x.invalid/") else { return false };
+    match base.join(next) {
+        Ok(u) => {
+            u.scheme() == "http"
+                && u.host_str() == Some("x.invalid")
+                && u.port().is_none()
+                && u.username().is_empty()
+                && u.password().is_none()
+        }
+        Err(_) => false,
+    }
+}
+
+/// `%XX` sequences decoded (bytes read as UTF-8, lossily); other text kept.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod next_tests {
+    use super::{is_local_path, safe_next};
+
+    #[test]
+    fn attacks_go_home() {
+        for bad in [
+            "/\t/evil.example",
+            "/%09/evil.example",
+            "/%0a/evil.example",
+            "/%0D%0A/evil.example",
+            "/%5cevil.example",
+            "/%5C%5Cevil.example",
+            "/%2F%2Fevil",
+            "/%2f/evil",
+            "/%252F%252Fevil",
+            "/\t/evil",
+            "/\n/evil",
+            "/\r/evil",
+            "/\\evil",
+            "/\\/evil",
+            "\\\\evil",
+            "//evil",
+            "///evil",
+            "/ /evil",
+            " /evil",
+            "/\u{a0}/evil",
+            "/\u{3000}/evil",
+            "/\u{7f}/evil",
+            "https://evil",
+            "http:evil",
+            "//evil.example/path",
+            "javascript:alert(1)",
+            "JaVaScRiPt:alert(1)",
+            "data:text/html,hi",
+            "evil",
+            "",
+        ] {
+            assert!(!is_local_path(bad), "{bad:?} was accepted");
+            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn own_paths_are_kept() {
+        for good in [
+            "/",
+            "/reports?from=2024-01-01",
+            "/reports?from=2024-01-01&to=2024-01-31#daily",
+            "/clinic/abc",
+            "/clinic/abc/patients/7f0c?q=M%C3%BCller",
+            "/settings/security",
+            "/sharing?code=ABCD-1234",
+            "/%",
+            "/clinic/abc?q=John%20Smith",
+        ] {
+            assert!(is_local_path(good), "{good:?} was refused");
+            assert_eq!(safe_next(Some(good)), good);
+        }
     }
 }
 
@@ -95,6 +237,11 @@ pub async fn get_me() -> Result<Option<Me>, ServerFnError> {
     else {
         return Ok(None);
     };
+    // Like every other server function: a token without `full` scope
+    // calls the REST API (`GET /api/v1/me`), not the browser's functions.
+    if !actor.full_access() {
+        return Err(ssr::to_sfn(service::ServiceError::Forbidden));
+    }
     service::me::get(&state, &actor).await.map(Some).map_err(ssr::to_sfn)
 }
 

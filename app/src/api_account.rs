@@ -76,10 +76,11 @@ pub async fn set_clinic_require_2fa(clinic_id: String, on: Option<String>) -> Re
 #[server(prefix = "/_fn", endpoint = "delete_account")]
 pub async fn delete_account(password: String, code: Option<String>, confirm: Option<String>) -> Result<(), ServerFnError> {
     use crate::service;
+    // Who is asking comes first: a refusal must not depend on the form.
+    let (state, actor, meta) = ssr::actor_with_meta().await?;
     if confirm.as_deref() != Some("on") {
         return Err(ssr::to_sfn(service::ServiceError::bad("confirm", "Tick the box to confirm that everything will be deleted.")));
     }
-    let (state, actor, meta) = ssr::actor_with_meta().await?;
     service::erase::delete_account(&state, &actor, &password, code.as_deref(), &meta, service::now_ms())
         .await
         .map_err(ssr::to_sfn)?;

@@ -32,11 +32,7 @@ pub async fn delete_upload(id: String) -> Result<(), ServerFnError> {
 pub async fn nightscout_site() -> Result<Option<NightscoutSiteView>, ServerFnError> {
     use crate::api::ssr;
     use crate::service::{self, ServiceError};
-    let (state, parts, _) = ssr::context().await?;
-    let actor = service::authenticate(&state, &parts.headers, service::now_ms())
-        .await
-        .map_err(ssr::to_sfn)?
-        .ok_or_else(|| ssr::to_sfn(ServiceError::Unauthorized))?;
+    let (state, actor, parts) = ssr::actor_with_parts().await?;
     let origin = service::public_origin(&state, &parts.headers);
     match service::nightscout::site_info(&state, &actor, &origin).await {
         Ok(s) => Ok(Some(NightscoutSiteView { site: s.site, url: s.url, root_url: origin, created_at: s.created_at, rotated_at: s.rotated_at })),
@@ -50,12 +46,8 @@ pub async fn nightscout_site() -> Result<Option<NightscoutSiteView>, ServerFnErr
 #[server(prefix = "/_fn", endpoint = "rotate_nightscout")]
 pub async fn rotate_nightscout() -> Result<NightscoutSecrets, ServerFnError> {
     use crate::api::ssr;
-    use crate::service::{self, ServiceError};
-    let (state, parts, _) = ssr::context().await?;
-    let actor = service::authenticate(&state, &parts.headers, service::now_ms())
-        .await
-        .map_err(ssr::to_sfn)?
-        .ok_or_else(|| ssr::to_sfn(ServiceError::Unauthorized))?;
+    use crate::service;
+    let (state, actor, parts) = ssr::actor_with_parts().await?;
     let origin = service::public_origin(&state, &parts.headers);
     let s = service::nightscout::create_or_rotate(&state, &actor, &origin, service::now_ms()).await.map_err(ssr::to_sfn)?;
     Ok(NightscoutSecrets { site: s.site, url: s.url, root_url: origin, secret: s.secret, token: s.token, read_token: s.read_token })

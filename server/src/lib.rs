@@ -23,7 +23,7 @@ use std::sync::{Arc, OnceLock};
 /// process rendered at that moment would wait for its data forever. A process
 /// that builds several routers (the integration tests build one per test)
 /// must not generate the list again.
-fn page_routes() -> Vec<AxumRouteListing> {
+pub fn page_routes() -> Vec<AxumRouteListing> {
     static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
     ROUTES.get_or_init(|| generate_route_list(app::App)).clone()
 }
@@ -59,11 +59,8 @@ async fn set_language(
     axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let next = q
-        .get("next")
-        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
-        .cloned()
-        .unwrap_or_else(|| "/".into());
+    // The one same-site rule of log-in and passkey sign-in (issue 19).
+    let next = app::api::safe_next(q.get("next").map(String::as_str));
     let Some(lang) = app::i18n::Lang::parse(&code).filter(|l| l.code() == code) else {
         return (http::StatusCode::NOT_FOUND, "Unknown language: use en, es, fr or de.").into_response();
     };

@@ -106,9 +106,11 @@ impl FromRequestParts<AppState> for Authed {
         let actor = service::authenticate(state, &parts.headers, service::now_ms())
             .await?
             .ok_or(ApiError(ServiceError::Unauthorized))?;
-        if !actor.full_access() {
+        if let service::AuthVia::Token { scopes, .. } = &actor.via
+            && !scopes.full
+        {
             let path = parts.extensions.get::<axum::extract::MatchedPath>().map(|m| m.as_str()).unwrap_or("");
-            if !scoped_token_may_call(&parts.method, path) {
+            if !scoped_token_may_call(scopes, &parts.method, path) {
                 return Err(ApiError(ServiceError::Forbidden));
             }
         }
@@ -119,19 +121,28 @@ impl FromRequestParts<AppState> for Authed {
 /// The endpoints a token without `full` scope may call at all; the policy
 /// then checks its scopes against the data (a `read:glucose` token reads no
 /// insulin, an `upload` token reads nothing). Everything else is refused.
-fn scoped_token_may_call(method: &http::Method, path: &str) -> bool {
+/// docs/DECISIONS.md has the whole table (server/tests/scopes.rs checks it).
+fn scoped_token_may_call(scopes: &service::tokens::TokenScopes, method: &http::Method, path: &str) -> bool {
     let path = path.strip_prefix("/api/v1").unwrap_or(path);
+    let reads = scopes.read_glucose || scopes.read_all;
     match *method {
-        http::Method::GET | http::Method::HEAD => matches!(
-            path,
-            "/me"
-                | "/uploads"
-                | "/sharing/shared-with-me"
-                | "/patients/{patient_id}/report"
-                | "/patients/{patient_id}/glucose"
-                | "/patients/{patient_id}/report.pdf"
-        ),
-        http::Method::POST => matches!(path, "/uploads" | "/patients/{patient_id}/protected-report"),
+        http::Method::GET | http::Method::HEAD => match path {
+            // Who the token belongs to, and the account's upload history.
+            "/me" | "/uploads" => true,
+            // Whose data the account may see is itself something read: an
+            // `upload` token (a phone's uploader) does not list it (issue 19).
+            "/sharing/shared-with-me"
+            | "/patients/{patient_id}/report"
+            | "/patients/{patient_id}/glucose"
+            | "/patients/{patient_id}/report.pdf" => reads,
+            _ => false,
+        },
+        http::Method::POST => match path {
+            // Refused before the body is read.
+            "/uploads" => scopes.upload,
+            "/patients/{patient_id}/protected-report" => reads,
+            _ => false,
+        },
         _ => false,
     }
 }
