@@ -292,7 +292,7 @@ pub async fn signup(
 pub async fn logout() -> Result<(), ServerFnError> {
     use crate::service;
     let (state, parts, _) = ssr::context().await?;
-    if let Some(token) = service::auth::session_token_from_cookies(&parts.headers) {
+    if let Some(token) = service::auth::session_token_from_cookies(&parts.headers, state.config.secure_cookies) {
         service::auth::logout(&state, &store::sha256_hex(token.as_bytes())).await.map_err(ssr::to_sfn)?;
     }
     ssr::set_cookie(&service::auth::clear_cookie(&state));

@@ -286,6 +286,29 @@ mod m0009_language {
     }
 }
 
+mod m0012_audit_head {
+    use super::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0012_audit_head"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            run_sql(manager, include_str!("sql/0012_audit_head.sql")).await
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            run_sql(manager, "DROP TABLE audit_head;").await
+        }
+    }
+}
+
 pub struct Migrator;
 
 #[async_trait::async_trait]
@@ -301,6 +324,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_email_verification::Migration),
             Box::new(m0008_patient_control::Migration),
             Box::new(m0009_language::Migration),
+            Box::new(m0012_audit_head::Migration),
         ]
     }
 }

@@ -33,9 +33,11 @@ pub fn router(state: AppState, trust_proxy: bool) -> Router {
     let leptos_options = state.leptos_options.clone();
     let routes = page_routes();
     let shell_opts = leptos_options.clone();
+    // Pages and server functions read at most `rest::JSON_BODY_LIMIT`.
     let pages = Router::new()
         .leptos_routes_with_context(&state, routes, || {}, move || app::shell(shell_opts.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(rest::JSON_BODY_LIMIT))
         .with_state(state.clone());
     Router::new()
         .nest("/api/v1", rest::routes(state.clone()))
@@ -47,7 +49,10 @@ pub fn router(state: AppState, trust_proxy: bool) -> Router {
             security::HeadersConfig { hsts: state.config.secure_cookies, trust_proxy },
             security::headers,
         ))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024 * 1024))
+        // A ceiling for every route: no body is read past the largest
+        // upload; the routes set their own, smaller limits (`rest`,
+        // `nightscout`, the pages above).
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(rest::UPLOAD_BODY_LIMIT))
 }
 
 /// `GET /lang/{code}?next=/path`: shows this browser the interface in that
@@ -74,7 +79,7 @@ async fn set_language(
 /// Connects, migrates and assembles the state.
 pub async fn build_state(database_url: &str, config: Config, leptos_options: LeptosOptions) -> anyhow_like::Result<AppState> {
     let db = store::connect(database_url).await?;
-    store::migrate(&db).await?;
+    store::migrate_sealed(&db, &config.cipher.audit_key()).await?;
     let checkpointer = store::checkpoint::spawn(&db).await.map(Arc::new);
     Ok(AppState { db, config: Arc::new(config), leptos_options, checkpointer })
 }

@@ -227,7 +227,7 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
         Command::Migrate => {
             let url = config::database_url();
             let db = store::connect(&url).await?;
-            store::migrate(&db).await?;
+            store::migrate_sealed(&db, &config::field_cipher()?.audit_key()).await?;
             println!("Migrations applied to {}", store::redact(&url));
             Ok(ExitCode::SUCCESS)
         }
@@ -280,7 +280,7 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
                 eprintln!("error: an account with the email {} already exists", email.as_str());
                 return Ok(ExitCode::from(2));
             };
-            store::audit::append(&st.db, store::audit::Entry {
+            store::audit::append(&st.db, &st.config.cipher.audit_key(), store::audit::Entry {
                 at_ms: now,
                 actor_user_id: None,
                 patient_id: None,
@@ -411,8 +411,10 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
         Command::Audit { command: AuditCommand::Verify } => {
             let url = config::database_url();
             let db = store::connect(&url).await?;
-            store::migrate(&db).await?;
-            match store::audit::verify(&db).await? {
+            // The key file seals the log's head (see `store::audit`).
+            let key = config::field_cipher()?.audit_key();
+            store::migrate_sealed(&db, &key).await?;
+            match store::audit::verify(&db, &key).await? {
                 store::audit::Verdict::Intact { entries } => {
                     println!("audit log intact: {entries} entries");
                     Ok(ExitCode::SUCCESS)
@@ -433,8 +435,8 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
 async fn rotate_keys() -> server::anyhow_like::Result<ExitCode> {
     let url = config::database_url();
     let db = store::connect(&url).await?;
-    store::migrate(&db).await?;
     let ring = config::field_cipher()?;
+    store::migrate_sealed(&db, &ring.audit_key()).await?;
     let file = config::key_file();
     let new_key = store::crypto::FieldCipher::random_key();
     let mut staged = file.clone().into_os_string();
@@ -457,6 +459,8 @@ async fn rotate_keys() -> server::anyhow_like::Result<ExitCode> {
     // Seals with the new key; opens with it and every key of the old ring.
     let new_ring = store::crypto::FieldCipher::new(new_key).merged_with(&ring);
     let n = app::service::keys::reseal_all(&db, &new_ring).await?;
+    // The audit log's head is sealed under a key derived from the new key.
+    store::audit::reseal_head(&db, &new_ring.audit_key()).await?;
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     let mut retired = file.clone().into_os_string();
     retired.push(format!(".retired-{stamp}"));

@@ -23,8 +23,6 @@ use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use tower_http::decompression::RequestDecompressionLayer;
 
-/// The largest request body after decompression.
-const BODY_LIMIT: usize = 32 * 1024 * 1024;
 
 type Pairs = Query<Vec<(String, String)>>;
 type Params = Path<HashMap<String, String>>;
@@ -72,7 +70,7 @@ fn ns_v1() -> Router<AppState> {
         .route("/verifyauth", get(verifyauth))
         .route("/experiments/test", get(experiments_test))
         .layer(RequestDecompressionLayer::new())
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(DefaultBodyLimit::max(INFLATED_LIMIT))
         .layer(cors())
 }
 
@@ -104,7 +102,7 @@ fn v3() -> Router<AppState> {
         .route("/{collection}/history/{last_modified}", get(v3_history))
         .route("/{collection}/{identifier}", get(v3_read).put(v3_update).patch(v3_patch).delete(v3_delete))
         .layer(RequestDecompressionLayer::new())
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(DefaultBodyLimit::max(INFLATED_LIMIT))
         .layer(cors())
 }
 
@@ -173,25 +171,42 @@ async fn resolve(parts: &mut Parts, state: &AppState) -> Result<Option<NsAuth>, 
     if !presented {
         return Ok(None);
     }
-    // Failed credentials are counted per client address: past the limit, a
-    // window's further attempts are refused unchecked (429).
+    let bucket = fail_bucket(parts);
+    let now = service::now_ms();
+    charge(state, &bucket, now).await?;
+    let auth = ns::authenticate(state, slug.as_deref(), &creds, now).await?;
+    if auth.is_some() {
+        refund(state, &bucket, now).await?;
+    }
+    Ok(auth)
+}
+
+/// The failed-credentials bucket of a request's client address.
+fn fail_bucket(parts: &Parts) -> String {
     let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0);
     let trust = parts.extensions.get::<app::api::ssr::TrustProxy>().is_some();
     let ip = service::client_meta(&parts.headers, peer, trust).ip.unwrap_or_else(|| "unknown".into());
-    let bucket = format!("ns:fail:{ip}");
-    let now = service::now_ms();
-    if let Some(retry) = service::ratelimit::exceeded(&state.db, &bucket, FAILED_AUTH_LIMIT, FAILED_AUTH_WINDOW_MS, now).await? {
-        return Err(NsError {
+    format!("ns:fail:{ip}")
+}
+
+/// Failed credentials are counted per client address: past the limit, a
+/// window's further attempts are refused unchecked (429). The attempt is
+/// charged before the credential is checked (one conditional UPDATE), so
+/// that concurrent guesses cannot all pass a check made before any of them
+/// is counted; a credential that proves right is refunded.
+async fn charge(state: &AppState, bucket: &str, now: i64) -> Result<(), NsError> {
+    match service::ratelimit::hit(&state.db, bucket, FAILED_AUTH_LIMIT, FAILED_AUTH_WINDOW_MS, now).await {
+        Ok(()) => Ok(()),
+        Err(ServiceError::RateLimited { retry_after_s }) => Err(NsError {
             status: StatusCode::TOO_MANY_REQUESTS,
-            body: json!({"status": 429, "message": "Too many failed attempts", "description": format!("Try again in {retry} seconds")}),
-        });
+            body: json!({"status": 429, "message": "Too many failed attempts", "description": format!("Try again in {retry_after_s} seconds")}),
+        }),
+        Err(e) => Err(e.into()),
     }
-    let auth = ns::authenticate(state, slug.as_deref(), &creds, now).await?;
-    if auth.is_none() {
-        // Counting may itself say "limit reached": the next attempt is refused.
-        let _ = service::ratelimit::hit(&state.db, &bucket, FAILED_AUTH_LIMIT, FAILED_AUTH_WINDOW_MS, now).await;
-    }
-    Ok(auth)
+}
+
+async fn refund(state: &AppState, bucket: &str, now: i64) -> Result<(), NsError> {
+    Ok(service::ratelimit::refund(&state.db, bucket, FAILED_AUTH_WINDOW_MS, now).await?)
 }
 
 /// Failed Nightscout credentials allowed per client address per window: a
@@ -243,20 +258,32 @@ impl FromRequestParts<AppState> for MaybeNs {
     }
 }
 
-fn json_body(body: Body) -> Result<Value, NsError> {
+/// A body: one document or an array of at most `ns::MAX_BATCH`, read and
+/// parsed within the limits of [`bounded`] (413 past them).
+fn json_body(body: Body) -> Result<bounded::Input, NsError> {
+    let too_large = || NsError::new(StatusCode::PAYLOAD_TOO_LARGE, "The request body is too large.");
     let bytes = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            NsError::new(StatusCode::PAYLOAD_TOO_LARGE, "The request body is too large.")
+            too_large()
         } else {
             NsError::new(StatusCode::BAD_REQUEST, "Bad or missing request body")
         }
     })?;
-    serde_json::from_slice(&bytes).map_err(|_| NsError::new(StatusCode::BAD_REQUEST, "Bad or missing request body"))
+    bounded::parse(&bytes, ns::MAX_BATCH).map_err(|r| match r {
+        bounded::Refused::Malformed => NsError::new(StatusCode::BAD_REQUEST, "Bad or missing request body"),
+        bounded::Refused::TooLarge => too_large(),
+        bounded::Refused::TooManyDocuments => {
+            NsError::new(StatusCode::PAYLOAD_TOO_LARGE, &format!("Send at most {} documents at once.", ns::MAX_BATCH))
+        }
+        bounded::Refused::TooDeep => {
+            NsError::new(StatusCode::BAD_REQUEST, &format!("Documents nest at most {} levels deep.", bounded::MAX_DEPTH))
+        }
+    })
 }
 
 fn json_object(body: Body) -> Result<Map<String, Value>, NsError> {
     match json_body(body)? {
-        Value::Object(m) if !m.is_empty() => Ok(m),
+        bounded::Input::One(Value::Object(m)) if !m.is_empty() => Ok(m),
         _ => Err(NsError::new(StatusCode::BAD_REQUEST, "Bad or missing request body")),
     }
 }
@@ -298,8 +325,8 @@ async fn list_v1(st: &AppState, a: &NsAuth, coll: Collection, pairs: &[(String, 
 /// POST: one document or an array; answers 200 with as many stored documents.
 async fn post_v1(st: &AppState, a: &NsAuth, coll: Collection, body: Body) -> NsResult {
     let input = match json_body(body)? {
-        Value::Array(v) => v,
-        other => vec![other],
+        bounded::Input::Many(v) => v,
+        bounded::Input::One(other) => vec![other],
     };
     let written = ns::write(st, a, coll, input, service::now_ms()).await?;
     Ok(Json(written.iter().map(|w| w.doc.v1()).collect::<Vec<_>>()).into_response())
@@ -307,11 +334,9 @@ async fn post_v1(st: &AppState, a: &NsAuth, coll: Collection, body: Body) -> NsR
 
 /// PUT: like POST (an update by `_id`, else an upsert); one document in, one out.
 async fn put_v1(st: &AppState, a: &NsAuth, coll: Collection, body: Body) -> NsResult {
-    let v = json_body(body)?;
-    let single = !v.is_array();
-    let input = match v {
-        Value::Array(v) => v,
-        other => vec![other],
+    let (single, input) = match json_body(body)? {
+        bounded::Input::Many(v) => (false, v),
+        bounded::Input::One(other) => (true, vec![other]),
     };
     let written = ns::write(st, a, coll, input, service::now_ms()).await?;
     let docs: Vec<Value> = written.iter().map(|w| w.doc.v1()).collect();
@@ -437,11 +462,28 @@ async fn experiments_test(V1(_a): V1) -> Response {
 // API v2
 
 /// Exchanges an access token for a JWT (8 hours).
-async fn authorization_request(State(st): State<AppState>, Path(params): Params) -> NsResult {
+/// A wrong token counts in the same failed-credentials bucket as the other
+/// Nightscout endpoints (and is refused once it is full).
+async fn authorization_request(State(st): State<AppState>, FailBucket(bucket): FailBucket, Path(params): Params) -> NsResult {
     let token = params.get("token").map(String::as_str).unwrap_or("");
-    match ns::issue_jwt(&st, params.get("site").map(String::as_str), token, service::now_ms()).await? {
-        Some(jwt) => Ok(Json(jwt).into_response()),
+    let now = service::now_ms();
+    charge(&st, &bucket, now).await?;
+    match ns::issue_jwt(&st, params.get("site").map(String::as_str), token, now).await? {
+        Some(jwt) => {
+            refund(&st, &bucket, now).await?;
+            Ok(Json(jwt).into_response())
+        }
         None => Err(NsError::unauthorized()),
+    }
+}
+
+/// The failed-credentials bucket of the request's client address.
+struct FailBucket(String);
+
+impl FromRequestParts<AppState> for FailBucket {
+    type Rejection = NsError;
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(FailBucket(fail_bucket(parts)))
     }
 }
 
@@ -620,4 +662,258 @@ async fn v3_history(
         }
     }
     Ok(res)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bounded request bodies
+
+/// The largest Nightscout request body after gzip inflation. A batch of
+/// 10,000 entries as xDrip+ uploads them (every field it sends) is about
+/// 2.4 MiB (measured by the `a_full_batch_fits` test below); 4 MiB leaves
+/// room for larger documents while a gzip bomb stops after inflating 4 MiB.
+pub const INFLATED_LIMIT: usize = 4 * 1024 * 1024;
+
+/// Parses a JSON body while counting what it builds, so that memory follows
+/// the accepted limits, not the inflated size: at most `MAX_BATCH`
+/// documents in an array (the next one is refused as soon as it starts), a
+/// cost per document and per body (about the bytes the parsed values take:
+/// 32 a value, plus string and key bytes), and a nesting depth.
+pub mod bounded {
+    use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use serde_json::{Map, Value};
+    use std::cell::Cell;
+    use std::fmt;
+
+    /// The estimated in-memory size one document may take (a large Loop or
+    /// AndroidAPS profile or device status takes tens of KiB).
+    pub const MAX_DOC_COST: usize = 1024 * 1024;
+    /// The estimated in-memory size a whole body may take (10,000 xDrip+
+    /// entries take about 11 MiB).
+    pub const MAX_BODY_COST: usize = 16 * 1024 * 1024;
+    /// How deep documents nest (Nightscout's deepest, a device status's
+    /// predictions, nest 4 levels).
+    pub const MAX_DEPTH: usize = 32;
+    const NODE: usize = 32;
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Refused {
+        /// Not JSON, or not one document or an array of them.
+        Malformed,
+        TooManyDocuments,
+        TooLarge,
+        TooDeep,
+    }
+
+    /// One document, or an array of them.
+    #[derive(Debug)]
+    pub enum Input {
+        One(Value),
+        Many(Vec<Value>),
+    }
+
+    struct Budget {
+        body: Cell<usize>,
+        doc: Cell<usize>,
+        max_docs: usize,
+        refused: Cell<Option<Refused>>,
+    }
+
+    impl Budget {
+        fn refuse<E: de::Error>(&self, r: Refused) -> E {
+            self.refused.set(Some(r));
+            E::custom("refused")
+        }
+
+        fn charge<E: de::Error>(&self, n: usize) -> Result<(), E> {
+            let doc = self.doc.get().saturating_add(n);
+            let body = self.body.get().saturating_add(n);
+            self.doc.set(doc);
+            self.body.set(body);
+            if doc > MAX_DOC_COST || body > MAX_BODY_COST {
+                return Err(self.refuse(Refused::TooLarge));
+            }
+            Ok(())
+        }
+    }
+
+    /// Parses `bytes` as one document or an array of at most `max_docs`.
+    pub fn parse(bytes: &[u8], max_docs: usize) -> Result<Input, Refused> {
+        parse_counted(bytes, max_docs).0
+    }
+
+    /// As [`parse`], with the cost charged.
+    fn parse_counted(bytes: &[u8], max_docs: usize) -> (Result<Input, Refused>, usize) {
+        let budget = Budget { body: Cell::new(0), doc: Cell::new(0), max_docs, refused: Cell::new(None) };
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let out = de::Deserializer::deserialize_any(&mut de, Top(&budget)).and_then(|v| de.end().map(|()| v));
+        (out.map_err(|_| budget.refused.get().unwrap_or(Refused::Malformed)), budget.body.get())
+    }
+
+    struct Top<'a>(&'a Budget);
+
+    impl<'de> Visitor<'de> for Top<'_> {
+        type Value = Input;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a document or an array of documents")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Input, A::Error> {
+            let b = self.0;
+            let mut out = Vec::new();
+            loop {
+                if out.len() == b.max_docs {
+                    // One more element, skipped without building it, is one too many.
+                    if seq.next_element::<IgnoredAny>()?.is_some() {
+                        return Err(b.refuse(Refused::TooManyDocuments));
+                    }
+                    break;
+                }
+                b.doc.set(0);
+                match seq.next_element_seed(Node { b, depth: 1 })? {
+                    Some(v) => out.push(v),
+                    None => break,
+                }
+            }
+            Ok(Input::Many(out))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Input, A::Error> {
+            Node { b: self.0, depth: 0 }.visit_map(map).map(Input::One)
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Input, E> {
+            Ok(Input::One(Value::Bool(v)))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Input, E> {
+            Ok(Input::One(Value::from(v)))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Input, E> {
+            Ok(Input::One(Value::from(v)))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Input, E> {
+            Ok(Input::One(Value::from(v)))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Input, E> {
+            self.0.charge(v.len())?;
+            Ok(Input::One(Value::String(v.to_string())))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Input, E> {
+            Ok(Input::One(Value::Null))
+        }
+    }
+
+    /// A value inside a document, charged to the budget as it is built.
+    struct Node<'a> {
+        b: &'a Budget,
+        depth: usize,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Node<'_> {
+        type Value = Value;
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            if self.depth > MAX_DEPTH {
+                return Err(self.b.refuse(Refused::TooDeep));
+            }
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Node<'_> {
+        type Value = Value;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+            self.b.charge(NODE)?;
+            Ok(Value::Bool(v))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+            self.b.charge(NODE)?;
+            Ok(Value::from(v))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+            self.b.charge(NODE)?;
+            Ok(Value::from(v))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+            self.b.charge(NODE)?;
+            Ok(Value::from(v))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+            self.b.charge(NODE + v.len())?;
+            Ok(Value::String(v.to_string()))
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+            self.b.charge(NODE + v.len())?;
+            Ok(Value::String(v))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+            self.b.charge(NODE)?;
+            Ok(Value::Null)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+            self.visit_unit()
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+            self.b.charge(NODE)?;
+            let mut out = Vec::new();
+            while let Some(v) = seq.next_element_seed(Node { b: self.b, depth: self.depth + 1 })? {
+                out.push(v);
+            }
+            Ok(Value::Array(out))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+            self.b.charge(NODE)?;
+            let mut out = Map::new();
+            while let Some(k) = map.next_key::<String>()? {
+                self.b.charge(NODE + k.len())?;
+                let v = map.next_value_seed(Node { b: self.b, depth: self.depth + 1 })?;
+                out.insert(k, v);
+            }
+            Ok(Value::Object(out))
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// 10,000 entries with every field xDrip+ sends.
+        fn xdrip_batch() -> Vec<u8> {
+            let docs: Vec<Value> = (0..10_000i64)
+                .map(|i| {
+                    let ms = 1_710_057_600_000 + i * 300_000;
+                    let iso = chrono::DateTime::from_timestamp_millis(ms).unwrap().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+                    serde_json::json!({"device": "xDrip-DexcomG6", "date": ms, "dateString": iso, "sysTime": iso,
+                        "sgv": 100 + i % 150, "delta": -1.234, "direction": "FortyFiveDown", "type": "sgv",
+                        "filtered": 123_456, "unfiltered": 123_456, "rssi": 100, "noise": 1, "utcOffset": 60})
+                })
+                .collect();
+            serde_json::to_vec(&docs).unwrap()
+        }
+
+        #[test]
+        fn a_full_batch_fits() {
+            let bytes = xdrip_batch();
+            let (out, cost) = parse_counted(&bytes, 10_000);
+            eprintln!("10,000 xDrip+ entries: {} bytes of JSON, cost {cost}", bytes.len());
+            assert!(bytes.len() < super::super::INFLATED_LIMIT * 2 / 3, "{} bytes", bytes.len());
+            assert!(cost < MAX_BODY_COST * 3 / 4, "cost {cost}");
+            match out.unwrap() {
+                Input::Many(v) => assert_eq!(v.len(), 10_000),
+                other => panic!("{other:?}"),
+            }
+        }
+
+        #[test]
+        fn limits_are_enforced_while_parsing() {
+            let many = format!("[{}{{}}]", "{},".repeat(10_000));
+            assert_eq!(parse(many.as_bytes(), 10_000).unwrap_err(), Refused::TooManyDocuments);
+            let ok = format!("[{}{{}}]", "{},".repeat(9_999));
+            assert!(matches!(parse(ok.as_bytes(), 10_000), Ok(Input::Many(v)) if v.len() == 10_000));
+            let deep = format!("{}{}", "{\"a\":".repeat(40), "1".to_string() + &"}".repeat(40));
+            assert_eq!(parse(deep.as_bytes(), 10).unwrap_err(), Refused::TooDeep);
+            let wide = format!("[{{\"a\":[{}0]}}]", "0,".repeat(MAX_DOC_COST / NODE));
+            assert_eq!(parse(wide.as_bytes(), 10).unwrap_err(), Refused::TooLarge);
+            assert_eq!(parse(b"[{}] x", 10).unwrap_err(), Refused::Malformed);
+            assert!(matches!(parse(br#"{"a": [1, "b", null, 2.5]}"#, 10), Ok(Input::One(Value::Object(_)))));
+        }
+    }
 }

@@ -27,7 +27,10 @@ pub fn routes(state: AppState) -> Router {
         .route("/me/logins", get(login_history))
         .route("/tokens", post(create_token).get(list_tokens))
         .route("/tokens/{id}", delete(delete_token))
-        .route("/uploads", post(create_upload).get(list_uploads))
+        .route(
+            "/uploads",
+            post(create_upload).layer(axum::extract::DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)).get(list_uploads),
+        )
         .route("/uploads/{id}", delete(delete_upload))
         .route("/devices", get(list_devices))
         .route("/patients/{patient_id}/report", get(patient_report))
@@ -37,10 +40,20 @@ pub fn routes(state: AppState) -> Router {
         .merge(crate::rest_sharing::routes())
         .merge(crate::rest_account::routes())
         .merge(crate::nightscout::v1_routes())
-        .layer(axum::extract::DefaultBodyLimit::max(app::service::import::MAX_FILE_BYTES + 1024 * 1024))
+        .layer(axum::extract::DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .fallback(not_found)
         .with_state(state)
 }
+
+/// The largest body a JSON endpoint reads (log-in, sign-up, settings, …:
+/// the largest, a passkey's attestation, is a few KiB). Only `POST
+/// /uploads` takes more, and the Nightscout API has its own limit
+/// (`nightscout::INFLATED_LIMIT`).
+pub const JSON_BODY_LIMIT: usize = 64 * 1024;
+
+/// The largest upload body: the largest import file and a margin for the
+/// multipart framing.
+pub const UPLOAD_BODY_LIMIT: usize = app::service::import::MAX_FILE_BYTES + 1024 * 1024;
 
 /// The OpenAPI 3.1 document of this API.
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -234,7 +247,7 @@ pub async fn signed_in(state: &AppState, session: &auth::NewSession) -> ApiResul
 }
 
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    if let Some(token) = auth::session_token_from_cookies(&headers) {
+    if let Some(token) = auth::session_token_from_cookies(&headers, state.config.secure_cookies) {
         auth::logout(&state, &store::sha256_hex(token.as_bytes())).await?;
     }
     let mut res = StatusCode::NO_CONTENT.into_response();
@@ -344,6 +357,8 @@ async fn create_upload(
 ) -> ApiResult<Response> {
     use axum::extract::FromRequest;
     let patient_id = target_patient(&state, &actor, &target).await?;
+    // Whether the caller may upload here is decided before the body is read.
+    service::policy::require(&state, &actor, service::policy::Action::Upload, &patient_id).await?;
     let too_large = || ServiceError::TooLarge { limit_bytes: app::service::import::MAX_FILE_BYTES as u64 };
     let is_json = req
         .headers()
@@ -456,6 +471,7 @@ async fn patient_glucose(
     axum::extract::Query(w): axum::extract::Query<Window>,
 ) -> ApiResult<Response> {
     let (from, to) = window(&w)?;
+    app::service::report::check_window(from, to)?;
     service::policy::require(&state, &actor, service::policy::Action::ReadGlucose, &patient_id).await?;
     use sea_orm::EntityTrait;
     let patient = store::entity::patients::Entity::find_by_id(patient_id.clone())

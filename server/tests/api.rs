@@ -360,12 +360,12 @@ async fn audit_chain_detects_tampering(app: &TestApp) {
     use sea_orm::ConnectionTrait;
     let _ = app.user("joe@example.org", "patient").await;
     let _ = app.client().post(app.url("/api/v1/auth/login")).json(&json!({"email": "joe@example.org", "password": "bad-bad-bad-bad"})).send().await.unwrap();
-    match store::audit::verify(&app.state.db).await.unwrap() {
+    match store::audit::verify(&app.state.db, &app.state.config.cipher.audit_key()).await.unwrap() {
         store::audit::Verdict::Intact { entries } => assert!(entries >= 2),
         other => panic!("{other:?}"),
     }
     app.state.db.execute_unprepared("UPDATE audit_log SET detail = 'edited' WHERE seq = 1").await.unwrap();
-    assert!(matches!(store::audit::verify(&app.state.db).await.unwrap(), store::audit::Verdict::Broken { seq: 1, .. }));
+    assert!(matches!(store::audit::verify(&app.state.db, &app.state.config.cipher.audit_key()).await.unwrap(), store::audit::Verdict::Broken { seq: 1, .. }));
 }
 
 #[tokio::test]

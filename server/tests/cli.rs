@@ -243,3 +243,46 @@ async fn serve_https_with_hsts_and_secure_cookies() {
     // A client that does not trust the certificate is refused.
     assert!(reqwest::Client::new().get(format!("{base}/api/v1/health")).send().await.is_err());
 }
+
+/// Removing the newest audit entry (the chain stays whole) is reported:
+/// `diabase audit verify` checks the chain against its sealed head.
+async fn audit_verify_reports_a_truncated_log(backend: common::Backend) {
+    let Some((db, pg_name, _dir)) = common::fresh_database(backend).await else { return };
+    let tmp = TempDir::new("cli-audit-head");
+    let run = |args: &[&str]| diabase(&db).env("DIABASE_KEY_FILE", tmp.0.join("field.key")).args(args).output().unwrap();
+    for who in ["a", "b", "c"] {
+        let out = run(&["user", "add", "--email", &format!("{who}@example.org"), "--role", "patient"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = run(&["audit", "verify"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("intact: 3 entries"));
+    {
+        use sea_orm::ConnectionTrait;
+        let conn = store::connect(&db).await.unwrap();
+        conn.execute_unprepared("DELETE FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log)").await.unwrap();
+        let _ = conn.close().await;
+    }
+    let out = run(&["audit", "verify"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("ends at entry 2") && text.contains("says 3 entries"), "{text}");
+    // Another key file: the head does not verify.
+    let out = diabase(&db).env("DIABASE_KEY_FILE", tmp.0.join("other.key")).args(["audit", "verify"]).output().unwrap();
+    assert!(!out.status.success());
+    if let Some(name) = pg_name {
+        use sea_orm::ConnectionTrait;
+        let admin = sea_orm::Database::connect(common::PG_ADMIN_URL).await.unwrap();
+        let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_reports_a_truncated_log_sqlite() {
+    audit_verify_reports_a_truncated_log(common::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_reports_a_truncated_log_postgres() {
+    audit_verify_reports_a_truncated_log(common::Backend::Postgres).await;
+}

@@ -234,7 +234,7 @@ async fn delete_account_removes_everything(app: &TestApp) {
         .await
         .unwrap();
     assert_eq!(n, 2);
-    assert!(matches!(store::audit::verify(db).await.unwrap(), store::audit::Verdict::Intact { .. }), "the hash chain is intact");
+    assert!(matches!(store::audit::verify(db, &app.state.config.cipher.audit_key()).await.unwrap(), store::audit::Verdict::Intact { .. }), "the hash chain is intact");
 }
 
 both_backends!(delete_is_rate_limited);

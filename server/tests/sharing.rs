@@ -216,7 +216,7 @@ async fn link_flow_end_to_end(app: &TestApp) {
     let statuses: Vec<&str> = grants.as_array().unwrap().iter().map(|g| g["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, vec!["active", "revoked"]);
 
-    assert!(matches!(store::audit::verify(&app.state.db).await.unwrap(), store::audit::Verdict::Intact { .. }));
+    assert!(matches!(store::audit::verify(&app.state.db, &app.state.config.cipher.audit_key()).await.unwrap(), store::audit::Verdict::Intact { .. }));
 }
 
 /// One data request: (name, method, path) — `{pid}` is replaced.

@@ -268,7 +268,7 @@ pub async fn login(
             if let Some(u) = &u {
                 let _ = super::logins::failed(state, &u.id, meta, "password", now).await;
             }
-            let _ = store::audit::append(&state.db, store::audit::Entry {
+            let _ = store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
                 at_ms: now,
                 actor_user_id: u.as_ref().map(|u| u.id.as_str()),
                 patient_id: None,
@@ -288,7 +288,7 @@ pub async fn login(
         let Some(code) = code else { return Err(ServiceError::TotpRequired) };
         if !super::twofactor::verify(state, &user.id, code, now).await? {
             let _ = super::logins::failed(state, &user.id, meta, "password", now).await;
-            let _ = store::audit::append(&state.db, store::audit::Entry {
+            let _ = store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
                 at_ms: now,
                 actor_user_id: Some(&user.id),
                 patient_id: None,
@@ -303,7 +303,7 @@ pub async fn login(
     ratelimit::clear(&state.db, &email_bucket).await?;
     super::clinic::join_invited(state, &user, now).await?;
     let session = open_session(state, &user, meta, "password", now).await?;
-    store::audit::append(&state.db, store::audit::Entry {
+    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
         at_ms: now,
         actor_user_id: Some(&user.id),
         patient_id: None,
@@ -389,7 +389,7 @@ pub async fn logout_all(state: &AppState, user_id: &str, now: i64) -> Result<u64
         .filter(sessions::Column::UserId.eq(user_id))
         .exec(&state.db)
         .await?;
-    store::audit::append(&state.db, store::audit::Entry {
+    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
         at_ms: now,
         actor_user_id: Some(user_id),
         patient_id: None,
@@ -437,7 +437,7 @@ pub async fn end_session(state: &AppState, user_id: &str, handle: &str, now: i64
     let rows = sessions::Entity::find().filter(sessions::Column::UserId.eq(user_id)).all(&state.db).await?;
     let target = rows.into_iter().find(|s| session_handle(&s.id_hash) == handle.trim()).ok_or(ServiceError::NotFound)?;
     sessions::Entity::delete_by_id(target.id_hash.clone()).exec(&state.db).await?;
-    store::audit::append(&state.db, store::audit::Entry {
+    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
         at_ms: now,
         actor_user_id: Some(user_id),
         patient_id: None,
@@ -468,13 +468,18 @@ pub fn clear_cookie(state: &AppState) -> String {
     }
 }
 
-/// The session secret from a `Cookie` header, if any.
-pub fn session_token_from_cookies(headers: &http::HeaderMap) -> Option<String> {
+/// The session secret from a `Cookie` header, if any. Only the name this
+/// server sets is read: under TLS (`secure`) the `__Host-` cookie alone,
+/// which a browser keeps only when it was set by this host over HTTPS with
+/// `Path=/` and no `Domain` (a plain `diabase_session` cookie planted by a
+/// sibling subdomain or over HTTP must not be taken for a session).
+pub fn session_token_from_cookies(headers: &http::HeaderMap, secure: bool) -> Option<String> {
+    let name = if secure { COOKIE_SECURE } else { COOKIE_PLAIN };
     for value in headers.get_all(http::header::COOKIE) {
         let Ok(s) = value.to_str() else { continue };
         for pair in s.split(';') {
             let Some((k, v)) = pair.trim().split_once('=') else { continue };
-            if (k == COOKIE_SECURE || k == COOKIE_PLAIN) && !v.is_empty() {
+            if k == name && !v.is_empty() {
                 return Some(v.to_string());
             }
         }
@@ -503,12 +508,14 @@ mod tests {
     }
 
     #[test]
-    fn cookie_parsing_finds_either_name() {
+    fn cookie_parsing_reads_only_the_configured_name() {
         let mut h = http::HeaderMap::new();
         h.insert(http::header::COOKIE, "a=1; diabase_session=abc; b=2".parse().unwrap());
-        assert_eq!(session_token_from_cookies(&h).as_deref(), Some("abc"));
+        assert_eq!(session_token_from_cookies(&h, false).as_deref(), Some("abc"));
+        assert_eq!(session_token_from_cookies(&h, true), None, "under TLS only the __Host- cookie");
         let mut h = http::HeaderMap::new();
         h.insert(http::header::COOKIE, "__Host-diabase_session=xyz".parse().unwrap());
-        assert_eq!(session_token_from_cookies(&h).as_deref(), Some("xyz"));
+        assert_eq!(session_token_from_cookies(&h, true).as_deref(), Some("xyz"));
+        assert_eq!(session_token_from_cookies(&h, false), None);
     }
 }

@@ -79,7 +79,7 @@ pub async fn create_clinic(state: &AppState, actor: &Actor, name: &str, now: i64
 }
 
 async fn audit(state: &AppState, actor: &Actor, patient: Option<&str>, action: &str, detail: &str, now: i64) -> Result<(), ServiceError> {
-    store::audit::append(&state.db, store::audit::Entry {
+    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
         at_ms: now,
         actor_user_id: Some(&actor.user.id),
         patient_id: patient,
@@ -767,7 +767,7 @@ pub async fn dashboard(state: &AppState, actor: &Actor, clinic_id: &str, q: &Pat
             ip: None,
         })
         .collect();
-    store::audit::append_many(&state.db, &entries).await?;
+    store::audit::append_many(&state.db, &state.config.cipher.audit_key(), &entries).await?;
     Ok(ClinicPatientPage { clinic_id: clinic.id, clinic_name: clinic.name, role, rows: shown, total, page, per_page })
 }
 

@@ -31,17 +31,20 @@ pub async fn reauthenticate(
     now: i64,
 ) -> Result<(), ServiceError> {
     let bucket = format!("reauth:{}", user.id);
-    if let Some(retry_after_s) = ratelimit::exceeded(&state.db, &bucket, REAUTH_LIMIT, REAUTH_WINDOW_MS, now).await? {
-        return Err(ServiceError::RateLimited { retry_after_s });
-    }
+    // Charged before the check (one conditional UPDATE), so that concurrent
+    // attempts cannot all pass a check made before any of them is counted;
+    // a success clears the bucket.
+    ratelimit::hit(&state.db, &bucket, REAUTH_LIMIT, REAUTH_WINDOW_MS, now).await?;
     if !auth::verify_password(password.to_string(), Some(user.password_hash.clone())).await {
-        ratelimit::hit(&state.db, &bucket, REAUTH_LIMIT, REAUTH_WINDOW_MS, now).await?;
         return Err(ServiceError::bad("password", "The password is not right."));
     }
     if twofactor::enabled(&state.db, &user.id).await? {
-        let code = code.map(str::trim).filter(|c| !c.is_empty()).ok_or(ServiceError::TotpRequired)?;
+        let Some(code) = code.map(str::trim).filter(|c| !c.is_empty()) else {
+            // Asking for the code is not a failed attempt.
+            ratelimit::refund(&state.db, &bucket, REAUTH_WINDOW_MS, now).await?;
+            return Err(ServiceError::TotpRequired);
+        };
         if !twofactor::verify(state, &user.id, code, now).await? {
-            ratelimit::hit(&state.db, &bucket, REAUTH_LIMIT, REAUTH_WINDOW_MS, now).await?;
             return Err(ServiceError::TotpInvalid);
         }
     }
@@ -156,7 +159,7 @@ pub async fn delete_account(
     }
     users::Entity::delete_by_id(user.id.clone()).exec(&txn).await?;
     txn.commit().await?;
-    store::audit::append(&state.db, store::audit::Entry {
+    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
         at_ms: now,
         actor_user_id: Some(&user.id),
         patient_id: patient.as_ref().map(|p| p.id.as_str()),

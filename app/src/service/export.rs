@@ -178,7 +178,7 @@ pub async fn export(
         Format::Json => json_export(state, user, patient.as_ref(), now_ms).await?,
         Format::Fhir => fhir_export(state, user, patient.as_ref(), now_ms).await?,
     };
-    store::audit::append(&state.db, store::audit::Entry {
+    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
         at_ms: now_ms,
         actor_user_id: by,
         patient_id: patient.as_ref().map(|p| p.id.as_str()),

@@ -259,7 +259,7 @@ pub async fn import_file(
         .await?;
     txn.commit().await?;
 
-    store::audit::append(&state.db, store::audit::Entry {
+    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
         at_ms: now,
         actor_user_id: actor.map(|a| a.user.id.as_str()),
         patient_id: Some(&patient.id),
@@ -408,7 +408,7 @@ pub async fn delete_upload(state: &AppState, actor: &Actor, upload_id: &str, now
         super::daily::refresh_in(&txn, &up.patient_id, Some((a, b))).await?;
     }
     txn.commit().await?;
-    store::audit::append(&state.db, store::audit::Entry {
+    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
         at_ms: now,
         actor_user_id: Some(&actor.user.id),
         patient_id: Some(&up.patient_id),

@@ -19,18 +19,24 @@ const COOKIE_PLAIN: &str = "diabase_device";
 /// 400 days, the longest lifetime browsers keep a cookie.
 const COOKIE_MAX_AGE_S: i64 = 400 * 24 * 3600;
 
-/// The device id from a `Cookie` header, if it looks like one of ours.
-pub fn device_from_cookies(headers: &http::HeaderMap) -> Option<String> {
+/// The device id from a `Cookie` header, if it looks like one of ours, and
+/// whether it came from the `__Host-` cookie ([`signed_in`] takes only the
+/// name this server sets: under TLS the prefixed one alone).
+pub fn device_from_cookies(headers: &http::HeaderMap) -> Option<(String, bool)> {
+    let mut plain = None;
     for value in headers.get_all(http::header::COOKIE) {
         let Ok(s) = value.to_str() else { continue };
         for pair in s.split(';') {
             let Some((k, v)) = pair.trim().split_once('=') else { continue };
             if (k == COOKIE_SECURE || k == COOKIE_PLAIN) && (20..=64).contains(&v.len()) {
-                return Some(v.to_string());
+                if k == COOKIE_SECURE {
+                    return Some((v.to_string(), true));
+                }
+                plain.get_or_insert_with(|| (v.to_string(), false));
             }
         }
     }
-    None
+    plain
 }
 
 /// The `Set-Cookie` value that gives a browser its device id.
@@ -75,7 +81,8 @@ pub async fn signed_in(
     method: &str,
     now: i64,
 ) -> Result<Option<String>, ServiceError> {
-    let (device_id, cookie) = match &meta.device {
+    let device = meta.device.as_ref().filter(|_| meta.device_prefixed == state.config.secure_cookies);
+    let (device_id, cookie) = match device {
         Some(d) => (d.clone(), None),
         None => {
             let d = super::auth::random_secret();

@@ -285,6 +285,9 @@ pub struct ClientMeta {
     pub user_agent: Option<String>,
     /// The browser's device id (see [`logins`]).
     pub device: Option<String>,
+    /// Whether `device` came from the `__Host-` cookie (only that one is
+    /// read under TLS).
+    pub device_prefixed: bool,
 }
 
 /// Authenticates a request: a bearer token, else the session cookie.
@@ -301,7 +304,7 @@ pub async fn authenticate(
             return tokens::resolve(state, token.trim(), now).await;
         }
     }
-    let Some(token) = auth::session_token_from_cookies(headers) else {
+    let Some(token) = auth::session_token_from_cookies(headers, state.config.secure_cookies) else {
         return Ok(None);
     };
     Ok(auth::resolve_session(state, &token, now)
@@ -321,13 +324,15 @@ pub fn client_meta(headers: &http::HeaderMap, peer: Option<std::net::SocketAddr>
     } else {
         None
     };
+    let device = logins::device_from_cookies(headers);
     ClientMeta {
         ip: forwarded.or_else(|| peer.map(|p| p.ip().to_string())),
         user_agent: headers
             .get(http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(300).collect()),
-        device: logins::device_from_cookies(headers),
+        device_prefixed: device.as_ref().is_some_and(|d| d.1),
+        device: device.map(|d| d.0),
     }
 }
 

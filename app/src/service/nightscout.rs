@@ -193,7 +193,7 @@ pub async fn create_or_rotate_for_patient(
             (slug, "nightscout_site_created")
         }
     };
-    store::audit::append(&state.db, store::audit::Entry {
+    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
         at_ms: now,
         actor_user_id,
         patient_id: Some(patient_id),

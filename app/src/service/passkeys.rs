@@ -77,7 +77,7 @@ fn clean_name(name: &str) -> Result<String, ServiceError> {
 }
 
 async fn audit(state: &AppState, user_id: &str, action: &str, detail: &str, ip: Option<&str>, now: i64) -> Result<(), ServiceError> {
-    store::audit::append(&state.db, store::audit::Entry { at_ms: now, actor_user_id: Some(user_id), patient_id: None, action, detail, ip })
+    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry { at_ms: now, actor_user_id: Some(user_id), patient_id: None, action, detail, ip })
         .await?;
     Ok(())
 }
@@ -286,7 +286,7 @@ pub async fn finish_login(
         let why = why.to_string();
         let user = user.map(str::to_string);
         async move {
-            let _ = store::audit::append(&state.db, store::audit::Entry {
+            let _ = store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
                 at_ms: now,
                 actor_user_id: user.as_deref(),
                 patient_id: None,

@@ -232,7 +232,7 @@ pub async fn audit_read(
     what: &str,
 ) -> Result<(), ServiceError> {
     let detail = read_detail(grant, what);
-    store::audit::append(&state.db, store::audit::Entry {
+    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
         at_ms: super::now_ms(),
         actor_user_id: Some(&actor.user.id),
         patient_id: Some(patient_id),

@@ -44,6 +44,22 @@ pub async fn hit<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Gives back one hit counted in the current window: a limit charged
+/// before checking a credential (so that concurrent guesses cannot all pass
+/// a check made before any of them is counted) is refunded when the
+/// credential proves right.
+pub async fn refund<C: ConnectionTrait>(db: &C, bucket: &str, window_ms: i64, now: i64) -> Result<(), ServiceError> {
+    let window_start = now - now.rem_euclid(window_ms);
+    rate_limits::Entity::update_many()
+        .col_expr(rate_limits::Column::Hits, Expr::col(rate_limits::Column::Hits).sub(1))
+        .filter(rate_limits::Column::Bucket.eq(bucket))
+        .filter(rate_limits::Column::Hits.gt(0))
+        .filter(rate_limits::Column::WindowStartMs.eq(window_start))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Clears a bucket (after a successful log-in, for the email's counter).
 pub async fn clear<C: ConnectionTrait>(db: &C, bucket: &str) -> Result<(), ServiceError> {
     rate_limits::Entity::delete_many()

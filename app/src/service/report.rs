@@ -78,7 +78,7 @@ async fn allowed(state: &AppState, actor: Option<&Actor>, action: policy::Action
     }
 }
 
-fn check_window(from: NaiveDate, to: NaiveDate) -> Result<(), ServiceError> {
+pub fn check_window(from: NaiveDate, to: NaiveDate) -> Result<(), ServiceError> {
     if to < from {
         return Err(ServiceError::bad("to", "The end date is before the start date."));
     }

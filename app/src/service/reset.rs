@@ -49,7 +49,7 @@ pub async fn request(state: &AppState, email: &str, meta: &ClientMeta, now: i64)
         name = user.display_name,
     );
     super::mail::send(state, super::mail::Mail { to: &user.email, subject: "Reset your Diabase password", body: &body }, now).await?;
-    store::audit::append(&state.db, store::audit::Entry {
+    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
         at_ms: now,
         actor_user_id: Some(&user.id),
         patient_id: None,
@@ -108,7 +108,7 @@ pub async fn confirm(state: &AppState, token: &str, password: &str, meta: &Clien
     active.update(&txn).await?;
     sessions::Entity::delete_many().filter(sessions::Column::UserId.eq(&user_id)).exec(&txn).await?;
     txn.commit().await?;
-    store::audit::append(&state.db, store::audit::Entry {
+    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
         at_ms: now,
         actor_user_id: Some(&user_id),
         patient_id: None,

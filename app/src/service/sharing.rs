@@ -224,7 +224,7 @@ async fn share_with_clinic(
         }
     }
     txn.commit().await?;
-    store::audit::append(&state.db, store::audit::Entry {
+    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
         at_ms: now,
         actor_user_id: Some(&actor.user.id),
         patient_id: Some(&patient.id),
@@ -328,7 +328,7 @@ pub async fn accept(
         super::daily::refresh_in(&txn, &patient.id, Some((a, b))).await?;
     }
     txn.commit().await?;
-    store::audit::append(&state.db, store::audit::Entry {
+    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
         at_ms: now,
         actor_user_id: Some(&actor.user.id),
         patient_id: Some(&patient.id),
@@ -583,7 +583,7 @@ pub async fn invite_with(
         let text = format!("Diabase: {who} invites you to see the data they share. Accept within 7 days (sign in with {}): {link}", email.as_str());
         super::sms::send(state, p, &text).await?;
     }
-    store::audit::append(&state.db, store::audit::Entry {
+    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
         at_ms: now,
         actor_user_id: Some(&actor.user.id),
         patient_id: Some(&patient.id),
@@ -670,7 +670,7 @@ pub async fn accept_invite(
     if res.rows_affected != 1 {
         return Err(ServiceError::NotFound);
     }
-    store::audit::append(&state.db, store::audit::Entry {
+    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
         at_ms: now,
         actor_user_id: Some(&actor.user.id),
         patient_id: Some(&g.patient_id),
@@ -808,7 +808,7 @@ pub async fn update_grant(
     }
     m.updated_ms = Set(now);
     let g = m.update(&state.db).await?;
-    store::audit::append(&state.db, store::audit::Entry {
+    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
         at_ms: now,
         actor_user_id: Some(&actor.user.id),
         patient_id: Some(&g.patient_id),
@@ -847,7 +847,7 @@ pub async fn revoke_grant(state: &AppState, actor: &Actor, grant_id: &str, now: 
         .exec(&txn)
         .await?;
     txn.commit().await?;
-    store::audit::append(&state.db, store::audit::Entry {
+    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
         at_ms: now,
         actor_user_id: Some(&actor.user.id),
         patient_id: Some(&g.patient_id),
@@ -887,7 +887,7 @@ async fn set_paused(state: &AppState, actor: &Actor, meta: &ClientMeta, pause: b
         update.filter(grants::Column::PausedMs.is_not_null())
     };
     let res = update.exec(&state.db).await?;
-    store::audit::append(&state.db, store::audit::Entry {
+    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
         at_ms: now,
         actor_user_id: Some(&actor.user.id),
         patient_id: Some(&patient.id),

@@ -161,7 +161,7 @@ pub async fn create(
     }
     .insert(&state.db)
     .await?;
-    store::audit::append(&state.db, store::audit::Entry {
+    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
         at_ms: now,
         actor_user_id: Some(&actor.user.id),
         patient_id: None,
@@ -220,7 +220,7 @@ pub async fn revoke(state: &AppState, actor: &Actor, id: &str, now: i64) -> Resu
     if res.rows_affected == 0 {
         return Err(ServiceError::NotFound);
     }
-    store::audit::append(&state.db, store::audit::Entry {
+    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
         at_ms: now,
         actor_user_id: Some(&actor.user.id),
         patient_id: None,

@@ -327,7 +327,7 @@ pub async fn operator_reset(state: &AppState, email: &str, now: i64) -> Result<b
     if !removed {
         return Ok(false);
     }
-    store::audit::append(&state.db, store::audit::Entry {
+    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
         at_ms: now,
         actor_user_id: None,
         patient_id: None,
@@ -340,7 +340,7 @@ pub async fn operator_reset(state: &AppState, email: &str, now: i64) -> Result<b
 }
 
 async fn audit(state: &AppState, actor: &Actor, action: &str, now: i64) -> Result<(), ServiceError> {
-    store::audit::append(&state.db, store::audit::Entry {
+    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
         at_ms: now,
         actor_user_id: Some(&actor.user.id),
         patient_id: None,

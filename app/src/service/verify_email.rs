@@ -88,7 +88,7 @@ pub async fn confirm(state: &AppState, token: &str, meta: &ClientMeta, now: i64)
     };
     txn.commit().await?;
     super::clinic::join_invited(state, &user, now).await?;
-    store::audit::append(&state.db, store::audit::Entry {
+    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
         at_ms: now,
         actor_user_id: Some(&user.id),
         patient_id: None,

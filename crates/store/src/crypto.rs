@@ -172,6 +172,25 @@ impl FieldCipher {
     }
 }
 
+impl FieldCipher {
+    /// The keys that seal the audit log's head: HMAC-SHA256(key, "diabase
+    /// audit head v1") of each key, the current one first. A separate key
+    /// per purpose: the AEAD key itself never keys a MAC.
+    pub fn audit_key(&self) -> crate::audit::AuditKey {
+        use hmac::{Hmac, Mac};
+        let derived = self
+            .keys
+            .iter()
+            .map(|(k, _)| {
+                let mut m = <Hmac<Sha256> as Mac>::new_from_slice(k).expect("HMAC takes any key length");
+                m.update(b"diabase audit head v1");
+                m.finalize().into_bytes().into()
+            })
+            .collect();
+        crate::audit::AuditKey::from_derived(derived)
+    }
+}
+
 /// Parses 64 hex digits (surrounding whitespace allowed).
 pub fn parse_key(text: &str) -> Option<[u8; 32]> {
     let bytes = hex::decode(text.trim()).ok()?;

@@ -276,6 +276,22 @@ pub mod audit_log {
     no_relations!();
 }
 
+/// The audit log's sealed head (one row, id 1): see `audit`.
+pub mod audit_head {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_head")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: i64,
+        pub count: i64,
+        pub last_seq: i64,
+        pub last_hash: String,
+        pub mac: String,
+    }
+    no_relations!();
+}
+
 pub mod nightscout_sites {
     use sea_orm::entity::prelude::*;
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

@@ -90,6 +90,22 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Applies every pending migration and, when this run created the audit
+/// log's head (migration 0012), seals it over the log as it stands under
+/// `key` (see `audit`). Every process that holds the key migrates this way.
+pub async fn migrate_sealed(db: &DatabaseConnection, key: &audit::AuditKey) -> Result<(), StoreError> {
+    use migration::MigratorTrait;
+    let creates_head = migration::Migrator::get_pending_migrations(db)
+        .await?
+        .iter()
+        .any(|m| m.name() == "m0012_audit_head");
+    migration::Migrator::up(db, None).await?;
+    if creates_head {
+        audit::seal_new_head(db, key).await?;
+    }
+    Ok(())
+}
+
 /// A URL fit for logs: the password (if any) replaced.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
