@@ -176,7 +176,7 @@ async fn resolve(parts: &mut Parts, state: &AppState) -> Result<Option<NsAuth>, 
     // Failed credentials are counted per client address: past the limit, a
     // window's further attempts are refused unchecked (429).
     let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0);
-    let trust = parts.extensions.get::<app::api::ssr::TrustProxy>().is_some();
+    let trust = parts.extensions.get::<app::api::ssr::TrustProxy>().map(|t| t.0);
     let ip = service::client_meta(&parts.headers, peer, trust).ip.unwrap_or_else(|| "unknown".into());
     let bucket = format!("ns:fail:{ip}");
     let now = service::now_ms();

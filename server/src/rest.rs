@@ -136,8 +136,8 @@ fn scoped_token_may_call(method: &http::Method, path: &str) -> bool {
     }
 }
 
-fn meta(headers: &HeaderMap, peer: Option<SocketAddr>, parts_trust: bool) -> service::ClientMeta {
-    service::client_meta(headers, peer, parts_trust)
+fn meta(headers: &HeaderMap, peer: Option<SocketAddr>, trusted_hops: Option<usize>) -> service::ClientMeta {
+    service::client_meta(headers, peer, trusted_hops)
 }
 
 async fn openapi() -> impl IntoResponse {
@@ -165,7 +165,11 @@ struct SignupBody {
     language: Option<String>,
 }
 
-async fn signup(State(state): State<AppState>, ApiJson(b): ApiJson<SignupBody>) -> ApiResult<Response> {
+async fn signup(
+    State(state): State<AppState>,
+    crate::rest_sharing::Meta(m): crate::rest_sharing::Meta,
+    ApiJson(b): ApiJson<SignupBody>,
+) -> ApiResult<Response> {
     let email = auth::signup(
         &state,
         auth::SignupInput {
@@ -175,6 +179,7 @@ async fn signup(State(state): State<AppState>, ApiJson(b): ApiJson<SignupBody>) 
             role: b.role,
             language: b.language,
         },
+        &m,
         service::now_ms(),
     )
     .await?;
@@ -200,7 +205,7 @@ async fn login(
     headers: HeaderMap,
     req: Request,
 ) -> ApiResult<Response> {
-    let trust = req.extensions().get::<app::api::ssr::TrustProxy>().is_some();
+    let trust = req.extensions().get::<app::api::ssr::TrustProxy>().map(|t| t.0);
     let ApiJson(b) = ApiJson::<LoginBody>::from_request(req, &()).await?;
     let m = meta(&headers, Some(peer), trust);
     let now = service::now_ms();

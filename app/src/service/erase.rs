@@ -34,7 +34,7 @@ pub async fn reauthenticate(
     if let Some(retry_after_s) = ratelimit::exceeded(&state.db, &bucket, REAUTH_LIMIT, REAUTH_WINDOW_MS, now).await? {
         return Err(ServiceError::RateLimited { retry_after_s });
     }
-    if !auth::verify_password(password.to_string(), Some(user.password_hash.clone())).await {
+    if !auth::verify_password_checked(password.to_string(), Some(user.password_hash.clone())).await? {
         ratelimit::hit(&state.db, &bucket, REAUTH_LIMIT, REAUTH_WINDOW_MS, now).await?;
         return Err(ServiceError::bad("password", "The password is not right."));
     }
