@@ -11,6 +11,27 @@ import { startServer, launch, hydrated, SHOTS, STRONG } from './helpers.mjs';
 let server;
 let browser;
 
+// Mail leaves through the server's queue just after the request that queued
+// it answered: poll the outbox (newest file first) until a matching `.eml`
+// appears, for up to 10 seconds.
+async function waitForMail(matches, timeoutMs = 10_000) {
+  const outbox = join(server.dir, 'outbox');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (existsSync(outbox)) {
+      const found = readdirSync(outbox)
+        .filter((f) => f.endsWith('.eml'))
+        .sort()
+        .reverse()
+        .map((f) => readFileSync(join(outbox, f), 'utf8'))
+        .find(matches);
+      if (found) return found;
+    }
+    if (Date.now() >= deadline) return undefined;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 before(async () => {
   server = await startServer();
   browser = await launch();
@@ -103,10 +124,8 @@ test('two-factor authentication: set up in Settings, then log in with a code; fo
   await page.fill('input[name=email]', email);
   await page.click('form button[type=submit]');
   await page.waitForSelector('[data-testid=reset-sent]');
-  const outbox = join(server.dir, 'outbox');
-  assert.ok(existsSync(outbox), 'the mail outbox exists');
-  const mail = readdirSync(outbox).map((f) => readFileSync(join(outbox, f), 'utf8')).find((m) => m.includes('Reset your Diabase password'));
-  assert.ok(mail, 'a reset mail in the outbox');
+  const mail = await waitForMail((m) => m.includes('Reset your Diabase password'));
+  assert.ok(mail, 'a reset mail in the outbox within 10 s');
   const token = /reset-password\?token=([A-Za-z0-9_-]+)/.exec(mail)[1];
   await page.goto(`${server.base}/reset-password?token=${token}`);
   await hydrated(page);
@@ -243,10 +262,8 @@ test('email confirmation: the reminder in Settings, the emailed link, the confir
   await page.waitForSelector('[data-testid=verify-notice]');
   assert.match(await page.textContent('[data-testid=verify-notice]'), /confirm.me@example.org/);
 
-  const outbox = join(server.dir, 'outbox');
-  const mail = readdirSync(outbox).sort().reverse().map((f) => readFileSync(join(outbox, f), 'utf8'))
-    .find((m) => m.includes(`To: <${email}>`) && m.includes('/verify-email?token='));
-  assert.ok(mail, 'a confirmation mail in the outbox');
+  const mail = await waitForMail((m) => m.includes(`To: <${email}>`) && m.includes('/verify-email?token='));
+  assert.ok(mail, 'a confirmation mail in the outbox within 10 s');
   const token = /verify-email\?token=([A-Za-z0-9_-]+)/.exec(mail)[1];
   await page.goto(`${server.base}/verify-email?token=${token}`);
   await hydrated(page);

@@ -28,14 +28,15 @@ pub mod ssr {
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|c| c.0);
-        let trust = parts.extensions.get::<TrustProxy>().is_some();
+        let trust = parts.extensions.get::<TrustProxy>().map(|t| t.0);
         let meta = service::client_meta(&parts.headers, peer, trust);
         Ok((state, parts, meta))
     }
 
-    /// Present in request extensions when the operator trusts X-Forwarded-For.
+    /// Present in request extensions when the operator trusts X-Forwarded-For:
+    /// how many trusted proxies append to it (`DIABASE_TRUSTED_PROXY_HOPS`).
     #[derive(Clone, Copy, Debug)]
-    pub struct TrustProxy;
+    pub struct TrustProxy(pub usize);
 
     pub async fn actor() -> Result<(AppState, Actor), ServerFnError> {
         let (state, actor, _) = actor_with_meta().await?;
@@ -278,9 +279,9 @@ pub async fn signup(
     language: Option<String>,
 ) -> Result<(), ServerFnError> {
     use crate::service;
-    let (state, _, _) = ssr::context().await?;
+    let (state, _, meta) = ssr::context().await?;
     let input = service::auth::SignupInput { email, password, display_name, role, language: language.clone() };
-    service::auth::signup(&state, input, service::now_ms()).await.map_err(ssr::to_sfn)?;
+    service::auth::signup(&state, input, &meta, service::now_ms()).await.map_err(ssr::to_sfn)?;
     if let Some(lang) = language.as_deref().and_then(crate::i18n::Lang::parse) {
         ssr::set_cookie(&lang.cookie(state.config.secure_cookies));
     }

@@ -132,6 +132,38 @@ pub fn trust_proxy() -> bool {
     env_flag("DIABASE_TRUST_PROXY").unwrap_or(false)
 }
 
+/// `DIABASE_TRUSTED_PROXY_HOPS`: how many trusted proxies append to
+/// `X-Forwarded-For` (default 1: the rightmost entry is the client's).
+/// Anything but a whole number from 1 to 16 stops the server at start.
+pub fn trusted_proxy_hops() -> Result<usize, String> {
+    parse_proxy_hops(std::env::var("DIABASE_TRUSTED_PROXY_HOPS").ok().as_deref())
+}
+
+pub fn parse_proxy_hops(value: Option<&str>) -> Result<usize, String> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(1),
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=16).contains(n))
+            .ok_or_else(|| format!("DIABASE_TRUSTED_PROXY_HOPS must be a whole number from 1 to 16, not {v:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn proxy_hops_default_to_one_and_refuse_nonsense() {
+        use super::parse_proxy_hops as p;
+        assert_eq!(p(None), Ok(1));
+        assert_eq!(p(Some(" ")), Ok(1));
+        assert_eq!(p(Some("2")), Ok(2));
+        for bad in ["0", "-1", "two", "1.5", "17"] {
+            assert!(p(Some(bad)).is_err(), "{bad}");
+        }
+    }
+}
+
 /// Where the compiled site (pkg/, icons, manifest, …) lives.
 pub fn site_root() -> PathBuf {
     for var in ["DIABASE_SITE_ROOT", "LEPTOS_SITE_ROOT"] {

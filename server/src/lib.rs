@@ -46,7 +46,7 @@ pub fn router(state: AppState, trust_proxy: bool) -> Router {
         .merge(pages)
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::origin_check))
         .layer(axum::middleware::from_fn_with_state(
-            security::HeadersConfig { hsts: state.config.secure_cookies, trust_proxy },
+            security::HeadersConfig { hsts: state.config.secure_cookies, trust_proxy, proxy_hops: state.config.trusted_proxy_hops },
             security::headers,
         ))
         // A ceiling for every route: no body is read past the largest
@@ -81,7 +81,9 @@ pub async fn build_state(database_url: &str, config: Config, leptos_options: Lep
     let db = store::connect(database_url).await?;
     store::migrate_sealed(&db, &config.cipher.audit_key()).await?;
     let checkpointer = store::checkpoint::spawn(&db).await.map(Arc::new);
-    Ok(AppState { db, config: Arc::new(config), leptos_options, checkpointer })
+    let config = Arc::new(config);
+    let mailer = Some(Arc::new(app::service::mail::Mailer::spawn(db.clone(), config.clone())));
+    Ok(AppState { db, config, leptos_options, checkpointer, mailer })
 }
 
 /// Serves until Ctrl-C / SIGTERM.

@@ -179,6 +179,7 @@ async fn state(addr: SocketAddr, https: bool) -> server::anyhow_like::Result<ser
     let url = config::database_url();
     let site = config::site_root();
     let mut cfg = config::service_config()?;
+    cfg.trusted_proxy_hops = config::trusted_proxy_hops()?;
     if std::env::var("DIABASE_PUBLIC_URL").map(|v| v.trim().is_empty()).unwrap_or(true) {
         cfg.public_url = default_public_url(addr, https);
     }
@@ -243,6 +244,7 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{}", serde_json::to_string_pretty(&site)?);
+            deliver_mail(&st).await;
             Ok(ExitCode::SUCCESS)
         }
         Command::User { command: UserCommand::Reset2fa { email } } => {
@@ -252,6 +254,7 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{}", if removed { "Two-factor authentication is off for that account." } else { "That account had no two-factor authentication." });
+            deliver_mail(&st).await;
             Ok(ExitCode::SUCCESS)
         }
         Command::User { command: UserCommand::Add { email, role, name, password_stdin, time_zone } } => {
@@ -298,6 +301,7 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
                 out["password"] = serde_json::json!(password);
             }
             println!("{}", serde_json::to_string_pretty(&out)?);
+            deliver_mail(&st).await;
             Ok(ExitCode::SUCCESS)
         }
         Command::Inspect { file } => {
@@ -339,6 +343,7 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
             }
             let out = if results.len() == 1 { results.remove(0) } else { serde_json::Value::Array(results) };
             println!("{}", serde_json::to_string_pretty(&out)?);
+            deliver_mail(&st).await;
             Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
         }
         Command::Report { user, from, to, format, out, protect, lang } => {
@@ -468,6 +473,17 @@ async fn rotate_keys() -> server::anyhow_like::Result<ExitCode> {
     std::fs::rename(&staged, &file)?;
     println!("re-sealed {n} values under key {}; the old key is kept in {}", new_ring.current_key_id(), std::path::Path::new(&retired).display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Delivers the mail a one-shot command queued before the process exits
+/// (its background worker dies with it); what cannot leave now stays
+/// queued for the server, which retries it.
+async fn deliver_mail(st: &service::AppState) {
+    match service::mail::flush(st).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(messages = n, "queued mail delivered"),
+        Err(e) => eprintln!("warning: queued mail not delivered yet ({e}); the server will retry it"),
+    }
 }
 
 fn hex_key(k: &[u8; 32]) -> String {

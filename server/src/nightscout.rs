@@ -184,7 +184,7 @@ async fn resolve(parts: &mut Parts, state: &AppState) -> Result<Option<NsAuth>, 
 /// The failed-credentials bucket of a request's client address.
 fn fail_bucket(parts: &Parts) -> String {
     let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0);
-    let trust = parts.extensions.get::<app::api::ssr::TrustProxy>().is_some();
+    let trust = parts.extensions.get::<app::api::ssr::TrustProxy>().map(|t| t.0);
     let ip = service::client_meta(&parts.headers, peer, trust).ip.unwrap_or_else(|| "unknown".into());
     format!("ns:fail:{ip}")
 }

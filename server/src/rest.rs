@@ -160,8 +160,8 @@ fn scoped_token_may_call(scopes: &service::tokens::TokenScopes, method: &http::M
     }
 }
 
-fn meta(headers: &HeaderMap, peer: Option<SocketAddr>, parts_trust: bool) -> service::ClientMeta {
-    service::client_meta(headers, peer, parts_trust)
+fn meta(headers: &HeaderMap, peer: Option<SocketAddr>, trusted_hops: Option<usize>) -> service::ClientMeta {
+    service::client_meta(headers, peer, trusted_hops)
 }
 
 async fn openapi() -> impl IntoResponse {
@@ -189,7 +189,11 @@ struct SignupBody {
     language: Option<String>,
 }
 
-async fn signup(State(state): State<AppState>, ApiJson(b): ApiJson<SignupBody>) -> ApiResult<Response> {
+async fn signup(
+    State(state): State<AppState>,
+    crate::rest_sharing::Meta(m): crate::rest_sharing::Meta,
+    ApiJson(b): ApiJson<SignupBody>,
+) -> ApiResult<Response> {
     let email = auth::signup(
         &state,
         auth::SignupInput {
@@ -199,6 +203,7 @@ async fn signup(State(state): State<AppState>, ApiJson(b): ApiJson<SignupBody>) 
             role: b.role,
             language: b.language,
         },
+        &m,
         service::now_ms(),
     )
     .await?;
@@ -224,7 +229,7 @@ async fn login(
     headers: HeaderMap,
     req: Request,
 ) -> ApiResult<Response> {
-    let trust = req.extensions().get::<app::api::ssr::TrustProxy>().is_some();
+    let trust = req.extensions().get::<app::api::ssr::TrustProxy>().map(|t| t.0);
     let ApiJson(b) = ApiJson::<LoginBody>::from_request(req, &()).await?;
     let m = meta(&headers, Some(peer), trust);
     let now = service::now_ms();

@@ -75,7 +75,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Meta {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-        let trust = parts.extensions.get::<app::api::ssr::TrustProxy>().is_some();
+        let trust = parts.extensions.get::<app::api::ssr::TrustProxy>().map(|t| t.0);
         Ok(Meta(service::client_meta(&parts.headers, peer, trust)))
     }
 }
@@ -118,7 +118,10 @@ async fn add_member(
     ApiJson(b): ApiJson<MemberBody>,
 ) -> ApiResult<Response> {
     let m = clinic::add_member(&s, &a, &clinic_id, &b.email, b.role.as_deref().unwrap_or("clinician"), now()).await?;
-    Ok(created(m))
+    // The same answer for an unknown address, a patient and a clinician
+    // account: an invitation (202). Only a member's role change is done at once.
+    let status = if m.status == "invited" { StatusCode::ACCEPTED } else { StatusCode::OK };
+    Ok((status, Json(m)).into_response())
 }
 
 async fn list_members(State(s): State<AppState>, Authed(a): Authed, Path(clinic_id): Path<String>) -> ApiResult<Response> {

@@ -14,6 +14,8 @@ use rand::RngCore;
 pub struct HeadersConfig {
     pub hsts: bool,
     pub trust_proxy: bool,
+    /// Trusted proxies in front (see `app::service::forwarded_client`).
+    pub proxy_hops: usize,
 }
 
 pub async fn headers(State(cfg): State<HeadersConfig>, mut req: Request, next: Next) -> Response {
@@ -22,7 +24,7 @@ pub async fn headers(State(cfg): State<HeadersConfig>, mut req: Request, next: N
     let nonce = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
     req.extensions_mut().insert(app::CspNonce(nonce.clone()));
     if cfg.trust_proxy {
-        req.extensions_mut().insert(app::api::ssr::TrustProxy);
+        req.extensions_mut().insert(app::api::ssr::TrustProxy(cfg.proxy_hops));
     }
     let path = req.uri().path().to_string();
     let mut res = next.run(req).await;

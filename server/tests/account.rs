@@ -16,6 +16,12 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 /// another and hands over each message's DATA.
 async fn smtp_receiver() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    smtp_receiver_on(listener, std::time::Duration::ZERO)
+}
+
+/// [`smtp_receiver`] on `listener`, taking `delay` to accept each message
+/// (a slow mail server).
+fn smtp_receiver_on(listener: tokio::net::TcpListener, delay: std::time::Duration) -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
@@ -29,6 +35,7 @@ async fn smtp_receiver() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) 
                 while let Ok(Some(line)) = lines.next_line().await {
                     if let Some(d) = data.as_mut() {
                         if line == "." {
+                            tokio::time::sleep(delay).await;
                             tx.send(data.take().unwrap()).unwrap();
                             w.write_all(b"250 2.0.0 queued\r\n").await.unwrap();
                         } else {
@@ -285,6 +292,8 @@ async fn clinic_requires_2fa(app: &TestApp) {
     let colleague = app.user("colleague@clinic.example", "clinician").await;
     let r = admin.post(app.url(&format!("/api/v1/clinics/{id}/members"))).json(&json!({"email": "colleague@clinic.example", "role": "clinician"})).send().await.unwrap();
     assert!(r.status().is_success());
+    // The invited colleague joins when they next look at their clinics.
+    assert!(colleague.get(app.url("/api/v1/clinics")).send().await.unwrap().status().is_success());
 
     // An admin without 2FA cannot require it.
     let r = admin.patch(app.url(&format!("/api/v1/clinics/{id}"))).json(&json!({"require_2fa": true})).send().await.unwrap();
@@ -364,7 +373,7 @@ async fn email_confirmation_gates_clinic_invitations(app: &TestApp) {
     assert_eq!(r.json::<Value>().await.unwrap()["sent"], true);
     let bad = app.client().post(app.url("/api/v1/auth/verify-email")).json(&json!({"token": "not-a-token"})).send().await.unwrap();
     assert_eq!(bad.status(), 400);
-    let token = app.token_from_mail(email, "/verify-email").unwrap();
+    let token = app.token_from_mail(email, "/verify-email").await.unwrap();
     let ok = app.client().post(app.url("/api/v1/auth/verify-email")).json(&json!({"token": token})).send().await.unwrap();
     assert_eq!(ok.status(), 204);
     let again = app.client().post(app.url("/api/v1/auth/verify-email")).json(&json!({"token": token})).send().await.unwrap();
@@ -475,4 +484,271 @@ async fn new_device_alert_over_smtp(backend: Backend) {
     let theirs: Value = other.get(app.url("/api/v1/me/logins")).send().await.unwrap().json().await.unwrap();
     assert!(theirs.as_array().unwrap().iter().all(|e| e["user_agent"] != "PhoneBrowser/2.0"));
     app.finish().await;
+}
+
+// ---- Issue 19: sign-up limits, log-in failure counting, mail off the request path ----
+
+fn client(ip: &str) -> app::service::ClientMeta {
+    app::service::ClientMeta { ip: Some(ip.to_string()), ..Default::default() }
+}
+
+async fn signup_status(app: &TestApp, email: &str) -> u16 {
+    app.client()
+        .post(app.url("/api/v1/auth/signup"))
+        .json(&json!({"email": email, "password": STRONG, "display_name": "Someone"}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+both_backends!(signup_is_rate_limited_per_address_and_per_client);
+async fn signup_is_rate_limited_per_address_and_per_client(app: &TestApp) {
+    // Five tries per address an hour (taken or not: the same answer).
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(signup_status(app, "Taken@Example.org").await);
+    }
+    assert_eq!(statuses, [201, 201, 201, 201, 201, 429], "per address");
+    // The address is keyed normalised.
+    assert_eq!(signup_status(app, "  taken@example.ORG ").await, 429);
+    // Twenty per client address an hour: the five accepted above count (a
+    // refused try takes nothing).
+    let mut statuses = Vec::new();
+    for i in 0..16 {
+        statuses.push(signup_status(app, &format!("new{i}@example.org")).await);
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 15, "{statuses:?}");
+    assert_eq!(statuses[15], 429, "per client: {statuses:?}");
+    // Another client still signs up.
+    let other = app::service::auth::SignupInput {
+        email: "elsewhere@example.org".into(),
+        password: STRONG.into(),
+        display_name: "Elsewhere".into(),
+        role: None,
+        language: None,
+    };
+    app::service::auth::signup(&app.state, other, &client("198.51.100.9"), app::service::now_ms()).await.unwrap();
+}
+
+both_backends!(failed_logins_count_per_client_and_the_owner_still_gets_in);
+async fn failed_logins_count_per_client_and_the_owner_still_gets_in(app: &TestApp) {
+    use app::service::{auth, ServiceError};
+    let email = "owner@example.org";
+    app.user(email, "patient").await;
+    let now = app::service::now_ms();
+    let attacker = client("203.0.113.66");
+    for i in 0..10 {
+        let r = auth::login(&app.state, email, "wrong-guess-123", None, &attacker, now).await;
+        assert!(matches!(r, Err(ServiceError::InvalidCredentials)), "try {i}: {r:?}", r = r.err());
+    }
+    // The attacker's client is refused before the password is checked, even the right one.
+    let r = auth::login(&app.state, email, STRONG, None, &attacker, now).await;
+    assert!(matches!(r, Err(ServiceError::RateLimited { .. })), "{:?}", r.err());
+    // The owner, from another client, gets in.
+    let owner = client("198.51.100.7");
+    auth::login(&app.state, email, STRONG, None, &owner, now).await.expect("the owner logs in");
+    // Successful log-ins are not counted.
+    for _ in 0..12 {
+        auth::login(&app.state, email, STRONG, None, &owner, now).await.expect("successes do not count");
+    }
+    // Over HTTP too: ten failures from this client, then 429, for this address only.
+    let c = app.client();
+    let mut statuses = Vec::new();
+    for _ in 0..11 {
+        let r = c.post(app.url("/api/v1/auth/login")).json(&json!({"email": email, "password": "wrong-guess-123"})).send().await.unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(&statuses[..10], &[401; 10], "{statuses:?}");
+    assert_eq!(statuses[10], 429, "{statuses:?}");
+    auth::login(&app.state, email, STRONG, None, &client("198.51.100.8"), now).await.expect("the owner still gets in");
+
+    // The ceiling per address over all clients (a last resort against
+    // guessing spread over many addresses): set low here.
+    let mut state = app.state.clone();
+    let mut cfg = (*state.config).clone();
+    cfg.login_limit_per_email_all_clients = 25;
+    state.config = std::sync::Arc::new(cfg);
+    let mut refused = None;
+    for i in 0..10 {
+        if let Err(ServiceError::RateLimited { .. }) = auth::login(&state, email, "wrong-guess-123", None, &client(&format!("192.0.2.{i}")), now).await {
+            refused = Some(i);
+            break;
+        }
+    }
+    // 20 failures so far (10 by service, 10 over HTTP): five more fill it.
+    assert_eq!(refused, Some(5), "the per-address ceiling");
+    let r = auth::login(&state, email, STRONG, None, &client("192.0.2.200"), now).await;
+    assert!(matches!(r, Err(ServiceError::RateLimited { .. })), "{:?}", r.err());
+}
+
+/// Waits until `cond` holds for the queue rows (up to 10 s).
+async fn wait_for_queue(app: &TestApp, what: &str, cond: impl Fn(&[store::entity::mail_queue::Model]) -> bool) -> Vec<store::entity::mail_queue::Model> {
+    use sea_orm::EntityTrait;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let rows = store::entity::mail_queue::Entity::find().all(&app.state.db).await.unwrap();
+        if cond(&rows) {
+            return rows;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: {rows:#?}");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mail_queue_retries_after_an_smtp_failure_sqlite() {
+    the_mail_queue_retries_after_an_smtp_failure(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mail_queue_retries_after_an_smtp_failure_postgres() {
+    the_mail_queue_retries_after_an_smtp_failure(Backend::Postgres).await;
+}
+
+async fn the_mail_queue_retries_after_an_smtp_failure(backend: Backend) {
+    use sea_orm::{ConnectionTrait, EntityTrait};
+    // A port nothing listens on (yet).
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let config = app::service::Config { smtp_url: Some(format!("smtp://127.0.0.1:{port}")), ..Default::default() };
+    let Some(app) = TestApp::spawn_with(backend, config).await else { return };
+    let email = "retry@example.org";
+    let hash = app::service::auth::hash_password(STRONG.into()).await.unwrap();
+    let e = app::service::auth::Email::parse(email).unwrap();
+    app::service::auth::create_user(&app.state.db, &e, &hash, "Retry", "patient", "UTC", true, 0).await.unwrap().unwrap();
+    // The request answers at once although the mail server is down.
+    let r = app.client().post(app.url("/api/v1/auth/password-reset")).json(&json!({"email": email})).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let rows = wait_for_queue(&app, "a failed first attempt", |rows| rows.len() == 1 && rows[0].attempts == 1).await;
+    let row = &rows[0];
+    assert!(row.sent_ms.is_none() && row.failed_ms.is_none());
+    assert!(row.last_error.as_deref().is_some_and(|e| !e.is_empty()), "{row:?}");
+    assert!(row.next_attempt_ms >= row.created_ms + 25_000, "retried after a backoff: {row:?}");
+    // Sealed at rest: neither the address nor the link in clear.
+    assert!(!row.recipient.contains("retry@") && !row.body.contains("reset-password"), "{row:?}");
+    // The mail server comes up; time passes (the backoff is due now).
+    let (_, mut mails) = smtp_receiver_on(tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap(), std::time::Duration::ZERO);
+    app.state.db.execute_unprepared("UPDATE mail_queue SET next_attempt_ms = 0").await.unwrap();
+    app.state.mailer.as_ref().unwrap().wake();
+    let mail = next_mail(&mut mails).await;
+    assert!(mail.contains("Subject: Reset your Diabase password"), "{mail}");
+    assert!(body_of(&mail).contains("reset-password?token="), "nothing lost: {mail}");
+    let rows = wait_for_queue(&app, "marked sent", |rows| rows[0].sent_ms.is_some()).await;
+    assert_eq!(rows[0].attempts, 2);
+    assert_eq!(rows[0].body, "", "the sealed body is blanked once sent");
+    assert!(mails.try_recv().is_err(), "sent once");
+    // Another worker finds nothing left to claim.
+    assert_eq!(app::service::mail::flush(&app.state).await.unwrap(), 0);
+    let _ = store::entity::mail_queue::Entity::find().all(&app.state.db).await.unwrap();
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_requests_take_the_same_time_with_a_slow_mail_server_sqlite() {
+    reset_requests_take_the_same_time_with_a_slow_mail_server(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_requests_take_the_same_time_with_a_slow_mail_server_postgres() {
+    reset_requests_take_the_same_time_with_a_slow_mail_server(Backend::Postgres).await;
+}
+
+async fn reset_requests_take_the_same_time_with_a_slow_mail_server(backend: Backend) {
+    // Two seconds per message.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (port, mut mails) = smtp_receiver_on(listener, std::time::Duration::from_secs(2));
+    let config = app::service::Config { smtp_url: Some(format!("smtp://127.0.0.1:{port}")), ..Default::default() };
+    let Some(app) = TestApp::spawn_with(backend, config).await else { return };
+    let email = "known@example.org";
+    let hash = app::service::auth::hash_password(STRONG.into()).await.unwrap();
+    let e = app::service::auth::Email::parse(email).unwrap();
+    app::service::auth::create_user(&app.state.db, &e, &hash, "Known", "patient", "UTC", true, 0).await.unwrap().unwrap();
+    let anon = app.client();
+    let timed = |address: &'static str| {
+        let anon = anon.clone();
+        let url = app.url("/api/v1/auth/password-reset");
+        async move {
+            let t = std::time::Instant::now();
+            let r = anon.post(url).json(&json!({"email": address})).send().await.unwrap();
+            assert_eq!(r.status(), 202);
+            t.elapsed()
+        }
+    };
+    let unknown = timed("nobody@example.org").await;
+    let known = timed(email).await;
+    let bound = std::time::Duration::from_millis(1000);
+    assert!(unknown < bound && known < bound, "unknown {unknown:?}, known {known:?}: the answer waited for the mail server");
+    // The mail still goes out.
+    let mail = next_mail(&mut mails).await;
+    assert!(mail.contains("Subject: Reset your Diabase password"), "{mail}");
+    app.finish().await;
+}
+
+both_backends!(outbox_files_are_private);
+async fn outbox_files_are_private(app: &TestApp) {
+    app.user_with("private@example.org", "patient", false).await;
+    let token = app.token_from_mail("private@example.org", "/verify-email").await;
+    assert!(token.is_some());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = &app.state.config.mail_outbox;
+        let mode = std::fs::metadata(dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "the outbox folder: {mode:o}");
+        let mut n = 0;
+        for f in std::fs::read_dir(dir).unwrap().flatten() {
+            let mode = f.metadata().unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}: {mode:o}", f.path().display());
+            n += 1;
+        }
+        assert!(n >= 1);
+    }
+}
+
+both_backends!(invitations_show_only_to_a_confirmed_address);
+async fn invitations_show_only_to_a_confirmed_address(app: &TestApp) {
+    let pat = app.user("sharer@example.org", "patient").await;
+    let r = pat.post(app.url("/api/v1/sharing/invites")).json(&json!({"email": "partner@example.org", "scopes": ["glucose"]})).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    // Someone signs up with the address but has not confirmed it: nothing shows.
+    let claimant = app.user_with("partner@example.org", "patient", false).await;
+    let list: Value = claimant.get(app.url("/api/v1/sharing/invites")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list, json!([]), "an unconfirmed address sees no invitation");
+    // Once the owner of the address confirms it, the invitation shows.
+    app.confirm_email("partner@example.org").await;
+    let list: Value = claimant.get(app.url("/api/v1/sharing/invites")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+}
+
+both_backends!(adding_a_clinic_member_reveals_nothing_about_the_address);
+async fn adding_a_clinic_member_reveals_nothing_about_the_address(app: &TestApp) {
+    let admin = app.user("head@clinic.example", "clinician").await;
+    let r = admin.post(app.url("/api/v1/clinics")).json(&json!({"name": "Quiet Clinic"})).send().await.unwrap();
+    let cid = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let doc = app.user("doc@clinic.example", "clinician").await;
+    let pat = app.user("someone@patients.example", "patient").await;
+    app.user_with("unconfirmed@clinic.example", "clinician", false).await;
+    let mut answers = Vec::new();
+    for email in ["nobody@clinic.example", "someone@patients.example", "doc@clinic.example", "unconfirmed@clinic.example"] {
+        let r = admin.post(app.url(&format!("/api/v1/clinics/{cid}/members"))).json(&json!({"email": email, "role": "clinician"})).send().await.unwrap();
+        let status = r.status().as_u16();
+        let mut v: Value = r.json().await.unwrap();
+        assert_eq!(v["email"], email);
+        v["email"] = json!("");
+        answers.push((status, v));
+    }
+    assert!(answers.iter().all(|a| *a == answers[0]), "the same answer for every kind of address: {answers:#?}");
+    assert_eq!(answers[0].0, 202);
+    assert_eq!(answers[0].1["status"], "invited");
+    // The patient is told colleagues need a clinician account, and joins nothing.
+    let mail = app.wait_for_mail(|m| m.contains("To: <someone@patients.example>") && m.contains("Quiet Clinic")).await.expect("a mail to the patient");
+    assert!(mail.contains("clinician account"), "{mail}");
+    assert_eq!(pat.get(app.url("/api/v1/clinics")).send().await.unwrap().json::<Value>().await.unwrap(), json!([]));
+    // The confirmed clinician joins.
+    let clinics: Value = doc.get(app.url("/api/v1/clinics")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(clinics[0]["id"], cid.as_str());
 }

@@ -158,25 +158,43 @@ impl TestApp {
         c
     }
 
-    /// The token of the newest outbox mail to `email` whose body links to `path?token=`.
-    pub fn token_from_mail(&self, email: &str, path: &str) -> Option<String> {
-        let to = format!("To: <{}>", email.trim().to_lowercase());
-        let needle = format!("{path}?token=");
-        let mut files: Vec<_> = std::fs::read_dir(&self.state.config.mail_outbox).ok()?.flatten().map(|e| e.path()).collect();
+    /// The outbox messages (`.eml` files), oldest first.
+    pub fn outbox_mails(&self) -> Vec<String> {
+        let Ok(dir) = std::fs::read_dir(&self.state.config.mail_outbox) else { return Vec::new() };
+        let mut files: Vec<_> = dir.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "eml")).collect();
         files.sort();
-        files.iter().rev().find_map(|f| {
-            let text = std::fs::read_to_string(f).ok()?;
-            if !text.contains(&to) {
+        files.iter().filter_map(|f| std::fs::read_to_string(f).ok()).collect()
+    }
+
+    /// The newest outbox mail for which `matches` holds, waiting up to 10 s
+    /// for it: mail leaves through the queue's worker, just after the
+    /// request that queued it answered.
+    pub async fn wait_for_mail(&self, matches: impl Fn(&str) -> bool) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Some(m) = self.outbox_mails().into_iter().rev().find(|m| matches(m)) {
+                return Some(m);
+            }
+            if tokio::time::Instant::now() >= deadline {
                 return None;
             }
-            let at = text.find(&needle)? + needle.len();
-            Some(text[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect())
-        })
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+
+    /// The token of the newest outbox mail to `email` whose body links to
+    /// `path?token=` (waiting up to 10 s for it).
+    pub async fn token_from_mail(&self, email: &str, path: &str) -> Option<String> {
+        let to = format!("To: <{}>", email.trim().to_lowercase());
+        let needle = format!("{path}?token=");
+        let text = self.wait_for_mail(|m| m.contains(&to) && m.contains(&needle)).await?;
+        let at = text.find(&needle)? + needle.len();
+        Some(text[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect())
     }
 
     /// Confirms a new account's address with the link of its sign-up mail.
     pub async fn confirm_email(&self, email: &str) {
-        let token = self.token_from_mail(email, "/verify-email").unwrap_or_else(|| panic!("no confirmation mail to {email}"));
+        let token = self.token_from_mail(email, "/verify-email").await.unwrap_or_else(|| panic!("no confirmation mail to {email}"));
         let r = self.client().post(self.url("/api/v1/auth/verify-email")).json(&serde_json::json!({"token": token})).send().await.expect("verify");
         assert_eq!(r.status(), 204, "confirm {email}");
     }

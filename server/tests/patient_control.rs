@@ -296,6 +296,8 @@ async fn share_code_flow(app: &TestApp) {
     let member = app.user("member@share.example", "clinician").await;
     let r = admin.post(app.url(&format!("/api/v1/clinics/{clinic_id}/members"))).json(&json!({"email": "member@share.example", "role": "clinician"})).send().await.unwrap();
     assert!(r.status().is_success());
+    // The invited colleague joins when they next look at their clinics.
+    assert!(member.get(app.url("/api/v1/clinics")).send().await.unwrap().status().is_success());
     let r = member.post(app.url(&format!("/api/v1/clinics/{clinic_id}/share-code"))).send().await.unwrap();
     assert_eq!(r.status(), 403);
     let r = admin.post(app.url(&format!("/api/v1/clinics/{clinic_id}/share-code"))).send().await.unwrap();
@@ -468,11 +470,7 @@ async fn share_with_provider_by_email(app: &TestApp) {
     assert_eq!(r.status(), 400);
     assert_eq!(body(r).await["error"]["field"], "provider_clinic");
     // The provider is told by email, with no health data.
-    let mail = std::fs::read_dir(&app.state.config.mail_outbox)
-        .unwrap()
-        .filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok())
-        .find(|m| m.contains("To: <dr.lee@hospital.example>"))
-        .expect("a mail to the provider");
+    let mail = app.wait_for_mail(|m| m.contains("To: <dr.lee@hospital.example>")).await.expect("a mail to the provider");
     assert!(mail.contains("Dr Ana Lee") && mail.contains("City Diabetes Centre"), "{mail}");
     assert!(!mail.to_lowercase().contains("mg/dl"));
     // Someone who signs up with the address but never confirms it cannot accept.

@@ -74,9 +74,57 @@ pub fn check_password_strength(password: &str, inputs: &[&str]) -> Result<(), Se
     Ok(())
 }
 
+/// Argon2 computations allowed at once, process-wide: each takes 19 MiB on
+/// the blocking pool, so this bounds the memory password hashing can take
+/// whatever the number of requests (sign-up, log-in, reset, re-auth).
+pub const HASH_PERMITS: usize = 2;
+/// How long a request waits for a hashing permit before it is refused (429)
+/// instead of queueing without bound.
+pub const HASH_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(HASH_PERMITS);
+
+/// Argon2 computations running now, and the most seen at once (tests).
+#[cfg(test)]
+static RUNNING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+#[cfg(test)]
+static PEAK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Counts one running computation while alive (tests only).
+struct Running;
+impl Running {
+    fn start() -> Running {
+        #[cfg(test)]
+        {
+            use std::sync::atomic::Ordering;
+            let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
+            PEAK.fetch_max(now, Ordering::SeqCst);
+        }
+        Running
+    }
+}
+impl Drop for Running {
+    fn drop(&mut self) {
+        #[cfg(test)]
+        RUNNING.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A permit to run one Argon2 computation (see [`HASH_PERMITS`]).
+async fn hashing_permit() -> Result<tokio::sync::SemaphorePermit<'static>, ServiceError> {
+    match tokio::time::timeout(HASH_WAIT, HASHING.acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => {
+            tracing::warn!("password hashing is saturated: a request was refused");
+            Err(ServiceError::RateLimited { retry_after_s: HASH_WAIT.as_secs() as i64 })
+        }
+    }
+}
+
 /// Argon2id with the crate's defaults (19 MiB, t=2, p=1: OWASP's baseline).
 pub async fn hash_password(password: String) -> Result<String, ServiceError> {
+    let _permit = hashing_permit().await?;
     tokio::task::spawn_blocking(move || {
+        let _running = Running::start();
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
@@ -88,9 +136,18 @@ pub async fn hash_password(password: String) -> Result<String, ServiceError> {
 }
 
 /// Verifies in constant work whether or not the account exists: a missing
-/// account is checked against a dummy hash.
+/// account is checked against a dummy hash. `false` also when no hashing
+/// permit came in time; [`verify_password_checked`] says so instead.
 pub async fn verify_password(password: String, hash: Option<String>) -> bool {
-    tokio::task::spawn_blocking(move || {
+    verify_password_checked(password, hash).await.unwrap_or(false)
+}
+
+/// [`verify_password`], or `RateLimited` when the server is too busy
+/// hashing to check now.
+pub async fn verify_password_checked(password: String, hash: Option<String>) -> Result<bool, ServiceError> {
+    let _permit = hashing_permit().await?;
+    Ok(tokio::task::spawn_blocking(move || {
+        let _running = Running::start();
         static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
         let dummy = DUMMY.get_or_init(|| {
             let salt = SaltString::generate(&mut OsRng);
@@ -109,8 +166,14 @@ pub async fn verify_password(password: String, hash: Option<String>) -> bool {
         ok && real
     })
     .await
-    .unwrap_or(false)
+    .unwrap_or(false))
 }
+
+/// Sign-ups allowed per address (keyed by the SHA-256 of the normalised
+/// address) and per client address, per hour.
+pub const SIGNUPS_PER_EMAIL_PER_HOUR: u32 = 5;
+pub const SIGNUPS_PER_IP_PER_HOUR: u32 = 20;
+const HOUR_MS: i64 = 3600 * 1000;
 
 #[derive(Clone, Debug)]
 pub struct SignupInput {
@@ -123,8 +186,11 @@ pub struct SignupInput {
 }
 
 /// Creates an account. The answer is the same whether or not the email is
-/// taken (no account enumeration): a taken email changes nothing.
-pub async fn signup(state: &AppState, input: SignupInput, now: i64) -> Result<Email, ServiceError> {
+/// taken (no account enumeration): a taken email changes nothing, and both
+/// paths hash the password and queue (not send) at most one mail, so they
+/// take the same time. Rate-limited per address and per client address
+/// before any hashing.
+pub async fn signup(state: &AppState, input: SignupInput, meta: &ClientMeta, now: i64) -> Result<Email, ServiceError> {
     let email = Email::parse(&input.email)?;
     let display_name = clean_display_name(&input.display_name)?;
     let role = match input.role.as_deref().map(str::trim) {
@@ -137,6 +203,11 @@ pub async fn signup(state: &AppState, input: SignupInput, now: i64) -> Result<Em
         Some(l) => Some(super::me::parse_language(l)?.code().to_string()),
     };
     check_password_strength(&input.password, &[email.as_str(), &display_name])?;
+    let mut buckets = vec![(format!("signup:email:{}", store::sha256_hex(email.as_str().as_bytes())), SIGNUPS_PER_EMAIL_PER_HOUR)];
+    if let Some(ip) = &meta.ip {
+        buckets.push((format!("signup:ip:{ip}"), SIGNUPS_PER_IP_PER_HOUR));
+    }
+    ratelimit::hit_all(&state.db, &buckets, HOUR_MS, now).await?;
     // Hash before looking the email up, so both paths take the same time.
     let hash = hash_password(input.password).await?;
     if let Some(mut user) = create_user(&state.db, &email, &hash, &display_name, role, "UTC", false, now).await? {
@@ -236,8 +307,33 @@ pub struct NewSession {
     pub device_cookie: Option<String>,
 }
 
-/// Checks credentials (rate-limited per email and per client address) and
-/// opens a session.
+/// The failed-sign-in counter of a client address (password and passkey
+/// sign-in share it).
+pub fn client_failure_bucket(state: &AppState, meta: &ClientMeta) -> (String, u32) {
+    (format!("login:fail:ip:{}", meta.ip.as_deref().unwrap_or("unknown")), state.config.login_limit_per_ip)
+}
+
+/// The failure counters a password log-in for `email_key` from `meta`
+/// charges: per (email, client address), per client address, and a much
+/// higher per-email ceiling against guessing spread over many addresses.
+fn login_failure_buckets(state: &AppState, email_key: &str, meta: &ClientMeta) -> Vec<(String, u32)> {
+    let cfg = &state.config;
+    let email = store::sha256_hex(email_key.as_bytes());
+    let ip = meta.ip.as_deref().unwrap_or("unknown");
+    vec![
+        (format!("login:fail:email-ip:{}", store::sha256_hex(format!("{email}\0{ip}").as_bytes())), cfg.login_limit_per_email),
+        client_failure_bucket(state, meta),
+        (format!("login:fail:email:{email}"), cfg.login_limit_per_email_all_clients),
+    ]
+}
+
+/// Checks credentials and opens a session. Only failures count against the
+/// limits: per (email, client address), per client address, and a ceiling
+/// per email. Each attempt takes a slot in those counters before the
+/// password is checked (refused, unchecked, when one is full) and a
+/// successful log-in gives it back, so concurrent guesses cannot overrun a
+/// limit and ten bad tries from one client do not lock the owner out of
+/// the account from another.
 pub async fn login(
     state: &AppState,
     email: &str,
@@ -248,12 +344,9 @@ pub async fn login(
 ) -> Result<NewSession, ServiceError> {
     let cfg = &state.config;
     let email_key = Email::parse(email).map(|e| e.0).unwrap_or_else(|_| email.trim().to_lowercase());
-    let email_bucket = format!("login:email:{}", store::sha256_hex(email_key.as_bytes()));
-    ratelimit::hit(&state.db, &email_bucket, cfg.login_limit_per_email, cfg.login_window_ms, now).await?;
-    if let Some(ip) = &meta.ip {
-        ratelimit::hit(&state.db, &format!("login:ip:{ip}"), cfg.login_limit_per_ip, cfg.login_window_ms, now)
-            .await?;
-    }
+    let buckets = login_failure_buckets(state, &email_key, meta);
+    ratelimit::hit_all(&state.db, &buckets, cfg.login_window_ms, now).await?;
+    let not_a_failure = || ratelimit::refund_all(&state.db, &buckets, cfg.login_window_ms, now);
     if password.len() > MAX_PASSWORD_LEN {
         return Err(ServiceError::InvalidCredentials);
     }
@@ -261,7 +354,14 @@ pub async fn login(
         .filter(users::Column::Email.eq(&email_key))
         .one(&state.db)
         .await?;
-    let ok = verify_password(password.to_string(), user.as_ref().map(|u| u.password_hash.clone())).await;
+    let ok = match verify_password_checked(password.to_string(), user.as_ref().map(|u| u.password_hash.clone())).await {
+        Ok(ok) => ok,
+        Err(e) => {
+            // Not checked (the server is busy hashing): not a failure.
+            not_a_failure().await?;
+            return Err(e);
+        }
+    };
     let user = match (ok, user) {
         (true, Some(u)) => u,
         (_, u) => {
@@ -281,11 +381,15 @@ pub async fn login(
         }
     };
     // The second factor, when the account has one. A wrong code counts as a
-    // failed log-in (the attempt limits above stay charged).
+    // failed log-in (the failure counters above stay charged); asking for
+    // the code does not.
     let second = super::twofactor::enabled(&state.db, &user.id).await?;
     if second {
         let code = totp.map(str::trim).filter(|c| !c.is_empty());
-        let Some(code) = code else { return Err(ServiceError::TotpRequired) };
+        let Some(code) = code else {
+            not_a_failure().await?;
+            return Err(ServiceError::TotpRequired);
+        };
         if !super::twofactor::verify(state, &user.id, code, now).await? {
             let _ = super::logins::failed(state, &user.id, meta, "password", now).await;
             let _ = store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
@@ -300,7 +404,9 @@ pub async fn login(
             return Err(ServiceError::TotpInvalid);
         }
     }
-    ratelimit::clear(&state.db, &email_bucket).await?;
+    // A success is not a failure; this client's earlier typos are forgiven.
+    not_a_failure().await?;
+    ratelimit::clear(&state.db, &buckets[0].0).await?;
     super::clinic::join_invited(state, &user, now).await?;
     let session = open_session(state, &user, meta, "password", now).await?;
     store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
@@ -505,6 +611,27 @@ mod tests {
         assert!(check_password_strength("password123", &[]).is_err());
         assert!(check_password_strength("ann@example.org1", &["ann@example.org"]).is_err());
         assert!(check_password_strength("correct horse battery staple", &[]).is_ok());
+    }
+
+    /// However many requests hash at once, at most `HASH_PERMITS`
+    /// Argon2 computations (19 MiB each) run; the rest wait their turn.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn password_hashing_is_bounded_process_wide() {
+        let mut tasks = Vec::new();
+        for i in 0..6 {
+            tasks.push(tokio::spawn(async move {
+                if i % 2 == 0 {
+                    hash_password(format!("pw-{i}-horse-battery")).await.map(|_| ())
+                } else {
+                    verify_password_checked(format!("pw-{i}"), None).await.map(|_| ())
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let peak = PEAK.load(std::sync::atomic::Ordering::SeqCst);
+        assert!((1..=HASH_PERMITS).contains(&peak), "{peak} Argon2 computations ran at once");
     }
 
     #[test]

@@ -91,8 +91,12 @@ async fn audit(state: &AppState, actor: &Actor, patient: Option<&str>, action: &
     Ok(())
 }
 
-/// The clinics the caller belongs to.
+/// The clinics the caller belongs to (first joining the clinics that
+/// invited a confirmed clinician's address, when the caller has full access).
 pub async fn my_clinics(state: &AppState, actor: &Actor) -> Result<Vec<ClinicSummary>, ServiceError> {
+    if actor.full_access() {
+        join_invited(state, &actor.user, super::now_ms()).await?;
+    }
     let memberships = clinic_members::Entity::find()
         .filter(clinic_members::Column::UserId.eq(&actor.user.id))
         .all(&state.db)
@@ -240,9 +244,14 @@ fn parse_role(role: &str) -> Result<&'static str, ServiceError> {
     }
 }
 
-/// An admin adds a colleague: at once when they have a clinician account,
-/// else as an invitation joined when that email signs up or logs in. Both
-/// get an email.
+/// An admin adds a colleague by email. The answer is the same for an
+/// unknown address, a patient account and a clinician account (status
+/// `invited`: nothing tells the admin which, issue 19): the address gets an
+/// invitation, which only a clinician account whose address is confirmed
+/// joins (at its next sign-in, confirmation or look at its clinics). A
+/// patient account gets a mail saying that colleagues need a clinician
+/// account. Only a colleague who is a member already (the admin sees the
+/// members) has their role changed at once.
 pub async fn add_member(
     state: &AppState,
     actor: &Actor,
@@ -255,74 +264,59 @@ pub async fn add_member(
     let role = parse_role(role)?;
     let email = super::auth::Email::parse(email)?;
     let clinic = clinics::Entity::find_by_id(clinic_id.to_string()).one(&state.db).await?.ok_or(ServiceError::NotFound)?;
-    // An account whose address is not confirmed yet is invited like an
-    // unknown address: it joins once the owner of the address confirms it.
-    let user = users::Entity::find()
-        .filter(users::Column::Email.eq(email.as_str()))
-        .one(&state.db)
-        .await?
-        .filter(|u| u.email_verified_ms.is_some() || u.role == "patient");
-    let member = match user {
-        Some(u) => {
-            if u.role == "patient" {
-                return Err(ServiceError::Conflict(
-                    "That address belongs to a patient account; colleagues need a clinician account.".into(),
-                ));
-            }
-            let existing = clinic_members::Entity::find_by_id((clinic_id.to_string(), u.id.clone())).one(&state.db).await?;
-            match existing {
-                Some(m) => {
-                    let mut am: clinic_members::ActiveModel = m.into();
-                    am.role = Set(role.into());
-                    am.update(&state.db).await?;
-                }
-                None => {
-                    clinic_members::ActiveModel {
-                        clinic_id: Set(clinic_id.to_string()),
-                        user_id: Set(u.id.clone()),
-                        role: Set(role.into()),
-                        created_ms: Set(now),
-                    }
-                    .insert(&state.db)
-                    .await?;
-                }
-            }
-            ClinicMember {
-                user_id: Some(u.id),
-                email: u.email,
-                display_name: Some(u.display_name),
+    let user = users::Entity::find().filter(users::Column::Email.eq(email.as_str())).one(&state.db).await?;
+    if let Some(u) = &user {
+        if let Some(m) = clinic_members::Entity::find_by_id((clinic_id.to_string(), u.id.clone())).one(&state.db).await? {
+            let mut am: clinic_members::ActiveModel = m.into();
+            am.role = Set(role.into());
+            am.update(&state.db).await?;
+            audit(state, actor, None, "clinic.member_added", &format!("clinic={clinic_id} role={role} status=active"), now).await?;
+            return Ok(ClinicMember {
+                user_id: Some(u.id.clone()),
+                email: u.email.clone(),
+                display_name: Some(u.display_name.clone()),
                 role: role.into(),
                 status: "active".into(),
-            }
+            });
         }
-        None => {
-            clinic_invites::Entity::delete_many()
-                .filter(clinic_invites::Column::ClinicId.eq(clinic_id))
-                .filter(clinic_invites::Column::Email.eq(email.as_str()))
-                .exec(&state.db)
-                .await?;
-            clinic_invites::ActiveModel {
-                clinic_id: Set(clinic_id.to_string()),
-                email: Set(email.as_str().to_string()),
-                role: Set(role.into()),
-                invited_by: Set(Some(actor.user.id.clone())),
-                created_ms: Set(now),
-            }
-            .insert(&state.db)
-            .await?;
-            ClinicMember { user_id: None, email: email.as_str().to_string(), display_name: None, role: role.into(), status: "invited".into() }
-        }
+    }
+    clinic_invites::Entity::delete_many()
+        .filter(clinic_invites::Column::ClinicId.eq(clinic_id))
+        .filter(clinic_invites::Column::Email.eq(email.as_str()))
+        .exec(&state.db)
+        .await?;
+    clinic_invites::ActiveModel {
+        clinic_id: Set(clinic_id.to_string()),
+        email: Set(email.as_str().to_string()),
+        role: Set(role.into()),
+        invited_by: Set(Some(actor.user.id.clone())),
+        created_ms: Set(now),
+    }
+    .insert(&state.db)
+    .await?;
+    let patient = user.as_ref().is_some_and(|u| u.role == "patient");
+    let body = if patient {
+        format!(
+            "{who} invited this address to the clinic \"{clinic}\" on Diabase as {role}.\n\n\
+             Your Diabase account with this address is a patient account, which cannot join a clinic:\n\
+             colleagues need a clinician account, with an address of its own. Nothing changes for your\n\
+             account or your data. If you did not expect this, ignore this message.\n",
+            who = actor.user.display_name,
+            clinic = clinic.name,
+        )
+    } else {
+        format!(
+            "{who} invited you to the clinic \"{clinic}\" on Diabase as {role}.\n\n\
+             Sign in (or sign up) as a clinician with this email address and confirm it; then open:\n{url}/clinic\n\n\
+             If you did not expect this, ignore this message.\n",
+            who = actor.user.display_name,
+            clinic = clinic.name,
+            url = state.config.public_url,
+        )
     };
-    let body = format!(
-        "{who} added you to the clinic \"{clinic}\" on Diabase as {role}.\n\n{hint}\n{url}/clinic\n",
-        who = actor.user.display_name,
-        clinic = clinic.name,
-        hint = if member.status == "active" { "Open the clinic workspace:" } else { "Sign up as a clinician with this email address, then open:" },
-        url = state.config.public_url,
-    );
-    super::mail::send(state, super::mail::Mail { to: &member.email, subject: "You were added to a clinic on Diabase", body: &body }, now).await?;
-    audit(state, actor, None, "clinic.member_added", &format!("clinic={clinic_id} role={role} status={}", member.status), now).await?;
-    Ok(member)
+    super::mail::send(state, super::mail::Mail { to: email.as_str(), subject: "You were invited to a clinic on Diabase", body: &body }, now).await?;
+    audit(state, actor, None, "clinic.member_added", &format!("clinic={clinic_id} role={role} status=invited"), now).await?;
+    Ok(ClinicMember { user_id: None, email: email.as_str().to_string(), display_name: None, role: role.into(), status: "invited".into() })
 }
 
 /// Turns the invitations for `user`'s email into memberships (at sign-up and log-in).

@@ -35,7 +35,7 @@ pub async fn reauthenticate(
     // attempts cannot all pass a check made before any of them is counted;
     // a success clears the bucket.
     ratelimit::hit(&state.db, &bucket, REAUTH_LIMIT, REAUTH_WINDOW_MS, now).await?;
-    if !auth::verify_password(password.to_string(), Some(user.password_hash.clone())).await {
+    if !auth::verify_password_checked(password.to_string(), Some(user.password_hash.clone())).await? {
         return Err(ServiceError::bad("password", "The password is not right."));
     }
     if twofactor::enabled(&state.db, &user.id).await? {

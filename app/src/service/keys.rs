@@ -42,6 +42,16 @@ pub async fn reseal_all(db: &sea_orm::DatabaseConnection, ring: &FieldCipher) ->
         m.update(&txn).await?;
         n += 1;
     }
+    // Queued mail not sent yet (sent and given-up rows hold an empty body).
+    for q in store::entity::mail_queue::Entity::find().filter(store::entity::mail_queue::Column::Body.ne("")).all(&txn).await? {
+        let to = open(&q.recipient)?;
+        let body = open(&q.body)?;
+        let mut m: store::entity::mail_queue::ActiveModel = q.into();
+        m.recipient = Set(ring.seal(&to));
+        m.body = Set(ring.seal(&body));
+        m.update(&txn).await?;
+        n += 2;
+    }
     txn.commit().await?;
     Ok(n)
 }

@@ -40,6 +40,10 @@ pub struct AppState {
     /// The SQLite log's background checkpoint; it stops with the last clone
     /// of the state.
     pub checkpointer: Option<Arc<store::checkpoint::Checkpointer>>,
+    /// The mail queue's delivery worker (see [`mail`]); it stops with the
+    /// last clone of the state. `None`: mail waits in the queue until a
+    /// worker or [`mail::flush`] delivers it.
+    pub mailer: Option<Arc<mail::Mailer>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -57,9 +61,12 @@ pub struct Config {
     pub session_idle_ms: i64,
     /// A session ends this long after log-in, whatever its use.
     pub session_absolute_ms: i64,
-    /// Log-in attempts allowed per email per window, and per client address.
+    /// Failed log-ins allowed per window: per (email, client address), per
+    /// client address (password and passkey), and per email from all
+    /// clients together (a last resort against distributed guessing).
     pub login_limit_per_email: u32,
     pub login_limit_per_ip: u32,
+    pub login_limit_per_email_all_clients: u32,
     pub login_window_ms: i64,
     /// Origins accepted on state-changing requests besides the request's own host.
     pub extra_origins: Vec<String>,
@@ -81,6 +88,10 @@ pub struct Config {
     /// Link-code entries (preview, accept, decline) allowed per user per window.
     pub link_code_attempts: u32,
     pub link_code_window_ms: i64,
+    /// With `DIABASE_TRUST_PROXY`, the client address is the n-th
+    /// `X-Forwarded-For` entry from the right (the one the n-th trusted
+    /// proxy added; `DIABASE_TRUSTED_PROXY_HOPS`, default 1).
+    pub trusted_proxy_hops: usize,
 }
 
 impl Default for Config {
@@ -91,6 +102,7 @@ impl Default for Config {
             session_absolute_ms: 7 * 24 * 3600 * 1000,
             login_limit_per_email: 10,
             login_limit_per_ip: 100,
+            login_limit_per_email_all_clients: 100,
             login_window_ms: 15 * 60 * 1000,
             extra_origins: Vec::new(),
             max_upload_bytes: import::MAX_FILE_BYTES,
@@ -103,6 +115,7 @@ impl Default for Config {
             public_url: "http://127.0.0.1:3000".into(),
             link_code_attempts: 10,
             link_code_window_ms: 15 * 60 * 1000,
+            trusted_proxy_hops: 1,
         }
     }
 }
@@ -312,27 +325,89 @@ pub async fn authenticate(
         .map(|(session, user)| Actor { user, via: AuthVia::Session(session.id_hash) }))
 }
 
-/// Client facts from request headers (the first `X-Forwarded-For` hop only
-/// when the operator trusts a proxy; see `server::config`).
-pub fn client_meta(headers: &http::HeaderMap, peer: Option<std::net::SocketAddr>, trust_proxy: bool) -> ClientMeta {
-    let forwarded = if trust_proxy {
-        headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|s| s.split(',').next())
-            .map(|s| s.trim().to_string())
-    } else {
-        None
-    };
+/// Client facts from request headers. `trusted_hops`: `None` unless the
+/// operator trusts a proxy; then the client address is the
+/// `X-Forwarded-For` entry that proxy added (see [`forwarded_client`]).
+pub fn client_meta(headers: &http::HeaderMap, peer: Option<std::net::SocketAddr>, trusted_hops: Option<usize>) -> ClientMeta {
+    let forwarded = trusted_hops.and_then(|hops| {
+        let values: Vec<&str> = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+        forwarded_client(&values, hops)
+    });
     let device = logins::device_from_cookies(headers);
     ClientMeta {
-        ip: forwarded.or_else(|| peer.map(|p| p.ip().to_string())),
+        ip: forwarded.map(|ip| ip.to_string()).or_else(|| peer.map(|p| p.ip().to_string())),
         user_agent: headers
             .get(http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(300).collect()),
         device_prefixed: device.as_ref().is_some_and(|d| d.1),
         device: device.map(|d| d.0),
+    }
+}
+
+/// The client address in `X-Forwarded-For` (all its header lines, in
+/// order): the `hops`-th entry from the right. Each proxy appends the
+/// address it received the request from, so the rightmost entry is the one
+/// the nearest (trusted) proxy wrote; everything left of the trusted
+/// proxies' entries is whatever the client sent. `None` (use the peer
+/// address) when there are fewer entries than hops or that entry is not an
+/// IP address.
+pub fn forwarded_client(values: &[&str], hops: usize) -> Option<std::net::IpAddr> {
+    if hops == 0 {
+        return None;
+    }
+    let entries: Vec<&str> = values.iter().flat_map(|v| v.split(',')).map(str::trim).collect();
+    let entry = *entries.len().checked_sub(hops).and_then(|i| entries.get(i))?;
+    parse_forwarded_ip(entry)
+}
+
+/// An IP address as proxies write it: `192.0.2.1`, `2001:db8::1`, and (some
+/// proxies) with a port: `192.0.2.1:4711`, `[2001:db8::1]:4711`.
+fn parse_forwarded_ip(s: &str) -> Option<std::net::IpAddr> {
+    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
+        return Some(ip);
+    }
+    s.parse::<std::net::SocketAddr>().ok().map(|a| a.ip())
+}
+
+#[cfg(test)]
+mod forwarded_tests {
+    use super::*;
+
+    fn ip(values: &[&str], hops: usize) -> Option<String> {
+        forwarded_client(values, hops).map(|i| i.to_string())
+    }
+
+    #[test]
+    fn the_entry_the_trusted_proxy_added_is_used() {
+        // nginx's $proxy_add_x_forwarded_for: what the client sent, then the peer.
+        assert_eq!(ip(&["6.6.6.6, 203.0.113.7"], 1).as_deref(), Some("203.0.113.7"));
+        assert_eq!(ip(&["203.0.113.7"], 1).as_deref(), Some("203.0.113.7"));
+        // Several header lines count as one list.
+        assert_eq!(ip(&["6.6.6.6", "203.0.113.7"], 1).as_deref(), Some("203.0.113.7"));
+        // Two trusted proxies: the second from the right.
+        assert_eq!(ip(&["6.6.6.6, 203.0.113.7, 10.0.0.2"], 2).as_deref(), Some("203.0.113.7"));
+        assert_eq!(ip(&[" 2001:db8::1 "], 1).as_deref(), Some("2001:db8::1"));
+        assert_eq!(ip(&["[2001:db8::1]:4711"], 1).as_deref(), Some("2001:db8::1"));
+        assert_eq!(ip(&["192.0.2.1:4711"], 1).as_deref(), Some("192.0.2.1"));
+    }
+
+    #[test]
+    fn malformed_or_short_lists_fall_back_to_the_peer() {
+        assert_eq!(ip(&[], 1), None);
+        assert_eq!(ip(&[""], 1), None);
+        assert_eq!(ip(&["1.2.3.4, nonsense"], 1), None);
+        assert_eq!(ip(&["1.2.3.4, unknown"], 1), None);
+        assert_eq!(ip(&["203.0.113.7"], 2), None);
+        assert_eq!(ip(&["1.2.3.4"], 0), None);
+        let mut h = http::HeaderMap::new();
+        h.insert("x-forwarded-for", "6.6.6.6, garbage".parse().unwrap());
+        let peer: std::net::SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        assert_eq!(client_meta(&h, Some(peer), Some(1)).ip.as_deref(), Some("10.0.0.1"));
+        // Not trusted: the header is ignored.
+        h.insert("x-forwarded-for", "6.6.6.6, 203.0.113.7".parse().unwrap());
+        assert_eq!(client_meta(&h, Some(peer), None).ip.as_deref(), Some("10.0.0.1"));
+        assert_eq!(client_meta(&h, Some(peer), Some(1)).ip.as_deref(), Some("203.0.113.7"));
     }
 }
 

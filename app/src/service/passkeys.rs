@@ -274,10 +274,11 @@ pub async fn finish_login(
     meta: &ClientMeta,
     now: i64,
 ) -> Result<auth::NewSession, ServiceError> {
-    let cfg = &state.config;
-    if let Some(ip) = &meta.ip {
-        ratelimit::hit(&state.db, &format!("login:ip:{ip}"), cfg.login_limit_per_ip, cfg.login_window_ms, now).await?;
-    }
+    // Failed sign-ins of this client, shared with the password log-in: the
+    // attempt takes a slot first, a success gives it back.
+    let window = state.config.login_window_ms;
+    let client = [auth::client_failure_bucket(state, meta)];
+    ratelimit::hit_all(&state.db, &client, window, now).await?;
     let row = take_challenge(state, challenge_id, "login", now).await?.ok_or_else(expired)?;
     let auth_state: DiscoverableAuthentication =
         serde_json::from_str(&row.state_json).map_err(|e| ServiceError::Internal(e.to_string()))?;
@@ -319,6 +320,7 @@ pub async fn finish_login(
     }
     m.last_used_ms = Set(Some(now));
     m.update(&state.db).await?;
+    ratelimit::refund_all(&state.db, &client, window, now).await?;
     super::clinic::join_invited(state, &user, now).await?;
     let session = auth::open_session(state, &user, meta, "passkey", now).await?;
     audit(state, &user.id, "login", &format!("passkey={}", row.id), meta.ip.as_deref(), now).await?;

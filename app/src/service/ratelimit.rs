@@ -79,3 +79,42 @@ pub async fn exceeded<C: ConnectionTrait>(db: &C, bucket: &str, limit: u32, wind
         .filter(|r| r.window_start_ms >= window_start && r.hits >= limit as i32)
         .map(|_| Ord::max((window_start + window_ms - now) / 1000, 1)))
 }
+
+/// Gives back one hit taken by [`hit`] in the current window (a log-in that
+/// succeeded: only failures count). Nothing when the window has moved on.
+pub async fn refund<C: ConnectionTrait>(db: &C, bucket: &str, window_ms: i64, now: i64) -> Result<(), ServiceError> {
+    let window_start = now - now.rem_euclid(window_ms);
+    rate_limits::Entity::update_many()
+        .col_expr(rate_limits::Column::Hits, Expr::col(rate_limits::Column::Hits).sub(1))
+        .filter(rate_limits::Column::Bucket.eq(bucket))
+        .filter(rate_limits::Column::WindowStartMs.eq(window_start))
+        .filter(rate_limits::Column::Hits.gt(0))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Takes one hit on each of `buckets` (name, limit), all or none: when one
+/// is full, the hits already taken are given back and the answer is
+/// `RateLimited`. Counting before the check it guards (and giving back on
+/// success) leaves no check-then-count race: concurrent attempts each
+/// take a slot.
+pub async fn hit_all<C: ConnectionTrait>(db: &C, buckets: &[(String, u32)], window_ms: i64, now: i64) -> Result<(), ServiceError> {
+    for (i, (bucket, limit)) in buckets.iter().enumerate() {
+        if let Err(e) = hit(db, bucket, *limit, window_ms, now).await {
+            for (taken, _) in &buckets[..i] {
+                refund(db, taken, window_ms, now).await?;
+            }
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Gives back one hit on each of `buckets` (see [`hit_all`]).
+pub async fn refund_all<C: ConnectionTrait>(db: &C, buckets: &[(String, u32)], window_ms: i64, now: i64) -> Result<(), ServiceError> {
+    for (bucket, _) in buckets {
+        refund(db, bucket, window_ms, now).await?;
+    }
+    Ok(())
+}

@@ -595,8 +595,13 @@ pub async fn invite_with(
     grant_info(state, &model, now).await
 }
 
-/// Invitations waiting for the caller (by their account's email).
+/// Invitations waiting for the caller (by their account's email). None
+/// until the address is confirmed: an account that merely claims an
+/// address sees nothing sent to it.
 pub async fn incoming(state: &AppState, actor: &Actor, now: i64) -> Result<Vec<IncomingInvite>, ServiceError> {
+    if actor.user.email_verified_ms.is_none() {
+        return Ok(Vec::new());
+    }
     let rows = grants::Entity::find()
         .filter(grants::Column::InviteEmail.eq(&actor.user.email))
         .filter(grants::Column::AcceptedMs.is_null())

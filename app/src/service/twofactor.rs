@@ -288,7 +288,7 @@ pub async fn regenerate_recovery_codes(state: &AppState, actor: &Actor, code: &s
 /// Turns 2FA off, after the password and a current code or recovery code.
 pub async fn disable(state: &AppState, actor: &Actor, password: &str, code: &str, now: i64) -> Result<(), ServiceError> {
     require_session(actor)?;
-    if !super::auth::verify_password(password.to_string(), Some(actor.user.password_hash.clone())).await {
+    if !super::auth::verify_password_checked(password.to_string(), Some(actor.user.password_hash.clone())).await? {
         return Err(ServiceError::bad("password", "The password is not right."));
     }
     if !enabled(&state.db, &actor.user.id).await? {

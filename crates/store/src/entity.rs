@@ -570,3 +570,26 @@ pub mod known_devices {
     }
     no_relations!();
 }
+
+/// The durable mail queue (migration 0011): recipient and body sealed with
+/// the field cipher; the body is blanked once the message left or was given up.
+pub mod mail_queue {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "mail_queue")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub recipient: String,
+        pub subject: String,
+        pub body: String,
+        pub created_ms: i64,
+        pub attempts: i32,
+        pub next_attempt_ms: i64,
+        pub claimed_until_ms: i64,
+        pub sent_ms: Option<i64>,
+        pub failed_ms: Option<i64>,
+        pub last_error: Option<String>,
+    }
+    no_relations!();
+}
