@@ -6,7 +6,10 @@
 //   <button data-passkey="register" data-passkey-name="#input-id">
 //                                          add a passkey named by that input
 // Errors go to the element [data-passkey-error] nearest the button's form or
-// section. The server sends binary fields as base64url; they become
+// section. When the server asks for the password again (reauth_required:
+// adding a passkey needs it checked within the last minutes), the nearest
+// [data-passkey-reauth] box shows; its [data-passkey-reauth-submit] button
+// sends [data-passkey-reauth-password] to /api/v1/me/reauth and tries again. The server sends binary fields as base64url; they become
 // ArrayBuffers here and back.
 (() => {
   'use strict';
@@ -71,7 +74,11 @@
     const text = await r.text();
     let data = null;
     try { data = text ? JSON.parse(text) : null; } catch { data = null; }
-    if (!r.ok) throw new Error(data?.error?.message || `The server answered ${r.status}.`);
+    if (!r.ok) {
+      const e = new Error(data?.error?.message || `The server answered ${r.status}.`);
+      e.code = data?.error?.code;
+      throw e;
+    }
     return data;
   }
 
@@ -139,7 +146,35 @@
     }
   }
 
+  function reauthBox(button) {
+    const scope = button.closest('form, section, main') || document.body;
+    return scope.querySelector('[data-passkey-reauth]');
+  }
+
+  // The registration waiting for the password, if any.
+  let waiting = null;
+
   document.addEventListener('click', async (event) => {
+    const submit = event.target.closest('[data-passkey-reauth-submit]');
+    if (submit) {
+      event.preventDefault();
+      const box = submit.closest('[data-passkey-reauth]');
+      const input = box?.querySelector('[data-passkey-reauth-password]');
+      submit.disabled = true;
+      try {
+        await api('/api/v1/me/reauth', { password: input?.value || '' });
+        if (input) input.value = '';
+        if (box) box.hidden = true;
+        const again = waiting;
+        waiting = null;
+        if (again) again.click();
+      } catch (e) {
+        show(submit, explain(e));
+      } finally {
+        submit.disabled = false;
+      }
+      return;
+    }
     const button = event.target.closest('[data-passkey]');
     if (!button) return;
     event.preventDefault();
@@ -163,6 +198,12 @@
         window.location.assign(safeNext(next));
       }
     } catch (e) {
+      const box = e && e.code === 'reauth_required' ? reauthBox(button) : null;
+      if (box) {
+        waiting = button;
+        box.hidden = false;
+        box.querySelector('[data-passkey-reauth-password]')?.focus();
+      }
       show(button, explain(e));
     } finally {
       button.disabled = false;

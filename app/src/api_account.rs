@@ -15,14 +15,46 @@ pub async fn request_password_reset(email: String) -> Result<(), ServerFnError> 
     service::reset::request(&state, &email, &meta, service::now_ms()).await.map_err(ssr::to_sfn)
 }
 
-/// Sets a new password with the emailed token, then sends the user to log in.
+/// Sets a new password with the emailed token: every session ends and every
+/// API token is revoked; the answer lists the passkeys and the Nightscout
+/// site for the owner to look over.
 #[server(prefix = "/_fn", endpoint = "reset_password")]
-pub async fn reset_password(token: String, password: String) -> Result<(), ServerFnError> {
+pub async fn reset_password(token: String, password: String) -> Result<crate::model::ResetOutcome, ServerFnError> {
     use crate::service;
     let (state, _, meta) = ssr::context().await?;
-    service::reset::confirm(&state, &token, &password, &meta, service::now_ms()).await.map_err(ssr::to_sfn)?;
-    leptos_axum::redirect("/login?reset=1");
-    Ok(())
+    service::reset::confirm(&state, &token, &password, &meta, service::now_ms()).await.map_err(ssr::to_sfn)
+}
+
+/// Enters the password again: the session may make sensitive changes for
+/// the next five minutes.
+#[server(prefix = "/_fn", endpoint = "reauthenticate")]
+pub async fn reauthenticate(password: String) -> Result<(), ServerFnError> {
+    use crate::service;
+    let (state, actor, meta) = ssr::actor_with_meta().await?;
+    service::reauth::with_password(&state, &actor, &password, &meta, service::now_ms()).await.map_err(ssr::to_sfn)
+}
+
+/// Whether this session's password was checked within the last five minutes.
+#[server(prefix = "/_fn", endpoint = "recently_authenticated", input = GetUrl)]
+pub async fn recently_authenticated() -> Result<bool, ServerFnError> {
+    use crate::service;
+    let (state, actor) = ssr::actor().await?;
+    match service::reauth::require_recent(&state, &actor, service::now_ms()).await {
+        Ok(()) => Ok(true),
+        Err(service::ServiceError::ReauthRequired) => Ok(false),
+        Err(e) => Err(ssr::to_sfn(e)),
+    }
+}
+
+/// Changes the password (the current one first); every other session ends.
+#[server(prefix = "/_fn", endpoint = "change_password")]
+pub async fn change_password(current_password: String, new_password: String) -> Result<u64, ServerFnError> {
+    use crate::service;
+    let (state, actor, meta) = ssr::actor_with_meta().await?;
+    service::reauth::change_password(&state, &actor, &current_password, &new_password, &meta, service::now_ms())
+        .await
+        .map(|r| r.sessions_ended)
+        .map_err(ssr::to_sfn)
 }
 
 #[server(prefix = "/_fn", endpoint = "two_factor_status", input = GetUrl)]

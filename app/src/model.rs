@@ -388,6 +388,24 @@ pub struct TwoFactorStatus {
     pub recovery_codes_left: u32,
 }
 
+/// What a password reset did, and what the owner should look over: every
+/// session ended, every API token revoked; the passkeys and the Nightscout
+/// site stay, so the reset page lists them.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct ResetOutcome {
+    pub sessions_ended: u64,
+    pub tokens_revoked: u64,
+    pub passkeys: Vec<PasskeyReview>,
+    pub nightscout_site: bool,
+}
+
+/// A passkey listed for review after a reset.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PasskeyReview {
+    pub name: String,
+    pub created_at: String,
+}
+
 /// A registered passkey, as its owner sees it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PasskeyInfo {

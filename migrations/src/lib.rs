@@ -286,6 +286,29 @@ mod m0009_language {
     }
 }
 
+mod m0010_reauth {
+    use super::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0010_reauth"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            run_sql(manager, include_str!("sql/0010_reauth.sql")).await
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            run_sql(manager, "ALTER TABLE sessions DROP COLUMN auth_ms;").await
+        }
+    }
+}
+
 mod m0011_mail_queue {
     use super::*;
 
@@ -347,6 +370,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_email_verification::Migration),
             Box::new(m0008_patient_control::Migration),
             Box::new(m0009_language::Migration),
+            Box::new(m0010_reauth::Migration),
             Box::new(m0011_mail_queue::Migration),
             Box::new(m0012_audit_head::Migration),
         ]

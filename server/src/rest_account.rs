@@ -32,6 +32,60 @@ pub fn routes() -> Router<AppState> {
         .route("/me/passkeys", get(passkey_list).post(passkey_register_finish))
         .route("/me/passkeys/start", post(passkey_register_start))
         .route("/me/passkeys/{id}", patch(passkey_rename).delete(passkey_remove))
+        .route("/me/reauth", post(reauth_password))
+        .route("/me/reauth/passkey/start", post(reauth_passkey_start))
+        .route("/me/reauth/passkey/finish", post(reauth_passkey_finish))
+        .route("/me/password", post(change_password))
+}
+
+// ---------------------------------------------------------------------------
+// Re-authentication and changing the password (browser sessions only).
+
+#[derive(Deserialize)]
+struct Password {
+    password: String,
+}
+
+/// `POST /me/reauth {password}`: 204; the session counts as recently
+/// authenticated for the next five minutes.
+async fn reauth_password(State(state): State<AppState>, Authed(actor): Authed, Meta(m): Meta, ApiJson(b): ApiJson<Password>) -> ApiResult<StatusCode> {
+    service::reauth::with_password(&state, &actor, &b.password, &m, service::now_ms()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /me/reauth/passkey/start` → `{challenge_id, options}` listing the account's passkeys.
+async fn reauth_passkey_start(State(state): State<AppState>, Authed(actor): Authed) -> ApiResult<Json<serde_json::Value>> {
+    let (challenge_id, options) = service::passkeys::begin_reauth(&state, &actor, service::now_ms()).await?;
+    Ok(Json(json!({"challenge_id": challenge_id, "options": options})))
+}
+
+/// `POST /me/reauth/passkey/finish {challenge_id, credential}`: 204, as `/me/reauth`.
+async fn reauth_passkey_finish(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+    Meta(m): Meta,
+    ApiJson(b): ApiJson<PasskeyLogin>,
+) -> ApiResult<StatusCode> {
+    service::reauth::with_passkey(&state, &actor, &b.challenge_id, &b.credential, &m, service::now_ms()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct ChangePassword {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /me/password {current_password, new_password}` → `{sessions_ended}`;
+/// every other session of the account ends.
+async fn change_password(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+    Meta(m): Meta,
+    ApiJson(b): ApiJson<ChangePassword>,
+) -> ApiResult<Json<service::reauth::PasswordChanged>> {
+    let r = service::reauth::change_password(&state, &actor, &b.current_password, &b.new_password, &m, service::now_ms()).await?;
+    Ok(Json(r))
 }
 
 // ---------------------------------------------------------------------------
@@ -134,7 +188,7 @@ async fn export(
 ) -> ApiResult<Response> {
     let format = service::export::Format::parse(q.format.as_deref().unwrap_or("json"))?;
     let now = service::now_ms();
-    let body = service::export::export(&state, &actor.user, Some(&actor.user.id), format, m.ip.as_deref(), now).await?;
+    let body = service::export::export_own(&state, &actor, format, m.ip.as_deref(), now).await?;
     let mut res = body.into_response();
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
@@ -186,9 +240,13 @@ struct ResetConfirm {
     password: String,
 }
 
-async fn reset_confirm(State(state): State<AppState>, Meta(m): Meta, ApiJson(b): ApiJson<ResetConfirm>) -> ApiResult<StatusCode> {
-    reset::confirm(&state, &b.token, &b.password, &m, service::now_ms()).await?;
-    Ok(StatusCode::NO_CONTENT)
+/// 200 `{sessions_ended, tokens_revoked, passkeys: [{name, created_at}], nightscout_site}`.
+async fn reset_confirm(
+    State(state): State<AppState>,
+    Meta(m): Meta,
+    ApiJson(b): ApiJson<ResetConfirm>,
+) -> ApiResult<Json<app::model::ResetOutcome>> {
+    Ok(Json(reset::confirm(&state, &b.token, &b.password, &m, service::now_ms()).await?))
 }
 
 async fn status(State(state): State<AppState>, Authed(actor): Authed) -> ApiResult<Json<twofactor::TwoFactorStatus>> {

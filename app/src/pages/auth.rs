@@ -2,7 +2,7 @@
 
 use crate::api_account::{RequestPasswordReset, ResetPassword};
 use crate::components::UserResource;
-use crate::i18n::{lang, t, Lang};
+use crate::i18n::{lang, t, tf, tp, Lang};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -168,27 +168,55 @@ pub fn ForgotPasswordPage() -> impl IntoView {
     }
 }
 
-/// The page the emailed link opens: choose a new password.
+/// The page the emailed link opens: choose a new password. Afterwards it
+/// says what the reset ended and revoked, and lists what stays (passkeys, a
+/// Nightscout site) for the owner to look over.
 #[component]
 pub fn ResetPasswordPage() -> impl IntoView {
     let query = use_query_map();
     let token = move || query.with(|q| q.get("token")).unwrap_or_default();
     let action = ServerAction::<ResetPassword>::new();
     let error = move || action.value().get().and_then(|r| r.err()).map(|e| crate::api::error_message(&e));
+    let done = move || action.value().get().and_then(|r| r.ok());
     view! {
         <Title text=t("Choose a new password")/>
         <section class="card narrow auth-card">
             <h1>{t("Choose a new password")}</h1>
-            {move || error().map(|e| view! { <div class="alert alert-error" role="alert" data-testid="reset-error">{e}</div> })}
-            <ActionForm action=action attr:class="form">
-                <input type="hidden" name="token" prop:value=token/>
-                <label class="field">
-                    <span>{t("New password")}</span>
-                    <input type="password" name="password" autocomplete="new-password" required=true minlength="10" aria-describedby="npw-hint"/>
-                    <small id="npw-hint" class="hint">{t("At least 10 characters and hard to guess. Every session of your account is logged out.")}</small>
-                </label>
-                <button type="submit" class="btn btn-primary" disabled=move || action.pending().get()>{t("Set the new password")}</button>
-            </ActionForm>
+            {move || match done() {
+                Some(o) => view! {
+                    <div class="alert alert-ok" role="status" data-testid="reset-done">
+                        {t("Your new password is set. You are signed out everywhere, and every API token is revoked.")}
+                        {format!(" ({} · {})",
+                            tp(o.sessions_ended as i64, "{n} session ended", "{n} sessions ended"),
+                            tp(o.tokens_revoked as i64, "{n} token revoked", "{n} tokens revoked"))}
+                    </div>
+                    {(!o.passkeys.is_empty() || o.nightscout_site).then(|| view! {
+                        <div class="alert alert-warn" data-testid="reset-review">
+                            <p><strong>{t("Look these over: they still work.")}</strong></p>
+                            <ul class="list">
+                                {o.passkeys.iter().map(|p| view! {
+                                    <li data-testid="reset-passkey">{tf("Passkey {name}, added {when}", &[("name", &p.name), ("when", &lang().datetime_utc(&p.created_at))])}</li>
+                                }).collect_view()}
+                                {o.nightscout_site.then(|| view! { <li data-testid="reset-nightscout">{t("A Nightscout site for phone uploaders and followers")}</li> })}
+                            </ul>
+                            <p>{t("After you log in, remove in Settings any passkey you do not recognise, and make a new Nightscout secret if you are not sure who has it.")}</p>
+                        </div>
+                    })}
+                    <p><a class="btn btn-primary" href="/login?next=/settings" data-testid="reset-login">{t("Log in")}</a></p>
+                }.into_any(),
+                None => view! {
+                    {move || error().map(|e| view! { <div class="alert alert-error" role="alert" data-testid="reset-error">{e}</div> })}
+                    <ActionForm action=action attr:class="form">
+                        <input type="hidden" name="token" prop:value=token/>
+                        <label class="field">
+                            <span>{t("New password")}</span>
+                            <input type="password" name="password" autocomplete="new-password" required=true minlength="10" aria-describedby="npw-hint"/>
+                            <small id="npw-hint" class="hint">{t("At least 10 characters and hard to guess. Setting a new password signs you out everywhere and revokes every API token.")}</small>
+                        </label>
+                        <button type="submit" class="btn btn-primary" disabled=move || action.pending().get()>{t("Set the new password")}</button>
+                    </ActionForm>
+                }.into_any(),
+            }}
         </section>
     }
 }

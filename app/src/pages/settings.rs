@@ -4,8 +4,9 @@
 
 use crate::api::{list_sessions, time_zones, EndSession};
 use crate::api_account::{
-    get_two_factor_status, list_passkeys, list_tokens, login_history, BeginTotp, ConfirmTotp, CreateToken, DeleteAccount,
-    DisableTwoFactor, NewRecoveryCodes, RemovePasskey, RenamePasskey, ResendVerification, RevokeToken,
+    get_two_factor_status, list_passkeys, list_tokens, login_history, recently_authenticated, BeginTotp, ChangePassword,
+    ConfirmTotp, CreateToken, DeleteAccount, DisableTwoFactor, NewRecoveryCodes, Reauthenticate, RemovePasskey, RenamePasskey,
+    ResendVerification, RevokeToken,
 };
 use crate::api_uploads::{nightscout_site, RotateNightscout};
 use crate::components::{ErrorCard, RequireUser, UserResource};
@@ -22,6 +23,7 @@ pub fn SettingsPage() -> impl IntoView {
             <VerifyEmailNotice/>
             <ProfileForm/>
             <NightscoutCard/>
+            <PasswordCard/>
             <PasskeysCard/>
             <TwoFactorCard/>
             <Sessions/>
@@ -108,6 +110,94 @@ fn ProfileForm() -> impl IntoView {
     }
 }
 
+/// Whether a server function's error asks for the password again.
+fn is_reauth(e: &ServerFnError) -> bool {
+    const MSG: &str = "For your security, enter your password again to continue.";
+    let m = crate::api::error_message(e);
+    m == MSG || m == t("For your security, enter your password again to continue.")
+}
+
+/// For an action that may answer "enter your password again": whether it
+/// just did, and a callback that dispatches its last input once more.
+fn reauth_retry<S>(action: ServerAction<S>) -> (Signal<bool>, Callback<()>)
+where
+    S: leptos::server_fn::ServerFn<Error = ServerFnError> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
+{
+    let last = StoredValue::new(None::<S>);
+    Effect::new(move |_| {
+        if let Some(input) = action.input().get() {
+            last.set_value(Some(input));
+        }
+    });
+    let needed = Signal::derive(move || action.value().get().is_some_and(|r| r.as_ref().err().is_some_and(is_reauth)));
+    let retry = Callback::new(move |_: ()| {
+        if let Some(input) = last.get_value() {
+            action.dispatch(input);
+        }
+    });
+    (needed, retry)
+}
+
+/// The password prompt of a sensitive change: shown while `show`; once the
+/// password is accepted, `on_done` runs (the change is tried again).
+#[component]
+fn ReauthPrompt(#[prop(into)] show: Signal<bool>, on_done: Callback<()>) -> impl IntoView {
+    let reauth = ServerAction::<Reauthenticate>::new();
+    Effect::new(move |prev: Option<usize>| {
+        let v = reauth.version().get();
+        if prev.is_some_and(|p| p != v) && matches!(reauth.value().get_untracked(), Some(Ok(()))) {
+            on_done.run(());
+        }
+        v
+    });
+    view! {
+        <Show when=move || show.get()>
+            <div class="alert alert-info" role="status" data-testid="reauth-prompt">
+                <p>{t("For your security, enter your password again to continue.")}</p>
+                {move || reauth.value().get().and_then(|r| r.err()).map(|e| view! {
+                    <p role="alert" data-testid="reauth-error"><strong>{crate::api::error_message(&e)}</strong></p>
+                })}
+                <ActionForm action=reauth attr:class="inline-form">
+                    <input type="password" name="password" autocomplete="current-password" required=true aria-label=t("Password") data-testid="reauth-password"/>
+                    <button type="submit" class="btn btn-primary" data-testid="reauth-submit" disabled=move || reauth.pending().get()>{t("Continue")}</button>
+                </ActionForm>
+            </div>
+        </Show>
+    }
+}
+
+/// Changing the password: the current one first; every other session ends.
+#[component]
+fn PasswordCard() -> impl IntoView {
+    let change = ServerAction::<ChangePassword>::new();
+    view! {
+        <section class="card" aria-labelledby="pw-h" id="password" data-testid="password-card">
+            <h2 id="pw-h">{t("Password")}</h2>
+            {move || change.value().get().map(|r| match r {
+                Ok(n) => view! {
+                    <div class="alert alert-ok" role="status" data-testid="password-changed">
+                        {t("Your password is changed.")}
+                        {format!(" {}", tp(n as i64, "{n} other session was signed out.", "{n} other sessions were signed out."))}
+                    </div>
+                }.into_any(),
+                Err(e) => view! { <div class="alert alert-error" role="alert" data-testid="password-error">{crate::api::error_message(&e)}</div> }.into_any(),
+            })}
+            <details class="details">
+                <summary>{t("Change my password")}</summary>
+                <ActionForm action=change attr:class="form">
+                    <label class="field"><span>{t("Current password")}</span>
+                        <input type="password" name="current_password" autocomplete="current-password" required=true data-testid="current-password"/></label>
+                    <label class="field"><span>{t("New password")}</span>
+                        <input type="password" name="new_password" autocomplete="new-password" required=true minlength="10" data-testid="new-password"/>
+                        <small class="hint">{t("At least 10 characters and hard to guess. Every other session of your account is signed out.")}</small></label>
+                    <button type="submit" class="btn btn-primary" data-testid="change-password" disabled=move || change.pending().get()>{t("Change my password")}</button>
+                </ActionForm>
+            </details>
+        </section>
+    }
+}
+
 #[component]
 fn Sessions() -> impl IntoView {
     let user = UserResource::use_();
@@ -160,6 +250,7 @@ fn Sessions() -> impl IntoView {
 fn NightscoutCard() -> impl IntoView {
     let user = UserResource::use_();
     let rotate = ServerAction::<RotateNightscout>::new();
+    let (rotate_reauth, rotate_retry) = reauth_retry(rotate);
     let site = Resource::new(move || rotate.version().get(), |_| nightscout_site());
     view! {
         <Transition fallback=|| ()>
@@ -198,6 +289,7 @@ fn NightscoutCard() -> impl IntoView {
                             }.into_any(),
                             Err(e) => view! { <div class="alert alert-error" role="alert">{crate::api::error_message(&e)}</div> }.into_any(),
                         })}
+                        <ReauthPrompt show=rotate_reauth on_done=rotate_retry/>
                         <ActionForm action=rotate attr:class="inline-form">
                             <button type="submit" class="btn" data-testid="ns-rotate">{t("Create a new secret and tokens")}</button>
                         </ActionForm>
@@ -227,6 +319,8 @@ fn TwoFactorCard() -> impl IntoView {
     let confirm = ServerAction::<ConfirmTotp>::new();
     let renew = ServerAction::<NewRecoveryCodes>::new();
     let disable = ServerAction::<DisableTwoFactor>::new();
+    let (begin_reauth, begin_retry) = reauth_retry(begin);
+    let (confirm_reauth, confirm_retry) = reauth_retry(confirm);
     let status = Resource::new(
         move || (confirm.version().get(), disable.version().get(), renew.version().get()),
         |_| get_two_factor_status(),
@@ -240,6 +334,8 @@ fn TwoFactorCard() -> impl IntoView {
                 Ok(codes) => view! { <div class="alert alert-ok" role="status" data-testid="2fa-on">{t("Two-factor authentication is on.")}</div><RecoveryCodes codes/> }.into_any(),
                 Err(e) => err(&e).into_any(),
             })}
+            <ReauthPrompt show=begin_reauth on_done=begin_retry/>
+            <ReauthPrompt show=confirm_reauth on_done=confirm_retry/>
             {move || renew.value().get().map(|r| match r {
                 Ok(codes) => view! { <RecoveryCodes codes/> }.into_any(),
                 Err(e) => err(&e).into_any(),
@@ -306,15 +402,24 @@ fn TwoFactorCard() -> impl IntoView {
 #[component]
 fn YourDataCard() -> impl IntoView {
     let delete = ServerAction::<DeleteAccount>::new();
+    // The downloads need the password checked within the last minutes.
+    let checked = RwSignal::new(0u32);
+    let recent = Resource::new(move || checked.get(), |_| recently_authenticated());
+    let ask = Signal::derive(move || matches!(recent.get(), Some(Ok(false))));
     view! {
         <section class="card" aria-labelledby="data-h" data-testid="your-data-card">
             <h2 id="data-h">{t("Your data")}</h2>
             <p class="muted">{t("Download everything Diabase holds about you: your account, devices, uploads, every reading and therapy record, who you share with and who looked.")}</p>
-            <p class="actions">
-                <a class="btn" href="/api/v1/me/export?format=json" download="" data-testid="export-json">{t("Download (Diabase JSON)")}</a>
-                " "
-                <a class="btn" href="/api/v1/me/export?format=fhir" download="" data-testid="export-fhir">{t("Download (FHIR R4, for other health apps)")}</a>
-            </p>
+            <Suspense fallback=|| ()>
+                <ReauthPrompt show=ask on_done=Callback::new(move |_: ()| checked.update(|n| *n += 1))/>
+                <Show when=move || !ask.get()>
+                    <p class="actions">
+                        <a class="btn" href="/api/v1/me/export?format=json" download="" data-testid="export-json">{t("Download (Diabase JSON)")}</a>
+                        " "
+                        <a class="btn" href="/api/v1/me/export?format=fhir" download="" data-testid="export-fhir">{t("Download (FHIR R4, for other health apps)")}</a>
+                    </p>
+                </Show>
+            </Suspense>
             <details class="details" data-testid="delete-account">
                 <summary>{t("Delete my account")}</summary>
                 <p>{t("This deletes your account and all your data for good: readings, therapy records, uploads, devices, sharing. Clinics you shared with keep only their own record of your name, without any data. Download your data first if you want to keep it.")}</p>
@@ -398,6 +503,12 @@ fn PasskeysCard() -> impl IntoView {
                 <input type="text" id="passkey-name" name="passkey_name" maxlength="60" placeholder=t("Name, e.g. Laptop") aria-label=t("Passkey name") data-testid="passkey-new-name"/>
                 <button type="button" class="btn btn-primary" data-passkey="register" data-passkey-name="#passkey-name" data-testid="passkey-add">{t("Add a passkey")}</button>
                 <div class="alert alert-error" role="alert" data-passkey-error="" data-testid="passkey-error" hidden=true></div>
+                <div class="alert alert-info" data-passkey-reauth="" data-testid="passkey-reauth" hidden=true>
+                    <p>{t("For your security, enter your password again to continue.")}</p>
+                    <input type="password" autocomplete="current-password" aria-label=t("Password") data-passkey-reauth-password="" data-testid="passkey-reauth-password"/>
+                    " "
+                    <button type="button" class="btn btn-primary" data-passkey-reauth-submit="" data-testid="passkey-reauth-submit">{t("Continue")}</button>
+                </div>
             </form>
         </section>
     }
@@ -473,6 +584,7 @@ fn LoginHistory() -> impl IntoView {
 #[component]
 fn TokensCard() -> impl IntoView {
     let create = ServerAction::<CreateToken>::new();
+    let (create_reauth, create_retry) = reauth_retry(create);
     let revoke = ServerAction::<RevokeToken>::new();
     let tokens = Resource::new(move || (create.version().get(), revoke.version().get()), |_| list_tokens());
     view! {
@@ -489,6 +601,7 @@ fn TokensCard() -> impl IntoView {
                 }.into_any(),
                 Err(e) => view! { <div class="alert alert-error" role="alert">{crate::api::error_message(&e)}</div> }.into_any(),
             })}
+            <ReauthPrompt show=create_reauth on_done=create_retry/>
             <Transition fallback=|| view! { <p class="loading">{t("Loading…")}</p> }>
                 {move || Suspend::new(async move {
                     match tokens.await {

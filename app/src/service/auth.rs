@@ -447,6 +447,8 @@ pub async fn open_session(
         expires_ms: Set(expires_ms),
         user_agent: Set(meta.user_agent.as_ref().map(|s| s.chars().take(300).collect())),
         ip: Set(meta.ip.clone()),
+        // Signing in proves who one is: sensitive changes may follow at once.
+        auth_ms: Set(now),
     }
     .insert(&state.db)
     .await?;

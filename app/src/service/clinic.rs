@@ -43,6 +43,8 @@ fn require_clinician(actor: &Actor) -> Result<(), ServiceError> {
 /// A clinician creates a clinic and becomes its admin.
 pub async fn create_clinic(state: &AppState, actor: &Actor, name: &str, now: i64) -> Result<ClinicSummary, ServiceError> {
     require_clinician(actor)?;
+    // A clinic receives patients' data: not for an address nobody confirmed.
+    super::reauth::require_confirmed(actor)?;
     let name = clean_name(name, "name", "the clinic a name")?;
     let id = store::new_id();
     let txn = state.db.begin().await?;

@@ -163,6 +163,19 @@ fn io(e: std::io::Error) -> ServiceError {
     ServiceError::Internal(format!("writing the export: {e}"))
 }
 
+/// The signed-in caller's own export: a browser session whose password was
+/// checked within the last minutes (never an API token).
+pub async fn export_own(
+    state: &AppState,
+    actor: &super::Actor,
+    format: Format,
+    ip: Option<&str>,
+    now_ms: i64,
+) -> Result<Vec<u8>, ServiceError> {
+    super::reauth::require_recent(state, actor, now_ms).await?;
+    export(state, &actor.user, Some(&actor.user.id), format, ip, now_ms).await
+}
+
 /// Exports `user`'s data in `format`. `by` is who asks (the user, or `None`
 /// for the operator's command line); the export is audited.
 pub async fn export(

@@ -18,6 +18,7 @@ pub mod me;
 pub mod nightscout;
 pub mod policy;
 pub mod ratelimit;
+pub mod reauth;
 pub mod reset;
 pub mod seed;
 pub mod sharing;
@@ -150,6 +151,14 @@ pub enum ServiceError {
     ClinicRequires2fa,
     #[error("You do not have access to this.")]
     Forbidden,
+    /// The account's address is not confirmed yet: no passkeys, tokens,
+    /// Nightscout site or sharing until it is.
+    #[error("Confirm your email address first: we sent you a link. You can send it again in Settings.")]
+    EmailUnconfirmed,
+    /// A sensitive change needs the password (or a passkey) checked within
+    /// the last few minutes: `POST /api/v1/me/reauth`, then try again.
+    #[error("For your security, enter your password again to continue.")]
+    ReauthRequired,
     #[error("Not found.")]
     NotFound,
     #[error("{0}")]
@@ -192,6 +201,10 @@ impl ServiceError {
                 .tr("This clinic requires two-factor authentication or a passkey. Turn one on in Settings to open the clinic.")
                 .into(),
             ServiceError::Forbidden => lang.tr("You do not have access to this.").into(),
+            ServiceError::EmailUnconfirmed => lang
+                .tr("Confirm your email address first: we sent you a link. You can send it again in Settings.")
+                .into(),
+            ServiceError::ReauthRequired => lang.tr("For your security, enter your password again to continue.").into(),
             ServiceError::NotFound => lang.tr("Not found.").into(),
             ServiceError::RateLimited { retry_after_s } => {
                 lang.trf("Too many attempts. Try again in {seconds} seconds.", &[("seconds", retry_after_s)])
@@ -214,9 +227,10 @@ impl ServiceError {
             ServiceError::InvalidCredentials
             | ServiceError::Unauthorized
             | ServiceError::TotpRequired
-            | ServiceError::TotpInvalid => 401,
+            | ServiceError::TotpInvalid
+            | ServiceError::ReauthRequired => 401,
             ServiceError::ClinicRequires2fa => 403,
-            ServiceError::Forbidden => 403,
+            ServiceError::Forbidden | ServiceError::EmailUnconfirmed => 403,
             ServiceError::NotFound => 404,
             ServiceError::Conflict(_) => 409,
             ServiceError::RateLimited { .. } => 429,
@@ -237,6 +251,8 @@ impl ServiceError {
             ServiceError::TotpInvalid => "totp_invalid",
             ServiceError::ClinicRequires2fa => "two_factor_required",
             ServiceError::Forbidden => "forbidden",
+            ServiceError::EmailUnconfirmed => "email_unconfirmed",
+            ServiceError::ReauthRequired => "reauth_required",
             ServiceError::NotFound => "not_found",
             ServiceError::Conflict(_) => "conflict",
             ServiceError::RateLimited { .. } => "rate_limited",

@@ -139,7 +139,15 @@ pub struct SiteInfo {
 
 /// Creates the caller's site, or rotates its secret, access token and JWT
 /// key (the slug stays). Only the owner of a patient data space has a site.
+///
+/// The secret reads and deletes everything, so only a browser session
+/// whose password was checked within the last minutes, of a confirmed
+/// address, may set it; never an API token. The operator's command line
+/// uses [`create_or_rotate_for_patient`].
 pub async fn create_or_rotate(state: &AppState, actor: &Actor, origin: &str, now: i64) -> Result<NewSite, ServiceError> {
+    super::reauth::session_of(actor)?;
+    super::reauth::require_confirmed(actor)?;
+    super::reauth::require_recent(state, actor, now).await?;
     let patient = policy::own_patient(state, &actor.user.id)
         .await?
         .ok_or_else(|| ServiceError::Conflict("Only a patient account has a Nightscout site.".into()))?;

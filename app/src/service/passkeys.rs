@@ -143,6 +143,8 @@ fn expired() -> ServiceError {
 /// Starts registering a passkey: the options for `navigator.credentials.create`.
 pub async fn begin_register(state: &AppState, actor: &Actor, now: i64) -> Result<(String, serde_json::Value), ServiceError> {
     twofactor::require_session(actor)?;
+    super::reauth::require_confirmed(actor)?;
+    super::reauth::require_recent(state, actor, now).await?;
     let existing = passkeys::Entity::find().filter(passkeys::Column::UserId.eq(&actor.user.id)).all(&state.db).await?;
     if existing.len() as u64 >= MAX_PASSKEYS {
         return Err(ServiceError::Conflict(format!("An account has at most {MAX_PASSKEYS} passkeys. Remove one first.")));
@@ -183,6 +185,7 @@ pub async fn finish_register(
     now: i64,
 ) -> Result<PasskeyInfo, ServiceError> {
     twofactor::require_session(actor)?;
+    super::reauth::require_confirmed(actor)?;
     let name = clean_name(name)?;
     let row = take_challenge(state, challenge_id, "register", now).await?.ok_or_else(expired)?;
     if row.user_id.as_deref() != Some(actor.user.id.as_str()) {
@@ -250,6 +253,65 @@ pub async fn remove(state: &AppState, actor: &Actor, id: &str, meta: &ClientMeta
     }
     passkeys::Entity::delete_by_id(p.id.clone()).exec(&state.db).await?;
     audit(state, &actor.user.id, "passkey.removed", &format!("passkey={}", p.id), meta.ip.as_deref(), now).await
+}
+
+/// Starts a re-authentication with one of the signed-in account's passkeys:
+/// options for `navigator.credentials.get` listing them. `Conflict` when the
+/// account has none (use the password).
+pub async fn begin_reauth(state: &AppState, actor: &Actor, now: i64) -> Result<(String, RequestChallengeResponse), ServiceError> {
+    super::reauth::session_of(actor)?;
+    let keys: Vec<Passkey> = passkeys::Entity::find()
+        .filter(passkeys::Column::UserId.eq(&actor.user.id))
+        .all(&state.db)
+        .await?
+        .iter()
+        .filter_map(|p| serde_json::from_str::<Passkey>(&p.passkey_json).ok())
+        .collect();
+    if keys.is_empty() {
+        return Err(ServiceError::Conflict("This account has no passkey: enter your password instead.".into()));
+    }
+    let (rcr, auth_state) = relying_party(state)?
+        .start_passkey_authentication(&keys)
+        .map_err(|e| ServiceError::Internal(format!("webauthn: {e}")))?;
+    let json = serde_json::to_string(&auth_state).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let id = store_challenge(state, Some(&actor.user.id), "reauth", json, now).await?;
+    Ok((id, rcr))
+}
+
+/// Checks a re-authentication assertion: it must come from a passkey of
+/// `user_id` and answer that account's ceremony.
+pub(crate) async fn finish_reauth(
+    state: &AppState,
+    user_id: &str,
+    challenge_id: &str,
+    credential: &PublicKeyCredential,
+    now: i64,
+) -> Result<(), ServiceError> {
+    let row = take_challenge(state, challenge_id, "reauth", now).await?.ok_or_else(expired)?;
+    if row.user_id.as_deref() != Some(user_id) {
+        return Err(expired());
+    }
+    let auth_state: webauthn_rs::prelude::PasskeyAuthentication =
+        serde_json::from_str(&row.state_json).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let result = relying_party(state)?
+        .finish_passkey_authentication(credential, &auth_state)
+        .map_err(|_| ServiceError::Unauthorized)?;
+    let Some(stored) = passkeys::Entity::find()
+        .filter(passkeys::Column::CredentialId.eq(b64(result.cred_id().as_ref())))
+        .filter(passkeys::Column::UserId.eq(user_id))
+        .one(&state.db)
+        .await?
+    else {
+        return Err(ServiceError::Unauthorized);
+    };
+    let mut passkey: Passkey = serde_json::from_str(&stored.passkey_json).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let mut m: passkeys::ActiveModel = stored.into();
+    if passkey.update_credential(&result) == Some(true) {
+        m.passkey_json = Set(serde_json::to_string(&passkey).map_err(|e| ServiceError::Internal(e.to_string()))?);
+    }
+    m.last_used_ms = Set(Some(now));
+    m.update(&state.db).await?;
+    Ok(())
 }
 
 /// Starts a passkey sign-in: options for `navigator.credentials.get` with no

@@ -5,12 +5,17 @@
 //!   client address.
 //! - The token (256 random bits) is stored as its SHA-256 hash; using it
 //!   voids every other outstanding link of the account.
-//! - A new password ends every session of the account, and is checked for
-//!   strength like a sign-up.
+//! - A new password ends every session of the account and revokes every
+//!   personal API token (in one transaction), and is checked for strength
+//!   like a sign-up. Passkeys and the Nightscout site stay: the answer lists
+//!   them for the owner to look over (someone who had the account may have
+//!   added them).
 
 use super::{auth, ratelimit, AppState, ClientMeta, ServiceError};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
-use store::entity::{password_resets, sessions, users};
+use crate::model::{PasskeyReview, ResetOutcome};
+use sea_orm::QueryOrder;
+use store::entity::{api_tokens, nightscout_sites, passkeys, password_resets, sessions, users};
 
 /// How long a reset link works.
 pub const VALID_MS: i64 = 24 * 3600 * 1000;
@@ -44,7 +49,7 @@ pub async fn request(state: &AppState, email: &str, meta: &ClientMeta, now: i64)
     let body = format!(
         "Hello {name},\n\nSomeone (we hope you) asked to reset the password of your Diabase account.\n\
          Open this link within 24 hours to choose a new one. It works once.\n\n{link}\n\n\
-         Setting a new password logs you out everywhere.\n\
+         Setting a new password signs you out everywhere and revokes every API token.\n\
          If you did not ask for this, ignore this message: your password stays as it is.\n",
         name = user.display_name,
     );
@@ -68,8 +73,10 @@ fn invalid() -> ServiceError {
     )
 }
 
-/// Sets a new password with a reset token; ends every session of the account.
-pub async fn confirm(state: &AppState, token: &str, password: &str, meta: &ClientMeta, now: i64) -> Result<(), ServiceError> {
+/// Sets a new password with a reset token; ends every session of the
+/// account and revokes its API tokens. The answer lists its passkeys and
+/// whether it has a Nightscout site, for review.
+pub async fn confirm(state: &AppState, token: &str, password: &str, meta: &ClientMeta, now: i64) -> Result<ResetOutcome, ServiceError> {
     let hash = store::sha256_hex(token.trim().as_bytes());
     let row = password_resets::Entity::find_by_id(hash.clone()).one(&state.db).await?.ok_or_else(invalid)?;
     if row.used_ms.is_some() || row.expires_ms <= now {
@@ -106,16 +113,40 @@ pub async fn confirm(state: &AppState, token: &str, password: &str, meta: &Clien
         active.email_verified_ms = Set(Some(now));
     }
     active.update(&txn).await?;
-    sessions::Entity::delete_many().filter(sessions::Column::UserId.eq(&user_id)).exec(&txn).await?;
+    let sessions_ended =
+        sessions::Entity::delete_many().filter(sessions::Column::UserId.eq(&user_id)).exec(&txn).await?.rows_affected;
+    // Whoever had the account may have made tokens: none outlives the reset.
+    let tokens_revoked = api_tokens::Entity::update_many()
+        .col_expr(api_tokens::Column::RevokedMs, sea_orm::sea_query::Expr::value(now))
+        .filter(api_tokens::Column::UserId.eq(&user_id))
+        .filter(api_tokens::Column::RevokedMs.is_null())
+        .exec(&txn)
+        .await?
+        .rows_affected;
     txn.commit().await?;
+    let passkeys = passkeys::Entity::find()
+        .filter(passkeys::Column::UserId.eq(&user_id))
+        .order_by_asc(passkeys::Column::CreatedMs)
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|p| PasskeyReview { name: p.name, created_at: super::ms_to_rfc3339(p.created_ms) })
+        .collect::<Vec<_>>();
+    let nightscout_site = match super::policy::own_patient(state, &user_id).await? {
+        Some(p) => nightscout_sites::Entity::find_by_id(p.id).one(&state.db).await?.is_some(),
+        None => false,
+    };
     store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
         at_ms: now,
         actor_user_id: Some(&user_id),
         patient_id: None,
         action: "password_reset",
-        detail: "",
+        detail: &format!(
+            "sessions_ended={sessions_ended} tokens_revoked={tokens_revoked} passkeys={} nightscout_site={nightscout_site}",
+            passkeys.len()
+        ),
         ip: meta.ip.as_deref(),
     })
     .await?;
-    Ok(())
+    Ok(ResetOutcome { sessions_ended, tokens_revoked, passkeys, nightscout_site })
 }

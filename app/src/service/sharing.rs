@@ -274,6 +274,7 @@ pub async fn accept(
     expires_at: Option<&str>,
     now: i64,
 ) -> Result<String, ServiceError> {
+    super::reauth::require_confirmed(actor)?;
     count_attempt(state, actor, meta, now).await?;
     let patient = own_patient_required(state, actor).await?;
     let zone = therapy::time::parse_zone(&patient.time_zone).unwrap_or(chrono_tz::UTC);
@@ -500,6 +501,7 @@ pub async fn invite_with(
     provider: Option<Provider>,
     now: i64,
 ) -> Result<GrantInfo, ServiceError> {
+    super::reauth::require_confirmed(actor)?;
     let patient = own_patient_required(state, actor).await.map_err(|_| {
         ServiceError::bad("email", "Only a patient account can invite someone to see its data.")
     })?;
@@ -633,6 +635,9 @@ pub async fn accept_invite(
     token: Option<&str>,
     now: i64,
 ) -> Result<String, ServiceError> {
+    // Only the owner of the address: someone who signed up with it but
+    // never confirmed it cannot take the invitation.
+    super::reauth::require_confirmed(actor)?;
     count_attempt(state, actor, meta, now).await?;
     let g = match (grant_id, token) {
         (Some(id), _) => grants::Entity::find_by_id(id.to_string()).one(&state.db).await?,
@@ -647,13 +652,6 @@ pub async fn accept_invite(
     .ok_or(ServiceError::NotFound)?;
     if g.invite_email.as_deref() != Some(actor.user.email.as_str()) {
         return Err(ServiceError::NotFound);
-    }
-    // Only the owner of the address: someone who signed up with it but
-    // never confirmed it cannot take the invitation.
-    if actor.user.email_verified_ms.is_none() {
-        return Err(ServiceError::Conflict(
-            "Confirm your email address first (use the link we mailed you), then accept the invitation.".into(),
-        ));
     }
     if g.accepted_ms.is_some() || g.revoked_ms.is_some() || g.invite_expires_ms.is_some_and(|e| e <= now) {
         return Err(ServiceError::NotFound);

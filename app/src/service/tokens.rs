@@ -141,6 +141,12 @@ pub async fn create(
         Some(items) => TokenScopes::parse(items)?,
         None => TokenScopes::FULL,
     };
+    // No tokens for an address nobody confirmed; a `full` token needs the
+    // password checked within the last minutes.
+    super::reauth::require_confirmed(actor)?;
+    if scopes.full {
+        super::reauth::require_recent(state, actor, now).await?;
+    }
     let zone = super::policy::own_patient(state, &actor.user.id)
         .await?
         .and_then(|p| therapy::time::parse_zone(&p.time_zone))

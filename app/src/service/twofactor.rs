@@ -7,10 +7,16 @@
 //!   up, and only a code from the app confirms it.
 //! - A code is accepted for the current step and one step either side (clock
 //!   drift), and never twice: the newest accepted step is stored.
-//! - Recovery codes (`xxxxx-xxxxx`, 50 bits each) are stored as SHA-256
-//!   hashes and each works once; making new ones voids the old.
-//! - Turning 2FA off needs the password and a current code (or a recovery
-//!   code). Every change is written to the audit log.
+//! - Recovery codes (`xxxxx-xxxxx`, ~49 bits each) are stored as a keyed
+//!   hash, HMAC-SHA256 under a sub-key of the field-encryption key, bound to
+//!   the account (`h1:` + hex): a copy of the database alone cannot be
+//!   searched for them. Codes stored before (plain SHA-256, no prefix) still
+//!   work once each. Each code works once; making new ones voids the old.
+//! - Setting up needs a recently checked password (see `reauth`). Turning
+//!   2FA off needs the password and a current code (or a recovery code);
+//!   new recovery codes need a current code. Those checks spend from the
+//!   account's re-authentication budget and answer one message for either
+//!   mistake. Every change is written to the audit log.
 //! - Wrong codes at log-in count as failed log-ins (rate-limited with them).
 
 use super::{Actor, AppState, ServiceError};
@@ -84,8 +90,32 @@ pub fn otpauth_uri(secret_b32: &str, account: &str) -> String {
 
 pub use crate::model::{TotpSetup, TwoFactorStatus};
 
-fn hash_code(code: &str) -> String {
-    store::sha256_hex(normalise_recovery(code).as_bytes())
+/// The purpose of the recovery codes' sub-key of the field-encryption key.
+const RECOVERY_KEY_PURPOSE: &str = "diabase recovery codes v1";
+
+/// A recovery code's stored form: `h1:` and the hex HMAC-SHA256, under
+/// `subkey`, of the account id and the normalised code.
+fn keyed_hash(subkey: &[u8; 32], user_id: &str, code: &str) -> String {
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(subkey).expect("HMAC takes any key length");
+    mac.update(user_id.as_bytes());
+    mac.update(&[0]);
+    mac.update(normalise_recovery(code).as_bytes());
+    format!("h1:{}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// The stored form of a new recovery code (under the current key).
+fn hash_code(state: &AppState, user_id: &str, code: &str) -> String {
+    let subkey = state.config.cipher.subkeys(RECOVERY_KEY_PURPOSE)[0];
+    keyed_hash(&subkey, user_id, code)
+}
+
+/// Every stored form `code` may have: under each key of the ring, and the
+/// unkeyed SHA-256 of codes made before keyed hashing.
+fn code_candidates(state: &AppState, user_id: &str, code: &str) -> Vec<String> {
+    let mut v: Vec<String> =
+        state.config.cipher.subkeys(RECOVERY_KEY_PURPOSE).iter().map(|k| keyed_hash(k, user_id, code)).collect();
+    v.push(store::sha256_hex(normalise_recovery(code).as_bytes()));
+    v
 }
 
 /// Recovery codes compare without case, spaces or dashes.
@@ -154,6 +184,7 @@ pub fn require_session(actor: &Actor) -> Result<(), ServiceError> {
 /// while 2FA is on (turn it off first).
 pub async fn begin(state: &AppState, actor: &Actor, now: i64) -> Result<TotpSetup, ServiceError> {
     require_session(actor)?;
+    super::reauth::require_recent(state, actor, now).await?;
     if enabled(&state.db, &actor.user.id).await? {
         return Err(ServiceError::Conflict("Two-factor authentication is already on. Turn it off first to set up a new app.".into()));
     }
@@ -211,6 +242,7 @@ async fn take_totp<C: sea_orm::ConnectionTrait>(
 /// (shown once).
 pub async fn confirm(state: &AppState, actor: &Actor, code: &str, now: i64) -> Result<Vec<String>, ServiceError> {
     require_session(actor)?;
+    super::reauth::require_recent(state, actor, now).await?;
     let row = totp::Entity::find_by_id(actor.user.id.clone())
         .one(&state.db)
         .await?
@@ -225,17 +257,22 @@ pub async fn confirm(state: &AppState, actor: &Actor, code: &str, now: i64) -> R
     let mut active: totp::ActiveModel = row.into();
     active.confirmed_ms = Set(Some(now));
     active.update(&txn).await?;
-    let codes = replace_recovery_codes(&txn, &actor.user.id, now).await?;
+    let codes = replace_recovery_codes(state, &txn, &actor.user.id, now).await?;
     txn.commit().await?;
     audit(state, actor, "2fa_enabled", now).await?;
     Ok(codes)
 }
 
-async fn replace_recovery_codes<C: sea_orm::ConnectionTrait>(db: &C, user_id: &str, now: i64) -> Result<Vec<String>, ServiceError> {
+async fn replace_recovery_codes<C: sea_orm::ConnectionTrait>(
+    state: &AppState,
+    db: &C,
+    user_id: &str,
+    now: i64,
+) -> Result<Vec<String>, ServiceError> {
     recovery_codes::Entity::delete_many().filter(recovery_codes::Column::UserId.eq(user_id)).exec(db).await?;
     let codes = new_recovery_codes();
     recovery_codes::Entity::insert_many(codes.iter().map(|c| recovery_codes::ActiveModel {
-        code_hash: Set(hash_code(c)),
+        code_hash: Set(hash_code(state, user_id, c)),
         user_id: Set(user_id.to_string()),
         used_ms: Set(None),
         created_ms: Set(now),
@@ -248,25 +285,51 @@ async fn replace_recovery_codes<C: sea_orm::ConnectionTrait>(db: &C, user_id: &s
 /// Checks a second factor of `user_id`: a current TOTP code, or an unused
 /// recovery code (which is then spent). `Ok(false)` when it is neither.
 pub async fn verify(state: &AppState, user_id: &str, code: &str, now: i64) -> Result<bool, ServiceError> {
+    check_code(state, user_id, code, now, true).await
+}
+
+/// [`verify`], spending the code only when `spend` (else a look that
+/// changes nothing, for a request refused for another reason: it costs the
+/// same work, so the answer's timing does not tell which check failed).
+async fn check_code(state: &AppState, user_id: &str, code: &str, now: i64, spend: bool) -> Result<bool, ServiceError> {
     let Some(row) = totp::Entity::find_by_id(user_id.to_string()).one(&state.db).await? else { return Ok(false) };
     if row.confirmed_ms.is_none() {
         return Ok(false);
     }
     let digits = code.trim().replace(' ', "");
     if digits.len() == DIGITS as usize && digits.bytes().all(|b| b.is_ascii_digit()) {
+        if !spend {
+            let secret = secret_of(state, &row)?;
+            return Ok(matching_step(&secret, &digits, now.div_euclid(1000)).is_some_and(|s| s > row.last_step));
+        }
         return take_totp(state, &state.db, &row, &digits, now).await;
     }
     if normalise_recovery(code).len() != 10 {
         return Ok(false);
     }
+    let candidates = code_candidates(state, user_id, code);
+    if !spend {
+        let found = recovery_codes::Entity::find()
+            .filter(recovery_codes::Column::CodeHash.is_in(candidates))
+            .filter(recovery_codes::Column::UserId.eq(user_id))
+            .filter(recovery_codes::Column::UsedMs.is_null())
+            .one(&state.db)
+            .await?;
+        return Ok(found.is_some());
+    }
     let res = recovery_codes::Entity::update_many()
         .col_expr(recovery_codes::Column::UsedMs, sea_orm::sea_query::Expr::value(now))
-        .filter(recovery_codes::Column::CodeHash.eq(hash_code(code)))
+        .filter(recovery_codes::Column::CodeHash.is_in(candidates))
         .filter(recovery_codes::Column::UserId.eq(user_id))
         .filter(recovery_codes::Column::UsedMs.is_null())
         .exec(&state.db)
         .await?;
-    Ok(res.rows_affected == 1)
+    // Two stored forms of one code cannot both exist: one row at most.
+    Ok(res.rows_affected >= 1)
+}
+
+fn wrong_password_or_code() -> ServiceError {
+    ServiceError::bad("code", "The password or the code is not right.")
 }
 
 /// New recovery codes (the old ones stop working), after a current code.
@@ -275,11 +338,14 @@ pub async fn regenerate_recovery_codes(state: &AppState, actor: &Actor, code: &s
     if !enabled(&state.db, &actor.user.id).await? {
         return Err(ServiceError::bad("code", "Two-factor authentication is off."));
     }
+    // Counted before the check, given back when it succeeds.
+    super::reauth::charge(state, &actor.user.id, now).await?;
     if !verify(state, &actor.user.id, code, now).await? {
-        return Err(ServiceError::bad("code", "That code is not right."));
+        return Err(wrong_password_or_code());
     }
+    super::reauth::settle(state, &actor.user.id).await?;
     let txn = state.db.begin().await?;
-    let codes = replace_recovery_codes(&txn, &actor.user.id, now).await?;
+    let codes = replace_recovery_codes(state, &txn, &actor.user.id, now).await?;
     txn.commit().await?;
     audit(state, actor, "2fa_recovery_codes_renewed", now).await?;
     Ok(codes)
@@ -288,12 +354,19 @@ pub async fn regenerate_recovery_codes(state: &AppState, actor: &Actor, code: &s
 /// Turns 2FA off, after the password and a current code or recovery code.
 pub async fn disable(state: &AppState, actor: &Actor, password: &str, code: &str, now: i64) -> Result<(), ServiceError> {
     require_session(actor)?;
-    if !super::auth::verify_password_checked(password.to_string(), Some(actor.user.password_hash.clone())).await? {
-        return Err(ServiceError::bad("password", "The password is not right."));
-    }
     if !enabled(&state.db, &actor.user.id).await? {
         return Ok(());
     }
+    // One attempt, counted before either check; one answer for either
+    // mistake. The code is spent only when the password is right.
+    super::reauth::charge(state, &actor.user.id, now).await?;
+    let password_ok = password.len() <= super::auth::MAX_PASSWORD_LEN
+        && super::auth::verify_password(password.to_string(), Some(actor.user.password_hash.clone())).await;
+    let code_ok = check_code(state, &actor.user.id, code, now, false).await?;
+    if !(password_ok && code_ok) {
+        return Err(wrong_password_or_code());
+    }
+    super::reauth::settle(state, &actor.user.id).await?;
     if !super::passkeys::has_passkey(&state.db, &actor.user.id).await? {
         if let Some(clinic) = super::clinic::clinic_requiring_2fa(&state.db, &actor.user.id).await? {
             return Err(ServiceError::Conflict(format!(
@@ -302,7 +375,7 @@ pub async fn disable(state: &AppState, actor: &Actor, password: &str, code: &str
         }
     }
     if !verify(state, &actor.user.id, code, now).await? {
-        return Err(ServiceError::bad("code", "That code is not right."));
+        return Err(wrong_password_or_code());
     }
     let txn = state.db.begin().await?;
     totp::Entity::delete_by_id(actor.user.id.clone()).exec(&txn).await?;
@@ -398,7 +471,11 @@ mod tests {
         for c in &codes {
             assert_eq!(c.len(), 11);
             assert_eq!(&c[5..6], "-");
-            assert_eq!(hash_code(c), hash_code(&c.to_uppercase().replace('-', " ")));
+            let k = [3u8; 32];
+            assert_eq!(keyed_hash(&k, "u1", c), keyed_hash(&k, "u1", &c.to_uppercase().replace('-', " ")));
+            assert_ne!(keyed_hash(&k, "u1", c), keyed_hash(&k, "u2", c), "bound to the account");
+            assert_ne!(keyed_hash(&k, "u1", c), keyed_hash(&[4u8; 32], "u1", c), "keyed");
+            assert!(keyed_hash(&k, "u1", c).starts_with("h1:"));
         }
     }
 

@@ -157,6 +157,22 @@ impl FieldCipher {
         stored.strip_prefix(PREFIX).and_then(|r| r.split_once(':')).is_some_and(|(id, _)| id == self.keys[0].1)
     }
 
+    /// Sub-keys for `purpose`, one per key of the ring (the current key's
+    /// first): HMAC-SHA256(key, purpose). A keyed hash made under the
+    /// current sub-key still verifies against an old one after `diabase
+    /// keys rotate`, as long as the old key stays in the ring.
+    pub fn subkeys(&self, purpose: &str) -> Vec<[u8; 32]> {
+        use hmac::{Hmac, Mac};
+        self.keys
+            .iter()
+            .map(|(k, _)| {
+                let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(k).expect("HMAC takes any key length");
+                mac.update(purpose.as_bytes());
+                mac.finalize().into_bytes().into()
+            })
+            .collect()
+    }
+
     /// A keyed hash for equality lookups of a sealed value (an MRN within a
     /// clinic): HMAC-SHA256 under a key derived from the current key.
     pub fn index(&self, scope: &str, value: &str) -> String {
@@ -243,6 +259,19 @@ mod tests {
         assert_eq!(ring.open(&s).unwrap(), "Jane Doe");
         assert!(!ring.is_current(&s));
         assert!(ring.is_current(&ring.seal("x")));
+    }
+
+    #[test]
+    fn subkeys_follow_the_ring() {
+        let c = FieldCipher::new([7u8; 32]);
+        let a = c.subkeys("diabase recovery codes v1");
+        assert_eq!(a.len(), 1);
+        assert_ne!(a[0], c.subkeys("another purpose")[0]);
+        let ring = FieldCipher::with_old_keys([9u8; 32], [[7u8; 32]]);
+        let b = ring.subkeys("diabase recovery codes v1");
+        assert_eq!(b.len(), 2);
+        assert_eq!(b[1], a[0], "the old key's sub-key is still there");
+        assert_ne!(b[0], a[0]);
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub mod sessions {
         pub expires_ms: i64,
         pub user_agent: Option<String>,
         pub ip: Option<String>,
+        /// When this session's password (or passkey) was last checked.
+        pub auth_ms: i64,
     }
     no_relations!();
 }
