@@ -69,31 +69,6 @@ pub async fn clear<C: ConnectionTrait>(db: &C, bucket: &str) -> Result<(), Servi
     Ok(())
 }
 
-/// Whether `bucket` already holds `limit` hits in the current window (a
-/// peek: counts nothing). Used to refuse before checking a credential, so
-/// that guessing stops once the failures of a window are spent.
-pub async fn exceeded<C: ConnectionTrait>(db: &C, bucket: &str, limit: u32, window_ms: i64, now: i64) -> Result<Option<i64>, ServiceError> {
-    let window_start = now - now.rem_euclid(window_ms);
-    let row = rate_limits::Entity::find_by_id(bucket.to_string()).one(db).await?;
-    Ok(row
-        .filter(|r| r.window_start_ms >= window_start && r.hits >= limit as i32)
-        .map(|_| Ord::max((window_start + window_ms - now) / 1000, 1)))
-}
-
-/// Gives back one hit taken by [`hit`] in the current window (a log-in that
-/// succeeded: only failures count). Nothing when the window has moved on.
-pub async fn refund<C: ConnectionTrait>(db: &C, bucket: &str, window_ms: i64, now: i64) -> Result<(), ServiceError> {
-    let window_start = now - now.rem_euclid(window_ms);
-    rate_limits::Entity::update_many()
-        .col_expr(rate_limits::Column::Hits, Expr::col(rate_limits::Column::Hits).sub(1))
-        .filter(rate_limits::Column::Bucket.eq(bucket))
-        .filter(rate_limits::Column::WindowStartMs.eq(window_start))
-        .filter(rate_limits::Column::Hits.gt(0))
-        .exec(db)
-        .await?;
-    Ok(())
-}
-
 /// Takes one hit on each of `buckets` (name, limit), all or none: when one
 /// is full, the hits already taken are given back and the answer is
 /// `RateLimited`. Counting before the check it guards (and giving back on
