@@ -168,7 +168,7 @@ async fn the_attack_story_from_the_issue(app: &TestApp) {
         .find(|m| m.contains("Reset your Diabase password") && m.contains(email))
         .expect("a reset mail");
     assert!(mail.contains("revokes every API token"), "{mail}");
-    let reset = app.token_from_mail(email, "/reset-password").unwrap();
+    let reset = app.token_from_mail(email, "/reset-password").await.unwrap();
     let (s, out) = post(&anon, app.url("/api/v1/auth/password-reset/confirm"), json!({"token": reset, "password": NEW_PASSWORD})).await;
     assert_eq!(s, 200, "{out}");
     assert_eq!(out["sessions_ended"], 2, "{out}");
