@@ -669,7 +669,7 @@ async fn v3_history(
 
 /// The largest Nightscout request body after gzip inflation. A batch of
 /// 10,000 entries as xDrip+ uploads them (every field it sends) is about
-/// 2.4 MiB (measured by the `a_full_batch_fits` test below); 4 MiB leaves
+/// 2.5 MiB (measured by the `a_full_batch_fits` test below); 4 MiB leaves
 /// room for larger documents while a gzip bomb stops after inflating 4 MiB.
 pub const INFLATED_LIMIT: usize = 4 * 1024 * 1024;
 
@@ -688,7 +688,7 @@ pub mod bounded {
     /// AndroidAPS profile or device status takes tens of KiB).
     pub const MAX_DOC_COST: usize = 1024 * 1024;
     /// The estimated in-memory size a whole body may take (10,000 xDrip+
-    /// entries take about 11 MiB).
+    /// entries take about 10 MiB).
     pub const MAX_BODY_COST: usize = 16 * 1024 * 1024;
     /// How deep documents nest (Nightscout's deepest, a device status's
     /// predictions, nest 4 levels).

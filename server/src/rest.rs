@@ -102,6 +102,9 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rej) if rej.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError(ServiceError::TooLarge { limit_bytes: JSON_BODY_LIMIT as u64 }))
+            }
             Err(rej) => Err(ApiError(ServiceError::BadInput {
                 field: None,
                 message: format!("The request body is not the JSON this endpoint takes: {}", rej.body_text()),

@@ -268,7 +268,8 @@ async fn json_routes_take_small_bodies(app: &TestApp) {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 413, "{path}");
+        let status = r.status();
+        assert_eq!(status, 413, "{path}: {}", r.text().await.unwrap_or_default());
     }
     // A server function too.
     let r = http
