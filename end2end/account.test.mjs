@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, launch, hydrated, SHOTS, STRONG } from './helpers.mjs';
+import { startServer, launch, hydrated, confirmEmail, SHOTS, STRONG } from './helpers.mjs';
 
 let server;
 let browser;
@@ -131,7 +131,9 @@ test('two-factor authentication: set up in Settings, then log in with a code; fo
   await hydrated(page);
   await page.fill('input[name=password]', 'new-lantern-harbour-77');
   await page.click('form button[type=submit]');
-  await page.waitForURL(/\/login\?reset=1/);
+  // The page says what the reset ended and revoked.
+  await page.waitForSelector('[data-testid=reset-done]');
+  assert.match(await page.textContent('[data-testid=reset-done]'), /API token/);
   await logIn(page, email, 'new-lantern-harbour-77', codes[0]);
   await ctx.close();
 });
@@ -200,6 +202,8 @@ test('passkeys: add one in Settings with a virtual authenticator, log out, sign 
     data: { email, password: STRONG, display_name: 'Pat Key' }, headers: { Origin: base },
   });
   assert.equal(r.status(), 201);
+  // Passkeys only for a confirmed address.
+  await confirmEmail(page, base, email);
   await page.goto(`${base}/login`);
   await hydrated(page);
   await page.fill('input[name=email]', email);

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, readdirSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import net from 'node:net';
@@ -19,6 +19,9 @@ async function freePort() {
     s.on('error', rej);
   });
 }
+
+// The data folder of each running server, by its address (for the outbox).
+const dirs = new Map();
 
 export async function startServer({ demo = false } = {}) {
   const bin = process.env.DIABASE_BIN;
@@ -53,6 +56,8 @@ export async function startServer({ demo = false } = {}) {
     if (Date.now() > deadline) throw new Error(`server did not start in 60 s:\n${output}`);
     await new Promise((r) => setTimeout(r, 200));
   }
+  dirs.set(base, dir);
+  dirs.set(base.replace('127.0.0.1', 'localhost'), dir);
   return {
     base,
     dir,
@@ -81,11 +86,36 @@ export async function hydrated(page) {
 
 export const STRONG = 'violet-harbour-lantern-92';
 
-/** Signs up and logs in through the API, in the browser context `ctx`. */
+/**
+ * Confirms `email` with the link of its newest confirmation mail in the
+ * outbox of the server at `base` (waiting up to 10 s for the mail). Until
+ * then the account gets no passkeys, tokens, Nightscout site or sharing.
+ */
+export async function confirmEmail(ctx, base, email) {
+  const outbox = join(dirs.get(base), 'outbox');
+  const deadline = Date.now() + 10_000;
+  let token = null;
+  while (!token) {
+    if (existsSync(outbox)) {
+      const mail = readdirSync(outbox).sort().reverse().map((f) => readFileSync(join(outbox, f), 'utf8'))
+        .find((m) => m.includes(`To: <${email}>`) && m.includes('/verify-email?token='));
+      token = mail && /verify-email\?token=([A-Za-z0-9_-]+)/.exec(mail)[1];
+    }
+    if (!token) {
+      if (Date.now() > deadline) throw new Error(`no confirmation mail to ${email}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  const r = await ctx.request.post(`${base}/api/v1/auth/verify-email`, { data: { token }, headers: { Origin: base } });
+  assert.equal(r.status(), 204);
+}
+
+/** Signs up, confirms the address and logs in through the API, in the browser context `ctx`. */
 export async function account(ctx, base, email, name, role) {
   assert.equal((await ctx.request.post(`${base}/api/v1/auth/signup`, {
     data: { email, password: STRONG, display_name: name, role },
   })).status(), 201);
+  await confirmEmail(ctx, base, email);
   assert.equal((await ctx.request.post(`${base}/api/v1/auth/login`, {
     data: { email, password: STRONG },
   })).status(), 200);

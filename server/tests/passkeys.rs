@@ -299,3 +299,54 @@ async fn an_ip_address_origin_explains_itself() {
     assert!(v["error"]["message"].as_str().unwrap().contains("DIABASE_PUBLIC_URL"), "{v}");
     app.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passkey_reauth_sqlite() {
+    if let Some(app) = spawn(Backend::Sqlite).await {
+        passkey_reauth(&app).await;
+        app.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passkey_reauth_postgres() {
+    if let Some(app) = spawn(Backend::Postgres).await {
+        passkey_reauth(&app).await;
+        app.finish().await;
+    }
+}
+
+/// An assertion from one of the account's own passkeys stands for the
+/// password when a sensitive change asks for it again (issue 19).
+async fn passkey_reauth(app: &TestApp) {
+    use sea_orm::ConnectionTrait;
+    let c = app.user("reauth.key@example.org", "patient").await;
+    let mut key = SoftKey::new();
+    let (s, p) = register(app, &c, &mut key, "Laptop").await;
+    assert_eq!(s, 201, "{p}");
+    // Ten minutes later the session must prove itself again.
+    app.state
+        .db
+        .execute_unprepared("UPDATE sessions SET auth_ms = auth_ms - 600000, created_ms = created_ms - 600000")
+        .await
+        .unwrap();
+    let (s, v) = post(&c, app.url("/api/v1/me/passkeys/start"), json!({})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (401, Some("reauth_required")), "{v}");
+    // Another account's passkey does not do.
+    let other = app.user("someone.else@example.org", "patient").await;
+    let mut theirs = SoftKey::new();
+    assert_eq!(register(app, &other, &mut theirs, "Theirs").await.0, 201);
+    let (s, start) = post(&c, app.url("/api/v1/me/reauth/passkey/start"), json!({})).await;
+    assert_eq!(s, 200, "{start}");
+    assert_eq!(start["options"]["publicKey"]["allowCredentials"].as_array().map(Vec::len), Some(1), "{start}");
+    let cred = theirs.get(&start["options"], ORIGIN);
+    let (s, _) = post(&c, app.url("/api/v1/me/reauth/passkey/finish"), json!({"challenge_id": start["challenge_id"], "credential": cred})).await;
+    assert_eq!(s, 401);
+    // The account's own passkey does.
+    let (_, start) = post(&c, app.url("/api/v1/me/reauth/passkey/start"), json!({})).await;
+    let cred = key.get(&start["options"], ORIGIN);
+    let (s, v) = post(&c, app.url("/api/v1/me/reauth/passkey/finish"), json!({"challenge_id": start["challenge_id"], "credential": cred})).await;
+    assert_eq!(s, 204, "{v}");
+    let (s, v) = post(&c, app.url("/api/v1/me/passkeys/start"), json!({})).await;
+    assert_eq!(s, 200, "{v}");
+}

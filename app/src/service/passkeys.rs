@@ -274,7 +274,9 @@ pub async fn begin_reauth(state: &AppState, actor: &Actor, now: i64) -> Result<(
         .start_passkey_authentication(&keys)
         .map_err(|e| ServiceError::Internal(format!("webauthn: {e}")))?;
     let json = serde_json::to_string(&auth_state).map_err(|e| ServiceError::Internal(e.to_string()))?;
-    let id = store_challenge(state, Some(&actor.user.id), "reauth", json, now).await?;
+    // Stored as a sign-in ceremony bound to the account (the table allows
+    // `register` and `login`); a discoverable sign-in has no account.
+    let id = store_challenge(state, Some(&actor.user.id), "login", json, now).await?;
     Ok((id, rcr))
 }
 
@@ -287,7 +289,7 @@ pub(crate) async fn finish_reauth(
     credential: &PublicKeyCredential,
     now: i64,
 ) -> Result<(), ServiceError> {
-    let row = take_challenge(state, challenge_id, "reauth", now).await?.ok_or_else(expired)?;
+    let row = take_challenge(state, challenge_id, "login", now).await?.ok_or_else(expired)?;
     if row.user_id.as_deref() != Some(user_id) {
         return Err(expired());
     }
@@ -342,6 +344,10 @@ pub async fn finish_login(
     let client = [auth::client_failure_bucket(state, meta)];
     ratelimit::hit_all(&state.db, &client, window, now).await?;
     let row = take_challenge(state, challenge_id, "login", now).await?.ok_or_else(expired)?;
+    // A re-authentication ceremony (bound to an account) signs nobody in.
+    if row.user_id.is_some() {
+        return Err(expired());
+    }
     let auth_state: DiscoverableAuthentication =
         serde_json::from_str(&row.state_json).map_err(|e| ServiceError::Internal(e.to_string()))?;
     let rp = relying_party(state)?;
