@@ -122,6 +122,13 @@ pub async fn append_many(db: &sea_orm::DatabaseConnection, key: &AuditKey, entri
     let txn = db.begin().await?;
     if txn.get_database_backend() == DbBackend::Postgres {
         txn.execute_unprepared("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE").await?;
+    } else {
+        // Take SQLite's write lock before reading the head: a deferred
+        // transaction that reads first and writes later fails with
+        // SQLITE_BUSY_SNAPSHOT (517, "database is locked", not retried by
+        // the busy timeout) when another connection (a request, the mail
+        // queue's worker) commits in between.
+        txn.execute_unprepared("UPDATE audit_log SET seq = seq WHERE 0 = 1").await?;
     }
     let last = audit_log::Entity::find()
         .order_by_desc(audit_log::Column::Seq)
