@@ -162,13 +162,14 @@ async fn the_attack_story_from_the_issue(app: &TestApp) {
     let anon = app.client();
     let r = anon.post(app.url("/api/v1/auth/password-reset")).json(&json!({"email": email})).send().await.unwrap();
     assert_eq!(r.status(), 202);
+    // Mail leaves through the queue: wait for it.
+    let reset = app.token_from_mail(email, "/reset-password").await.unwrap();
     let mail = std::fs::read_dir(&app.state.config.mail_outbox)
         .unwrap()
         .filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok())
         .find(|m| m.contains("Reset your Diabase password") && m.contains(email))
         .expect("a reset mail");
     assert!(mail.contains("revokes every API token"), "{mail}");
-    let reset = app.token_from_mail(email, "/reset-password").await.unwrap();
     let (s, out) = post(&anon, app.url("/api/v1/auth/password-reset/confirm"), json!({"token": reset, "password": NEW_PASSWORD})).await;
     assert_eq!(s, 200, "{out}");
     assert_eq!(out["sessions_ended"], 2, "{out}");
@@ -411,11 +412,7 @@ async fn changing_the_password(app: &TestApp) {
     assert_eq!(post(&anon, app.url("/api/v1/auth/login"), json!({"email": email, "password": STRONG})).await.0, 401);
     assert_eq!(post(&anon, app.url("/api/v1/auth/login"), json!({"email": email, "password": NEW_PASSWORD})).await.0, 200);
     // The owner is told by mail; the change is audited.
-    let mail = std::fs::read_dir(&app.state.config.mail_outbox)
-        .unwrap()
-        .filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok())
-        .find(|m| m.contains("Subject: Your Diabase password was changed"))
-        .expect("a notice mail");
+    let mail = app.wait_for_mail(|m| m.contains("Subject: Your Diabase password was changed")).await.expect("a notice mail");
     assert!(mail.contains(email), "{mail}");
     let audited = store::entity::audit_log::Entity::find()
         .all(&app.state.db)
