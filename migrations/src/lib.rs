@@ -355,6 +355,103 @@ mod m0012_audit_head {
     }
 }
 
+mod m0013_entries_natural_key {
+    //! Nightscout matches a re-posted entry on (sysTime, type), whichever
+    //! client sent it; Diabase's key also held the device, so the same
+    //! reading from xDrip+ and from Loop was kept twice (issue 24). The
+    //! stored entries' natural key becomes `<date_ms>|<type>`. Where two
+    //! documents now share a key, the newest live one keeps it; the others
+    //! lose the key, and the live ones among them are deleted as Nightscout's
+    //! upsert would have replaced them: a tombstone with a new srvModified,
+    //! so API v3 history clients see the deletion. Reports counted each
+    //! instant once already, so no report changes.
+    use super::*;
+    use sea_orm_migration::sea_orm::{ConnectionTrait, Statement};
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0013_entries_natural_key"
+        }
+    }
+
+    const COLLIDING: &str = "SELECT d.id, d.patient_id, d.modified_ms, \
+            CAST(CASE WHEN d.deleted_ms IS NULL THEN 1 ELSE 0 END AS BIGINT) AS live, \
+            CAST(d.date_ms AS TEXT) || '|' || COALESCE(d.kind, '') AS k \
+        FROM nightscout_docs d \
+        JOIN (SELECT patient_id, date_ms, COALESCE(kind, '') AS k FROM nightscout_docs \
+              WHERE collection = 'entries' AND dedup IS NOT NULL \
+              GROUP BY patient_id, date_ms, COALESCE(kind, '') HAVING COUNT(*) > 1) g \
+          ON d.patient_id = g.patient_id AND d.date_ms = g.date_ms AND COALESCE(d.kind, '') = g.k \
+        WHERE d.collection = 'entries' AND d.dedup IS NOT NULL \
+        ORDER BY d.patient_id, k, live DESC, d.modified_ms DESC, d.id DESC";
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            let db = manager.get_connection();
+            let be = db.get_database_backend();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| <i64 as TryFrom<u128>>::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                .unwrap_or(0);
+            let rows = db.query_all_raw(Statement::from_string(be, COLLIDING)).await?;
+            let mut next_modified: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+            let mut last_key: Option<(String, String)> = None;
+            for r in rows {
+                let id: i64 = r.try_get("", "id")?;
+                let patient: String = r.try_get("", "patient_id")?;
+                let live: i64 = r.try_get("", "live")?;
+                let k: String = r.try_get("", "k")?;
+                let key = (patient.clone(), k);
+                if last_key.as_ref() != Some(&key) {
+                    last_key = Some(key);
+                    continue; // the first of a key keeps it
+                }
+                if live == 1 {
+                    let m = match next_modified.get(&patient) {
+                        Some(m) => *m,
+                        None => {
+                            let max = db
+                                .query_one_raw(Statement::from_string(
+                                    be,
+                                    format!(
+                                        "SELECT MAX(d.modified_ms) AS m FROM nightscout_docs d \
+                                         JOIN nightscout_docs o ON o.patient_id = d.patient_id AND o.id = {id} \
+                                         WHERE d.collection = 'entries'"
+                                    ),
+                                ))
+                                .await?
+                                .and_then(|row| row.try_get::<Option<i64>>("", "m").ok().flatten())
+                                .unwrap_or(0);
+                            std::cmp::max(max, now) + 1
+                        }
+                    };
+                    next_modified.insert(patient, m + 1);
+                    db.execute_unprepared(&format!(
+                        "UPDATE nightscout_docs SET dedup = NULL, deleted_ms = {now}, modified_ms = {m} WHERE id = {id}"
+                    ))
+                    .await?;
+                } else {
+                    db.execute_unprepared(&format!("UPDATE nightscout_docs SET dedup = NULL WHERE id = {id}")).await?;
+                }
+            }
+            db.execute_unprepared(
+                "UPDATE nightscout_docs SET dedup = CAST(date_ms AS TEXT) || '|' || COALESCE(kind, '') \
+                 WHERE collection = 'entries' AND dedup IS NOT NULL",
+            )
+            .await?;
+            Ok(())
+        }
+
+        async fn down(&self, _manager: &SchemaManager) -> Result<(), DbErr> {
+            // The device is not part of the key any more; re-posts match on the new key.
+            Ok(())
+        }
+    }
+}
+
 pub struct Migrator;
 
 #[async_trait::async_trait]
@@ -373,6 +470,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0010_reauth::Migration),
             Box::new(m0011_mail_queue::Migration),
             Box::new(m0012_audit_head::Migration),
+            Box::new(m0013_entries_natural_key::Migration),
         ]
     }
 }

@@ -315,21 +315,46 @@ fn v1_docs(docs: &[Doc]) -> Response {
 }
 
 async fn list_v1(st: &AppState, a: &NsAuth, coll: Collection, pairs: &[(String, String)], kind: Option<&str>) -> NsResult {
-    let mut q = ns::v1_query(pairs, ns::DEFAULT_COUNT)?;
+    let mut q = ns::v1_query(pairs, ns::v1_default_count(coll, pairs))?;
     if let Some(k) = kind {
         q = q.with("type", Op::Eq, k);
     }
     Ok(v1_docs(&ns::list(st, a, coll, &q).await?))
 }
 
-/// POST: one document or an array; answers 200 with as many stored documents.
+/// POST: one document or an array; answers 200 with an array as long as
+/// the batch. A document that cannot be stored (no valid time, say) is
+/// answered in its place by `{"status": 400, "message", "field"?, "index"}`
+/// and the others are stored; one document alone that cannot be stored is
+/// refused with 400.
 async fn post_v1(st: &AppState, a: &NsAuth, coll: Collection, body: Body) -> NsResult {
     let input = match json_body(body)? {
         bounded::Input::Many(v) => v,
-        bounded::Input::One(other) => vec![other],
+        bounded::Input::One(other) => {
+            let written = ns::write(st, a, coll, vec![other], service::now_ms()).await?;
+            return Ok(Json(written.iter().map(|w| w.doc.v1()).collect::<Vec<_>>()).into_response());
+        }
     };
-    let written = ns::write(st, a, coll, input, service::now_ms()).await?;
-    Ok(Json(written.iter().map(|w| w.doc.v1()).collect::<Vec<_>>()).into_response())
+    let outcome = ns::write_each(st, a, coll, input, service::now_ms()).await?;
+    let refused = outcome.iter().filter(|o| o.is_err()).count();
+    let body: Vec<Value> = outcome
+        .into_iter()
+        .enumerate()
+        .map(|(index, o)| match o {
+            Ok(w) => w.doc.v1(),
+            Err(r) => {
+                let mut e = json!({"status": 400, "message": r.reason, "index": index});
+                if let Some(f) = r.field {
+                    e["field"] = json!(f);
+                }
+                e
+            }
+        })
+        .collect();
+    if refused > 0 {
+        tracing::info!(collection = coll.name(), refused, "nightscout batch: documents refused");
+    }
+    Ok(Json(body).into_response())
 }
 
 /// PUT: like POST (an update by `_id`, else an upsert); one document in, one out.

@@ -2,12 +2,8 @@
 
 mod common;
 
-use common::{Backend, TestApp, STRONG};
+use common::{Backend, TestApp, STRONG, body};
 use serde_json::{json, Value};
-
-async fn body(r: reqwest::Response) -> Value {
-    r.json().await.expect("json body")
-}
 
 both_backends!(signup_login_me_logout);
 async fn signup_login_me_logout(app: &TestApp) {

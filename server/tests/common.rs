@@ -271,3 +271,18 @@ macro_rules! paste_mod {
         }
     };
 }
+
+/// A response's JSON body.
+pub async fn body(r: reqwest::Response) -> serde_json::Value {
+    r.json().await.expect("json body")
+}
+
+/// A patient with a Nightscout site: the logged-in client, the site answer, the patient id.
+pub async fn patient_with_site(app: &TestApp, email: &str) -> (reqwest::Client, serde_json::Value, String) {
+    let c = app.user(email, "patient").await;
+    let r = c.post(app.url("/api/v1/me/nightscout")).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let site = body(r).await;
+    let me = body(c.get(app.url("/api/v1/me")).send().await.unwrap()).await;
+    (c, site, me["patient_id"].as_str().unwrap().to_string())
+}

@@ -8,25 +8,11 @@ mod common;
 
 use app::service::nightscout::sha1_hex;
 use app::service::Config;
-use common::{Backend, TempDir, TestApp};
+use common::{Backend, TempDir, TestApp, body, patient_with_site};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-async fn body(r: reqwest::Response) -> Value {
-    r.json().await.expect("json body")
-}
-
-/// A patient with a Nightscout site: the logged-in client, the site answer, the patient id.
-async fn patient_with_site(app: &TestApp, email: &str) -> (reqwest::Client, Value, String) {
-    let c = app.user(email, "patient").await;
-    let r = c.post(app.url("/api/v1/me/nightscout")).send().await.unwrap();
-    assert_eq!(r.status(), 201);
-    let site = body(r).await;
-    let me = body(c.get(app.url("/api/v1/me")).send().await.unwrap()).await;
-    (c, site, me["patient_id"].as_str().unwrap().to_string())
-}
 
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());

@@ -5,23 +5,9 @@
 mod common;
 
 use app::service::nightscout::sha1_hex;
-use common::{Backend, TestApp};
+use common::{Backend, TestApp, body, patient_with_site};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
-
-async fn body(r: reqwest::Response) -> Value {
-    r.json().await.expect("json body")
-}
-
-/// A patient with a Nightscout site: the logged-in client, the site answer, the patient id.
-async fn patient_with_site(app: &TestApp, email: &str) -> (reqwest::Client, Value, String) {
-    let c = app.user(email, "patient").await;
-    let r = c.post(app.url("/api/v1/me/nightscout")).send().await.unwrap();
-    assert_eq!(r.status(), 201);
-    let site = body(r).await;
-    let me = body(c.get(app.url("/api/v1/me")).send().await.unwrap()).await;
-    (c, site, me["patient_id"].as_str().unwrap().to_string())
-}
 
 fn secret_of(site: &Value) -> String {
     sha1_hex(site["secret"].as_str().unwrap().as_bytes())
@@ -631,4 +617,175 @@ async fn browser_readers_get_cors(app: &TestApp) {
     // Diabase's own, cookie-authenticated API stays same-origin.
     let r = http.get(app.url("/api/v1/me")).header("origin", "https://watchface.example").send().await.unwrap();
     assert!(r.headers().get("access-control-allow-origin").is_none());
+}
+
+both_backends!(behaves_as_nightscout_for_clients);
+/// Issue 24: Nightscout's own semantics, as the phone clients rely on them.
+/// Request shapes follow what each client sends (xDrip+'s NightscoutUploader
+/// entries, Loop's NightscoutUploadKit, AndroidAPS's NSClient v1 treatments).
+async fn behaves_as_nightscout_for_clients(app: &TestApp) {
+    let (c, site, pid) = patient_with_site(app, "ns-fid@example.org").await;
+    let slug = site["site"].as_str().unwrap();
+    let secret = secret_of(&site);
+    let phone = app.client();
+    let get = |path: String| {
+        let phone = phone.clone();
+        let secret = secret.clone();
+        let url = app.url(&path);
+        async move {
+            let r = phone.get(url).header("api-secret", secret).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{path}");
+            r.json::<Value>().await.unwrap().as_array().unwrap().clone()
+        }
+    };
+
+    // One sgv per instant and type: xDrip+ uploads a reading, then Loop
+    // re-posts the same reading with its own device name. One entry remains.
+    let xdrip = json!({"device": "xDrip-DexcomG6", "date": t(0), "dateString": "2024-03-10T09:00:00.000+0100",
+        "sysTime": "2024-03-10T09:00:00.000+0100", "sgv": 120, "delta": 1.5, "direction": "Flat", "type": "sgv",
+        "filtered": 120000, "unfiltered": 120000, "rssi": 100, "noise": 1});
+    let r = phone.post(app.url(&format!("/ns/{slug}/api/v1/entries"))).header("api-secret", &secret).json(&json!([xdrip])).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let loop_entry = json!({"device": "loop://iPhone", "date": t(0), "dateString": iso(t(0)), "sgv": 120, "direction": "Flat", "type": "sgv"});
+    let r = phone.post(app.url("/api/v1/entries.json")).header("api-secret", &secret).json(&json!([loop_entry])).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let at = get(format!("/api/v1/entries.json?find[date]={}", t(0))).await;
+    assert_eq!(at.len(), 1, "{at:?}");
+    assert_eq!(at[0]["device"], "loop://iPhone", "the later post replaced the earlier, as Nightscout's upsert");
+    // An mbg at the same instant is another type: kept beside it.
+    let r = phone
+        .post(app.url("/api/v1/entries.json"))
+        .header("api-secret", &secret)
+        .json(&json!([{"type": "mbg", "mbg": 130, "date": t(0), "device": "xDrip-DexcomG6"}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(get(format!("/api/v1/entries.json?find[date]={}", t(0))).await.len(), 2);
+
+    // An entry without a valid time is refused, never stamped with the
+    // server's clock; the valid documents of its batch are stored.
+    let junk = json!({"sgv": "high", "date": "yesterday", "dateString": "not a date"});
+    let r = phone.post(app.url("/api/v1/entries")).header("api-secret", &secret).json(&json!([sgv(1, 125), junk])).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let answer = body(r).await;
+    let answer = answer.as_array().unwrap();
+    assert_eq!(answer.len(), 2, "an array as long as the batch");
+    assert_eq!(answer[0]["sgv"], 125);
+    assert!(answer[0]["_id"].is_string());
+    assert_eq!(answer[1]["status"], 400, "{answer:?}");
+    assert_eq!(answer[1]["index"], 1);
+    assert_eq!(answer[1]["field"], "date");
+    assert!(answer[1]["message"].as_str().unwrap().contains("yesterday"), "{answer:?}");
+    let cur = get("/api/v1/entries/current.json".into()).await;
+    assert_eq!(cur[0]["sgv"], 125, "the current reading is the valid one");
+    assert_eq!(get("/api/v1/entries/sgv.json?count=100".into()).await.len(), 2);
+    // Alone, it is refused with 400 and nothing changes.
+    let r = phone.post(app.url("/api/v1/entries")).header("api-secret", &secret).json(&junk).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = phone.post(app.url("/api/v1/entries")).header("api-secret", &secret).json(&json!({"sgv": 99})).send().await.unwrap();
+    assert_eq!(r.status(), 400, "no time at all");
+    assert_eq!(get("/api/v1/entries.json?count=100".into()).await.len(), 3);
+
+    // What clients post comes back as posted: AndroidAPS's isValid, a
+    // field Diabase does not read, and each value's JSON type.
+    let removed = json!({"eventType": "Correction Bolus", "created_at": iso(t(2)), "insulin": 1.5, "isValid": false,
+        "NSCLIENT_ID": 1_710_057_600_123i64, "pumpId": "4711", "enteredBy": "openaps://AndroidAPS"});
+    let kept = json!({"eventType": "Correction Bolus", "created_at": iso(t(3)), "insulin": "0.5", "isValid": true});
+    let r = phone.post(app.url("/api/v1/treatments")).header("api-secret", &secret).json(&json!([removed, kept])).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let list = get("/api/v1/treatments".into()).await;
+    assert_eq!(list.len(), 2);
+    let back = list.iter().find(|d| d["created_at"] == iso(t(2))).unwrap();
+    assert_eq!(back["isValid"], false);
+    assert_eq!(back["pumpId"], "4711", "a text stays a text");
+    assert_eq!(back["NSCLIENT_ID"], 1_710_057_600_123i64);
+    let k = list.iter().find(|d| d["created_at"] == iso(t(3))).unwrap();
+    assert_eq!(k["insulin"], 0.5, "Nightscout stores a treatment's insulin as a number");
+    // The removed bolus is not therapy: only the kept one reaches the reports.
+    let ev = therapy_events(app, &pid).await;
+    let boluses: Vec<f64> = ev.iter().filter(|e| e.kind == "bolus").map(|e| e.amount.unwrap()).collect();
+    assert_eq!(boluses, vec![0.5]);
+    // A profile's mills posted as text comes back as text.
+    let profile = json!({"defaultProfile": "Default", "mills": "1710057600000", "units": "mg/dl",
+        "store": {"Default": {"dia": 5, "basal": [{"time": "00:00", "value": 0.9}], "timezone": "UTC", "units": "mg/dl"}}});
+    let r = phone.post(app.url("/api/v1/profile")).header("api-secret", &secret).json(&profile).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let cur = body(phone.get(app.url("/api/v1/profile/current")).header("api-secret", &secret).send().await.unwrap()).await;
+    assert_eq!(cur["mills"], "1710057600000");
+
+    // Treatments without count: Nightscout's 100 newest (1000 with find).
+    let many: Vec<Value> = (0..120).map(|i| json!({"eventType": "Note", "created_at": iso(t(10 + i)), "notes": format!("n{i}")})).collect();
+    let r = phone.post(app.url("/api/v1/treatments")).header("api-secret", &secret).json(&many).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let list = get("/api/v1/treatments".into()).await;
+    assert_eq!(list.len(), 100);
+    assert_eq!(list[0]["notes"], "n119", "newest first");
+    assert_eq!(get("/api/v1/treatments.json?find[eventType]=Note".into()).await.len(), 120);
+    assert_eq!(get("/api/v1/treatments.json?count=5".into()).await.len(), 5);
+    assert_eq!(get("/api/v1/entries.json".into()).await.len(), 3, "entries keep Nightscout's 10");
+    let _ = c;
+}
+
+both_backends!(old_entry_keys_migrate_to_nightscouts);
+/// Entries stored under the old natural key (date, type and device) are
+/// moved to Nightscout's (date, type) by migration 0013: of two documents
+/// of one reading, the newer stays and the older is deleted as an upsert
+/// would have replaced it (a tombstone API v3 history reports).
+async fn old_entry_keys_migrate_to_nightscouts(app: &TestApp) {
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::ConnectionTrait;
+    let (_c, site, pid) = patient_with_site(app, "ns-mig@example.org").await;
+    let secret = secret_of(&site);
+    let phone = app.client();
+    let r = phone.post(app.url("/api/v1/entries")).header("api-secret", &secret).json(&json!([sgv(0, 120), sgv(1, 125)])).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let db = &app.state.db;
+    // As the old code stored them: the device in the key, and Loop's copy of reading 0 beside xDrip's.
+    db.execute_unprepared(&format!(
+        "UPDATE nightscout_docs SET dedup = CAST(date_ms AS TEXT) || '|sgv|xDrip-DexcomG6' WHERE patient_id = '{pid}'"
+    ))
+    .await
+    .unwrap();
+    let doc = json!({"type": "sgv", "sgv": 121, "date": t(0), "device": "loop://iPhone"}).to_string();
+    db.execute_unprepared(&format!(
+        "INSERT INTO nightscout_docs (patient_id, collection, ns_id, identifier, dedup, kind, date_ms, doc_json, created_ms, modified_ms, deleted_ms) \
+         VALUES ('{pid}', 'entries', '65f0000000000000000000aa', NULL, '{}|sgv|loop://iPhone', 'sgv', {}, '{doc}', 7000000000000, 7000000000000, NULL)",
+        t(0),
+        t(0)
+    ))
+    .await
+    .unwrap();
+    let live = |v: Vec<Value>| v.into_iter().map(|e| e["sgv"].as_i64().unwrap()).collect::<Vec<_>>();
+    let list = |path: &str| {
+        let url = app.url(path);
+        let (phone, secret) = (phone.clone(), secret.clone());
+        async move { body(phone.get(url).header("api-secret", secret).send().await.unwrap()).await.as_array().unwrap().clone() }
+    };
+    assert_eq!(live(list("/api/v1/entries.json?count=100").await), vec![125, 121, 120], "doubled before the migration");
+    Migrator::down(db, Some(1)).await.unwrap();
+    Migrator::up(db, None).await.unwrap();
+    assert_eq!(live(list("/api/v1/entries.json?count=100").await), vec![125, 121], "the newer copy of reading 0 stays");
+    let keys: Vec<Option<String>> = store::entity::nightscout_docs::Entity::find()
+        .filter(store::entity::nightscout_docs::Column::PatientId.eq(pid.as_str()))
+        .filter(store::entity::nightscout_docs::Column::DeletedMs.is_null())
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.dedup)
+        .collect();
+    assert!(keys.contains(&Some(format!("{}|sgv", t(0)))), "{keys:?}");
+    assert!(keys.contains(&Some(format!("{}|sgv", t(1)))), "{keys:?}");
+    // The deletion is in API v3 history, after everything before it.
+    let jwt = body(phone.get(app.url(&format!("/api/v2/authorization/request/{}", site["token"].as_str().unwrap()))).send().await.unwrap()).await;
+    let jwt = jwt["token"].as_str().unwrap().to_string();
+    let h = body(phone.get(app.url("/api/v3/entries/history/7000000000000")).bearer_auth(&jwt).send().await.unwrap()).await;
+    let gone: Vec<&Value> = h["result"].as_array().unwrap().iter().filter(|d| d["isValid"] == false).collect();
+    assert_eq!(gone.len(), 1, "{h}");
+    assert_eq!(gone[0]["sgv"], 120);
+    // xDrip+ re-posting reading 0 now updates the one that stayed.
+    let r = phone.post(app.url("/api/v1/entries")).header("api-secret", &secret).json(&json!([sgv(0, 122)])).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(live(list("/api/v1/entries.json?count=100").await), vec![125, 122]);
 }

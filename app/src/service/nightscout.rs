@@ -47,8 +47,12 @@ pub const TOKEN_NAME: &str = "diabase";
 pub const READ_TOKEN_NAME: &str = "diabase-readonly";
 /// JWTs from `/api/v2/authorization/request/{token}` last this long.
 pub const JWT_TTL_S: i64 = 8 * 3600;
-/// `count` when a v1 request gives none.
+/// `count` when a v1 request gives none (entries, devicestatus, profile).
 pub const DEFAULT_COUNT: u64 = 10;
+/// Treatments without `count`: 100, or 1000 when the request has `find`
+/// (Nightscout's lib/api/treatments/index.js).
+pub const TREATMENTS_DEFAULT_COUNT: u64 = 100;
+pub const TREATMENTS_FIND_DEFAULT_COUNT: u64 = 1000;
 /// The largest `count` served (v1).
 pub const MAX_COUNT: u64 = 100_000;
 /// API v3's largest (and default) `limit`.
@@ -59,13 +63,22 @@ pub const MAX_BATCH: usize = 10_000;
 /// The upload row mirrored records hang from (`uploads.source`/`format`).
 const UPLOAD_SOURCE: &str = "api";
 const UPLOAD_FORMAT: &str = "nightscout";
-/// Fields the server owns; a client's values are dropped on write.
-const SERVER_FIELDS: [&str; 6] = ["srvModified", "srvCreated", "isValid", "subject", "modifiedBy", "_id"];
-/// Numeric fields clients sometimes send as text.
-const NUMERIC_FIELDS: [&str; 20] = [
-    "sgv", "mbg", "date", "mills", "utcOffset", "noise", "filtered", "unfiltered", "rssi", "delta", "insulin",
-    "carbs", "glucose", "duration", "absolute", "rate", "percent", "targetTop", "targetBottom", "enteredinsulin",
-];
+/// Fields the server owns; a client's values are dropped on write. A
+/// client's `isValid` is kept: AndroidAPS marks a removed treatment with
+/// `isValid: false` (API v3 answers `isValid: false` for deleted documents
+/// itself, and a PATCH cannot set it).
+const SERVER_FIELDS: [&str; 5] = ["srvModified", "srvCreated", "subject", "modifiedBy", "_id"];
+/// The treatment fields Nightscout turns into numbers on write
+/// (`prepareData` in cgm-remote-monitor's lib/server/treatments.js); a
+/// numeric text there becomes a number, as Nightscout stores it. Every
+/// other value keeps the JSON type it was posted with.
+const TREATMENT_NUMBERS: [&str; 10] =
+    ["glucose", "targetTop", "targetBottom", "carbs", "insulin", "duration", "percent", "absolute", "relative", "preBolus"];
+/// Where an entry's instant is read from, in order; each one it holds must be a time.
+const ENTRY_TIMES: [&str; 5] = ["date", "dateString", "sysTime", "created_at", "mills"];
+const TREATMENT_TIMES: [&str; 4] = ["created_at", "timestamp", "date", "mills"];
+const STATUS_TIMES: [&str; 3] = ["created_at", "date", "mills"];
+const PROFILE_TIMES: [&str; 4] = ["startDate", "created_at", "date", "mills"];
 
 type HmacSha256 = Hmac<sha2::Sha256>;
 
@@ -557,19 +570,66 @@ pub fn parse_time(v: &Value) -> Option<(i64, Option<i32>)> {
     }
 }
 
-fn first_time(d: &Map<String, Value>, keys: &[&str]) -> Option<(i64, Option<i32>)> {
-    keys.iter().find_map(|k| d.get(*k).and_then(parse_time))
+/// Why a document was not stored: the field at fault (if one) and a reason
+/// a person can act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refused {
+    pub field: Option<&'static str>,
+    pub reason: String,
+}
+
+impl Refused {
+    fn new(field: Option<&'static str>, reason: impl Into<String>) -> Refused {
+        Refused { field, reason: reason.into() }
+    }
+}
+
+impl From<Refused> for ServiceError {
+    fn from(r: Refused) -> ServiceError {
+        ServiceError::BadInput { field: r.field, message: r.reason }
+    }
+}
+
+/// The document's instant: from the first of `keys` it holds. Every one of
+/// them it holds must be a time, so that a document never carries a time
+/// its stored instant contradicts. `None` when it holds none.
+fn doc_time(d: &Map<String, Value>, keys: &[&'static str]) -> Result<Option<(i64, Option<i32>)>, Refused> {
+    let mut first = None;
+    for k in keys {
+        let Some(v) = d.get(*k).filter(|v| !v.is_null()) else { continue };
+        match parse_time(v) {
+            Some(t) => {
+                first.get_or_insert(t);
+            }
+            None => return Err(Refused::new(Some(*k), format!("{k} {v} is not a time (epoch milliseconds or ISO 8601)"))),
+        }
+    }
+    Ok(first)
+}
+
+/// A number, or a text that is one.
+fn numeric(v: Option<&Value>) -> Option<f64> {
+    match v? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    }
+    .filter(|f| f.is_finite())
 }
 
 fn text<'a>(d: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
     d.get(k).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
 }
 
-/// Normalises a document as Nightscout does on write: times, `_id`, number
-/// fields sent as text, and the natural key a re-post is matched on.
-fn normalise(coll: Collection, v: Value, now: i64) -> Result<Normal, ServiceError> {
+/// Normalises a document as Nightscout does on write: times, `_id`, the
+/// treatment numbers Nightscout converts, and the natural key a re-post is
+/// matched on. Refuses what it cannot store faithfully: anything but an
+/// object, a time field that is not a time, an entry without any time (it
+/// is never stamped with the server's clock), and an `sgv` / `mbg` entry
+/// whose reading is not a number.
+fn normalise(coll: Collection, v: Value, now: i64) -> Result<Normal, Refused> {
     let Value::Object(mut d) = v else {
-        return Err(ServiceError::bad("body", "Each document must be a JSON object."));
+        return Err(Refused::new(None, "Each document must be a JSON object."));
     };
     let ns_id = d.get("_id").and_then(Value::as_str).map(str::trim).filter(|s| valid_id(s)).map(str::to_string);
     for k in SERVER_FIELDS {
@@ -579,13 +639,15 @@ fn normalise(coll: Collection, v: Value, now: i64) -> Result<Normal, ServiceErro
     if identifier.is_none() {
         d.remove("identifier");
     }
-    for k in NUMERIC_FIELDS {
-        if let Some(Value::String(s)) = d.get(k)
-            && let Ok(f) = s.trim().parse::<f64>()
-            && f.is_finite()
-        {
-            let n = if f.fract() == 0.0 && f.abs() < 9e15 { json!(f as i64) } else { json!(f) };
-            d.insert(k.to_string(), n);
+    if coll == Collection::Treatments {
+        for k in TREATMENT_NUMBERS {
+            if let Some(Value::String(s)) = d.get(k)
+                && let Ok(f) = s.trim().parse::<f64>()
+                && f.is_finite()
+            {
+                let n = if f.fract() == 0.0 && f.abs() < 9e15 { json!(f as i64) } else { json!(f) };
+                d.insert(k.to_string(), n);
+            }
         }
     }
     let set_offset = |d: &mut Map<String, Value>, off: Option<i32>| {
@@ -597,9 +659,13 @@ fn normalise(coll: Collection, v: Value, now: i64) -> Result<Normal, ServiceErro
     };
     let (date_ms, kind, dedup) = match coll {
         Collection::Entries => {
-            let (t, off) = first_time(&d, &["date", "dateString", "sysTime", "created_at", "mills"]).unwrap_or((now, None));
+            let (t, off) = doc_time(&d, &ENTRY_TIMES)?.ok_or_else(|| {
+                Refused::new(Some("date"), "An entry needs its time: date (epoch milliseconds), dateString or sysTime.")
+            })?;
             let off = off.or_else(|| d.get("dateString").and_then(parse_time).and_then(|x| x.1));
-            d.insert("date".into(), json!(t));
+            if d.get("date").is_none_or(Value::is_null) {
+                d.insert("date".into(), json!(t));
+            }
             if !d.get("dateString").is_some_and(Value::is_string) {
                 d.insert("dateString".into(), json!(iso(t)));
             }
@@ -626,12 +692,18 @@ fn normalise(coll: Collection, v: Value, now: i64) -> Result<Normal, ServiceErro
                     inferred.map(str::to_string)
                 }
             };
-            let device = text(&d, "device").unwrap_or("");
-            let dedup = format!("{t}|{}|{device}", ty.as_deref().unwrap_or(""));
+            for (reading, field) in [("sgv", "sgv"), ("mbg", "mbg")] {
+                if ty.as_deref() == Some(reading) && numeric(d.get(field)).is_none() {
+                    let got = d.get(field).map_or_else(|| "nothing".to_string(), Value::to_string);
+                    return Err(Refused::new(Some(field), format!("An {reading} entry needs {field} as a number, not {got}.")));
+                }
+            }
+            // Nightscout's natural key for entries: (sysTime, type).
+            let dedup = format!("{t}|{}", ty.as_deref().unwrap_or(""));
             (t, ty, Some(dedup))
         }
         Collection::Treatments => {
-            let (t, off) = first_time(&d, &["created_at", "timestamp", "date", "mills"]).unwrap_or((now, None));
+            let (t, off) = doc_time(&d, &TREATMENT_TIMES)?.unwrap_or((now, None));
             d.insert("created_at".into(), json!(iso(t)));
             set_offset(&mut d, off);
             let et = match text(&d, "eventType") {
@@ -645,14 +717,14 @@ fn normalise(coll: Collection, v: Value, now: i64) -> Result<Normal, ServiceErro
             (t, Some(et), Some(dedup))
         }
         Collection::DeviceStatus => {
-            let (t, off) = first_time(&d, &["created_at", "date", "mills"]).unwrap_or((now, None));
+            let (t, off) = doc_time(&d, &STATUS_TIMES)?.unwrap_or((now, None));
             d.insert("created_at".into(), json!(iso(t)));
             set_offset(&mut d, off);
             let dedup = format!("{t}|{}", text(&d, "device").unwrap_or(""));
             (t, None, Some(dedup))
         }
         Collection::Profile => {
-            let (t, off) = first_time(&d, &["startDate", "created_at", "date", "mills"]).unwrap_or((now, None));
+            let (t, off) = doc_time(&d, &PROFILE_TIMES)?.unwrap_or((now, None));
             if !d.contains_key("startDate") {
                 d.insert("startDate".into(), json!(iso(t)));
             }
@@ -663,7 +735,7 @@ fn normalise(coll: Collection, v: Value, now: i64) -> Result<Normal, ServiceErro
             (t, None, Some(t.to_string()))
         }
         Collection::Food | Collection::Settings => {
-            let (t, _) = first_time(&d, &["created_at", "date", "mills"]).unwrap_or((now, None));
+            let (t, _) = doc_time(&d, &STATUS_TIMES)?.unwrap_or((now, None));
             if !d.contains_key("created_at") {
                 d.insert("created_at".into(), json!(iso(t)));
             }
@@ -675,9 +747,11 @@ fn normalise(coll: Collection, v: Value, now: i64) -> Result<Normal, ServiceErro
 
 /// Writes documents (POST, PUT): each one updates the stored document with
 /// the same `_id`, else the same API v3 `identifier`, else the same natural
-/// key (entries: date, type and device; treatments: created_at and
-/// eventType; devicestatus: created_at and device; profile: its time), and
-/// is inserted otherwise. One transaction; the mirror is updated in it.
+/// key (entries: date and type, as Nightscout's (sysTime, type);
+/// treatments: created_at and eventType; devicestatus: created_at and
+/// device; profile: its time), and is inserted otherwise. One transaction;
+/// the mirror is updated in it. All or nothing: one document that cannot be
+/// stored refuses the call, naming it.
 pub async fn write(
     state: &AppState,
     auth: &NsAuth,
@@ -688,7 +762,44 @@ pub async fn write(
     if input.len() > MAX_BATCH {
         return Err(ServiceError::bad("body", format!("Send at most {MAX_BATCH} documents at once.")));
     }
-    let normal = input.into_iter().map(|v| normalise(coll, v, now)).collect::<Result<Vec<_>, _>>()?;
+    let many = input.len() > 1;
+    let mut normal = Vec::with_capacity(input.len());
+    for (i, v) in input.into_iter().enumerate() {
+        match normalise(coll, v, now) {
+            Ok(n) => normal.push(n),
+            Err(r) if many => return Err(Refused { reason: format!("Document {i}: {}", r.reason), ..r }.into()),
+            Err(r) => return Err(r.into()),
+        }
+    }
+    store(state, auth, coll, normal, now).await
+}
+
+/// Writes a batch (API v1 POST of an array): the documents that can be
+/// stored are, in one transaction, and each one that cannot is answered
+/// with why, in its place. Nothing else changes.
+pub async fn write_each(
+    state: &AppState,
+    auth: &NsAuth,
+    coll: Collection,
+    input: Vec<Value>,
+    now: i64,
+) -> Result<Vec<Result<Written, Refused>>, ServiceError> {
+    if input.len() > MAX_BATCH {
+        return Err(ServiceError::bad("body", format!("Send at most {MAX_BATCH} documents at once.")));
+    }
+    let checked: Vec<Result<Normal, Refused>> = input.into_iter().map(|v| normalise(coll, v, now)).collect();
+    let valid: Vec<Normal> = checked.iter().filter_map(|c| c.as_ref().ok().cloned()).collect();
+    let mut written = if valid.is_empty() { Vec::new() } else { store(state, auth, coll, valid, now).await? }.into_iter();
+    Ok(checked
+        .into_iter()
+        .map(|c| match c {
+            Ok(_) => written.next().ok_or_else(|| Refused::new(None, "not written")),
+            Err(r) => Err(r),
+        })
+        .collect())
+}
+
+async fn store(state: &AppState, auth: &NsAuth, coll: Collection, normal: Vec<Normal>, now: i64) -> Result<Vec<Written>, ServiceError> {
     // A concurrent write of the same new document trips the unique keys
     // (`_id`, natural key), or SQLite's single writer: a later attempt then
     // finds the document and updates it.
@@ -1216,6 +1327,15 @@ impl Query {
     }
 }
 
+/// The `count` Nightscout serves when a v1 request gives none.
+pub fn v1_default_count(coll: Collection, pairs: &[(String, String)]) -> u64 {
+    match coll {
+        Collection::Treatments if pairs.iter().any(|(k, _)| k.starts_with("find[")) => TREATMENTS_FIND_DEFAULT_COUNT,
+        Collection::Treatments => TREATMENTS_DEFAULT_COUNT,
+        _ => DEFAULT_COUNT,
+    }
+}
+
 /// API v1 query parameters: `count` and `find[field]`, `find[field][$op]`
 /// (nested fields `find[a][b]` mean `a.b`). Other parameters are ignored.
 pub fn v1_query(pairs: &[(String, String)], default_count: u64) -> Result<Query, ServiceError> {
@@ -1501,7 +1621,7 @@ pub async fn patch(
     }
     let mut d = Doc::from_row(row.clone()).doc;
     for (k, v) in fields {
-        if SERVER_FIELDS.contains(&k.as_str()) || k == "identifier" || v.is_null() {
+        if SERVER_FIELDS.contains(&k.as_str()) || k == "identifier" || k == "isValid" || v.is_null() {
             continue;
         }
         d.insert(k, v);
@@ -1751,21 +1871,65 @@ mod tests {
     #[test]
     fn entries_normalise() {
         let n = normalise(Collection::Entries, json!({"sgv": "120", "date": 1_600_000_000_000i64, "device": "xDrip"}), 0).unwrap();
-        assert_eq!(n.doc["sgv"], json!(120));
+        // Posted as text, kept as text (Nightscout stores entries as sent).
+        assert_eq!(n.doc["sgv"], json!("120"));
         assert_eq!(n.doc["type"], json!("sgv"));
         assert_eq!(n.doc["dateString"], json!("2020-09-13T12:26:40.000Z"));
         assert_eq!(n.doc["sysTime"], n.doc["dateString"]);
         assert_eq!(n.date_ms, 1_600_000_000_000);
-        assert_eq!(n.dedup.as_deref(), Some("1600000000000|sgv|xDrip"));
-        let t = normalise(Collection::Treatments, json!({"created_at": "2024-01-01T01:00:00+01:00", "insulin": 2}), 0).unwrap();
+        // Nightscout's natural key: (sysTime, type), whichever device sent it.
+        assert_eq!(n.dedup.as_deref(), Some("1600000000000|sgv"));
+        let other = normalise(Collection::Entries, json!({"sgv": 121, "date": 1_600_000_000_000i64, "device": "loop://iPhone"}), 0).unwrap();
+        assert_eq!(other.dedup, n.dedup);
+        let t = normalise(Collection::Treatments, json!({"created_at": "2024-01-01T01:00:00+01:00", "insulin": "2", "isValid": false, "foo": "1"}), 0).unwrap();
         assert_eq!(t.doc["created_at"], json!("2024-01-01T00:00:00.000Z"));
         assert_eq!(t.doc["utcOffset"], json!(60));
         assert_eq!(t.doc["eventType"], json!("<none>"));
+        // Nightscout turns a treatment's insulin into a number; other fields keep their type.
+        assert_eq!(t.doc["insulin"], json!(2));
+        assert_eq!(t.doc["foo"], json!("1"));
+        assert_eq!(t.doc["isValid"], json!(false));
+        let p = normalise(Collection::Profile, json!({"mills": "1700000000000", "defaultProfile": "x"}), 0).unwrap();
+        assert_eq!(p.doc["mills"], json!("1700000000000"));
+        assert_eq!(p.date_ms, 1_700_000_000_000);
         assert!(normalise(Collection::Entries, json!([1]), 0).is_err());
-        let s = normalise(Collection::Entries, json!({"_id": "bad id!", "srvModified": 5, "sgv": 100}), 7).unwrap();
+        let s = normalise(Collection::Entries, json!({"_id": "bad id!", "srvModified": 5, "sgv": 100, "date": 9}), 7).unwrap();
         assert_eq!(s.ns_id, None);
         assert!(!s.doc.contains_key("srvModified"));
-        assert_eq!(s.date_ms, 7);
+        assert_eq!(s.date_ms, 9);
+    }
+
+    #[test]
+    fn entries_without_a_valid_time_or_reading_are_refused() {
+        // Never stamped with the server's clock.
+        let r = normalise(Collection::Entries, json!({"sgv": 100}), 7).unwrap_err();
+        assert_eq!(r.field, Some("date"));
+        let r = normalise(Collection::Entries, json!({"sgv": "high", "date": "yesterday", "dateString": "not a date"}), 7).unwrap_err();
+        assert_eq!(r.field, Some("date"));
+        assert!(r.reason.contains("yesterday"), "{r:?}");
+        // A valid date with a dateString that is no time contradicts itself.
+        let r = normalise(Collection::Entries, json!({"sgv": 100, "date": 1_600_000_000_000i64, "dateString": "not a date"}), 7).unwrap_err();
+        assert_eq!(r.field, Some("dateString"));
+        let r = normalise(Collection::Entries, json!({"sgv": "high", "date": 1_600_000_000_000i64}), 7).unwrap_err();
+        assert_eq!(r.field, Some("sgv"));
+        let r = normalise(Collection::Entries, json!({"type": "mbg", "date": 1_600_000_000_000i64}), 7).unwrap_err();
+        assert_eq!(r.field, Some("mbg"));
+        // A dateString alone is enough; a calibration needs no reading.
+        assert!(normalise(Collection::Entries, json!({"sgv": 100, "dateString": "2024-01-01T10:00:00+01:00"}), 7).is_ok());
+        assert!(normalise(Collection::Entries, json!({"type": "cal", "slope": 1000, "date": 5}), 7).is_ok());
+        // Treatments without a time are Nightscout's "now"; a time that is not one is refused.
+        assert_eq!(normalise(Collection::Treatments, json!({"eventType": "Note"}), 7).unwrap().date_ms, 7);
+        let r = normalise(Collection::Treatments, json!({"eventType": "Note", "created_at": "soon"}), 7).unwrap_err();
+        assert_eq!(r.field, Some("created_at"));
+    }
+
+    #[test]
+    fn treatments_default_count_as_nightscout() {
+        let p = |v: &[(&str, &str)]| v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>();
+        assert_eq!(v1_default_count(Collection::Treatments, &p(&[])), 100);
+        assert_eq!(v1_default_count(Collection::Treatments, &p(&[("find[created_at][$gte]", "2024")])), 1000);
+        assert_eq!(v1_default_count(Collection::Entries, &p(&[])), 10);
+        assert_eq!(v1_default_count(Collection::DeviceStatus, &p(&[])), 10);
     }
 
     #[test]

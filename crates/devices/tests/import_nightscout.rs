@@ -186,3 +186,17 @@ fn pretty_printed_array_streams_element_by_element() {
         0
     );
 }
+
+/// AndroidAPS marks a treatment it removed with `isValid: false`: it is not therapy.
+#[test]
+fn removed_treatments_are_skipped() {
+    let text = r#"[{"eventType":"Correction Bolus","insulin":2.5,"created_at":"2024-03-01T10:00:00Z","isValid":false},
+                   {"eventType":"Correction Bolus","insulin":1.5,"created_at":"2024-03-01T11:00:00Z","isValid":true},
+                   {"eventType":"Carb Correction","carbs":12,"created_at":"2024-03-01T12:00:00Z"}]"#;
+    let ins = inspect_bytes(text.as_bytes(), Some("t.json")).unwrap();
+    assert!(ins.rejected.is_empty(), "{:?}", ins.rejected);
+    let kinds: Vec<_> = ins.records.iter().map(|r| serde_json::to_value(r).unwrap()).collect();
+    assert_eq!(kinds.len(), 2, "{kinds:?}");
+    assert_eq!(kinds[0]["delivered_u"], json!(1.5));
+    assert_eq!(kinds[1]["grams"], json!(12.0));
+}

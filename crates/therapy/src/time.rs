@@ -2,7 +2,7 @@
 //! A [`DeviceTime`] is that wall-clock reading; [`to_utc`] turns it into an
 //! instant given the patient's IANA zone and the clock offset measured at upload.
 
-use chrono::{DateTime, LocalResult, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, LocalResult, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -108,24 +108,26 @@ pub fn parse_zone(name: &str) -> Option<Tz> {
 /// Converts a device-local reading to UTC.
 ///
 /// `clock_offset_s` is (device clock − true local time) in seconds, measured at
-/// upload: it is subtracted first. In a DST gap (a wall time that never
-/// happened) the instant after the gap is used; in a DST fold (a wall time that
-/// happened twice) the earlier instant is used, as a device that was not yet
-/// changed over would mean.
+/// upload: it is subtracted first. A wall time in a DST gap (one the zone
+/// skipped) is read with the offset in force before the gap, and in a DST
+/// fold (a wall time the zone went through twice) the earlier instant is
+/// used: both as a device that was not yet changed over means them (02:30
+/// on Berlin's spring-forward day is 01:30 UTC). So readings in the gap keep
+/// their spacing instead of collapsing onto the end of the gap.
 pub fn to_utc(device_time: DeviceTime, zone: Tz, clock_offset_s: i64) -> DateTime<Utc> {
     let local = device_time.0 - chrono::Duration::seconds(clock_offset_s);
     match zone.from_local_datetime(&local) {
         LocalResult::Single(t) => t.with_timezone(&Utc),
         LocalResult::Ambiguous(a, _) => a.with_timezone(&Utc),
         LocalResult::None => {
-            // Spring forward: move past the gap (at most a few hours).
+            // The offset in force before the gap: the one of the last wall
+            // time before it (gaps last at most a few hours).
             let mut probe = local;
             for _ in 0..(4 * 60) {
-                probe += chrono::Duration::minutes(1);
-                if let LocalResult::Single(t) | LocalResult::Ambiguous(t, _) =
-                    zone.from_local_datetime(&probe)
-                {
-                    return t.with_timezone(&Utc);
+                probe -= chrono::Duration::minutes(1);
+                if let LocalResult::Single(t) | LocalResult::Ambiguous(_, t) = zone.from_local_datetime(&probe) {
+                    let offset = chrono::Duration::seconds(i64::from(t.offset().fix().local_minus_utc()));
+                    return Utc.from_utc_datetime(&(local - offset));
                 }
             }
             Utc.from_utc_datetime(&local)
@@ -154,11 +156,43 @@ mod tests {
         // Summer: UTC+2; device 5 minutes fast.
         let u = to_utc(dt("2024-07-01T12:05:00"), z, 300);
         assert_eq!(u.to_rfc3339(), "2024-07-01T10:00:00+00:00");
-        // Spring-forward gap 02:30 does not exist on 2024-03-31.
+        // Spring-forward gap 02:30 does not exist on 2024-03-31: read at
+        // the offset before the gap (CET, UTC+1).
         let gap = to_utc(dt("2024-03-31T02:30:00"), z, 0);
-        assert_eq!(gap.to_rfc3339(), "2024-03-31T01:00:00+00:00");
+        assert_eq!(gap.to_rfc3339(), "2024-03-31T01:30:00+00:00");
         // Fall-back fold 02:30 happened twice on 2024-10-27: the first one.
         let fold = to_utc(dt("2024-10-27T02:30:00"), z, 0);
         assert_eq!(fold.to_rfc3339(), "2024-10-27T00:30:00+00:00");
+    }
+
+    /// Five-minute readings through both transitions of a year, in two
+    /// zones, from a device whose clock was not changed over during the
+    /// transition hour: every reading keeps its own instant, 5 minutes
+    /// after the one before (the gap hour used to collapse onto one instant).
+    #[test]
+    fn readings_across_dst_transitions_keep_their_spacing() {
+        // (zone, day, readings from midnight to the end of the transition hour)
+        for (zone, day, n) in [
+            ("Europe/Berlin", "2024-03-31", 36),     // gap 02:00-02:59
+            ("Europe/Berlin", "2024-10-27", 36),     // fold 02:00-02:59
+            ("America/New_York", "2024-03-10", 36),  // gap 02:00-02:59
+            ("America/New_York", "2024-11-03", 24),  // fold 01:00-01:59
+        ] {
+            let z: Tz = zone.parse().unwrap();
+            let midnight: DeviceTime = format!("{day}T00:00:00").parse().unwrap();
+            let times: Vec<DateTime<Utc>> = (0..n)
+                .map(|i| to_utc(DeviceTime(midnight.0 + chrono::Duration::minutes(5 * i)), z, 0))
+                .collect();
+            for w in times.windows(2) {
+                assert_eq!((w[1] - w[0]).num_minutes(), 5, "{zone} {day}: {} then {}", w[0], w[1]);
+            }
+            let distinct: std::collections::BTreeSet<_> = times.iter().collect();
+            assert_eq!(distinct.len(), n as usize, "{zone} {day}");
+        }
+        // New York's gap: 02:30 EST (UTC-5) is 07:30 UTC.
+        let ny: Tz = "America/New_York".parse().unwrap();
+        assert_eq!(to_utc(dt("2024-03-10T02:30:00"), ny, 0).to_rfc3339(), "2024-03-10T07:30:00+00:00");
+        // Its fold: 01:30 happened twice; the first (EDT, UTC-4).
+        assert_eq!(to_utc(dt("2024-11-03T01:30:00"), ny, 0).to_rfc3339(), "2024-11-03T05:30:00+00:00");
     }
 }

@@ -12,6 +12,8 @@
 //! a profile without `utcOffset` uses its `timezone`, and otherwise `device_time` is the UTC
 //! wall time.
 //!
+//! A document with `isValid: false` (how AndroidAPS marks a treatment it removed) is skipped.
+//!
 //! Entries: `sgv` → `cgm` (`direction` → trend; `NONE` and unknown directions → no trend; values
 //! below 20 are Nightscout's sensor status codes and are rejected), `mbg` → `bg` `meter`,
 //! `cal` and other types → not records.
@@ -263,6 +265,11 @@ fn object(mut o: Map<String, Value>, line: u64, out: &mut VecDeque<Item>, depth:
                 return;
             }
         }
+    }
+    // AndroidAPS marks a treatment it removed with `isValid: false` rather
+    // than deleting it: it is not therapy any more.
+    if o.get("isValid") == Some(&Value::Bool(false)) {
+        return;
     }
     let r = if o.contains_key("store") {
         profile(&o, out)
