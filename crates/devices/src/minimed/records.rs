@@ -6,7 +6,7 @@
 //! | event | record |
 //! |---|---|
 //! | bolus normal / square | `bolus` `normal` / `square` (an interrupted square's `duration_min` scaled by delivered / programmed) |
-//! | dual-wave parts (normal + square within 15 min) | one `bolus` `dual` at the normal part's time, amounts summed, the square part's duration; a lone square part is `square`, a lone normal part `dual` without duration |
+//! | dual-wave parts (normal + square within 15 min) | one `bolus` `dual` at the normal part's time, amounts summed, the square part's duration, and the parts: `normal_programmed_u` / `normal_delivered_u` (the normal part), `extended_programmed_u` / `extended_delivered_u` / `extended_duration_min` (the square part, its duration scaled as above); a lone square part is `square` (`normal_*` 0), a lone normal part `dual` with only its `normal_*` and no duration |
 //! | Bolus Wizard estimate | `bolus_wizard` (+ `carbs` when carbs were entered), kept when a bolus followed within 5 min (the latest estimate before it wins) or when it logged carbs with a 0 U estimate; estimates the user backed out of are dropped |
 //! | temp basal (+ its duration record, same second) | `temp_basal` `rate_u_h` or `percent`, `duration_min` |
 //! | basal profile start | `basal_profile_start` (`standard` / `pattern a` / `pattern b`) |
@@ -204,30 +204,33 @@ pub fn history_records<'a>(
                     }
                 };
                 match b.bolus_type {
-                    BolusType::Normal => RecordKind::Bolus {
-                        subtype: BolusSubtype::Normal,
-                        programmed_u: Some(b.programmed_u),
-                        delivered_u: Some(b.delivered_u),
-                        duration_min: None,
-                    },
+                    BolusType::Normal => RecordKind::bolus(
+                        BolusSubtype::Normal,
+                        Some(b.programmed_u),
+                        Some(b.delivered_u),
+                        None,
+                    ),
                     BolusType::Square | BolusType::DualSquare => {
                         if paired_square[idx] {
                             continue;
                         }
+                        let d = scaled(b.duration_min, b.programmed_u, b.delivered_u);
                         RecordKind::Bolus {
                             subtype: BolusSubtype::Square,
                             programmed_u: Some(b.programmed_u),
                             delivered_u: Some(b.delivered_u),
-                            duration_min: Some(scaled(
-                                b.duration_min,
-                                b.programmed_u,
-                                b.delivered_u,
-                            )),
+                            duration_min: Some(d),
+                            normal_programmed_u: Some(0.0),
+                            normal_delivered_u: Some(0.0),
+                            extended_programmed_u: Some(b.programmed_u),
+                            extended_delivered_u: Some(b.delivered_u),
+                            extended_duration_min: Some(d),
                         }
                     }
                     BolusType::DualNormal => {
                         let sq = partner[idx].and_then(bolus);
                         let round = |x: f64| (x * 1000.0).round() / 1000.0;
+                        let d = sq.map(|s| scaled(s.duration_min, s.programmed_u, s.delivered_u));
                         RecordKind::Bolus {
                             subtype: BolusSubtype::Dual,
                             programmed_u: Some(round(
@@ -236,8 +239,12 @@ pub fn history_records<'a>(
                             delivered_u: Some(round(
                                 b.delivered_u + sq.map_or(0.0, |s| s.delivered_u),
                             )),
-                            duration_min: sq
-                                .map(|s| scaled(s.duration_min, s.programmed_u, s.delivered_u)),
+                            duration_min: d,
+                            normal_programmed_u: Some(b.programmed_u),
+                            normal_delivered_u: Some(b.delivered_u),
+                            extended_programmed_u: sq.map(|s| s.programmed_u),
+                            extended_delivered_u: sq.map(|s| s.delivered_u),
+                            extended_duration_min: d,
                         }
                     }
                 }
