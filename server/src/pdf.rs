@@ -687,6 +687,7 @@ fn day_page(p: &mut Page, b: &ReportBundle, day: &DayView) {
             .basal
             .iter()
             .map(|x| x.rate_u_h.max(x.scheduled_u_h.unwrap_or(0.0)))
+            .chain(day.boluses.iter().filter_map(|b| b.extended().map(|e| e.0)))
             .fold(0.5f64, f64::max)
             * 1.25;
         let cmax = day.carbs.iter().map(|c| c.grams).fold(50.0f64, f64::max);
@@ -709,9 +710,17 @@ fn day_page(p: &mut Page, b: &ReportBundle, day: &DayView) {
                 p.line(x1, by(s), x2, by(s), 0.6, MUTED, true);
             }
         }
+        // The extended part of a square or dual bolus: its rate (U/h, basal scale) over its
+        // duration, clipped at the day's end; the bar is what was given at once.
+        for bo in &day.boluses {
+            if let Some((rate, end)) = bo.extended() {
+                let (x1, x2) = (x_of(bo.sec), x_of(end.min(day.minutes * 60)));
+                p.fill_rect(x1, by(rate), x2 - x1, iy + ih - by(rate), light(BOLUS, 0.45));
+            }
+        }
         for bo in &day.boluses {
             let x = x_of(bo.sec);
-            p.fill_rect(x - 1.5, uy(bo.units), 3.0, iy + ih - uy(bo.units), hex(BOLUS));
+            p.fill_rect(x - 1.5, uy(bo.now_u()), 3.0, iy + ih - uy(bo.now_u()), hex(BOLUS));
             p.text(x, uy(bo.units) - 10.0, 6.5, false, BOLUS, Align::Center, &lang().num(bo.units, 1));
         }
         for c in &day.carbs {

@@ -368,7 +368,27 @@ fn daily(day: &DayView, insulin: bool, unit: GlucoseUnit, label_hours: u32) -> C
                 )
             })
             .collect();
-        let boluses: Vec<DataPoint> = day.boluses.iter().map(|b| pair(slot(b.sec), CompositeValue::from(round(b.units, 2)))).collect();
+        // A bar for what was given at once; the extended part of a square or dual bolus is a
+        // step line at its rate (U/h, on the basal axis) from the bolus to the end of its
+        // duration (clipped at the day's end), added up where two overlap.
+        let boluses: Vec<DataPoint> = day
+            .boluses
+            .iter()
+            .filter(|b| b.now_u() > 0.0 || b.extended().is_none())
+            .map(|b| pair(slot(b.sec), CompositeValue::from(round(b.now_u(), 2))))
+            .collect();
+        let extended: Vec<CompositeValue> = (0..n)
+            .map(|i| {
+                let at = i as u32 * 300 + 1;
+                let rate: f64 = day
+                    .boluses
+                    .iter()
+                    .filter_map(|b| b.extended().filter(|&(_, end)| b.sec <= at && at < end).map(|x| x.0))
+                    .sum();
+                val((rate > 0.0).then(|| round(rate, 3)))
+            })
+            .collect();
+        let has_extended = day.boluses.iter().any(|b| b.extended().is_some());
         let carbs: Vec<DataPoint> = day.carbs.iter().map(|x| pair(slot(x.sec), CompositeValue::from(round(x.grams, 0)))).collect();
         let mut basal_line = Line::new()
             .name(t("Basal"))
@@ -432,6 +452,18 @@ fn daily(day: &DayView, insulin: bool, unit: GlucoseUnit, label_hours: u32) -> C
                     .item_style(ItemStyle::new().color(CARBS))
                     .data(carbs),
             );
+        if has_extended {
+            c = c.series(
+                quiet_line(t("Extended bolus (U/h)"))
+                    .x_axis_index(1.0)
+                    .y_axis_index(1.0)
+                    .step(Step::End)
+                    .line_style(LineStyle::new().color(BOLUS).width(2.0))
+                    .item_style(ItemStyle::new().color(BOLUS))
+                    .area_style(AreaStyle::new().color("rgba(37, 99, 235, 0.15)"))
+                    .data(extended),
+            );
+        }
     }
     c.data_zoom(DataZoom::new().type_(DataZoomType::Inside).x_axis_index(zoom_axes.clone()))
         .data_zoom(DataZoom::new().type_(DataZoomType::Slider).x_axis_index(zoom_axes).bottom(8))

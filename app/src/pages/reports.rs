@@ -477,6 +477,10 @@ fn day_events(day: &DayView, unit: GlucoseUnit) -> Vec<EventRow> {
     }
     for b in &day.boluses {
         let kind = match (b.subtype.as_deref(), b.duration_min) {
+            (Some("dual"), Some(m)) if b.extended().is_some() => tf(
+                " (dual wave: {now} U now, {ext} U over {min} min)",
+                &[("now", &num(b.now_u(), 2)), ("ext", &num(b.extended_u.unwrap_or(0.0), 2)), ("min", &m)],
+            ),
             (Some("dual"), Some(m)) => tf(" (dual wave, {min} min)", &[("min", &m)]),
             (Some("square"), Some(m)) => tf(" (square wave, {min} min)", &[("min", &m)]),
             _ => String::new(),

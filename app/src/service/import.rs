@@ -62,7 +62,7 @@ pub async fn import_file(
     // same instant, and a dump carries the pump's clock against the uploader's UTC, whose
     // difference (in the patient's zone) corrects every pump-local time of the upload.
     let (source, rank, clock_offset_s) = if format == imp::Format::MinimedPages {
-        let offset = if bytes.trim_ascii_start().starts_with(b"{") {
+        let offset = if !::devices::minimed::dump::is_bare_pages(bytes) && bytes.trim_ascii_start().starts_with(b"{") {
             ::devices::minimed::dump::PumpDump::from_json(bytes)
                 .ok()
                 .and_then(|d| d.clock_offset_s(zone))

@@ -327,15 +327,20 @@ async fn load(state: &AppState, w: &Window, parts: Parts) -> Result<TherapyData,
             if kind == "carbs" {
                 d.carbs.push(rd::CarbPoint { time_ms: *t, grams: amount });
             } else {
-                let subtype = match record_kind(json) {
-                    Some(RecordKind::Bolus { subtype, .. }) => serde_json::to_value(subtype).ok().and_then(|v| v.as_str().map(str::to_string)),
-                    _ => None,
+                // The extended part, delivered (as `amount` is) or else programmed.
+                let (subtype, extended_u) = match record_kind(json) {
+                    Some(RecordKind::Bolus { subtype, extended_delivered_u, extended_programmed_u, .. }) => (
+                        serde_json::to_value(subtype).ok().and_then(|v| v.as_str().map(str::to_string)),
+                        extended_delivered_u.or(extended_programmed_u),
+                    ),
+                    _ => (None, None),
                 };
                 d.boluses.push(rd::BolusPoint {
                     time_ms: *t,
                     units: amount,
                     subtype,
                     duration_min: duration.and_then(|x| u32::try_from(x).ok()),
+                    extended_u,
                 });
             }
         }

@@ -776,27 +776,30 @@ impl Sim {
         if units <= 0.0 {
             return;
         }
-        let (subtype, duration) = match dual {
+        let kind = match dual {
             Some((frac, dur)) => {
                 let now = round05(units * frac);
+                let later = round05(units - now);
                 self.impulse += now;
                 self.square.push((m + dur, (units - now) / f64::from(dur)));
-                (BolusSubtype::Dual, Some(dur))
+                RecordKind::Bolus {
+                    subtype: BolusSubtype::Dual,
+                    programmed_u: Some(units),
+                    delivered_u: Some(units),
+                    duration_min: Some(dur),
+                    normal_programmed_u: Some(now),
+                    normal_delivered_u: Some(now),
+                    extended_programmed_u: Some(later),
+                    extended_delivered_u: Some(later),
+                    extended_duration_min: Some(dur),
+                }
             }
             None => {
                 self.impulse += units;
-                (BolusSubtype::Normal, None)
+                RecordKind::bolus(BolusSubtype::Normal, Some(units), Some(units), None)
             }
         };
-        self.emit(
-            Self::at(m, sec),
-            RecordKind::Bolus {
-                subtype,
-                programmed_u: Some(units),
-                delivered_u: Some(units),
-                duration_min: duration,
-            },
-        );
+        self.emit(Self::at(m, sec), kind);
         self.boluses.push_back((m, units));
         self.delivered_today += units;
         self.last_bolus = Some(m);

@@ -233,6 +233,10 @@ fn records_are_well_formed() {
                 delivered_u,
                 duration_min,
                 subtype,
+                normal_programmed_u,
+                extended_programmed_u,
+                extended_duration_min,
+                ..
             } => {
                 let p = programmed_u.expect("programmed");
                 assert_eq!(programmed_u, delivered_u);
@@ -242,6 +246,12 @@ fn records_are_well_formed() {
                     "{p} not a multiple of 0.05"
                 );
                 assert_eq!(duration_min.is_some(), *subtype == BolusSubtype::Dual);
+                // A dual bolus keeps its two parts; they add up to the whole.
+                if *subtype == BolusSubtype::Dual {
+                    let (now, later) = (normal_programmed_u.expect("now"), extended_programmed_u.expect("later"));
+                    assert!((now + later - p).abs() < 1e-9, "{now} + {later} != {p}");
+                    assert_eq!(extended_duration_min, duration_min);
+                }
             }
             RecordKind::BolusWizard(w) => {
                 let food = w.food_estimate_u.expect("food");
@@ -440,6 +450,6 @@ fn output_is_pinned() {
     println!("{} records, {} bytes", d.records.len(), json.len());
     assert_eq!(
         format!("{:016x}", fnv1a(json.as_bytes())),
-        "a849e68304b712a3"
+        "943cd7a16587edda"
     );
 }

@@ -125,7 +125,8 @@ fn decocare_full_export() {
     assert_eq!(
         serde_json::to_value(b).unwrap(),
         json!({"type": "bolus", "subtype": "dual", "programmed_u": 1.6, "delivered_u": 1.6, "duration_min": 0,
-               "device_time": "2015-04-01T00:14:44"})
+               "normal_programmed_u": 1.6, "normal_delivered_u": 1.6, "extended_programmed_u": 0.0,
+               "extended_delivered_u": 0.0, "extended_duration_min": 0, "device_time": "2015-04-01T00:14:44"})
     );
     // Sensor limits are flagged.
     let flagged = ins
@@ -270,8 +271,14 @@ fn tidepool_essentials(e: &Value) -> Option<Value> {
                 "dual/square" => "dual",
                 s => s,
             };
+            // The parts of square and dual boluses (Tidepool's square has no normal: 0 now).
+            let parts = match subtype {
+                "square" => json!([0.0, 0.0, ext.map(r6), exp_ext.map(r6)]),
+                "dual" => json!([normal.map(r6), exp_normal.map(r6), ext.map(r6), exp_ext.map(r6)]),
+                _ => Value::Null,
+            };
             json!({"type": "bolus", "time": t, "subtype": subtype, "delivered": sum(normal, ext), "programmed": sum(exp_normal, exp_ext),
-                   "duration_min": n(&e["duration"]).map(|d| (d / 60000.0).round())})
+                   "duration_min": n(&e["duration"]).map(|d| (d / 60000.0).round()), "parts": parts})
         }
         "wizard" => json!({"type": "bolus_wizard", "time": t, "carbs": n(&e["carbInput"]),
                            "bg": n(&e["bgInput"]).filter(|&b| b > 0.0), "ratio": n(&e["insulinCarbRatio"]),
@@ -306,8 +313,22 @@ fn our_essentials(r: &therapy::Record) -> Option<Value> {
             programmed_u,
             delivered_u,
             duration_min,
-        } => json!({"type": "bolus", "time": t,
-            "subtype": subtype, "delivered": f(*delivered_u), "programmed": f(*programmed_u), "duration_min": duration_min.map(f64::from)}),
+            normal_programmed_u,
+            normal_delivered_u,
+            extended_programmed_u,
+            extended_delivered_u,
+            extended_duration_min,
+        } => {
+            let parts = match subtype {
+                BolusSubtype::Normal => Value::Null,
+                _ => {
+                    assert_eq!(extended_duration_min, &extended_delivered_u.and(*duration_min));
+                    json!([f(*normal_delivered_u), f(*normal_programmed_u), f(*extended_delivered_u), f(*extended_programmed_u)])
+                }
+            };
+            json!({"type": "bolus", "time": t,
+            "subtype": subtype, "delivered": f(*delivered_u), "programmed": f(*programmed_u), "duration_min": duration_min.map(f64::from), "parts": parts})
+        }
         RecordKind::BolusWizard(w) => {
             json!({"type": "bolus_wizard", "time": t, "carbs": w.carbs_g, "bg": w.bg_mg_dl.map(f64::from),
             "ratio": w.carb_ratio_g_per_u, "isf": w.sensitivity_mg_dl_per_u, "low": w.target_low_mg_dl.map(f64::from),
@@ -924,7 +945,9 @@ fn newer_layout_with_mmol_and_decimal_commas() {
     // 2 U normal + 0.75 of 1.5 U square (interrupted halfway: 30 of 60 minutes).
     assert_eq!(
         bolus,
-        &json!({"type": "bolus", "subtype": "dual", "programmed_u": 3.5, "delivered_u": 2.75, "duration_min": 30, "device_time": "2021-07-25T12:02:05"})
+        &json!({"type": "bolus", "subtype": "dual", "programmed_u": 3.5, "delivered_u": 2.75, "duration_min": 30,
+                "normal_programmed_u": 2.0, "normal_delivered_u": 2.0, "extended_programmed_u": 1.5,
+                "extended_delivered_u": 0.75, "extended_duration_min": 30, "device_time": "2021-07-25T12:02:05"})
     );
     let wizard = got.iter().find(|v| v["type"] == "bolus_wizard").unwrap();
     assert_eq!(

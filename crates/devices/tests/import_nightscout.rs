@@ -148,7 +148,10 @@ fn ndjson_wrapped_and_bad_elements() {
             json!({"type": "temp_basal", "percent": 70, "duration_min": 60, "device_time": "2023-11-14T22:30:00", "time": "2023-11-14T22:30:00Z"}),
             json!({"type": "bg", "value_mg_dl": 112, "source": "manual", "device_time": "2023-11-14T22:35:00", "time": "2023-11-14T22:35:00Z"}),
             json!({"type": "note", "text": "Note — felt low", "device_time": "2023-11-14T22:40:00", "time": "2023-11-14T22:40:00Z"}),
-            json!({"type": "bolus", "subtype": "dual", "programmed_u": 5.0, "delivered_u": 5.0, "duration_min": 90, "device_time": "2023-11-14T22:45:00", "time": "2023-11-14T22:45:00Z"}),
+            json!({"type": "bolus", "subtype": "dual", "programmed_u": 5.0, "delivered_u": 5.0, "duration_min": 90,
+                   "normal_programmed_u": 2.0, "normal_delivered_u": 2.0, "extended_programmed_u": 3.0,
+                   "extended_delivered_u": 3.0, "extended_duration_min": 90,
+                   "device_time": "2023-11-14T22:45:00", "time": "2023-11-14T22:45:00Z"}),
             json!({"type": "cgm", "value_mg_dl": 130, "device_time": "2023-11-14T22:30:00", "time": "2023-11-14T22:30:00Z"}),
         ]
     );

@@ -598,7 +598,12 @@ fn decocare_records_match_the_carelink_importer() {
             subtype: BolusSubtype::Dual,
             programmed_u: Some(6.0),
             delivered_u: Some(6.0),
-            duration_min: Some(120)
+            duration_min: Some(120),
+            normal_programmed_u: Some(4.0),
+            normal_delivered_u: Some(4.0),
+            extended_programmed_u: Some(2.0),
+            extended_delivered_u: Some(2.0),
+            extended_duration_min: Some(120),
         }
     );
     assert_eq!(
@@ -607,7 +612,12 @@ fn decocare_records_match_the_carelink_importer() {
             subtype: BolusSubtype::Dual,
             programmed_u: Some(8.0),
             delivered_u: Some(8.0),
-            duration_min: Some(240)
+            duration_min: Some(240),
+            normal_programmed_u: Some(4.5),
+            normal_delivered_u: Some(4.5),
+            extended_programmed_u: Some(3.5),
+            extended_delivered_u: Some(3.5),
+            extended_duration_min: Some(240),
         }
     );
     assert_eq!(

@@ -162,7 +162,8 @@ pub fn prepare(backend: DbBackend, batch: &Batch<'_>, records: &[Record]) -> Res
                 stored.time = None;
                 let json = serde_json::to_string(&stored).map_err(|e| DbErr::Custom(e.to_string()))?;
                 let type_name = kind.type_name();
-                let dedup = dedup_key(&mut scratch, &[dev.as_bytes(), type_name.as_bytes(), json.as_bytes()]);
+                let keyed = key_json(&stored, batch.rank).map_err(|e| DbErr::Custom(e.to_string()))?;
+                let dedup = dedup_key(&mut scratch, &[dev.as_bytes(), type_name.as_bytes(), keyed.as_deref().unwrap_or(&json).as_bytes()]);
                 let (amount, duration_min) = hot_values(kind);
                 e_rows.push((type_name, EventRow { time_ms, device_time, amount, duration_min, record_json: json, dedup }));
             }
@@ -345,6 +346,31 @@ fn account(out: &mut Inserted, kind: &str, rows: u64, inserted: u64) {
     }
 }
 
+/// The JSON the dedup key of a therapy event is taken over, when it is not the stored JSON:
+/// the record as it was written before a field was added, so that a file imported again after
+/// the decoders learnt more adds nothing twice (the row already stored keeps its older JSON).
+/// - A bolus without its parts (`normal_*`, `extended_*`, added for issue 24).
+/// - A Bolus Wizard estimate from a pump upload with 0 g of carbs, without `carbs_g`: the
+///   MiniMed decoder left a 0 out before issue 24 (the CareLink importer always kept it, so
+///   file rows are keyed as they are).
+fn key_json(r: &Record, rank: SourceRank) -> Result<Option<String>, serde_json::Error> {
+    match &r.kind {
+        RecordKind::Bolus { .. } => {
+            let legacy = Record { kind: r.kind.without_bolus_parts(), ..r.clone() };
+            if legacy.kind == r.kind {
+                return Ok(None);
+            }
+            serde_json::to_string(&legacy).map(Some)
+        }
+        RecordKind::BolusWizard(w) if rank == SourceRank::Device && w.carbs_g == Some(0.0) => {
+            let mut w = w.clone();
+            w.carbs_g = None;
+            serde_json::to_string(&Record { kind: RecordKind::BolusWizard(w), ..r.clone() }).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
 fn hot_values(kind: &RecordKind) -> (Option<f64>, Option<i32>) {
     match kind {
         RecordKind::Bolus { delivered_u, programmed_u, duration_min, .. } => {
@@ -429,6 +455,77 @@ mod tests {
         let mut h = crate::sha256_hex(s.as_bytes());
         h.truncate(32);
         h
+    }
+
+    fn dual() -> Record {
+        Record::new(
+            "2015-04-29T11:44:45".parse().unwrap(),
+            RecordKind::Bolus {
+                subtype: therapy::BolusSubtype::Dual,
+                programmed_u: Some(6.0),
+                delivered_u: Some(6.0),
+                duration_min: Some(120),
+                normal_programmed_u: Some(4.0),
+                normal_delivered_u: Some(4.0),
+                extended_programmed_u: Some(2.0),
+                extended_delivered_u: Some(2.0),
+                extended_duration_min: Some(120),
+            },
+        )
+    }
+
+    /// A dual bolus is stored with its parts and comes back with them; the same bolus stored
+    /// before it had parts (an earlier import) is a duplicate, not a second bolus; a pump
+    /// wizard's `carbs_g: 0` keys as the older decoder wrote it (without), a file's as it is.
+    #[tokio::test]
+    async fn bolus_parts_are_stored_and_keyed_as_before() {
+        use sea_orm::{ConnectionTrait, Statement};
+        let db = crate::connect("sqlite::memory:").await.unwrap();
+        crate::migrate(&db).await.unwrap();
+        db.execute_unprepared("PRAGMA foreign_keys = OFF").await.unwrap();
+        let batch = Batch {
+            patient_id: "p",
+            device_id: Some("d"),
+            upload_id: None,
+            rank: SourceRank::Device,
+            zone: chrono_tz::UTC,
+            clock_offset_s: 0,
+        };
+        let legacy = Record { kind: dual().kind.without_bolus_parts(), ..dual() };
+        let first = insert_records(&db, &batch, &[legacy]).await.unwrap();
+        assert_eq!(first.total(), 1);
+        let again = insert_records(&db, &batch, &[dual()]).await.unwrap();
+        assert_eq!((again.total(), again.duplicates), (0, 1));
+
+        let b2 = Batch { device_id: Some("d2"), ..batch.clone() };
+        insert_records(&db, &b2, &[dual()]).await.unwrap();
+        let row = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT record_json, amount, duration_min FROM therapy_events WHERE device_id = 'd2'",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        let json: String = row.try_get("", "record_json").unwrap();
+        let mut back: Record = serde_json::from_str(&json).unwrap();
+        back.time = None;
+        assert_eq!(back, dual());
+        assert_eq!(row.try_get::<Option<f64>>("", "amount").unwrap(), Some(6.0));
+        assert_eq!(row.try_get::<Option<i32>>("", "duration_min").unwrap(), Some(120));
+
+        let wizard = |carbs: Option<f64>| {
+            Record::new(
+                "2015-04-29T11:44:40".parse().unwrap(),
+                RecordKind::BolusWizard(Box::new(therapy::record::BolusWizard { carbs_g: carbs, ..Default::default() })),
+            )
+        };
+        insert_records(&db, &batch, &[wizard(None)]).await.unwrap();
+        let w = insert_records(&db, &batch, &[wizard(Some(0.0))]).await.unwrap();
+        assert_eq!((w.total(), w.duplicates), (0, 1));
+        let file = Batch { rank: SourceRank::File, ..batch.clone() };
+        let w = insert_records(&db, &file, &[wizard(Some(0.0))]).await.unwrap();
+        assert_eq!(w.total(), 1);
     }
 
     #[test]

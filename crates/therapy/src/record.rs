@@ -141,6 +141,12 @@ pub enum RecordKind {
         value_mg_dl: u16,
         source: BgSource,
     },
+    /// A bolus. `programmed_u` / `delivered_u` are the whole bolus (both parts of a dual
+    /// wave), `duration_min` the extended part's duration. Square and dual boluses also carry
+    /// their parts, as Tidepool keeps them (`normal` / `expectedNormal`, `extended` /
+    /// `expectedExtended`, `duration`): the part now (`normal_*`, 0 for a square bolus) and
+    /// the extended part (`extended_*`) with the duration it actually ran; a part the source
+    /// does not give is absent.
     Bolus {
         subtype: BolusSubtype,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -149,6 +155,16 @@ pub enum RecordKind {
         delivered_u: Option<f64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         duration_min: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        normal_programmed_u: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        normal_delivered_u: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        extended_programmed_u: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        extended_delivered_u: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        extended_duration_min: Option<u32>,
     },
     BolusWizard(Box<BolusWizard>),
     BasalProfileStart {
@@ -236,6 +252,41 @@ pub struct BolusWizard {
 }
 
 impl RecordKind {
+    /// A bolus without parts (a normal bolus, or a source that gives only the sums).
+    pub fn bolus(
+        subtype: BolusSubtype,
+        programmed_u: Option<f64>,
+        delivered_u: Option<f64>,
+        duration_min: Option<u32>,
+    ) -> RecordKind {
+        RecordKind::Bolus {
+            subtype,
+            programmed_u,
+            delivered_u,
+            duration_min,
+            normal_programmed_u: None,
+            normal_delivered_u: None,
+            extended_programmed_u: None,
+            extended_delivered_u: None,
+            extended_duration_min: None,
+        }
+    }
+
+    /// The same record without the bolus parts (the `normal_*` / `extended_*` fields): the
+    /// form bolus records had before they carried parts. Other kinds are returned unchanged.
+    pub fn without_bolus_parts(&self) -> RecordKind {
+        match self {
+            RecordKind::Bolus {
+                subtype,
+                programmed_u,
+                delivered_u,
+                duration_min,
+                ..
+            } => RecordKind::bolus(*subtype, *programmed_u, *delivered_u, *duration_min),
+            other => other.clone(),
+        }
+    }
+
     pub fn type_name(&self) -> &'static str {
         match self {
             RecordKind::Cgm { .. } => "cgm",
@@ -269,12 +320,7 @@ mod tests {
     fn serialises_to_the_contract_shape() {
         let r = Record::new(
             "2015-04-29T18:05:00".parse().unwrap(),
-            RecordKind::Bolus {
-                subtype: BolusSubtype::Normal,
-                programmed_u: Some(1.5),
-                delivered_u: Some(1.5),
-                duration_min: None,
-            },
+            RecordKind::bolus(BolusSubtype::Normal, Some(1.5), Some(1.5), None),
         );
         assert_eq!(
             serde_json::to_value(&r).unwrap(),
@@ -290,6 +336,49 @@ mod tests {
         assert_eq!(v["carbs_g"], 30.0);
         let back: Record = serde_json::from_value(v).unwrap();
         assert_eq!(back, w);
+    }
+
+    #[test]
+    fn a_dual_bolus_keeps_both_parts() {
+        let r = Record::new(
+            "2015-04-29T11:44:45".parse().unwrap(),
+            RecordKind::Bolus {
+                subtype: BolusSubtype::Dual,
+                programmed_u: Some(6.0),
+                delivered_u: Some(5.0),
+                duration_min: Some(80),
+                normal_programmed_u: Some(4.0),
+                normal_delivered_u: Some(4.0),
+                extended_programmed_u: Some(2.0),
+                extended_delivered_u: Some(1.0),
+                extended_duration_min: Some(80),
+            },
+        );
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            v,
+            json!({"type": "bolus", "subtype": "dual", "programmed_u": 6.0, "delivered_u": 5.0,
+                   "duration_min": 80, "normal_programmed_u": 4.0, "normal_delivered_u": 4.0,
+                   "extended_programmed_u": 2.0, "extended_delivered_u": 1.0,
+                   "extended_duration_min": 80, "device_time": "2015-04-29T11:44:45"})
+        );
+        let back: Record = serde_json::from_value(v).unwrap();
+        assert_eq!(back, r);
+        assert_eq!(
+            r.kind.without_bolus_parts(),
+            RecordKind::bolus(BolusSubtype::Dual, Some(6.0), Some(5.0), Some(80))
+        );
+    }
+
+    #[test]
+    fn a_wizard_keeps_zero_carbs() {
+        let w = Record::new(
+            "2015-04-29T18:05:00".parse().unwrap(),
+            RecordKind::BolusWizard(Box::new(BolusWizard { carbs_g: Some(0.0), ..Default::default() })),
+        );
+        let v = serde_json::to_value(&w).unwrap();
+        assert_eq!(v["carbs_g"], 0.0);
+        assert_eq!(serde_json::from_value::<Record>(v).unwrap(), w);
     }
 
     #[test]

@@ -32,7 +32,10 @@
 //!   the two parts unpaired). A dual square part without a normal part (a 0 % normal dual) is a
 //!   `square` bolus, as in Tidepool; a dual normal part whose square part never comes is a
 //!   `dual` bolus without `duration_min`. An interrupted square part's `duration_min` is scaled
-//!   by delivered / programmed (Tidepool's convention: the time it actually ran).
+//!   by delivered / programmed (Tidepool's convention: the time it actually ran). Square and
+//!   dual boluses also keep their parts: `normal_programmed_u` / `normal_delivered_u` (0 for a
+//!   square bolus), `extended_programmed_u` / `extended_delivered_u` and
+//!   `extended_duration_min` (the duration it ran), each absent when its row is.
 //! - `BWZ …` / `BolusWizardBolusEstimate` → `bolus_wizard`, plus a `carbs` record when carbs
 //!   were entered. As in Tidepool, an estimate is kept only when a bolus followed it within
 //!   5 minutes (the latest estimate before the bolus wins; estimates the user backed out of are
@@ -1573,6 +1576,9 @@ impl Assembler {
                 *acc = Some(acc.unwrap_or(0.0) + v);
             }
         };
+        // The parts: (programmed, delivered) now, and extended.
+        let mut now_part: Option<(Option<f64>, Option<f64>)> = None;
+        let mut extended: Option<(Option<f64>, Option<f64>)> = None;
         if let Some(n) = normal
             && let Ev::Normal {
                 programmed,
@@ -1583,6 +1589,7 @@ impl Assembler {
             add(&mut prog, programmed);
             add(&mut deliv, delivered);
             dual_normal = dual;
+            now_part = Some((programmed, delivered));
         }
         let mut duration_min = None;
         if let Some(s) = square
@@ -1599,6 +1606,7 @@ impl Assembler {
                 (Some(p), Some(v)) if p > 0.0 && v < p => d * v / p,
                 _ => d,
             });
+            extended = Some((programmed, delivered));
         }
         let subtype = match (normal, square) {
             (Some(_), Some(_)) => BolusSubtype::Dual,
@@ -1606,11 +1614,29 @@ impl Assembler {
             (Some(_), None) => BolusSubtype::Normal,
             _ => BolusSubtype::Square,
         };
-        let kind = RecordKind::Bolus {
-            subtype,
-            programmed_u: prog.map(text::round6),
-            delivered_u: deliv.map(text::round6),
-            duration_min: duration_min.map(|d| d.round() as u32),
+        let duration_min = duration_min.map(|d| d.round() as u32);
+        if subtype == BolusSubtype::Square {
+            now_part = Some((Some(0.0), Some(0.0)));
+        }
+        let kind = if subtype == BolusSubtype::Normal {
+            RecordKind::bolus(
+                subtype,
+                prog.map(text::round6),
+                deliv.map(text::round6),
+                duration_min,
+            )
+        } else {
+            RecordKind::Bolus {
+                subtype,
+                programmed_u: prog.map(text::round6),
+                delivered_u: deliv.map(text::round6),
+                duration_min,
+                normal_programmed_u: now_part.and_then(|p| p.0),
+                normal_delivered_u: now_part.and_then(|p| p.1),
+                extended_programmed_u: extended.and_then(|p| p.0),
+                extended_delivered_u: extended.and_then(|p| p.1),
+                extended_duration_min: extended.and(duration_min),
+            }
         };
         out.push_back(Item::Record(Record::new(DeviceTime(time), kind)));
     }

@@ -243,12 +243,7 @@ fn row(
                 emit(
                     out,
                     t,
-                    RecordKind::Bolus {
-                        subtype: BolusSubtype::Normal,
-                        programmed_u: None,
-                        delivered_u: Some(u),
-                        duration_min: None,
-                    },
+                    RecordKind::bolus(BolusSubtype::Normal, None, Some(u), None),
                 );
             } else {
                 let kind = if sub.is_empty() {

@@ -334,12 +334,7 @@ impl State {
                         .map_err(|e| ("Rapid-Acting Insulin", e))?;
                     emit(
                         t,
-                        RecordKind::Bolus {
-                            subtype: BolusSubtype::Normal,
-                            programmed_u: None,
-                            delivered_u: Some(u),
-                            duration_min: None,
-                        },
+                        RecordKind::bolus(BolusSubtype::Normal, None, Some(u), None),
                     );
                 }
                 if !long.is_empty() {

@@ -224,13 +224,22 @@ pub fn detect(head: &[u8], file_name: Option<&str>) -> Option<Format> {
     detect_text(&text, file_name)
 }
 
-/// Binary MiniMed pages: NUL bytes (pages are zero-padded) in a file with no UTF-16 byte-order
-/// mark (a UTF-16 text file has NULs too).
+/// Binary MiniMed pages, checked before any text or JSON guess. First by size and CRC: the
+/// first 1024 bytes are a page with its CRC16 right (see
+/// [`crate::minimed::dump::starts_with_page`]) and the head is whole pages (or is cut at
+/// [`HEAD_LEN`], the rest unseen). Else by the old sign: NUL bytes (pages are zero-padded) in
+/// a file with no UTF-16 byte-order mark (a UTF-16 text file has NULs too).
 fn looks_like_binary_pages(head: &[u8]) -> bool {
+    use crate::minimed::{PAGE_LEN, dump};
+    if dump::starts_with_page(head)
+        && (head.len() >= HEAD_LEN || head.len().is_multiple_of(PAGE_LEN))
+    {
+        return true;
+    }
     !head.starts_with(&[0xFF, 0xFE])
         && !head.starts_with(&[0xFE, 0xFF])
         && head.len() >= 16
-        && head.iter().take(crate::minimed::PAGE_LEN).any(|&b| b == 0)
+        && head.iter().take(PAGE_LEN).any(|&b| b == 0)
 }
 
 fn detect_text(text: &str, file_name: Option<&str>) -> Option<Format> {
@@ -241,14 +250,16 @@ fn detect_text(text: &str, file_name: Option<&str>) -> Option<Format> {
     let name_lower = file_name
         .map(|n| n.to_ascii_lowercase())
         .unwrap_or_default();
-    if t.starts_with('{') && t.contains("\"minimed_pages\"") {
-        return Some(Format::MinimedPages);
-    }
-    // Pages as hex text: nothing but hex digits, at least one page's worth.
+    // Pages as hex text, before any JSON guess (a page starting with a basal profile start or
+    // a Bolus Wizard estimate is `7b…` / `5b…`): nothing but hex digits, at least one page's
+    // worth.
     let digits = t.bytes().filter(u8::is_ascii_hexdigit).count();
     if digits >= 2 * crate::minimed::PAGE_LEN
         && t.bytes().all(|b| b.is_ascii_hexdigit() || b.is_ascii_whitespace())
     {
+        return Some(Format::MinimedPages);
+    }
+    if t.starts_with('{') && t.contains("\"minimed_pages\"") {
         return Some(Format::MinimedPages);
     }
     if t.starts_with('[') || t.starts_with('{') {
@@ -389,7 +400,9 @@ fn minimed_items(bytes: &[u8], file_name: Option<&str>) -> Result<Vec<Item>, Imp
     if trimmed.is_empty() {
         return Err(ImportError::Empty);
     }
-    let decoded = if trimmed.starts_with(b"{") {
+    // Bare pages first (by size and CRC): a binary page may begin with `{` (a basal profile
+    // start record, 0x7B).
+    let decoded = if !dump::is_bare_pages(bytes) && trimmed.starts_with(b"{") {
         PumpDump::from_json(bytes).and_then(|d| d.decode())
     } else {
         dump::decode_raw(bytes, file_name.map(RawHints::from_file_name).unwrap_or_default())

@@ -18,8 +18,9 @@
 //! below 20 are Nightscout's sensor status codes and are rejected), `mbg` → `bg` `meter`,
 //! `cal` and other types → not records.
 //!
-//! Treatments: `insulin` > 0 → `bolus` (`Combo Bolus` → `dual` with `duration`; others `normal`,
-//! delivered = `insulin`, programmed = `enteredinsulin` when given); `carbs` > 0 → `carbs` (any
+//! Treatments: `insulin` > 0 → `bolus` (`Combo Bolus` → `dual` with `duration`, its parts: now =
+//! `insulin`, extended = `enteredinsulin` − `insulin`, or `relative` U/h × `duration`; others
+//! `normal`, delivered = `insulin`, programmed = `enteredinsulin` when given); `carbs` > 0 → `carbs` (any
 //! event type: `Meal Bolus`, `Carb Correction`, …); `Temp Basal` → `temp_basal` (`absolute` /
 //! `rate` in U/h, else `percent`, which Nightscout gives relative to the scheduled rate, −50 =
 //! half: stored as percent of the rate, 50; `duration` 0 = cancellation); `BG Check` (and any
@@ -501,21 +502,32 @@ fn treatment(o: &Map<String, Value>, out: &mut VecDeque<Item>) -> Result<(), Rej
     if let Some(u) = insulin {
         let programmed = num(o.get("enteredinsulin")).filter(|p| text::INSULIN_U.contains(p));
         let kind = if lower == "combo bolus" {
+            let duration_min = duration
+                .filter(|d| text::DURATION_MIN.contains(d))
+                .map(|d| d.round() as u32);
+            // `insulin` is the part given now, `enteredinsulin` the whole bolus; the extended
+            // part is the difference, else `relative` (its rate, U/h) over `duration`.
+            let extended = match programmed {
+                Some(p) if p >= u => Some(p - u),
+                _ => num(o.get("relative"))
+                    .zip(duration_min)
+                    .map(|(rate, d)| rate * f64::from(d) / 60.0)
+                    .filter(|e| text::INSULIN_U.contains(e)),
+            }
+            .map(text::round6);
             RecordKind::Bolus {
                 subtype: BolusSubtype::Dual,
                 programmed_u: programmed,
                 delivered_u: Some(programmed.map_or(u, |p| p.max(u))),
-                duration_min: duration
-                    .filter(|d| text::DURATION_MIN.contains(d))
-                    .map(|d| d.round() as u32),
+                duration_min,
+                normal_programmed_u: Some(u),
+                normal_delivered_u: Some(u),
+                extended_programmed_u: extended,
+                extended_delivered_u: extended,
+                extended_duration_min: extended.and(duration_min),
             }
         } else {
-            RecordKind::Bolus {
-                subtype: BolusSubtype::Normal,
-                programmed_u: programmed,
-                delivered_u: Some(u),
-                duration_min: None,
-            }
+            RecordKind::bolus(BolusSubtype::Normal, programmed, Some(u), None)
         };
         push(out, record(t, off, kind));
         produced = true;

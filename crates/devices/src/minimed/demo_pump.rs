@@ -208,6 +208,8 @@ pub fn scenario_from_records(
                 programmed_u,
                 delivered_u,
                 duration_min,
+                normal_programmed_u,
+                ..
             } => {
                 let programmed = quantize(programmed_u.or(*delivered_u).unwrap_or(0.0), stroke);
                 let delivered = quantize(delivered_u.unwrap_or(programmed), stroke);
@@ -233,7 +235,9 @@ pub fn scenario_from_records(
                         push(EventData::Bolus(bolus(BolusType::Square, programmed, delivered, dur)));
                     }
                     BolusSubtype::Dual => {
-                        let now = quantize(programmed * 0.6, stroke);
+                        // The part now as the record gives it, else 60 %.
+                        let now = quantize(normal_programmed_u.unwrap_or(programmed * 0.6), stroke)
+                            .min(programmed);
                         let later = quantize(programmed - now, stroke);
                         let d_now = now.min(delivered);
                         let d_later = quantize((delivered - d_now).max(0.0), stroke);

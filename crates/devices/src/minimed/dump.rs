@@ -562,6 +562,42 @@ fn history_fit(data: &[u8], model: PumpModel) -> (usize, usize) {
     (read, timed)
 }
 
+/// Whether `head` (a file's first bytes) begins with a binary MiniMed page: 1024 bytes whose
+/// last two are the CRC16 of the 1022 before them, and not all printable text (a page holds
+/// zero padding and timestamp bytes below 0x20). This is checked before any guess at JSON or
+/// text: a page whose first record is a basal profile start (0x7B, `{`) or a Bolus Wizard
+/// estimate (0x5B, `[`) looks like the start of a JSON document.
+pub fn starts_with_page(head: &[u8]) -> bool {
+    head.get(..PAGE_LEN).is_some_and(|p| {
+        page_data(p).is_ok() && !p.iter().all(|&b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+    })
+}
+
+/// Whether a whole file is bare MiniMed pages, by size and CRC: binary, a whole number of
+/// 1024-byte pages (at most [`MAX_PAGES`]) of which at least one has its CRC right; or hex text
+/// (whitespace between digits allowed) of 2048 digits a page. Hex needs no good CRC (nothing
+/// else is only hex digits; a page with a bad CRC is reported when decoded).
+pub fn is_bare_pages(bytes: &[u8]) -> bool {
+    let n = bytes.len();
+    if n > 0 && n.is_multiple_of(PAGE_LEN) && n / PAGE_LEN <= MAX_PAGES {
+        let text = bytes
+            .iter()
+            .all(|&b| b.is_ascii_graphic() || b.is_ascii_whitespace());
+        if !text && bytes.chunks_exact(PAGE_LEN).any(|p| page_data(p).is_ok()) {
+            return true;
+        }
+    }
+    let mut digits = 0usize;
+    for &b in bytes {
+        if b.is_ascii_hexdigit() {
+            digits += 1;
+        } else if !b.is_ascii_whitespace() {
+            return false;
+        }
+    }
+    digits > 0 && digits.is_multiple_of(2 * PAGE_LEN) && digits / (2 * PAGE_LEN) <= MAX_PAGES
+}
+
 /// Bytes that are whole 1024-byte pages, as a `.data` file holds them or as hex text.
 pub fn raw_pages(bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
     let owned;

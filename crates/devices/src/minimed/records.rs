@@ -6,8 +6,8 @@
 //! | event | record |
 //! |---|---|
 //! | bolus normal / square | `bolus` `normal` / `square` (an interrupted square's `duration_min` scaled by delivered / programmed) |
-//! | dual-wave parts (normal + square within 15 min) | one `bolus` `dual` at the normal part's time, amounts summed, the square part's duration; a lone square part is `square`, a lone normal part `dual` without duration |
-//! | Bolus Wizard estimate | `bolus_wizard` (+ `carbs` when carbs were entered), kept when a bolus followed within 5 min (the latest estimate before it wins) or when it logged carbs with a 0 U estimate; estimates the user backed out of are dropped |
+//! | dual-wave parts (normal + square within 15 min) | one `bolus` `dual` at the normal part's time, amounts summed, the square part's duration, and the parts: `normal_programmed_u` / `normal_delivered_u` (the normal part), `extended_programmed_u` / `extended_delivered_u` / `extended_duration_min` (the square part, its duration scaled as above); a lone square part is `square` (`normal_*` 0), a lone normal part `dual` with only its `normal_*` and no duration |
+//! | Bolus Wizard estimate | `bolus_wizard` at its own time, `carbs_g` as entered (0 included), + `carbs` when carbs were entered; kept when a bolus followed within 5 min (the latest estimate before it wins), when it logged carbs with a 0 U estimate, or when the events given end less than 5 min after it (its bolus may be on the next page); estimates the user backed out of are dropped |
 //! | temp basal (+ its duration record, same second) | `temp_basal` `rate_u_h` or `percent`, `duration_min` |
 //! | basal profile start | `basal_profile_start` (`standard` / `pattern a` / `pattern b`) |
 //! | suspend / resume / rewind | `suspend` / `resume` / `rewind` |
@@ -125,9 +125,17 @@ pub fn history_records<'a>(
         }
     }
 
-    // Bolus Wizard estimates a bolus claimed: the latest one in the window before it.
+    // Bolus Wizard estimates a bolus claimed: the latest one in the window before it. An
+    // estimate whose window runs past the last event given is kept too: its bolus may be in
+    // the next page, not given (pages decoded one at a time, or an upload that stopped there).
     let wizards = sorted(&|e| matches!(e.data, EventData::BolusWizard(_)));
+    let last_time = (0..n).filter_map(ts).max();
     let mut wizard_kept = vec![false; n];
+    for &(t, j) in &wizards {
+        if last_time.is_some_and(|last| last < t + Duration::seconds(WIZARD_WINDOW_S)) {
+            wizard_kept[j] = true;
+        }
+    }
     for i in 0..n {
         let (Some(_), Some(tb)) = (bolus(i), ts(i)) else {
             continue;
@@ -204,30 +212,33 @@ pub fn history_records<'a>(
                     }
                 };
                 match b.bolus_type {
-                    BolusType::Normal => RecordKind::Bolus {
-                        subtype: BolusSubtype::Normal,
-                        programmed_u: Some(b.programmed_u),
-                        delivered_u: Some(b.delivered_u),
-                        duration_min: None,
-                    },
+                    BolusType::Normal => RecordKind::bolus(
+                        BolusSubtype::Normal,
+                        Some(b.programmed_u),
+                        Some(b.delivered_u),
+                        None,
+                    ),
                     BolusType::Square | BolusType::DualSquare => {
                         if paired_square[idx] {
                             continue;
                         }
+                        let d = scaled(b.duration_min, b.programmed_u, b.delivered_u);
                         RecordKind::Bolus {
                             subtype: BolusSubtype::Square,
                             programmed_u: Some(b.programmed_u),
                             delivered_u: Some(b.delivered_u),
-                            duration_min: Some(scaled(
-                                b.duration_min,
-                                b.programmed_u,
-                                b.delivered_u,
-                            )),
+                            duration_min: Some(d),
+                            normal_programmed_u: Some(0.0),
+                            normal_delivered_u: Some(0.0),
+                            extended_programmed_u: Some(b.programmed_u),
+                            extended_delivered_u: Some(b.delivered_u),
+                            extended_duration_min: Some(d),
                         }
                     }
                     BolusType::DualNormal => {
                         let sq = partner[idx].and_then(bolus);
                         let round = |x: f64| (x * 1000.0).round() / 1000.0;
+                        let d = sq.map(|s| scaled(s.duration_min, s.programmed_u, s.delivered_u));
                         RecordKind::Bolus {
                             subtype: BolusSubtype::Dual,
                             programmed_u: Some(round(
@@ -236,8 +247,12 @@ pub fn history_records<'a>(
                             delivered_u: Some(round(
                                 b.delivered_u + sq.map_or(0.0, |s| s.delivered_u),
                             )),
-                            duration_min: sq
-                                .map(|s| scaled(s.duration_min, s.programmed_u, s.delivered_u)),
+                            duration_min: d,
+                            normal_programmed_u: Some(b.programmed_u),
+                            normal_delivered_u: Some(b.delivered_u),
+                            extended_programmed_u: sq.map(|s| s.programmed_u),
+                            extended_delivered_u: sq.map(|s| s.delivered_u),
+                            extended_duration_min: d,
                         }
                     }
                 }
@@ -248,7 +263,7 @@ pub fn history_records<'a>(
                     continue;
                 }
                 let bw = wizard_record(w);
-                let carbs = bw.carbs_g;
+                let carbs = bw.carbs_g.filter(|&g| g > 0.0);
                 out.records
                     .push(rec(t, RecordKind::BolusWizard(Box::new(bw))));
                 if let Some(g) = carbs {
@@ -413,7 +428,8 @@ fn wizard_record(w: &WizardEstimate) -> BolusWizard {
     };
     let mg16 = |v: u16| mg(v).filter(|&x| x > 0.0).map(|x| x as u16);
     BolusWizard {
-        carbs_g: (w.carbs_g > 0).then_some(f64::from(w.carbs_g)),
+        // What was entered, 0 g included (a correction-only estimate).
+        carbs_g: Some(f64::from(w.carbs_g)),
         bg_mg_dl: mg16(w.bg),
         carb_ratio_g_per_u: (w.carb_ratio_g_per_u > 0.0).then_some(w.carb_ratio_g_per_u),
         sensitivity_mg_dl_per_u: mg(w.sensitivity).filter(|&x| x > 0.0),

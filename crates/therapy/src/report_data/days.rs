@@ -21,6 +21,24 @@ pub struct DayBolus {
     pub units: f64,
     pub subtype: Option<String>,
     pub duration_min: Option<u32>,
+    /// The extended part (U) of a square or dual bolus, given over `duration_min`; `units`
+    /// includes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extended_u: Option<f64>,
+}
+
+impl DayBolus {
+    /// The part given at once: all of it, less the extended part.
+    pub fn now_u(&self) -> f64 {
+        (self.units - self.extended_u.unwrap_or(0.0)).max(0.0)
+    }
+
+    /// The extended part's rate (U/h) and its end (seconds since the day's start, possibly
+    /// past the day's end), when the bolus has one with a duration.
+    pub fn extended(&self) -> Option<(f64, u32)> {
+        let (u, m) = (self.extended_u?, self.duration_min?);
+        (u > 0.0 && m > 0).then(|| (u * 60.0 / f64::from(m), self.sec.saturating_add(m * 60)))
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -180,7 +198,13 @@ fn day_view(data: &TherapyData, zone: Tz, date: NaiveDate) -> DayView {
     let boluses: Vec<DayBolus> = data.boluses[range(&data.boluses, |b| b.time_ms, s, e)]
         .iter()
         .filter(|b| super::usable(b.units))
-        .map(|b| DayBolus { sec: sec_in(s, b.time_ms), units: b.units, subtype: b.subtype.clone(), duration_min: b.duration_min })
+        .map(|b| DayBolus {
+            sec: sec_in(s, b.time_ms),
+            units: b.units,
+            subtype: b.subtype.clone(),
+            duration_min: b.duration_min,
+            extended_u: b.extended_u.filter(|&x| super::usable(x)),
+        })
         .collect();
     let carbs: Vec<DayCarbs> = data.carbs[range(&data.carbs, |c| c.time_ms, s, e)]
         .iter()

@@ -48,6 +48,10 @@ pub struct BolusPoint {
     pub subtype: Option<String>,
     /// Extended part's duration (square and dual boluses).
     pub duration_min: Option<u32>,
+    /// The extended part of a square or dual bolus (delivered, else programmed), given over
+    /// `duration_min` from `time_ms`; `units` includes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extended_u: Option<f64>,
 }
 
 /// Carbohydrate entered (on the pump's Bolus Wizard, or logged).

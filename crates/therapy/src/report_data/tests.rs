@@ -101,9 +101,9 @@ fn sample_data(z: Tz) -> TherapyData {
     d.bg.push(BgPoint { time_ms: local_ms(z, "2024-03-30 12:00"), mg_dl: 200, source: None });
     d.carbs.push(CarbPoint { time_ms: local_ms(z, "2024-03-30 07:15"), grams: 50.0 });
     d.carbs.push(CarbPoint { time_ms: local_ms(z, "2024-03-31 19:00"), grams: 70.0 });
-    d.boluses.push(BolusPoint { time_ms: local_ms(z, "2024-03-30 07:16"), units: 5.0, subtype: Some("normal".into()), duration_min: None });
-    d.boluses.push(BolusPoint { time_ms: local_ms(z, "2024-03-31 19:01"), units: 7.0, subtype: None, duration_min: None });
-    d.boluses.push(BolusPoint { time_ms: local_ms(z, "2024-03-31 23:30"), units: -1.0, subtype: None, duration_min: None });
+    d.boluses.push(BolusPoint { time_ms: local_ms(z, "2024-03-30 07:16"), units: 5.0, subtype: Some("normal".into()), duration_min: None, extended_u: None });
+    d.boluses.push(BolusPoint { time_ms: local_ms(z, "2024-03-31 19:01"), units: 7.0, subtype: None, duration_min: None, extended_u: None });
+    d.boluses.push(BolusPoint { time_ms: local_ms(z, "2024-03-31 23:30"), units: -1.0, subtype: None, duration_min: None, extended_u: None });
     d.alarms.push(AlarmPoint { time_ms: local_ms(z, "2024-03-31 03:30"), code: Some(4), description: Some("Occlusion".into()) });
     d.basal = basal_timeline(&[BasalEvent::Scheduled { time_ms: start - H, rate_u_h: 1.0 }, BasalEvent::Scheduled { time_ms: start + 23 * H, rate_u_h: 1.0 }], start, end);
     d.sort();
@@ -145,6 +145,36 @@ fn day_views_split_by_local_day_and_handle_dst() {
     assert_eq!(empty[0].stats.readings, 0);
     assert_eq!(empty[0].stats.mean_mg_dl, None);
     assert_eq!(empty[0].stats.basal_u, None);
+}
+
+#[test]
+fn a_dual_bolus_shows_its_extended_part_over_its_duration() {
+    let z = tz("Europe/Berlin");
+    let mut d = TherapyData::default();
+    let dual = |time: &str, extended_u: Option<f64>, duration_min: Option<u32>| BolusPoint {
+        time_ms: local_ms(z, time),
+        units: 6.0,
+        subtype: Some("dual".into()),
+        duration_min,
+        extended_u,
+    };
+    d.boluses.push(dual("2024-05-01 12:00", Some(2.0), Some(120)));
+    d.boluses.push(dual("2024-05-01 23:00", Some(3.0), Some(90)));
+    d.boluses.push(dual("2024-05-01 18:00", None, Some(60)));
+    d.sort();
+    let v = day_views(&d, z, date("2024-05-01"), date("2024-05-01"));
+    let b = &v[0].boluses;
+    assert_eq!(v[0].stats.bolus_u, 18.0, "the day's insulin counts both parts");
+    close(b[0].now_u(), 4.0);
+    assert_eq!(b[0].extended(), Some((1.0, 14 * 3600)));
+    // Past midnight: the end lies beyond the day (the chart clips it).
+    assert_eq!(b[2].extended(), Some((2.0, 24 * 3600 + 1800)));
+    // An older record without its parts: all at once, as before.
+    close(b[1].now_u(), 6.0);
+    assert_eq!(b[1].extended(), None);
+    let j = serde_json::to_value(&b[0]).unwrap();
+    assert_eq!(j["extended_u"], 2.0);
+    assert!(serde_json::to_value(&b[1]).unwrap().get("extended_u").is_none());
 }
 
 #[test]
