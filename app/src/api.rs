@@ -24,10 +24,7 @@ pub mod ssr {
     pub async fn context() -> Result<(AppState, http::request::Parts, ClientMeta), ServerFnError> {
         let state = use_context::<AppState>().ok_or_else(|| ServerFnError::new("no application state"))?;
         let parts: http::request::Parts = leptos_axum::extract().await?;
-        let peer = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0);
+        let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0);
         let trust = parts.extensions.get::<TrustProxy>().map(|t| t.0);
         let meta = service::client_meta(&parts.headers, peer, trust);
         Ok((state, parts, meta))

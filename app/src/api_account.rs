@@ -1,11 +1,11 @@
 //! Server functions of account security: password reset, two-factor
 //! authentication, and the clinic's two-factor requirement.
 
+#[cfg(feature = "ssr")]
+use crate::api::ssr;
 use crate::model::{TotpSetup, TwoFactorStatus};
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
-#[cfg(feature = "ssr")]
-use crate::api::ssr;
 
 /// Asks for a reset link; the same answer whether or not the address has an account.
 #[server(prefix = "/_fn", endpoint = "request_password_reset")]
@@ -106,12 +106,19 @@ pub async fn set_clinic_require_2fa(clinic_id: String, on: Option<String>) -> Re
 /// Deletes the caller's account and all its data after the password (and a
 /// second-factor code when 2FA is on), then sends them to the log-in page.
 #[server(prefix = "/_fn", endpoint = "delete_account")]
-pub async fn delete_account(password: String, code: Option<String>, confirm: Option<String>) -> Result<(), ServerFnError> {
+pub async fn delete_account(
+    password: String,
+    code: Option<String>,
+    confirm: Option<String>,
+) -> Result<(), ServerFnError> {
     use crate::service;
     // Who is asking comes first: a refusal must not depend on the form.
     let (state, actor, meta) = ssr::actor_with_meta().await?;
     if confirm.as_deref() != Some("on") {
-        return Err(ssr::to_sfn(service::ServiceError::bad("confirm", "Tick the box to confirm that everything will be deleted.")));
+        return Err(ssr::to_sfn(service::ServiceError::bad(
+            "confirm",
+            "Tick the box to confirm that everything will be deleted.",
+        )));
     }
     service::erase::delete_account(&state, &actor, &password, code.as_deref(), &meta, service::now_ms())
         .await

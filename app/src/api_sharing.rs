@@ -27,7 +27,12 @@ pub struct LinkCodeView {
 }
 
 #[cfg(feature = "ssr")]
-fn checked(glucose: &Option<String>, insulin: &Option<String>, settings: &Option<String>, events: &Option<String>) -> Vec<String> {
+fn checked(
+    glucose: &Option<String>,
+    insulin: &Option<String>,
+    settings: &Option<String>,
+    events: &Option<String>,
+) -> Vec<String> {
     [("glucose", glucose), ("insulin", insulin), ("settings", settings), ("events", events)]
         .into_iter()
         .filter(|(_, v)| v.as_deref().is_some_and(|v| !v.is_empty() && v != "false"))
@@ -144,9 +149,18 @@ pub async fn invite_partner(
         name: provider_name.unwrap_or_default(),
         clinic: provider_clinic.unwrap_or_default(),
     });
-    service::sharing::invite_with(&state, &actor, &email, &scopes, expires_at.as_deref(), phone.as_deref(), provider, service::now_ms())
-        .await
-        .map_err(ssr::to_sfn)
+    service::sharing::invite_with(
+        &state,
+        &actor,
+        &email,
+        &scopes,
+        expires_at.as_deref(),
+        phone.as_deref(),
+        provider,
+        service::now_ms(),
+    )
+    .await
+    .map_err(ssr::to_sfn)
 }
 
 #[server(prefix = "/_fn", endpoint = "incoming_invites", input = GetUrl)]
@@ -248,9 +262,17 @@ pub async fn create_link_code(
 ) -> Result<LinkCodeView, ServerFnError> {
     use crate::service;
     let (state, actor) = ssr::actor().await?;
-    let c = service::clinic::create_link_code(&state, &actor, &clinic_id, &record_id, email.as_deref(), phone.as_deref(), service::now_ms())
-        .await
-        .map_err(ssr::to_sfn)?;
+    let c = service::clinic::create_link_code(
+        &state,
+        &actor,
+        &clinic_id,
+        &record_id,
+        email.as_deref(),
+        phone.as_deref(),
+        service::now_ms(),
+    )
+    .await
+    .map_err(ssr::to_sfn)?;
     let qr_svg = qrcode::QrCode::new(c.url.as_bytes())
         .map(|q| {
             q.render::<qrcode::render::svg::Color>()
@@ -260,14 +282,23 @@ pub async fn create_link_code(
                 .build()
         })
         .unwrap_or_default();
-    Ok(LinkCodeView { code: c.code, expires_at: c.expires_at, url: c.url, qr_svg, emailed_to: c.emailed_to, texted_to: c.texted_to })
+    Ok(LinkCodeView {
+        code: c.code,
+        expires_at: c.expires_at,
+        url: c.url,
+        qr_svg,
+        emailed_to: c.emailed_to,
+        texted_to: c.texted_to,
+    })
 }
 
 #[server(prefix = "/_fn", endpoint = "request_upload")]
 pub async fn request_upload(clinic_id: String, record_id: String) -> Result<String, ServerFnError> {
     use crate::service;
     let (state, actor) = ssr::actor().await?;
-    service::clinic::request_upload(&state, &actor, &clinic_id, &record_id, service::now_ms()).await.map_err(ssr::to_sfn)
+    service::clinic::request_upload(&state, &actor, &clinic_id, &record_id, service::now_ms())
+        .await
+        .map_err(ssr::to_sfn)
 }
 
 #[server(prefix = "/_fn", endpoint = "clinic_members", input = GetUrl)]

@@ -35,7 +35,13 @@ pub async fn nightscout_site() -> Result<Option<NightscoutSiteView>, ServerFnErr
     let (state, actor, parts) = ssr::actor_with_parts().await?;
     let origin = service::public_origin(&state, &parts.headers);
     match service::nightscout::site_info(&state, &actor, &origin).await {
-        Ok(s) => Ok(Some(NightscoutSiteView { site: s.site, url: s.url, root_url: origin, created_at: s.created_at, rotated_at: s.rotated_at })),
+        Ok(s) => Ok(Some(NightscoutSiteView {
+            site: s.site,
+            url: s.url,
+            root_url: origin,
+            created_at: s.created_at,
+            rotated_at: s.rotated_at,
+        })),
         Err(ServiceError::NotFound) => Ok(None),
         Err(e) => Err(ssr::to_sfn(e)),
     }
@@ -49,8 +55,16 @@ pub async fn rotate_nightscout() -> Result<NightscoutSecrets, ServerFnError> {
     use crate::service;
     let (state, actor, parts) = ssr::actor_with_parts().await?;
     let origin = service::public_origin(&state, &parts.headers);
-    let s = service::nightscout::create_or_rotate(&state, &actor, &origin, service::now_ms()).await.map_err(ssr::to_sfn)?;
-    Ok(NightscoutSecrets { site: s.site, url: s.url, root_url: origin, secret: s.secret, token: s.token, read_token: s.read_token })
+    let s =
+        service::nightscout::create_or_rotate(&state, &actor, &origin, service::now_ms()).await.map_err(ssr::to_sfn)?;
+    Ok(NightscoutSecrets {
+        site: s.site,
+        url: s.url,
+        root_url: origin,
+        secret: s.secret,
+        token: s.token,
+        read_token: s.read_token,
+    })
 }
 
 /// The devices that uploaded into the caller's data space (or a custodial record the caller

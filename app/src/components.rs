@@ -1,6 +1,6 @@
 //! Shared components: the navigation, the signed-in user, figures.
 
-use crate::api::{get_me, Login, Logout, LogoutAll, Signup, UpdateSettings};
+use crate::api::{Login, Logout, LogoutAll, Signup, UpdateSettings, get_me};
 use crate::i18n::{lang, t};
 use crate::model::Me;
 use leptos::prelude::*;
@@ -27,12 +27,7 @@ impl UserResource {
         let settings = ServerAction::<UpdateSettings>::new();
         let me = Resource::new(
             move || {
-                (
-                    login.version().get(),
-                    logout.version().get(),
-                    logout_all.version().get(),
-                    settings.version().get(),
-                )
+                (login.version().get(), logout.version().get(), logout_all.version().get(), settings.version().get())
             },
             |_| get_me(),
         );

@@ -191,10 +191,62 @@ impl Lang {
     fn month(self, m: u32) -> &'static str {
         let i = (m as usize).saturating_sub(1).min(11);
         match self {
-            Lang::En => ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"][i],
-            Lang::Es => ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre", "noviembre", "diciembre"][i],
-            Lang::Fr => ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"][i],
-            Lang::De => ["Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober", "November", "Dezember"][i],
+            Lang::En => [
+                "January",
+                "February",
+                "March",
+                "April",
+                "May",
+                "June",
+                "July",
+                "August",
+                "September",
+                "October",
+                "November",
+                "December",
+            ][i],
+            Lang::Es => [
+                "enero",
+                "febrero",
+                "marzo",
+                "abril",
+                "mayo",
+                "junio",
+                "julio",
+                "agosto",
+                "septiembre",
+                "octubre",
+                "noviembre",
+                "diciembre",
+            ][i],
+            Lang::Fr => [
+                "janvier",
+                "février",
+                "mars",
+                "avril",
+                "mai",
+                "juin",
+                "juillet",
+                "août",
+                "septembre",
+                "octobre",
+                "novembre",
+                "décembre",
+            ][i],
+            Lang::De => [
+                "Januar",
+                "Februar",
+                "März",
+                "April",
+                "Mai",
+                "Juni",
+                "Juli",
+                "August",
+                "September",
+                "Oktober",
+                "November",
+                "Dezember",
+            ][i],
         }
     }
 
@@ -203,8 +255,12 @@ impl Lang {
         match self {
             Lang::En => ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][i],
             Lang::Es => ["ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sept", "oct", "nov", "dic"][i],
-            Lang::Fr => ["janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc."][i],
-            Lang::De => ["Jan.", "Feb.", "März", "Apr.", "Mai", "Juni", "Juli", "Aug.", "Sept.", "Okt.", "Nov.", "Dez."][i],
+            Lang::Fr => {
+                ["janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc."][i]
+            }
+            Lang::De => {
+                ["Jan.", "Feb.", "März", "Apr.", "Mai", "Juni", "Juli", "Aug.", "Sept.", "Okt.", "Nov.", "Dez."][i]
+            }
         }
     }
 
@@ -564,8 +620,14 @@ mod tests {
 
     #[test]
     fn templates_match_finished_messages() {
-        assert_eq!(match_template("{file}: the file is empty", "a: b.csv: the file is empty"), Some(vec![("file", "a: b.csv")]));
-        assert_eq!(match_template("Use at least {n} characters.", "Use at least 10 characters."), Some(vec![("n", "10")]));
+        assert_eq!(
+            match_template("{file}: the file is empty", "a: b.csv: the file is empty"),
+            Some(vec![("file", "a: b.csv")])
+        );
+        assert_eq!(
+            match_template("Use at least {n} characters.", "Use at least 10 characters."),
+            Some(vec![("n", "10")])
+        );
         assert_eq!(match_template("{a} and {b}", "x and y and z"), Some(vec![("a", "x"), ("b", "y and z")]));
         assert_eq!(match_template("Use at least {n} characters.", "Use at least  characters."), None);
         assert_eq!(match_template("fixed", "fixed"), Some(vec![]));

@@ -3,23 +3,23 @@
 #![recursion_limit = "256"]
 
 pub mod api;
-pub mod api_reports;
 pub mod api_account;
+pub mod api_reports;
 pub mod api_sharing;
 pub mod api_uploads;
 pub mod components;
 pub mod i18n;
 pub mod model;
 pub mod pages;
-#[cfg(feature = "hydrate")]
-pub mod webusb;
 #[cfg(feature = "ssr")]
 pub mod service;
+#[cfg(feature = "hydrate")]
+pub mod webusb;
 
 use crate::components::{LanguageLinks, Nav, UserResource};
 use crate::i18n::t;
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
+use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
     components::{Route, Router, Routes},
     path,

@@ -37,10 +37,7 @@ pub struct Stick {
 }
 
 fn dom_error_name(e: &JsValue) -> String {
-    js_sys::Reflect::get(e, &JsValue::from_str("name"))
-        .ok()
-        .and_then(|v| v.as_string())
-        .unwrap_or_default()
+    js_sys::Reflect::get(e, &JsValue::from_str("name")).ok().and_then(|v| v.as_string()).unwrap_or_default()
 }
 
 fn dom_error_message(e: &JsValue) -> String {
@@ -104,8 +101,8 @@ impl Stick {
                 break;
             }
         }
-        let (iface, ep_in, ep_out) =
-            found.ok_or_else(|| t("This USB device is not a CareLink USB stick (it has no bulk endpoints).").to_string())?;
+        let (iface, ep_in, ep_out) = found
+            .ok_or_else(|| t("This USB device is not a CareLink USB stick (it has no bulk endpoints).").to_string())?;
         device.claim_interface(iface).await.map_err(|e| claimed_hint(&e))?;
         Ok(Stick { device, ep_in, ep_out, pending_in: None })
     }
@@ -125,7 +122,13 @@ impl Stick {
         };
         let timer = sleep_promise(READ_TIMEOUT_MS);
         let race = js_sys::Promise::race(&js_sys::Array::of2(&transfer, &timer));
-        let won = race.await.map_err(|e| tf("The stick stopped answering ({reason}). Unplug it, plug it back in and try again.", &[("reason", &dom_error_message(&e))]).to_string())?;
+        let won = race.await.map_err(|e| {
+            tf(
+                "The stick stopped answering ({reason}). Unplug it, plug it back in and try again.",
+                &[("reason", &dom_error_message(&e))],
+            )
+            .to_string()
+        })?;
         if won.is_undefined() || won.is_null() {
             // The timer won: keep the transfer for the next read.
             self.pending_in = Some(transfer);
@@ -133,7 +136,11 @@ impl Stick {
         }
         let result: UsbInTransferResult = won.unchecked_into();
         Ok(result.data().map(|view| {
-            let bytes = js_sys::Uint8Array::new_with_byte_offset_and_length(&view.buffer(), view.byte_offset() as u32, view.byte_length() as u32);
+            let bytes = js_sys::Uint8Array::new_with_byte_offset_and_length(
+                &view.buffer(),
+                view.byte_offset() as u32,
+                view.byte_length() as u32,
+            );
             bytes.to_vec()
         }))
     }
@@ -181,7 +188,11 @@ pub async fn run(
             Action::Done(d) => return Ok(*d),
             Action::Failed(e) => return Err(e),
             Action::Write(bytes) => {
-                if stick.write(&bytes).await { driver.on_written() } else { driver.on_timeout() }
+                if stick.write(&bytes).await {
+                    driver.on_written()
+                } else {
+                    driver.on_timeout()
+                }
             }
             Action::Read => match stick.read().await {
                 Ok(Some(b)) => {

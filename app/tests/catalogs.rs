@@ -3,7 +3,7 @@
 //! no catalog holds a key the source no longer uses, and no view shows a
 //! bare English text node that bypasses the catalogs.
 
-use app::i18n::{catalog_sources, Lang};
+use app::i18n::{Lang, catalog_sources};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -66,8 +66,10 @@ fn lex(src: &str) -> Vec<(Tok, usize)> {
                 i += 1;
             }
             i += 2;
-        } else if ch == 'r' && (c.get(i + 1) == Some(&'"') || (c.get(i + 1) == Some(&'#') && c.get(i + 2) == Some(&'"'))
-            || (c.get(i + 1) == Some(&'#') && c.get(i + 2) == Some(&'#')))
+        } else if ch == 'r'
+            && (c.get(i + 1) == Some(&'"')
+                || (c.get(i + 1) == Some(&'#') && c.get(i + 2) == Some(&'"'))
+                || (c.get(i + 1) == Some(&'#') && c.get(i + 2) == Some(&'#')))
             && (i == 0 || !(c[i - 1].is_alphanumeric() || c[i - 1] == '_'))
         {
             let start_line = line;
@@ -183,17 +185,21 @@ fn keys_of(file: &Path, toks: &[(Tok, usize)], keys: &mut BTreeMap<String, Strin
             };
             // A literal, or the format string of `format!("…", …)` (a template).
             let is = |j: usize, t: Tok| toks.get(j).map(|x| &x.0) == Some(&t);
-            let literal = if is(arg, Tok::Ident("format".into())) && is(arg + 1, Tok::Punct('!')) && is(arg + 2, Tok::Punct('(')) {
-                toks.get(arg + 3)
-            } else {
-                toks.get(arg)
-            };
+            let literal =
+                if is(arg, Tok::Ident("format".into())) && is(arg + 1, Tok::Punct('!')) && is(arg + 2, Tok::Punct('('))
+                {
+                    toks.get(arg + 3)
+                } else {
+                    toks.get(arg)
+                };
             if let Some((Tok::Str(s), line)) = literal {
                 keys.entry(s.clone()).or_insert_with(|| format!("{name}:{line}"));
             }
             continue;
         }
-        if !matches!(id.as_str(), "t" | "tf" | "tr" | "trf" | "tp" | "trp") || toks.get(i + 1).map(|t| &t.0) != Some(&Tok::Punct('(')) {
+        if !matches!(id.as_str(), "t" | "tf" | "tr" | "trf" | "tp" | "trp")
+            || toks.get(i + 1).map(|t| &t.0) != Some(&Tok::Punct('('))
+        {
             continue;
         }
         if i > 0 && toks[i - 1].0 == Tok::Ident("fn".into()) {
@@ -210,7 +216,9 @@ fn keys_of(file: &Path, toks: &[(Tok, usize)], keys: &mut BTreeMap<String, Strin
             }
             // A wrapper (`fn t(key: &'static str)`) passing its own key on.
             Some(Tok::Ident(k)) if k == "key" => {}
-            _ => errors.push(format!("{name}:{line}: {id}(…) needs a string literal key so the catalogs can be checked")),
+            _ => {
+                errors.push(format!("{name}:{line}: {id}(…) needs a string literal key so the catalogs can be checked"))
+            }
         };
         if matches!(id.as_str(), "tp" | "trp") {
             // Skip the count: to the first comma at depth 0.
@@ -234,7 +242,8 @@ fn keys_of(file: &Path, toks: &[(Tok, usize)], keys: &mut BTreeMap<String, Strin
 }
 
 /// Literals that read as words but are not translated: names and units.
-const UNTRANSLATED: &[&str] = &["Diabase", "mg/dL", "mmol/L", "Nightscout", "CareLink", "Dexcom", "LibreView", "xDrip+", "FHIR"];
+const UNTRANSLATED: &[&str] =
+    &["Diabase", "mg/dL", "mmol/L", "Nightscout", "CareLink", "Dexcom", "LibreView", "xDrip+", "FHIR"];
 
 /// Bare text nodes of views: a literal with a word in it right after a tag's
 /// `>` or an expression's `}`, or right before a `<`.
@@ -294,12 +303,16 @@ fn every_interface_string_is_translated_in_every_language() {
     for lang in [Lang::Es, Lang::Fr, Lang::De] {
         let mut catalog: BTreeMap<String, String> = BTreeMap::new();
         for (n, src) in catalog_sources(lang).iter().enumerate() {
-            let part: BTreeMap<String, String> = serde_json::from_str(src)
-                .unwrap_or_else(|e| panic!("app/locales/{}/ file #{n} is not a flat JSON object of strings: {e}", lang.code()));
+            let part: BTreeMap<String, String> = serde_json::from_str(src).unwrap_or_else(|e| {
+                panic!("app/locales/{}/ file #{n} is not a flat JSON object of strings: {e}", lang.code())
+            });
             for (k, v) in part {
                 if let Some(old) = catalog.get(&k) {
                     if *old != v {
-                        errors.push(format!("{}: {k:?} is translated twice, differently: {old:?} and {v:?}", lang.code()));
+                        errors.push(format!(
+                            "{}: {k:?} is translated twice, differently: {old:?} and {v:?}",
+                            lang.code()
+                        ));
                     }
                 }
                 catalog.insert(k, v);
@@ -339,7 +352,10 @@ fn the_scanner_finds_keys_and_bare_text() {
     let toks = lex(src);
     let (mut keys, mut errors) = (BTreeMap::new(), Vec::new());
     keys_of(Path::new("x.rs"), &toks, &mut keys, &mut errors);
-    assert_eq!(keys.keys().cloned().collect::<Vec<_>>(), ["Bad value.", "Fine", "Log in", "{n} days", "{n} reading", "{n} readings"]);
+    assert_eq!(
+        keys.keys().cloned().collect::<Vec<_>>(),
+        ["Bad value.", "Fine", "Log in", "{n} days", "{n} reading", "{n} readings"]
+    );
     assert!(errors.is_empty(), "{errors:?}");
     bare_text(Path::new("x.rs"), &toks, &mut errors);
     assert_eq!(errors.len(), 2, "{errors:?}");

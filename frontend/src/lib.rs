@@ -18,7 +18,7 @@ pub fn hydrate() {
 /// mean milliseconds of one run. Reads no page data.
 #[wasm_bindgen]
 pub fn bench_metrics(n: u32, runs: u32) -> f64 {
-    use therapy::metrics::{glucose_report, Reading, ReportInput};
+    use therapy::metrics::{Reading, ReportInput, glucose_report};
     let start = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").map(|t| t.to_utc()).unwrap_or_default();
     let readings: Vec<Reading> = (0..n)
         .map(|i| Reading {

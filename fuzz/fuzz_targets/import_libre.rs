@@ -1,6 +1,6 @@
 //! Any bytes forced through the LibreViewCsv importer: an error or records, never a panic.
 #![no_main]
-use devices::import::{import, Format, Item};
+use devices::import::{Format, Item, import};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

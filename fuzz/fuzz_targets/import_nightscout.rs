@@ -1,6 +1,6 @@
 //! Any bytes forced through the Nightscout JSON and entries-CSV importers.
 #![no_main]
-use devices::import::{import, Format};
+use devices::import::{Format, import};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -23,11 +23,7 @@ fuzz_target!(|data: &[u8]| {
         let h = decode_history(data, model);
         let _ = timeline(std::slice::from_ref(&h), model, None);
         let conv = history_records(&h.events, model);
-        let _ = conv
-            .records
-            .iter()
-            .map(|r| r.type_name().len())
-            .sum::<usize>();
+        let _ = conv.records.iter().map(|r| r.type_name().len()).sum::<usize>();
         let _ = decode_history_page(data, model);
         if let Ok(p) = decode_history_page(&page, model) {
             let _ = history_records(&p.events, model);

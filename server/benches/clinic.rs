@@ -6,14 +6,13 @@
 //!
 //! Run: `cargo bench -p diabase --bench clinic`.
 
-use app::service::{clinic, Actor, AuthVia, Config};
+use app::service::{Actor, AuthVia, Config, clinic};
 use chrono::{Duration, TimeZone, Utc};
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use store::entity::{clinic_members, clinics, daily_glucose, grants, patient_records, patients, users};
-use therapy::metrics::daily::day_sums;
 use therapy::metrics::Reading;
-
+use therapy::metrics::daily::day_sums;
 
 const PATIENTS: usize = 1_000;
 
@@ -38,13 +37,18 @@ fn bench(c: &mut Criterion) {
     let now = Utc.timestamp_millis_opt(now_ms).single().expect("now");
     let (actor, clinic_id) = rt.block_on(async {
         let user = bench_user("clinician", "bench@clinic.example", "Bench", "clinician", now_ms)
-        .insert(&state.db)
-        .await
-        .expect("user");
-        clinics::ActiveModel { id: Set("clinic".into()), name: Set("Bench Clinic".into()), created_ms: Set(now_ms), require_2fa: Set(false) }
             .insert(&state.db)
             .await
-            .expect("clinic");
+            .expect("user");
+        clinics::ActiveModel {
+            id: Set("clinic".into()),
+            name: Set("Bench Clinic".into()),
+            created_ms: Set(now_ms),
+            require_2fa: Set(false),
+        }
+        .insert(&state.db)
+        .await
+        .expect("clinic");
         clinic_members::ActiveModel {
             clinic_id: Set("clinic".into()),
             user_id: Set(user.id.clone()),
@@ -59,9 +63,9 @@ fn bench(c: &mut Criterion) {
             let pid = format!("patient-{i:04}");
             let uid = format!("user-{i:04}");
             bench_user(&uid, &format!("p{i}@bench.example"), &format!("Patient {i}"), "patient", now_ms)
-            .insert(&state.db)
-            .await
-            .expect("patient user");
+                .insert(&state.db)
+                .await
+                .expect("patient user");
             patients::ActiveModel {
                 id: Set(pid.clone()),
                 user_id: Set(Some(uid)),
@@ -136,7 +140,12 @@ fn bench(c: &mut Criterion) {
     let first = rt.block_on(clinic::dashboard(&state, &actor, &clinic_id, &query, now_ms)).expect("dashboard");
     assert_eq!(first.total as usize, PATIENTS);
     assert!(first.rows[0].readings > 3_000, "figures present");
-    let triage = clinic::PatientQuery { sort: Some("below_54".into()), order: Some("desc".into()), filter: Some("flagged".into()), ..Default::default() };
+    let triage = clinic::PatientQuery {
+        sort: Some("below_54".into()),
+        order: Some("desc".into()),
+        filter: Some("flagged".into()),
+        ..Default::default()
+    };
 
     let mut g = c.benchmark_group("clinic_dashboard_sqlite_1000_patients");
     g.sample_size(20);

@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo bench -p diabase --bench import`.
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 use std::time::{Duration, Instant};
 
 struct Fixture {
@@ -50,7 +50,8 @@ fn bench(c: &mut Criterion) {
         })
     });
     let f = rt.block_on(fresh());
-    rt.block_on(app::service::import::import_file(&f.state, None, &f.patient_id, "bench.csv", &csv, 1)).expect("import");
+    rt.block_on(app::service::import::import_file(&f.state, None, &f.patient_id, "bench.csv", &csv, 1))
+        .expect("import");
     g.bench_function("reimport_adds_nothing", |b| {
         b.iter(|| {
             let s = rt

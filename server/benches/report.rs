@@ -3,8 +3,8 @@
 //!
 //! Run: `cargo bench -p diabase --bench report`.
 
-use app::service::{report, seed, Config};
-use criterion::{criterion_group, criterion_main, Criterion};
+use app::service::{Config, report, seed};
+use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 
 fn bench(c: &mut Criterion) {
@@ -37,7 +37,9 @@ fn bench(c: &mut Criterion) {
     g.bench_function("overview_90d", |b| {
         b.iter(|| rt.block_on(report::overview(&state, None, &pid, days(90), Some(to), now)).expect("ok"))
     });
-    g.bench_function("daily", |b| b.iter(|| rt.block_on(report::daily(&state, None, &pid, Some(to), now)).expect("ok")));
+    g.bench_function("daily", |b| {
+        b.iter(|| rt.block_on(report::daily(&state, None, &pid, Some(to), now)).expect("ok"))
+    });
     g.bench_function("trends_14d", |b| {
         b.iter(|| rt.block_on(report::trends(&state, None, &pid, days(14), Some(to), now)).expect("ok"))
     });

@@ -61,7 +61,9 @@ pub fn field_cipher() -> Result<store::crypto::FieldCipher, store::crypto::Crypt
             let path = Path::new(p);
             let text = std::fs::read_to_string(path)
                 .map_err(|source| store::crypto::CryptoError::KeyFile { path: p.to_string(), source })?;
-            old.push(store::crypto::parse_key(&text).ok_or(store::crypto::CryptoError::KeyFormat { path: p.to_string() })?);
+            old.push(
+                store::crypto::parse_key(&text).ok_or(store::crypto::CryptoError::KeyFormat { path: p.to_string() })?,
+            );
         }
     }
     Ok(FieldCipher::with_old_keys(key, old))
@@ -85,11 +87,12 @@ pub fn service_config() -> Result<Config, store::crypto::CryptoError> {
     let mut c = Config::default();
     c.cipher = std::sync::Arc::new(field_cipher()?);
     c.smtp_url = std::env::var("DIABASE_SMTP_URL").ok().filter(|s| !s.trim().is_empty());
-    c.sms = std::env::var("DIABASE_SMS_URL").ok().filter(|s| !s.trim().is_empty()).map(|url| app::service::sms::Gateway {
-        url: url.trim().to_string(),
-        token: std::env::var("DIABASE_SMS_TOKEN").ok().filter(|s| !s.trim().is_empty()),
-        from: std::env::var("DIABASE_SMS_FROM").ok().filter(|s| !s.trim().is_empty()),
-    });
+    c.sms =
+        std::env::var("DIABASE_SMS_URL").ok().filter(|s| !s.trim().is_empty()).map(|url| app::service::sms::Gateway {
+            url: url.trim().to_string(),
+            token: std::env::var("DIABASE_SMS_TOKEN").ok().filter(|s| !s.trim().is_empty()),
+            from: std::env::var("DIABASE_SMS_FROM").ok().filter(|s| !s.trim().is_empty()),
+        });
     if let Ok(from) = std::env::var("DIABASE_MAIL_FROM") {
         if !from.trim().is_empty() {
             c.mail_from = from.trim().to_string();
@@ -182,10 +185,7 @@ pub fn site_root() -> PathBuf {
         }
     }
     candidates.push(PathBuf::from("target/site"));
-    candidates
-        .into_iter()
-        .find(|p| p.join("pkg").is_dir())
-        .unwrap_or_else(|| PathBuf::from("target/site"))
+    candidates.into_iter().find(|p| p.join("pkg").is_dir()).unwrap_or_else(|| PathBuf::from("target/site"))
 }
 
 pub fn leptos_options(addr: SocketAddr, site_root: &Path) -> LeptosOptions {

@@ -13,7 +13,7 @@ pub mod security;
 use app::service::{AppState, Config};
 use axum::Router;
 use leptos::config::LeptosOptions;
-use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
+use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
@@ -46,7 +46,11 @@ pub fn router(state: AppState, trust_proxy: bool) -> Router {
         .merge(pages)
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::origin_check))
         .layer(axum::middleware::from_fn_with_state(
-            security::HeadersConfig { hsts: state.config.secure_cookies, trust_proxy, proxy_hops: state.config.trusted_proxy_hops },
+            security::HeadersConfig {
+                hsts: state.config.secure_cookies,
+                trust_proxy,
+                proxy_hops: state.config.trusted_proxy_hops,
+            },
             security::headers,
         ))
         // A ceiling for every route: no body is read past the largest
@@ -77,7 +81,11 @@ async fn set_language(
 }
 
 /// Connects, migrates and assembles the state.
-pub async fn build_state(database_url: &str, config: Config, leptos_options: LeptosOptions) -> anyhow_like::Result<AppState> {
+pub async fn build_state(
+    database_url: &str,
+    config: Config,
+    leptos_options: LeptosOptions,
+) -> anyhow_like::Result<AppState> {
     let db = store::connect(database_url).await?;
     store::migrate_sealed(&db, &config.cipher.audit_key()).await?;
     let checkpointer = store::checkpoint::spawn(&db).await.map(Arc::new);

@@ -44,9 +44,7 @@ enum Command {
         files: Vec<std::path::PathBuf>,
     },
     /// Decode a device dump or export file to normalised JSON records, storing nothing.
-    Inspect {
-        file: std::path::PathBuf,
-    },
+    Inspect { file: std::path::PathBuf },
     /// A patient's report over whole local days, both inclusive.
     Report {
         #[arg(long)]
@@ -168,11 +166,7 @@ fn main() -> ExitCode {
 /// address `localhost` (passkeys need a domain name, not an IP address).
 fn default_public_url(addr: SocketAddr, https: bool) -> String {
     let scheme = if https { "https" } else { "http" };
-    if addr.ip().is_loopback() {
-        format!("{scheme}://localhost:{}", addr.port())
-    } else {
-        format!("{scheme}://{addr}")
-    }
+    if addr.ip().is_loopback() { format!("{scheme}://localhost:{}", addr.port()) } else { format!("{scheme}://{addr}") }
 }
 
 async fn state(addr: SocketAddr, https: bool) -> server::anyhow_like::Result<service::AppState> {
@@ -209,10 +203,19 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
                     tracing::info!(records = seeded.records, "demo data seeded");
                 }
                 println!("Demo log-ins (demo data: a patient with 90 days of simulated pump and CGM data):");
-                println!("  patient    {}  /  {}", service::seed::DEMO_PATIENT_EMAIL, service::seed::DEMO_PATIENT_PASSWORD);
-                println!("  clinician  {}  /  {}", service::seed::DEMO_CLINICIAN_EMAIL, service::seed::DEMO_CLINICIAN_PASSWORD);
+                println!(
+                    "  patient    {}  /  {}",
+                    service::seed::DEMO_PATIENT_EMAIL,
+                    service::seed::DEMO_PATIENT_PASSWORD
+                );
+                println!(
+                    "  clinician  {}  /  {}",
+                    service::seed::DEMO_CLINICIAN_EMAIL,
+                    service::seed::DEMO_CLINICIAN_PASSWORD
+                );
             }
-            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            let listener =
+                tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
             match tls {
                 Some(tls) => {
                     println!("Diabase is serving at {}", st.config.public_url);
@@ -240,9 +243,10 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
                 .map(|u| u.trim().trim_end_matches('/').to_string())
                 .filter(|u| !u.is_empty())
                 .unwrap_or_else(|| format!("http://{}", config::default_addr()));
-            let site = service::nightscout::create_or_rotate_for_patient(&st, &patient, None, &origin, service::now_ms())
-                .await
-                .map_err(|e| e.to_string())?;
+            let site =
+                service::nightscout::create_or_rotate_for_patient(&st, &patient, None, &origin, service::now_ms())
+                    .await
+                    .map_err(|e| e.to_string())?;
             println!("{}", serde_json::to_string_pretty(&site)?);
             deliver_mail(&st).await;
             Ok(ExitCode::SUCCESS)
@@ -253,14 +257,22 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
             let removed = service::twofactor::operator_reset(&st, email.as_str(), service::now_ms())
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("{}", if removed { "Two-factor authentication is off for that account." } else { "That account had no two-factor authentication." });
+            println!(
+                "{}",
+                if removed {
+                    "Two-factor authentication is off for that account."
+                } else {
+                    "That account had no two-factor authentication."
+                }
+            );
             deliver_mail(&st).await;
             Ok(ExitCode::SUCCESS)
         }
         Command::User { command: UserCommand::Add { email, role, name, password_stdin, time_zone } } => {
             let st = state(config::default_addr(), false).await?;
             let email = auth::Email::parse(&email).map_err(|e| e.to_string())?;
-            let zone = therapy::time::parse_zone(&time_zone).ok_or_else(|| format!("unknown time zone {time_zone:?}"))?;
+            let zone =
+                therapy::time::parse_zone(&time_zone).ok_or_else(|| format!("unknown time zone {time_zone:?}"))?;
             let (password, generated) = if password_stdin {
                 let mut s = String::new();
                 std::io::stdin().read_to_string(&mut s)?;
@@ -279,18 +291,23 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
             let display = auth::clean_display_name(&display).map_err(|e| e.to_string())?;
             let hash = auth::hash_password(password.clone()).await?;
             let now = service::now_ms();
-            let Some(user) = auth::create_user(&st.db, &email, &hash, &display, &role, zone.name(), true, now).await? else {
+            let Some(user) = auth::create_user(&st.db, &email, &hash, &display, &role, zone.name(), true, now).await?
+            else {
                 eprintln!("error: an account with the email {} already exists", email.as_str());
                 return Ok(ExitCode::from(2));
             };
-            store::audit::append(&st.db, &st.config.cipher.audit_key(), store::audit::Entry {
-                at_ms: now,
-                actor_user_id: None,
-                patient_id: None,
-                action: "user_added_by_operator",
-                detail: &format!("{} ({role})", user.id),
-                ip: None,
-            })
+            store::audit::append(
+                &st.db,
+                &st.config.cipher.audit_key(),
+                store::audit::Entry {
+                    at_ms: now,
+                    actor_user_id: None,
+                    patient_id: None,
+                    action: "user_added_by_operator",
+                    detail: &format!("{} ({role})", user.id),
+                    ip: None,
+                },
+            )
             .await?;
             let patient = service::policy::own_patient(&st, &user.id).await?;
             let mut out = serde_json::json!({
@@ -471,7 +488,11 @@ async fn rotate_keys() -> server::anyhow_like::Result<ExitCode> {
     retired.push(format!(".retired-{stamp}"));
     std::fs::rename(&file, &retired)?;
     std::fs::rename(&staged, &file)?;
-    println!("re-sealed {n} values under key {}; the old key is kept in {}", new_ring.current_key_id(), std::path::Path::new(&retired).display());
+    println!(
+        "re-sealed {n} values under key {}; the old key is kept in {}",
+        new_ring.current_key_id(),
+        std::path::Path::new(&retired).display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -489,7 +510,6 @@ async fn deliver_mail(st: &service::AppState) {
 fn hex_key(k: &[u8; 32]) -> String {
     k.iter().map(|b| format!("{b:02x}")).collect()
 }
-
 
 /// The patient data space of the account `email`.
 /// The language a user chose in Diabase, if any.
@@ -523,8 +543,21 @@ async fn patient_of(st: &service::AppState, email: &str) -> server::anyhow_like:
 fn report_csv(r: &therapy::metrics::GlucoseReport) -> server::anyhow_like::Result<String> {
     let v = serde_json::to_value(r)?;
     let mut s = String::from("metric,value\n");
-    for k in ["readings", "days", "mean_mg_dl", "sd_mg_dl", "cv_percent", "gmi_percent", "cgm_active_percent",
-        "very_low_percent", "low_percent", "in_range_percent", "high_percent", "very_high_percent", "gri"] {
+    for k in [
+        "readings",
+        "days",
+        "mean_mg_dl",
+        "sd_mg_dl",
+        "cv_percent",
+        "gmi_percent",
+        "cgm_active_percent",
+        "very_low_percent",
+        "low_percent",
+        "in_range_percent",
+        "high_percent",
+        "very_high_percent",
+        "gri",
+    ] {
         let val = match &v[k] {
             serde_json::Value::Null => String::new(),
             serde_json::Value::Number(n) => n.to_string(),

@@ -18,11 +18,10 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
-use http::{header, HeaderMap, HeaderValue, StatusCode};
-use serde_json::{json, Map, Value};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use tower_http::decompression::RequestDecompressionLayer;
-
 
 type Pairs = Query<Vec<(String, String)>>;
 type Params = Path<HashMap<String, String>>;
@@ -166,8 +165,11 @@ async fn resolve(parts: &mut Parts, state: &AppState) -> Result<Option<NsAuth>, 
         let v = v.trim();
         v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).map(|s| s.trim().to_string())
     });
-    let creds = Credentials { api_secret: header("api-secret").or_else(|| param("secret")), token: param("token"), bearer };
-    let presented = [&creds.api_secret, &creds.token, &creds.bearer].iter().any(|c| c.as_deref().is_some_and(|v| !v.trim().is_empty()));
+    let creds =
+        Credentials { api_secret: header("api-secret").or_else(|| param("secret")), token: param("token"), bearer };
+    let presented = [&creds.api_secret, &creds.token, &creds.bearer]
+        .iter()
+        .any(|c| c.as_deref().is_some_and(|v| !v.trim().is_empty()));
     if !presented {
         return Ok(None);
     }
@@ -275,9 +277,10 @@ fn json_body(body: Body) -> Result<bounded::Input, NsError> {
         bounded::Refused::TooManyDocuments => {
             NsError::new(StatusCode::PAYLOAD_TOO_LARGE, &format!("Send at most {} documents at once.", ns::MAX_BATCH))
         }
-        bounded::Refused::TooDeep => {
-            NsError::new(StatusCode::BAD_REQUEST, &format!("Documents nest at most {} levels deep.", bounded::MAX_DEPTH))
-        }
+        bounded::Refused::TooDeep => NsError::new(
+            StatusCode::BAD_REQUEST,
+            &format!("Documents nest at most {} levels deep.", bounded::MAX_DEPTH),
+        ),
     })
 }
 
@@ -296,13 +299,21 @@ fn public_origin(state: &AppState, headers: &HeaderMap) -> String {
     service::public_origin(state, headers)
 }
 
-async fn create_site(State(state): State<AppState>, Authed(actor): Authed, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn create_site(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let origin = public_origin(&state, &headers);
     let site = ns::create_or_rotate(&state, &actor, &origin, service::now_ms()).await?;
     Ok((StatusCode::CREATED, Json(site)).into_response())
 }
 
-async fn site_info(State(state): State<AppState>, Authed(actor): Authed, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn site_info(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let origin = public_origin(&state, &headers);
     Ok(Json(ns::site_info(&state, &actor, &origin).await?).into_response())
 }
@@ -314,7 +325,13 @@ fn v1_docs(docs: &[Doc]) -> Response {
     Json(docs.iter().map(Doc::v1).collect::<Vec<_>>()).into_response()
 }
 
-async fn list_v1(st: &AppState, a: &NsAuth, coll: Collection, pairs: &[(String, String)], kind: Option<&str>) -> NsResult {
+async fn list_v1(
+    st: &AppState,
+    a: &NsAuth,
+    coll: Collection,
+    pairs: &[(String, String)],
+    kind: Option<&str>,
+) -> NsResult {
     let mut q = ns::v1_query(pairs, ns::v1_default_count(coll, pairs))?;
     if let Some(k) = kind {
         q = q.with("type", Op::Eq, k);
@@ -489,7 +506,11 @@ async fn experiments_test(V1(_a): V1) -> Response {
 /// Exchanges an access token for a JWT (8 hours).
 /// A wrong token counts in the same failed-credentials bucket as the other
 /// Nightscout endpoints (and is refused once it is full).
-async fn authorization_request(State(st): State<AppState>, FailBucket(bucket): FailBucket, Path(params): Params) -> NsResult {
+async fn authorization_request(
+    State(st): State<AppState>,
+    FailBucket(bucket): FailBucket,
+    Path(params): Params,
+) -> NsResult {
     let token = params.get("token").map(String::as_str).unwrap_or("");
     let now = service::now_ms();
     charge(&st, &bucket, now).await?;
@@ -905,7 +926,10 @@ pub mod bounded {
             let docs: Vec<Value> = (0..10_000i64)
                 .map(|i| {
                     let ms = 1_710_057_600_000 + i * 300_000;
-                    let iso = chrono::DateTime::from_timestamp_millis(ms).unwrap().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+                    let iso = chrono::DateTime::from_timestamp_millis(ms)
+                        .unwrap()
+                        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                        .to_string();
                     serde_json::json!({"device": "xDrip-DexcomG6", "date": ms, "dateString": iso, "sysTime": iso,
                         "sgv": 100 + i % 150, "delta": -1.234, "direction": "FortyFiveDown", "type": "sgv",
                         "filtered": 123_456, "unfiltered": 123_456, "rssi": 100, "noise": 1, "utcOffset": 60})

@@ -19,8 +19,8 @@ use app::service::report::ReportBundle;
 use pdf_writer::types::{CidFontType, FontFlags, SystemInfo, UnicodeCmap};
 use pdf_writer::{Content, Filter, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
 use std::cell::RefCell;
-use therapy::report_data::{BasalKind, DayView};
 use therapy::GlucoseUnit;
+use therapy::report_data::{BasalKind, DayView};
 
 use app::i18n::Lang;
 
@@ -233,11 +233,10 @@ impl Embedded {
             .cap_height(scale(f32::from(face.face.capital_height().unwrap_or(face.face.ascender()))))
             .stem_v(if bold { 140.0 } else { 80.0 })
             .font_file2(file);
-        let mut unicode = UnicodeCmap::new(Name(b"Diabase-UTF16"), SystemInfo {
-            registry: Str(b"Adobe"),
-            ordering: Str(b"UCS"),
-            supplement: 0,
-        });
+        let mut unicode = UnicodeCmap::new(
+            Name(b"Diabase-UTF16"),
+            SystemInfo { registry: Str(b"Adobe"), ordering: Str(b"UCS"), supplement: 0 },
+        );
         for (&g, &c) in &sub.chars {
             unicode.pair(g, c);
         }
@@ -398,7 +397,15 @@ fn num(v: Option<f64>, d: usize, suffix: &str) -> String {
 fn frame(p: &mut Page, b: &ReportBundle, title: &str, page_no: usize, pages: usize) {
     let m = &b.overview.meta;
     p.text(M, M - 8.0, 16.0, true, TEXT, Align::Left, &tf("Diabase report · {name}", &[("name", &m.patient_name)]));
-    p.text(W - M, M - 8.0, 11.0, true, TEXT, Align::Right, &tf("{from} to {to} ({days} days)", &[("from", &day_str(&m.from)), ("to", &day_str(&m.to)), ("days", &m.days)]));
+    p.text(
+        W - M,
+        M - 8.0,
+        11.0,
+        true,
+        TEXT,
+        Align::Right,
+        &tf("{from} to {to} ({days} days)", &[("from", &day_str(&m.from)), ("to", &day_str(&m.to)), ("days", &m.days)]),
+    );
     p.text(M, M + 12.0, 9.0, false, MUTED, Align::Left, title);
     p.text(
         W - M,
@@ -414,7 +421,15 @@ fn frame(p: &mut Page, b: &ReportBundle, title: &str, page_no: usize, pages: usi
     );
     p.line(M, M + 26.0, W - M, M + 26.0, 0.6, GRID, false);
     p.text(M, H - M + 8.0, 7.5, false, MUTED, Align::Left, t("Diabase shows device data; it does not give treatment advice. Consensus definitions: Battelino et al., Diabetes Care 2019."));
-    p.text(W - M, H - M + 8.0, 7.5, false, MUTED, Align::Right, &tf("Page {n} of {total}", &[("n", &page_no), ("total", &pages)]));
+    p.text(
+        W - M,
+        H - M + 8.0,
+        7.5,
+        false,
+        MUTED,
+        Align::Right,
+        &tf("Page {n} of {total}", &[("n", &page_no), ("total", &pages)]),
+    );
 }
 
 /// A labelled figure: small caps label over a bold value.
@@ -467,7 +482,13 @@ fn overview_page(p: &mut Page, b: &ReportBundle) {
     let (bx, by, bw, bh) = (M, top + 20.0, 34.0, 210.0);
     let ranges = [
         (t("Very high"), format!("> {}", gv(unit, 250.0)), g.very_high_percent, VERY_HIGH, "< 5 %"),
-        (t("High"), format!("{}–{}", gv(unit, 181.0), gv(unit, 250.0)), g.high_percent, HIGH, t("< 25 % (with very high)")),
+        (
+            t("High"),
+            format!("{}–{}", gv(unit, 181.0), gv(unit, 250.0)),
+            g.high_percent,
+            HIGH,
+            t("< 25 % (with very high)"),
+        ),
         (t("In range"), format!("{}–{}", gv(unit, 70.0), gv(unit, 180.0)), g.in_range_percent, IN_RANGE, "> 70 %"),
         (t("Low"), format!("{}–{}", gv(unit, 54.0), gv(unit, 69.0)), g.low_percent, LOW, t("< 4 % (with very low)")),
         (t("Very low"), format!("< {}", gv(unit, 54.0)), g.very_low_percent, VERY_LOW, "< 1 %"),
@@ -484,7 +505,15 @@ fn overview_page(p: &mut Page, b: &ReportBundle) {
         p.fill_rect(bx + bw + 12.0, ly + 1.0, 8.0, 8.0, hex(*color));
         p.text(bx + bw + 26.0, ly, 10.0, true, TEXT, Align::Left, name);
         p.text(bx + bw + 190.0, ly - 1.0, 13.0, true, TEXT, Align::Right, &pct(*v));
-        p.text(bx + bw + 26.0, ly + 13.0, 8.0, false, MUTED, Align::Left, &tf("{range} {unit} · target {target}", &[("range", range), ("unit", &unit.label()), ("target", target)]));
+        p.text(
+            bx + bw + 26.0,
+            ly + 13.0,
+            8.0,
+            false,
+            MUTED,
+            Align::Left,
+            &tf("{range} {unit} · target {target}", &[("range", range), ("unit", &unit.label()), ("target", target)]),
+        );
     }
 
     // Key figures.
@@ -539,10 +568,9 @@ fn overview_page(p: &mut Page, b: &ReportBundle) {
         let pts = |f: fn(&therapy::metrics::AgpBin) -> f64| -> Vec<(f32, f32)> {
             g.agp.iter().map(|b| (x_of(f64::from(b.minute) + half), y_of(f(b)))).collect()
         };
-        for (hi, lo, color) in [
-            (pts(|b| b.p95), pts(|b| b.p5), light(TEAL, 0.18)),
-            (pts(|b| b.p75), pts(|b| b.p25), light(TEAL, 0.42)),
-        ] {
+        for (hi, lo, color) in
+            [(pts(|b| b.p95), pts(|b| b.p5), light(TEAL, 0.18)), (pts(|b| b.p75), pts(|b| b.p25), light(TEAL, 0.42))]
+        {
             let mut poly = hi.clone();
             poly.extend(lo.iter().rev());
             p.polygon(&poly, color);
@@ -570,7 +598,15 @@ fn overview_page(p: &mut Page, b: &ReportBundle) {
     p.text(ax - 30.0, iy, 11.0, true, TEXT, Align::Left, t("Insulin and carbohydrate"));
     match (&d.insulin, d.pump_data) {
         (None, _) => {
-            p.text(ax - 30.0, iy + 18.0, 9.0, false, MUTED, Align::Left, t("Insulin data is not shared with this viewer."));
+            p.text(
+                ax - 30.0,
+                iy + 18.0,
+                9.0,
+                false,
+                MUTED,
+                Align::Left,
+                t("Insulin data is not shared with this viewer."),
+            );
         }
         (Some(_), false) => {
             p.text(ax - 30.0, iy + 18.0, 9.0, false, MUTED, Align::Left, t("No pump data in these days."));
@@ -644,7 +680,8 @@ fn day_page(p: &mut Page, b: &ReportBundle, day: &DayView) {
     let (gx, gy, gw, gh) = (M + 34.0, top + 66.0, W - 2.0 * M - 34.0 - 30.0, 175.0);
     let day_s = f64::from(day.minutes.max(1)) * 60.0;
     let x_of = |sec: u32| gx + (f64::from(sec) / day_s) as f32 * gw;
-    let ymax_mg = f64::from(day.cgm.iter().map(|c| c.1).chain(day.bg.iter().map(|b| b.mg_dl)).max().unwrap_or(0).max(400));
+    let ymax_mg =
+        f64::from(day.cgm.iter().map(|c| c.1).chain(day.bg.iter().map(|b| b.mg_dl)).max().unwrap_or(0).max(400));
     let step = match unit {
         GlucoseUnit::MgDl => 100.0,
         GlucoseUnit::MmolL => 5.0 * therapy::units::MG_DL_PER_MMOL_L,
@@ -703,8 +740,12 @@ fn day_page(p: &mut Page, b: &ReportBundle, day: &DayView) {
             let (x1, x2) = (x_of(piece.start_sec), x_of(piece.end_sec));
             match piece.kind {
                 BasalKind::Suspended => p.fill_rect(x1, by(bmax), x2 - x1, iy + ih - by(bmax), hex(0xd1d5db)),
-                BasalKind::Temp => p.fill_rect(x1, by(piece.rate_u_h), x2 - x1, iy + ih - by(piece.rate_u_h), light(TEMP, 0.45)),
-                BasalKind::Scheduled => p.fill_rect(x1, by(piece.rate_u_h), x2 - x1, iy + ih - by(piece.rate_u_h), light(BASAL, 0.35)),
+                BasalKind::Temp => {
+                    p.fill_rect(x1, by(piece.rate_u_h), x2 - x1, iy + ih - by(piece.rate_u_h), light(TEMP, 0.45))
+                }
+                BasalKind::Scheduled => {
+                    p.fill_rect(x1, by(piece.rate_u_h), x2 - x1, iy + ih - by(piece.rate_u_h), light(BASAL, 0.35))
+                }
             }
             if let Some(s) = piece.scheduled_u_h.filter(|_| piece.kind != BasalKind::Scheduled) {
                 p.line(x1, by(s), x2, by(s), 0.6, MUTED, true);
@@ -731,7 +772,11 @@ fn day_page(p: &mut Page, b: &ReportBundle, day: &DayView) {
             p.text(x + 4.0, y - 4.0, 6.5, true, CARBS, Align::Left, &format!("{:.0} g", c.grams));
         }
     } else {
-        let msg = if b.insulin_visible { t("No pump data on this day.") } else { t("Insulin data is not shared with this viewer.") };
+        let msg = if b.insulin_visible {
+            t("No pump data on this day.")
+        } else {
+            t("Insulin data is not shared with this viewer.")
+        };
         p.text(ix, iy + 30.0, 9.0, false, MUTED, Align::Left, msg);
     }
     // Time axis (local wall clock) under both panels.
@@ -776,16 +821,30 @@ fn day_page(p: &mut Page, b: &ReportBundle, day: &DayView) {
     }
     for x in &day.basal {
         match x.kind {
-            BasalKind::Temp => events.push((x.start_sec, match x.percent {
-                Some(pc) => tf("Temp basal {percent} % until {time}", &[("percent", &lang().num(pc, 0)), ("time", &day.clock_sec(x.end_sec))]),
-                None => tf("Temp basal {rate} U/h until {time}", &[("rate", &lang().num(x.rate_u_h, 2)), ("time", &day.clock_sec(x.end_sec))]),
-            })),
-            BasalKind::Suspended => events.push((x.start_sec, tf("Suspended until {time}", &[("time", &day.clock_sec(x.end_sec))]))),
+            BasalKind::Temp => events.push((
+                x.start_sec,
+                match x.percent {
+                    Some(pc) => tf(
+                        "Temp basal {percent} % until {time}",
+                        &[("percent", &lang().num(pc, 0)), ("time", &day.clock_sec(x.end_sec))],
+                    ),
+                    None => tf(
+                        "Temp basal {rate} U/h until {time}",
+                        &[("rate", &lang().num(x.rate_u_h, 2)), ("time", &day.clock_sec(x.end_sec))],
+                    ),
+                },
+            )),
+            BasalKind::Suspended => {
+                events.push((x.start_sec, tf("Suspended until {time}", &[("time", &day.clock_sec(x.end_sec))])))
+            }
             BasalKind::Scheduled => {}
         }
     }
     for x in &day.alarms {
-        events.push((x.sec, tf("Alarm: {what}", &[("what", &x.description.clone().unwrap_or_else(|| t("alarm").into()))])));
+        events.push((
+            x.sec,
+            tf("Alarm: {what}", &[("what", &x.description.clone().unwrap_or_else(|| t("alarm").into()))]),
+        ));
     }
     events.sort_by_key(|e| e.0);
     let ey = ly + 20.0;
@@ -799,7 +858,15 @@ fn day_page(p: &mut Page, b: &ReportBundle, day: &DayView) {
         p.text(x + 30.0, y, 7.5, false, TEXT, Align::Left, text);
     }
     if events.len() > cap {
-        p.text(W - M, ey - 12.0, 7.5, false, MUTED, Align::Right, &tf("{n} more events not listed", &[("n", &(events.len() - cap))]));
+        p.text(
+            W - M,
+            ey - 12.0,
+            7.5,
+            false,
+            MUTED,
+            Align::Right,
+            &tf("{n} more events not listed", &[("n", &(events.len() - cap))]),
+        );
     }
 }
 
@@ -854,7 +921,10 @@ pub fn render_report_pdf_in(b: &ReportBundle, lang: Lang) -> Vec<u8> {
             ("to", &day_str(&b.overview.meta.to)),
         ],
     );
-    pdf.document_info(info).title(TextStr(&title)).creator(TextStr("Diabase")).producer(TextStr("Diabase (pdf-writer)"));
+    pdf.document_info(info)
+        .title(TextStr(&title))
+        .creator(TextStr("Diabase"))
+        .producer(TextStr("Diabase (pdf-writer)"));
     for ((page_id, content_id), content) in ids.iter().zip(contents) {
         let mut page = pdf.page(*page_id);
         page.parent(tree).media_box(Rect::new(0.0, 0.0, W, H)).contents(*content_id);

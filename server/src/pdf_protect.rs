@@ -216,11 +216,17 @@ mod tests {
         let (pdf, _) = sample_pdf();
         let password = generate_password();
         let out = protect(&pdf, &password).expect("protect");
-        let doc = Document::load_mem_with_options(&out, LoadOptions::with_password(&password)).expect("opens with the password");
+        let doc = Document::load_mem_with_options(&out, LoadOptions::with_password(&password))
+            .expect("opens with the password");
         let text = doc.extract_text(&[1]).expect("text");
         assert!(text.contains(TEXT), "{text:?}");
         assert!(text.contains(PLAIN_TEXT), "{text:?}");
-        let info = doc.trailer.get(b"Info").and_then(Object::as_reference).and_then(|id| doc.get_dictionary(id)).expect("Info");
+        let info = doc
+            .trailer
+            .get(b"Info")
+            .and_then(Object::as_reference)
+            .and_then(|id| doc.get_dictionary(id))
+            .expect("Info");
         let title = info.get(b"Title").expect("Title");
         assert_eq!(lopdf::decode_text_string(title).expect("title text"), TITLE);
     }

@@ -2,13 +2,13 @@
 //! layer. Errors are `{"error": {"code", "message"}}` with the right status.
 
 use app::model::MePatch;
-use app::service::{self, auth, me, tokens, Actor, AppState, ServiceError};
+use app::service::{self, Actor, AppState, ServiceError, auth, me, tokens};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use http::{header, HeaderMap, StatusCode};
+use http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
 use serde_json::json;
 use std::net::SocketAddr;
@@ -286,19 +286,29 @@ async fn patch_me(
     Ok(Json(me::update(&state, &actor, p, service::now_ms()).await?))
 }
 
-async fn end_session(State(state): State<AppState>, Authed(actor): Authed, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn end_session(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     auth::end_session(&state, &actor.user.id, &id, service::now_ms()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn login_history(State(state): State<AppState>, Authed(actor): Authed) -> ApiResult<Json<Vec<app::model::LoginEventInfo>>> {
+async fn login_history(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+) -> ApiResult<Json<Vec<app::model::LoginEventInfo>>> {
     if !actor.full_access() {
         return Err(ApiError(ServiceError::Forbidden));
     }
     Ok(Json(service::logins::history(&state, &actor, 200).await?))
 }
 
-async fn list_sessions(State(state): State<AppState>, Authed(actor): Authed) -> ApiResult<Json<Vec<app::model::SessionInfo>>> {
+async fn list_sessions(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+) -> ApiResult<Json<Vec<app::model::SessionInfo>>> {
     let current = match &actor.via {
         service::AuthVia::Session(h) => Some(h.clone()),
         service::AuthVia::Token { .. } => None,
@@ -325,21 +335,24 @@ async fn create_token(
     Ok((StatusCode::CREATED, Json(t)).into_response())
 }
 
-async fn list_tokens(State(state): State<AppState>, Authed(actor): Authed) -> ApiResult<Json<Vec<app::model::TokenInfo>>> {
+async fn list_tokens(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+) -> ApiResult<Json<Vec<app::model::TokenInfo>>> {
     Ok(Json(tokens::list(&state, &actor, service::now_ms()).await?))
 }
 
-async fn delete_token(State(state): State<AppState>, Authed(actor): Authed, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_token(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     tokens::revoke(&state, &actor, &id, service::now_ms()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-
 async fn own_patient_id(state: &AppState, actor: &Actor) -> ApiResult<String> {
-    service::policy::own_patient(state, &actor.user.id)
-        .await?
-        .map(|p| p.id)
-        .ok_or(ApiError(ServiceError::Forbidden))
+    service::policy::own_patient(state, &actor.user.id).await?.map(|p| p.id).ok_or(ApiError(ServiceError::Forbidden))
 }
 
 /// `?patient_id=…`: upload to another data space the caller may upload to
@@ -379,7 +392,10 @@ async fn create_upload(
             ApiError(if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 too_large()
             } else {
-                ServiceError::BadInput { field: None, message: format!("The upload could not be read: {}", e.body_text()) }
+                ServiceError::BadInput {
+                    field: None,
+                    message: format!("The upload could not be read: {}", e.body_text()),
+                }
             })
         })?;
         if !body.trim_ascii_start().starts_with(b"{") || !body.windows(15).any(|w| w == b"\"minimed_pages\"") {
@@ -391,7 +407,10 @@ async fn create_upload(
         ("device-upload.json".to_string(), body.to_vec())
     } else {
         let mut multipart = axum::extract::Multipart::from_request(req, &state).await.map_err(|e| {
-            ApiError(ServiceError::BadInput { field: Some("file"), message: format!("The upload could not be read: {}", e.body_text()) })
+            ApiError(ServiceError::BadInput {
+                field: Some("file"),
+                message: format!("The upload could not be read: {}", e.body_text()),
+            })
         })?;
         let mut file: Option<(String, Vec<u8>)> = None;
         loop {
@@ -403,7 +422,10 @@ async fn create_upload(
                     return Err(ApiError(if status == StatusCode::PAYLOAD_TOO_LARGE {
                         too_large()
                     } else {
-                        ServiceError::BadInput { field: Some("file"), message: format!("The upload could not be read: {}", e.body_text()) }
+                        ServiceError::BadInput {
+                            field: Some("file"),
+                            message: format!("The upload could not be read: {}", e.body_text()),
+                        }
                     }));
                 }
             };
@@ -413,7 +435,10 @@ async fn create_upload(
                     ApiError(if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                         too_large()
                     } else {
-                        ServiceError::BadInput { field: Some("file"), message: format!("The upload could not be read: {}", e.body_text()) }
+                        ServiceError::BadInput {
+                            field: Some("file"),
+                            message: format!("The upload could not be read: {}", e.body_text()),
+                        }
                     })
                 })?;
                 file = Some((name, bytes.to_vec()));
@@ -421,7 +446,8 @@ async fn create_upload(
         }
         file.ok_or(ApiError(ServiceError::bad("file", "Send the export as a multipart field named \"file\".")))?
     };
-    let summary = app::service::import::import_file(&state, Some(&actor), &patient_id, &name, &bytes, service::now_ms()).await?;
+    let summary =
+        app::service::import::import_file(&state, Some(&actor), &patient_id, &name, &bytes, service::now_ms()).await?;
     Ok((StatusCode::CREATED, Json(summary)).into_response())
 }
 
@@ -443,7 +469,11 @@ async fn list_uploads(
     Ok(Json(app::service::import::list_uploads(&state, &actor, &patient_id).await?).into_response())
 }
 
-async fn delete_upload(State(state): State<AppState>, Authed(actor): Authed, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_upload(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     app::service::import::delete_upload(&state, &actor, &id, service::now_ms()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -456,7 +486,8 @@ struct Window {
 
 fn window(w: &Window) -> Result<(chrono::NaiveDate, chrono::NaiveDate), ServiceError> {
     use app::service::report::parse_date;
-    let from = parse_date("from", w.from.as_deref().ok_or(ServiceError::bad("from", "from (YYYY-MM-DD) is required"))?)?;
+    let from =
+        parse_date("from", w.from.as_deref().ok_or(ServiceError::bad("from", "from (YYYY-MM-DD) is required"))?)?;
     let to = parse_date("to", w.to.as_deref().ok_or(ServiceError::bad("to", "to (YYYY-MM-DD) is required"))?)?;
     Ok((from, to))
 }

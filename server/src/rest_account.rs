@@ -4,12 +4,12 @@
 
 use crate::rest::{ApiError, ApiJson, Authed};
 use crate::rest_sharing::Meta;
-use app::service::{self, reset, twofactor, AppState};
+use app::service::{self, AppState, reset, twofactor};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
-use http::{header, HeaderValue, StatusCode};
+use http::{HeaderValue, StatusCode, header};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -48,13 +48,21 @@ struct Password {
 
 /// `POST /me/reauth {password}`: 204; the session counts as recently
 /// authenticated for the next five minutes.
-async fn reauth_password(State(state): State<AppState>, Authed(actor): Authed, Meta(m): Meta, ApiJson(b): ApiJson<Password>) -> ApiResult<StatusCode> {
+async fn reauth_password(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+    Meta(m): Meta,
+    ApiJson(b): ApiJson<Password>,
+) -> ApiResult<StatusCode> {
     service::reauth::with_password(&state, &actor, &b.password, &m, service::now_ms()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /me/reauth/passkey/start` → `{challenge_id, options}` listing the account's passkeys.
-async fn reauth_passkey_start(State(state): State<AppState>, Authed(actor): Authed) -> ApiResult<Json<serde_json::Value>> {
+async fn reauth_passkey_start(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+) -> ApiResult<Json<serde_json::Value>> {
     let (challenge_id, options) = service::passkeys::begin_reauth(&state, &actor, service::now_ms()).await?;
     Ok(Json(json!({"challenge_id": challenge_id, "options": options})))
 }
@@ -84,7 +92,9 @@ async fn change_password(
     Meta(m): Meta,
     ApiJson(b): ApiJson<ChangePassword>,
 ) -> ApiResult<Json<service::reauth::PasswordChanged>> {
-    let r = service::reauth::change_password(&state, &actor, &b.current_password, &b.new_password, &m, service::now_ms()).await?;
+    let r =
+        service::reauth::change_password(&state, &actor, &b.current_password, &b.new_password, &m, service::now_ms())
+            .await?;
     Ok(Json(r))
 }
 
@@ -105,17 +115,28 @@ struct PasskeyLogin {
 }
 
 /// `POST /auth/passkey/finish {challenge_id, credential}` → the user, with a session cookie.
-async fn passkey_login_finish(State(state): State<AppState>, Meta(m): Meta, ApiJson(b): ApiJson<PasskeyLogin>) -> ApiResult<Response> {
-    let session = service::passkeys::finish_login(&state, &b.challenge_id, &b.credential, &m, service::now_ms()).await?;
+async fn passkey_login_finish(
+    State(state): State<AppState>,
+    Meta(m): Meta,
+    ApiJson(b): ApiJson<PasskeyLogin>,
+) -> ApiResult<Response> {
+    let session =
+        service::passkeys::finish_login(&state, &b.challenge_id, &b.credential, &m, service::now_ms()).await?;
     crate::rest::signed_in(&state, &session).await
 }
 
-async fn passkey_list(State(state): State<AppState>, Authed(actor): Authed) -> ApiResult<Json<Vec<app::model::PasskeyInfo>>> {
+async fn passkey_list(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+) -> ApiResult<Json<Vec<app::model::PasskeyInfo>>> {
     Ok(Json(service::passkeys::list(&state, &actor).await?))
 }
 
 /// `POST /me/passkeys/start` → `{challenge_id, options}` for `navigator.credentials.create`.
-async fn passkey_register_start(State(state): State<AppState>, Authed(actor): Authed) -> ApiResult<Json<serde_json::Value>> {
+async fn passkey_register_start(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+) -> ApiResult<Json<serde_json::Value>> {
     let (challenge_id, options) = service::passkeys::begin_register(&state, &actor, service::now_ms()).await?;
     Ok(Json(json!({"challenge_id": challenge_id, "options": options})))
 }
@@ -133,7 +154,16 @@ async fn passkey_register_finish(
     Meta(m): Meta,
     ApiJson(b): ApiJson<PasskeyRegister>,
 ) -> ApiResult<Response> {
-    let p = service::passkeys::finish_register(&state, &actor, &b.challenge_id, &b.name, &b.credential, &m, service::now_ms()).await?;
+    let p = service::passkeys::finish_register(
+        &state,
+        &actor,
+        &b.challenge_id,
+        &b.name,
+        &b.credential,
+        &m,
+        service::now_ms(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(p)).into_response())
 }
 
@@ -151,7 +181,12 @@ async fn passkey_rename(
     Ok(Json(service::passkeys::rename(&state, &actor, &id, &b.name).await?))
 }
 
-async fn passkey_remove(State(state): State<AppState>, Authed(actor): Authed, Meta(m): Meta, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn passkey_remove(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+    Meta(m): Meta,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     service::passkeys::remove(&state, &actor, &id, &m, service::now_ms()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -162,7 +197,11 @@ struct Token {
 }
 
 /// `POST /auth/verify-email {token}`: confirms the address the link was sent to.
-async fn verify_email(State(state): State<AppState>, Meta(m): Meta, ApiJson(b): ApiJson<Token>) -> ApiResult<StatusCode> {
+async fn verify_email(
+    State(state): State<AppState>,
+    Meta(m): Meta,
+    ApiJson(b): ApiJson<Token>,
+) -> ApiResult<StatusCode> {
     service::verify_email::confirm(&state, &b.token, &m, service::now_ms()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -228,7 +267,11 @@ struct ResetRequest {
 }
 
 /// 202 whether or not the address has an account.
-async fn reset_request(State(state): State<AppState>, Meta(m): Meta, ApiJson(b): ApiJson<ResetRequest>) -> ApiResult<Response> {
+async fn reset_request(
+    State(state): State<AppState>,
+    Meta(m): Meta,
+    ApiJson(b): ApiJson<ResetRequest>,
+) -> ApiResult<Response> {
     reset::request(&state, &b.email, &m, service::now_ms()).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"status": "If the address has an account, a reset link is on its way."})))
         .into_response())
@@ -262,12 +305,20 @@ struct Code {
     code: String,
 }
 
-async fn totp_confirm(State(state): State<AppState>, Authed(actor): Authed, ApiJson(b): ApiJson<Code>) -> ApiResult<Json<serde_json::Value>> {
+async fn totp_confirm(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+    ApiJson(b): ApiJson<Code>,
+) -> ApiResult<Json<serde_json::Value>> {
     let codes = twofactor::confirm(&state, &actor, &b.code, service::now_ms()).await?;
     Ok(Json(json!({"recovery_codes": codes})))
 }
 
-async fn recovery_codes(State(state): State<AppState>, Authed(actor): Authed, ApiJson(b): ApiJson<Code>) -> ApiResult<Json<serde_json::Value>> {
+async fn recovery_codes(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+    ApiJson(b): ApiJson<Code>,
+) -> ApiResult<Json<serde_json::Value>> {
     let codes = twofactor::regenerate_recovery_codes(&state, &actor, &b.code, service::now_ms()).await?;
     Ok(Json(json!({"recovery_codes": codes})))
 }
@@ -278,7 +329,11 @@ struct Disable {
     code: String,
 }
 
-async fn disable(State(state): State<AppState>, Authed(actor): Authed, ApiJson(b): ApiJson<Disable>) -> ApiResult<StatusCode> {
+async fn disable(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+    ApiJson(b): ApiJson<Disable>,
+) -> ApiResult<StatusCode> {
     twofactor::disable(&state, &actor, &b.password, &b.code, service::now_ms()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -14,7 +14,7 @@ use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use http::StatusCode;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::net::SocketAddr;
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -95,7 +95,11 @@ struct NameBody {
     name: String,
 }
 
-async fn create_clinic(State(s): State<AppState>, Authed(a): Authed, ApiJson(b): ApiJson<NameBody>) -> ApiResult<Response> {
+async fn create_clinic(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    ApiJson(b): ApiJson<NameBody>,
+) -> ApiResult<Response> {
     let c = clinic::create_clinic(&s, &a, &b.name, now()).await?;
     Ok(created(c))
 }
@@ -124,7 +128,11 @@ async fn add_member(
     Ok((status, Json(m)).into_response())
 }
 
-async fn list_members(State(s): State<AppState>, Authed(a): Authed, Path(clinic_id): Path<String>) -> ApiResult<Response> {
+async fn list_members(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    Path(clinic_id): Path<String>,
+) -> ApiResult<Response> {
     Ok(Json(clinic::list_members(&s, &a, &clinic_id).await?).into_response())
 }
 
@@ -163,7 +171,11 @@ async fn list_patients(
     let page = clinic::dashboard(&s, &a, &clinic_id, &q, now()).await?;
     let mut res = Json(&page.rows).into_response();
     let h = res.headers_mut();
-    for (k, v) in [("x-total-count", page.total.to_string()), ("x-page", page.page.to_string()), ("x-per-page", page.per_page.to_string())] {
+    for (k, v) in [
+        ("x-total-count", page.total.to_string()),
+        ("x-page", page.page.to_string()),
+        ("x-per-page", page.per_page.to_string()),
+    ] {
         if let Ok(v) = v.parse() {
             h.insert(k, v);
         }
@@ -210,7 +222,8 @@ async fn link_code(
             .map_err(|e| ApiError(ServiceError::bad("email", format!("The request body is not valid: {e}"))))?,
         None => LinkCodeBody::default(),
     };
-    let c = clinic::create_link_code(&s, &a, &clinic_id, &record_id, b.email.as_deref(), b.phone.as_deref(), now()).await?;
+    let c =
+        clinic::create_link_code(&s, &a, &clinic_id, &record_id, b.email.as_deref(), b.phone.as_deref(), now()).await?;
     Ok(created(c))
 }
 
@@ -230,7 +243,12 @@ struct CodeBody {
     code: String,
 }
 
-async fn preview(State(s): State<AppState>, Authed(a): Authed, Meta(m): Meta, ApiJson(b): ApiJson<CodeBody>) -> ApiResult<Response> {
+async fn preview(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    Meta(m): Meta,
+    ApiJson(b): ApiJson<CodeBody>,
+) -> ApiResult<Response> {
     Ok(Json(sharing::preview(&s, &a, &m, &b.code, now()).await?).into_response())
 }
 
@@ -243,8 +261,14 @@ struct AcceptBody {
     expires_at: Option<String>,
 }
 
-async fn accept(State(s): State<AppState>, Authed(a): Authed, Meta(m): Meta, ApiJson(b): ApiJson<AcceptBody>) -> ApiResult<Response> {
-    let scopes = b.scopes.ok_or(ApiError(ServiceError::bad("scopes", "Choose the kinds of data to share (scopes).")))?;
+async fn accept(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    Meta(m): Meta,
+    ApiJson(b): ApiJson<AcceptBody>,
+) -> ApiResult<Response> {
+    let scopes =
+        b.scopes.ok_or(ApiError(ServiceError::bad("scopes", "Choose the kinds of data to share (scopes).")))?;
     let id = sharing::accept(&s, &a, &m, &b.code, &scopes, b.expires_at.as_deref(), now()).await?;
     Ok(created(json!({"grant_id": id})))
 }
@@ -265,7 +289,11 @@ async fn paused(State(s): State<AppState>, Authed(a): Authed) -> ApiResult<Json<
 }
 
 /// An admin replaces the clinic's share code.
-async fn rotate_share_code(State(s): State<AppState>, Authed(a): Authed, Path(clinic_id): Path<String>) -> ApiResult<Json<Value>> {
+async fn rotate_share_code(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    Path(clinic_id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let code = clinic::rotate_share_code(&s, &a, &clinic_id, now()).await?;
     Ok(Json(json!({"share_code": code})))
 }
@@ -280,7 +308,12 @@ async fn acknowledge(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn decline(State(s): State<AppState>, Authed(a): Authed, Meta(m): Meta, ApiJson(b): ApiJson<CodeBody>) -> ApiResult<StatusCode> {
+async fn decline(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    Meta(m): Meta,
+    ApiJson(b): ApiJson<CodeBody>,
+) -> ApiResult<StatusCode> {
     sharing::decline(&s, &a, &m, &b.code, now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -304,9 +337,13 @@ struct InviteBody {
 async fn invite(State(s): State<AppState>, Authed(a): Authed, ApiJson(b): ApiJson<InviteBody>) -> ApiResult<Response> {
     let provider = match (b.provider_name, b.provider_clinic) {
         (None, None) => None,
-        (name, clinic) => Some(sharing::Provider { name: name.unwrap_or_default(), clinic: clinic.unwrap_or_default() }),
+        (name, clinic) => {
+            Some(sharing::Provider { name: name.unwrap_or_default(), clinic: clinic.unwrap_or_default() })
+        }
     };
-    let g = sharing::invite_with(&s, &a, &b.email, &b.scopes, b.expires_at.as_deref(), b.phone.as_deref(), provider, now()).await?;
+    let g =
+        sharing::invite_with(&s, &a, &b.email, &b.scopes, b.expires_at.as_deref(), b.phone.as_deref(), provider, now())
+            .await?;
     Ok(created(json!({"grant_id": g.id, "status": g.status, "grant": g})))
 }
 
@@ -319,12 +356,22 @@ struct TokenBody {
     token: String,
 }
 
-async fn accept_invite_token(State(s): State<AppState>, Authed(a): Authed, Meta(m): Meta, ApiJson(b): ApiJson<TokenBody>) -> ApiResult<Response> {
+async fn accept_invite_token(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    Meta(m): Meta,
+    ApiJson(b): ApiJson<TokenBody>,
+) -> ApiResult<Response> {
     let id = sharing::accept_invite(&s, &a, &m, None, Some(&b.token), now()).await?;
     Ok(Json(json!({"grant_id": id})).into_response())
 }
 
-async fn accept_invite_id(State(s): State<AppState>, Authed(a): Authed, Meta(m): Meta, Path(grant_id): Path<String>) -> ApiResult<Response> {
+async fn accept_invite_id(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    Meta(m): Meta,
+    Path(grant_id): Path<String>,
+) -> ApiResult<Response> {
     let id = sharing::accept_invite(&s, &a, &m, Some(&grant_id), None, now()).await?;
     Ok(Json(json!({"grant_id": id})).into_response())
 }
@@ -361,7 +408,11 @@ async fn update_grant(
     Ok(Json(sharing::update_grant(&s, &a, &grant_id, p, now()).await?).into_response())
 }
 
-async fn revoke_grant(State(s): State<AppState>, Authed(a): Authed, Path(grant_id): Path<String>) -> ApiResult<StatusCode> {
+async fn revoke_grant(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    Path(grant_id): Path<String>,
+) -> ApiResult<StatusCode> {
     sharing::revoke_grant(&s, &a, &grant_id, now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -384,7 +435,11 @@ async fn my_upload_requests(State(s): State<AppState>, Authed(a): Authed) -> Api
     Ok(Json(sharing::my_upload_requests(&s, &a).await?).into_response())
 }
 
-async fn dismiss_upload_request(State(s): State<AppState>, Authed(a): Authed, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn dismiss_upload_request(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     sharing::dismiss_upload_request(&s, &a, &id, now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,7 +7,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use http::{header, HeaderValue, Method, StatusCode};
+use http::{HeaderValue, Method, StatusCode, header};
 use rand::RngCore;
 
 #[derive(Clone, Copy, Debug)]
@@ -130,6 +130,10 @@ mod tests {
         assert!(!origin_allowed("http://evil.example", "127.0.0.1:3000", &[]));
         assert!(!origin_allowed("http://127.0.0.1:3000.evil.example", "127.0.0.1:3000", &[]));
         assert!(!origin_allowed("null", "127.0.0.1:3000", &[]));
-        assert!(origin_allowed("https://diabase.example.org", "internal:3000", &["https://diabase.example.org".into()]));
+        assert!(origin_allowed(
+            "https://diabase.example.org",
+            "internal:3000",
+            &["https://diabase.example.org".into()]
+        ));
     }
 }

@@ -8,8 +8,8 @@
 mod common;
 
 use app::service::twofactor;
-use common::{Backend, TestApp, STRONG};
-use serde_json::{json, Value};
+use common::{Backend, STRONG, TestApp};
+use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// A minimal SMTP server on loopback: answers one conversation after
@@ -21,7 +21,10 @@ async fn smtp_receiver() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) 
 
 /// [`smtp_receiver`] on `listener`, taking `delay` to accept each message
 /// (a slow mail server).
-fn smtp_receiver_on(listener: tokio::net::TcpListener, delay: std::time::Duration) -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
+fn smtp_receiver_on(
+    listener: tokio::net::TcpListener,
+    delay: std::time::Duration,
+) -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
@@ -128,7 +131,12 @@ async fn password_reset_over_smtp(backend: Backend) {
     assert!(first.contains("/verify-email?token="), "{first}");
 
     // The same answer for an unknown address, and no mail.
-    let r = anon.post(app.url("/api/v1/auth/password-reset")).json(&json!({"email": "nobody@example.org"})).send().await.unwrap();
+    let r = anon
+        .post(app.url("/api/v1/auth/password-reset"))
+        .json(&json!({"email": "nobody@example.org"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 202);
     let unknown = r.text().await.unwrap();
     let r = anon.post(app.url("/api/v1/auth/password-reset")).json(&json!({"email": email})).send().await.unwrap();
@@ -157,9 +165,19 @@ async fn password_reset_over_smtp(backend: Backend) {
     // Every session ended; the new password works; the token is spent.
     let r = old_session.get(app.url("/api/v1/me")).send().await.unwrap();
     assert_eq!(r.status(), 401, "the old session ended");
-    let r = anon.post(app.url("/api/v1/auth/login")).json(&json!({"email": email, "password": STRONG})).send().await.unwrap();
+    let r = anon
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"email": email, "password": STRONG}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401, "the old password no longer works");
-    let r = anon.post(app.url("/api/v1/auth/login")).json(&json!({"email": email, "password": "correct-horse-battery-41"})).send().await.unwrap();
+    let r = anon
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"email": email, "password": "correct-horse-battery-41"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     // That browser is new to the account: the owner is told.
     let alert = next_mail(&mut mails).await;
@@ -178,7 +196,14 @@ async fn password_reset_over_smtp(backend: Backend) {
     // Requests are rate-limited per address.
     let mut last = 0;
     for _ in 0..8 {
-        last = anon.post(app.url("/api/v1/auth/password-reset")).json(&json!({"email": "limit@example.org"})).send().await.unwrap().status().as_u16();
+        last = anon
+            .post(app.url("/api/v1/auth/password-reset"))
+            .json(&json!({"email": "limit@example.org"}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
     }
     assert_eq!(last, 429);
     app.finish().await;
@@ -217,7 +242,8 @@ async fn enable_2fa(app: &TestApp, c: &reqwest::Client) -> (Vec<u8>, Vec<String>
     let status = r.status();
     let v: Value = r.json().await.unwrap();
     assert_eq!(status, 200, "{v}");
-    let codes: Vec<String> = v["recovery_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
+    let codes: Vec<String> =
+        v["recovery_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
     (secret, codes)
 }
 
@@ -258,11 +284,26 @@ async fn totp_at_login(app: &TestApp) {
     assert_eq!(s["recovery_codes_left"], 9);
 
     // Turning it off needs the password and a code.
-    let r = c.post(app.url("/api/v1/me/2fa/disable")).json(&json!({"password": "wrong-password-1234", "code": codes[1]})).send().await.unwrap();
+    let r = c
+        .post(app.url("/api/v1/me/2fa/disable"))
+        .json(&json!({"password": "wrong-password-1234", "code": codes[1]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    let r = c.post(app.url("/api/v1/me/2fa/disable")).json(&json!({"password": STRONG, "code": "not-a-code"})).send().await.unwrap();
+    let r = c
+        .post(app.url("/api/v1/me/2fa/disable"))
+        .json(&json!({"password": STRONG, "code": "not-a-code"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    let r = c.post(app.url("/api/v1/me/2fa/disable")).json(&json!({"password": STRONG, "code": codes[1]})).send().await.unwrap();
+    let r = c
+        .post(app.url("/api/v1/me/2fa/disable"))
+        .json(&json!({"password": STRONG, "code": codes[1]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
     let (st, _) = login(app, &app.client(), email, None).await;
     assert_eq!(st, 200, "no second factor once off");
@@ -290,18 +331,38 @@ async fn clinic_requires_2fa(app: &TestApp) {
     let clinic: Value = r.json().await.unwrap();
     let id = clinic["id"].as_str().unwrap().to_string();
     let colleague = app.user("colleague@clinic.example", "clinician").await;
-    let r = admin.post(app.url(&format!("/api/v1/clinics/{id}/members"))).json(&json!({"email": "colleague@clinic.example", "role": "clinician"})).send().await.unwrap();
+    let r = admin
+        .post(app.url(&format!("/api/v1/clinics/{id}/members")))
+        .json(&json!({"email": "colleague@clinic.example", "role": "clinician"}))
+        .send()
+        .await
+        .unwrap();
     assert!(r.status().is_success());
     // The invited colleague joins when they next look at their clinics.
     assert!(colleague.get(app.url("/api/v1/clinics")).send().await.unwrap().status().is_success());
 
     // An admin without 2FA cannot require it.
-    let r = admin.patch(app.url(&format!("/api/v1/clinics/{id}"))).json(&json!({"require_2fa": true})).send().await.unwrap();
+    let r = admin
+        .patch(app.url(&format!("/api/v1/clinics/{id}")))
+        .json(&json!({"require_2fa": true}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     let (_, admin_codes) = enable_2fa(app, &admin).await;
-    let r = admin.patch(app.url(&format!("/api/v1/clinics/{id}"))).json(&json!({"require_2fa": true})).send().await.unwrap();
+    let r = admin
+        .patch(app.url(&format!("/api/v1/clinics/{id}")))
+        .json(&json!({"require_2fa": true}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
-    let r = colleague.patch(app.url(&format!("/api/v1/clinics/{id}"))).json(&json!({"require_2fa": false})).send().await.unwrap();
+    let r = colleague
+        .patch(app.url(&format!("/api/v1/clinics/{id}")))
+        .json(&json!({"require_2fa": false}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403, "only admins change it");
 
     // The colleague without 2FA is told to turn it on, and sees no patients.
@@ -316,7 +377,12 @@ async fn clinic_requires_2fa(app: &TestApp) {
     assert_eq!(r.status(), 200);
 
     // A member of a strict clinic cannot turn 2FA off.
-    let r = admin.post(app.url("/api/v1/me/2fa/disable")).json(&json!({"password": STRONG, "code": admin_codes[0]})).send().await.unwrap();
+    let r = admin
+        .post(app.url("/api/v1/me/2fa/disable"))
+        .json(&json!({"password": STRONG, "code": admin_codes[0]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 409);
 }
 
@@ -346,7 +412,12 @@ async fn email_confirmation_gates_clinic_invitations(app: &TestApp) {
     let r = admin.post(app.url("/api/v1/clinics")).json(&json!({"name": "Invite Clinic"})).send().await.unwrap();
     let cid = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
     let email = "new.doc@clinic.example";
-    let r = admin.post(app.url(&format!("/api/v1/clinics/{cid}/members"))).json(&json!({"email": email, "role": "clinician"})).send().await.unwrap();
+    let r = admin
+        .post(app.url(&format!("/api/v1/clinics/{cid}/members")))
+        .json(&json!({"email": email, "role": "clinician"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "invited");
 
     // Someone signs up with the invited address: they can log in, but do not join the clinic yet.
@@ -364,19 +435,32 @@ async fn email_confirmation_gates_clinic_invitations(app: &TestApp) {
     let clinics: Value = c.get(app.url("/api/v1/clinics")).send().await.unwrap().json().await.unwrap();
     assert_eq!(clinics, json!([]), "no clinic before the address is confirmed");
     // Adding the unconfirmed account directly is an invitation too.
-    let r = admin.post(app.url(&format!("/api/v1/clinics/{cid}/members"))).json(&json!({"email": email, "role": "clinician"})).send().await.unwrap();
+    let r = admin
+        .post(app.url(&format!("/api/v1/clinics/{cid}/members")))
+        .json(&json!({"email": email, "role": "clinician"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "invited");
 
     // A new link on request; a made-up token is refused.
     let r = c.post(app.url("/api/v1/me/verify-email")).send().await.unwrap();
     assert_eq!(r.status(), 202);
     assert_eq!(r.json::<Value>().await.unwrap()["sent"], true);
-    let bad = app.client().post(app.url("/api/v1/auth/verify-email")).json(&json!({"token": "not-a-token"})).send().await.unwrap();
+    let bad = app
+        .client()
+        .post(app.url("/api/v1/auth/verify-email"))
+        .json(&json!({"token": "not-a-token"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), 400);
     let token = app.token_from_mail(email, "/verify-email").await.unwrap();
-    let ok = app.client().post(app.url("/api/v1/auth/verify-email")).json(&json!({"token": token})).send().await.unwrap();
+    let ok =
+        app.client().post(app.url("/api/v1/auth/verify-email")).json(&json!({"token": token})).send().await.unwrap();
     assert_eq!(ok.status(), 204);
-    let again = app.client().post(app.url("/api/v1/auth/verify-email")).json(&json!({"token": token})).send().await.unwrap();
+    let again =
+        app.client().post(app.url("/api/v1/auth/verify-email")).json(&json!({"token": token})).send().await.unwrap();
     assert_eq!(again.status(), 400, "a link works once");
 
     let me: Value = c.get(app.url("/api/v1/me")).send().await.unwrap().json().await.unwrap();
@@ -461,7 +545,10 @@ async fn new_device_alert_over_smtp(backend: Backend) {
     assert!(!text.to_lowercase().contains("mg/dl"), "no health data in the mail");
     // That browser is now known.
     assert_eq!(login(phone.clone(), STRONG, "PhoneBrowser/2.0").await, 200);
-    assert!(tokio::time::timeout(std::time::Duration::from_millis(300), mails.recv()).await.is_err(), "no second alert");
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(300), mails.recv()).await.is_err(),
+        "no second alert"
+    );
 
     // The history, newest first, as the owner sees it.
     let r = laptop.get(app.url("/api/v1/me/logins")).send().await.unwrap();
@@ -470,7 +557,13 @@ async fn new_device_alert_over_smtp(backend: Backend) {
     let h = h.as_array().unwrap();
     let summary: Vec<(bool, bool, String)> = h
         .iter()
-        .map(|e| (e["success"].as_bool().unwrap(), e["new_device"].as_bool().unwrap(), e["user_agent"].as_str().unwrap_or("").to_string()))
+        .map(|e| {
+            (
+                e["success"].as_bool().unwrap(),
+                e["new_device"].as_bool().unwrap(),
+                e["user_agent"].as_str().unwrap_or("").to_string(),
+            )
+        })
         .collect();
     assert_eq!(summary.len(), 5, "{summary:?}");
     assert_eq!(summary[0], (true, false, "PhoneBrowser/2.0".into()));
@@ -534,7 +627,7 @@ async fn signup_is_rate_limited_per_address_and_per_client(app: &TestApp) {
 
 both_backends!(failed_logins_count_per_client_and_the_owner_still_gets_in);
 async fn failed_logins_count_per_client_and_the_owner_still_gets_in(app: &TestApp) {
-    use app::service::{auth, ServiceError};
+    use app::service::{ServiceError, auth};
     let email = "owner@example.org";
     app.user(email, "patient").await;
     let now = app::service::now_ms();
@@ -557,7 +650,12 @@ async fn failed_logins_count_per_client_and_the_owner_still_gets_in(app: &TestAp
     let c = app.client();
     let mut statuses = Vec::new();
     for _ in 0..11 {
-        let r = c.post(app.url("/api/v1/auth/login")).json(&json!({"email": email, "password": "wrong-guess-123"})).send().await.unwrap();
+        let r = c
+            .post(app.url("/api/v1/auth/login"))
+            .json(&json!({"email": email, "password": "wrong-guess-123"}))
+            .send()
+            .await
+            .unwrap();
         statuses.push(r.status().as_u16());
     }
     assert_eq!(&statuses[..10], &[401; 10], "{statuses:?}");
@@ -572,7 +670,9 @@ async fn failed_logins_count_per_client_and_the_owner_still_gets_in(app: &TestAp
     state.config = std::sync::Arc::new(cfg);
     let mut refused = None;
     for i in 0..10 {
-        if let Err(ServiceError::RateLimited { .. }) = auth::login(&state, email, "wrong-guess-123", None, &client(&format!("192.0.2.{i}")), now).await {
+        if let Err(ServiceError::RateLimited { .. }) =
+            auth::login(&state, email, "wrong-guess-123", None, &client(&format!("192.0.2.{i}")), now).await
+        {
             refused = Some(i);
             break;
         }
@@ -584,7 +684,11 @@ async fn failed_logins_count_per_client_and_the_owner_still_gets_in(app: &TestAp
 }
 
 /// Waits until `cond` holds for the queue rows (up to 10 s).
-async fn wait_for_queue(app: &TestApp, what: &str, cond: impl Fn(&[store::entity::mail_queue::Model]) -> bool) -> Vec<store::entity::mail_queue::Model> {
+async fn wait_for_queue(
+    app: &TestApp,
+    what: &str,
+    cond: impl Fn(&[store::entity::mail_queue::Model]) -> bool,
+) -> Vec<store::entity::mail_queue::Model> {
     use sea_orm::EntityTrait;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
@@ -619,9 +723,13 @@ async fn the_mail_queue_retries_after_an_smtp_failure(backend: Backend) {
     let email = "retry@example.org";
     let hash = app::service::auth::hash_password(STRONG.into()).await.unwrap();
     let e = app::service::auth::Email::parse(email).unwrap();
-    app::service::auth::create_user(&app.state.db, &e, &hash, "Retry", "patient", "UTC", true, 0).await.unwrap().unwrap();
+    app::service::auth::create_user(&app.state.db, &e, &hash, "Retry", "patient", "UTC", true, 0)
+        .await
+        .unwrap()
+        .unwrap();
     // The request answers at once although the mail server is down.
-    let r = app.client().post(app.url("/api/v1/auth/password-reset")).json(&json!({"email": email})).send().await.unwrap();
+    let r =
+        app.client().post(app.url("/api/v1/auth/password-reset")).json(&json!({"email": email})).send().await.unwrap();
     assert_eq!(r.status(), 202);
     let rows = wait_for_queue(&app, "a failed first attempt", |rows| rows.len() == 1 && rows[0].attempts == 1).await;
     let row = &rows[0];
@@ -631,7 +739,8 @@ async fn the_mail_queue_retries_after_an_smtp_failure(backend: Backend) {
     // Sealed at rest: neither the address nor the link in clear.
     assert!(!row.recipient.contains("retry@") && !row.body.contains("reset-password"), "{row:?}");
     // The mail server comes up; time passes (the backoff is due now).
-    let (_, mut mails) = smtp_receiver_on(tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap(), std::time::Duration::ZERO);
+    let (_, mut mails) =
+        smtp_receiver_on(tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap(), std::time::Duration::ZERO);
     app.state.db.execute_unprepared("UPDATE mail_queue SET next_attempt_ms = 0").await.unwrap();
     app.state.mailer.as_ref().unwrap().wake();
     let mail = next_mail(&mut mails).await;
@@ -666,7 +775,10 @@ async fn reset_requests_take_the_same_time_with_a_slow_mail_server(backend: Back
     let email = "known@example.org";
     let hash = app::service::auth::hash_password(STRONG.into()).await.unwrap();
     let e = app::service::auth::Email::parse(email).unwrap();
-    app::service::auth::create_user(&app.state.db, &e, &hash, "Known", "patient", "UTC", true, 0).await.unwrap().unwrap();
+    app::service::auth::create_user(&app.state.db, &e, &hash, "Known", "patient", "UTC", true, 0)
+        .await
+        .unwrap()
+        .unwrap();
     let anon = app.client();
     let timed = |address: &'static str| {
         let anon = anon.clone();
@@ -682,7 +794,10 @@ async fn reset_requests_take_the_same_time_with_a_slow_mail_server(backend: Back
     let known = timed(email).await;
     // Well under the mail server's five seconds (with room for a loaded test machine).
     let bound = std::time::Duration::from_millis(3000);
-    assert!(unknown < bound && known < bound, "unknown {unknown:?}, known {known:?}: the answer waited for the mail server");
+    assert!(
+        unknown < bound && known < bound,
+        "unknown {unknown:?}, known {known:?}: the answer waited for the mail server"
+    );
     // The mail still goes out.
     let mail = next_mail(&mut mails).await;
     assert!(mail.contains("Subject: Reset your Diabase password"), "{mail}");
@@ -713,7 +828,12 @@ async fn outbox_files_are_private(app: &TestApp) {
 both_backends!(invitations_show_only_to_a_confirmed_address);
 async fn invitations_show_only_to_a_confirmed_address(app: &TestApp) {
     let pat = app.user("sharer@example.org", "patient").await;
-    let r = pat.post(app.url("/api/v1/sharing/invites")).json(&json!({"email": "partner@example.org", "scopes": ["glucose"]})).send().await.unwrap();
+    let r = pat
+        .post(app.url("/api/v1/sharing/invites"))
+        .json(&json!({"email": "partner@example.org", "scopes": ["glucose"]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     // Someone signs up with the address but has not confirmed it: nothing shows.
     let claimant = app.user_with("partner@example.org", "patient", false).await;
@@ -734,8 +854,15 @@ async fn adding_a_clinic_member_reveals_nothing_about_the_address(app: &TestApp)
     let pat = app.user("someone@patients.example", "patient").await;
     app.user_with("unconfirmed@clinic.example", "clinician", false).await;
     let mut answers = Vec::new();
-    for email in ["nobody@clinic.example", "someone@patients.example", "doc@clinic.example", "unconfirmed@clinic.example"] {
-        let r = admin.post(app.url(&format!("/api/v1/clinics/{cid}/members"))).json(&json!({"email": email, "role": "clinician"})).send().await.unwrap();
+    for email in
+        ["nobody@clinic.example", "someone@patients.example", "doc@clinic.example", "unconfirmed@clinic.example"]
+    {
+        let r = admin
+            .post(app.url(&format!("/api/v1/clinics/{cid}/members")))
+            .json(&json!({"email": email, "role": "clinician"}))
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         let mut v: Value = r.json().await.unwrap();
         assert_eq!(v["email"], email);
@@ -746,7 +873,10 @@ async fn adding_a_clinic_member_reveals_nothing_about_the_address(app: &TestApp)
     assert_eq!(answers[0].0, 202);
     assert_eq!(answers[0].1["status"], "invited");
     // The patient is told colleagues need a clinician account, and joins nothing.
-    let mail = app.wait_for_mail(|m| m.contains("To: <someone@patients.example>") && m.contains("Quiet Clinic")).await.expect("a mail to the patient");
+    let mail = app
+        .wait_for_mail(|m| m.contains("To: <someone@patients.example>") && m.contains("Quiet Clinic"))
+        .await
+        .expect("a mail to the patient");
     assert!(mail.contains("clinician account"), "{mail}");
     assert_eq!(pat.get(app.url("/api/v1/clinics")).send().await.unwrap().json::<Value>().await.unwrap(), json!([]));
     // The confirmed clinician joins.

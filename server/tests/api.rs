@@ -2,51 +2,89 @@
 
 mod common;
 
-use common::{Backend, TestApp, STRONG, body};
-use serde_json::{json, Value};
+use common::{Backend, STRONG, TestApp, body};
+use serde_json::{Value, json};
 
 both_backends!(signup_login_me_logout);
 async fn signup_login_me_logout(app: &TestApp) {
     let c = app.client();
     // Sign-up: weak passwords and bad emails are refused with a field.
-    let r = c.post(app.url("/api/v1/auth/signup"))
+    let r = c
+        .post(app.url("/api/v1/auth/signup"))
         .json(&json!({"email": "ann@example.org", "password": "password1", "display_name": "Ann"}))
-        .send().await.unwrap();
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     let b = body(r).await;
     assert_eq!(b["error"]["code"], "bad_request");
     assert_eq!(b["error"]["field"], "password");
-    let r = c.post(app.url("/api/v1/auth/signup"))
+    let r = c
+        .post(app.url("/api/v1/auth/signup"))
         .json(&json!({"email": "not-an-email", "password": STRONG, "display_name": "Ann"}))
-        .send().await.unwrap();
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    let r = c.post(app.url("/api/v1/auth/signup")).body("{").header("content-type", "application/json").send().await.unwrap();
+    let r = c
+        .post(app.url("/api/v1/auth/signup"))
+        .body("{")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     assert!(body(r).await["error"]["message"].as_str().unwrap().contains("JSON"));
 
-    let ok = c.post(app.url("/api/v1/auth/signup"))
+    let ok = c
+        .post(app.url("/api/v1/auth/signup"))
         .json(&json!({"email": "Ann@Example.org", "password": STRONG, "display_name": "Ann Patient"}))
-        .send().await.unwrap();
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 201);
     let first = body(ok).await;
     // Signing up again with a taken email answers exactly the same.
-    let again = c.post(app.url("/api/v1/auth/signup"))
+    let again = c
+        .post(app.url("/api/v1/auth/signup"))
         .json(&json!({"email": "ann@example.org", "password": "another-Long-passphrase-77", "display_name": "Mallory"}))
-        .send().await.unwrap();
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), 201);
     assert_eq!(body(again).await, first);
 
     // Wrong password and unknown account: the same 401 and message.
-    let wrong = c.post(app.url("/api/v1/auth/login")).json(&json!({"email": "ann@example.org", "password": "nope-nope-nope"})).send().await.unwrap();
-    let unknown = c.post(app.url("/api/v1/auth/login")).json(&json!({"email": "nobody@example.org", "password": "nope-nope-nope"})).send().await.unwrap();
+    let wrong = c
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"email": "ann@example.org", "password": "nope-nope-nope"}))
+        .send()
+        .await
+        .unwrap();
+    let unknown = c
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"email": "nobody@example.org", "password": "nope-nope-nope"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), 401);
     assert_eq!(unknown.status(), 401);
     assert_eq!(body(wrong).await, body(unknown).await);
     // The second sign-up did not replace the password.
-    let r = c.post(app.url("/api/v1/auth/login")).json(&json!({"email": "ann@example.org", "password": "another-Long-passphrase-77"})).send().await.unwrap();
+    let r = c
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"email": "ann@example.org", "password": "another-Long-passphrase-77"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
 
-    let r = c.post(app.url("/api/v1/auth/login")).json(&json!({"email": "ANN@example.org", "password": STRONG})).send().await.unwrap();
+    let r = c
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"email": "ANN@example.org", "password": STRONG}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
     assert!(cookie.starts_with("diabase_session="), "{cookie}");
@@ -72,7 +110,12 @@ async fn signup_login_me_logout(app: &TestApp) {
     }
 
     // Settings.
-    let r = c.patch(app.url("/api/v1/me")).json(&json!({"glucose_unit": "mmol/L", "time_zone": "Europe/Berlin", "display_name": "Ann B."})).send().await.unwrap();
+    let r = c
+        .patch(app.url("/api/v1/me"))
+        .json(&json!({"glucose_unit": "mmol/L", "time_zone": "Europe/Berlin", "display_name": "Ann B."}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let me2 = body(r).await;
     assert_eq!(me2["glucose_unit"], "mmol/L");
@@ -102,7 +145,12 @@ both_backends!(logout_everywhere);
 async fn logout_everywhere(app: &TestApp) {
     let a = app.user("bob@example.org", "patient").await;
     let b = app.client();
-    let r = b.post(app.url("/api/v1/auth/login")).json(&json!({"email": "bob@example.org", "password": STRONG})).send().await.unwrap();
+    let r = b
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"email": "bob@example.org", "password": STRONG}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let sessions = body(a.get(app.url("/api/v1/me/sessions")).send().await.unwrap()).await;
     assert_eq!(sessions.as_array().unwrap().len(), 2);
@@ -142,14 +190,32 @@ async fn personal_access_tokens(app: &TestApp) {
 both_backends!(origin_checked_on_state_changes);
 async fn origin_checked_on_state_changes(app: &TestApp) {
     let a = app.user("erin@example.org", "patient").await;
-    let r = a.patch(app.url("/api/v1/me")).header("origin", "https://evil.example").json(&json!({"display_name": "pwned"})).send().await.unwrap();
+    let r = a
+        .patch(app.url("/api/v1/me"))
+        .header("origin", "https://evil.example")
+        .json(&json!({"display_name": "pwned"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     assert_eq!(body(r).await["error"]["code"], "bad_origin");
-    let r = a.patch(app.url("/api/v1/me")).header("referer", "https://evil.example/page").json(&json!({"display_name": "pwned"})).send().await.unwrap();
+    let r = a
+        .patch(app.url("/api/v1/me"))
+        .header("referer", "https://evil.example/page")
+        .json(&json!({"display_name": "pwned"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     let r = a.post(app.url("/_fn/logout_all")).header("origin", "null").send().await.unwrap();
     assert_eq!(r.status(), 403);
-    let r = a.patch(app.url("/api/v1/me")).header("origin", app.base.clone()).json(&json!({"display_name": "Erin"})).send().await.unwrap();
+    let r = a
+        .patch(app.url("/api/v1/me"))
+        .header("origin", app.base.clone())
+        .json(&json!({"display_name": "Erin"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(body(a.get(app.url("/api/v1/me")).send().await.unwrap()).await["display_name"], "Erin");
 }
@@ -227,7 +293,30 @@ async fn openapi_lists_the_routes(app: &TestApp) {
     let c = app.client();
     let doc = body(c.get(app.url("/api/v1/openapi.json")).send().await.unwrap()).await;
     assert_eq!(doc["openapi"], "3.1.0");
-    for p in ["/auth/signup", "/auth/login", "/auth/logout", "/me", "/tokens", "/tokens/{id}", "/uploads", "/patients/{patient_id}/report", "/clinics", "/clinics/{clinic_id}/patients", "/clinics/{clinic_id}/patients/{record_id}/link-code", "/sharing/accept", "/sharing/invites", "/sharing/grants/{grant_id}", "/sharing/access-log", "/auth/password-reset", "/auth/password-reset/confirm", "/me/2fa", "/me/2fa/totp", "/me/2fa/totp/confirm", "/me/2fa/disable", "/clinics/{clinic_id}"] {
+    for p in [
+        "/auth/signup",
+        "/auth/login",
+        "/auth/logout",
+        "/me",
+        "/tokens",
+        "/tokens/{id}",
+        "/uploads",
+        "/patients/{patient_id}/report",
+        "/clinics",
+        "/clinics/{clinic_id}/patients",
+        "/clinics/{clinic_id}/patients/{record_id}/link-code",
+        "/sharing/accept",
+        "/sharing/invites",
+        "/sharing/grants/{grant_id}",
+        "/sharing/access-log",
+        "/auth/password-reset",
+        "/auth/password-reset/confirm",
+        "/me/2fa",
+        "/me/2fa/totp",
+        "/me/2fa/totp/confirm",
+        "/me/2fa/disable",
+        "/clinics/{clinic_id}",
+    ] {
         assert!(doc["paths"].get(p).is_some(), "{p} documented");
     }
     assert_eq!(body(c.get(app.url("/api/v1/health")).send().await.unwrap()).await["status"], "ok");
@@ -243,17 +332,23 @@ async fn demo_seed_is_complete_and_idempotent(app: &TestApp) {
     let second = seed::seed_demo(&app.state, now).await.unwrap();
     assert!(!second.created);
     let c = app.client();
-    let r = c.post(app.url("/api/v1/auth/login"))
+    let r = c
+        .post(app.url("/api/v1/auth/login"))
         .json(&json!({"email": seed::DEMO_PATIENT_EMAIL, "password": seed::DEMO_PATIENT_PASSWORD}))
-        .send().await.unwrap();
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let html = common::page(&c, &app.url("/")).await;
     assert!(html.contains("Time in ranges"), "dashboard shows figures");
     assert!(html.contains("data-testid=\"latest-reading\""));
     let clin = app.client();
-    let r = clin.post(app.url("/api/v1/auth/login"))
+    let r = clin
+        .post(app.url("/api/v1/auth/login"))
         .json(&json!({"email": seed::DEMO_CLINICIAN_EMAIL, "password": seed::DEMO_CLINICIAN_PASSWORD}))
-        .send().await.unwrap();
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(body(r).await["role"], "clinician");
     let html = clin.get(app.url("/clinic")).send().await.unwrap().text().await.unwrap();
@@ -275,33 +370,54 @@ async fn an_interrupted_demo_seed_is_completed(app: &TestApp) {
     let now = app::service::now_ms();
     let hash = auth::hash_password(seed::DEMO_PATIENT_PASSWORD.into()).await.unwrap();
     let email = auth::Email::parse(seed::DEMO_PATIENT_EMAIL).unwrap();
-    let user = auth::create_user(&app.state.db, &email, &hash, "Alex Demo", "patient", seed::DEMO_ZONE, true, now).await.unwrap().unwrap();
+    let user = auth::create_user(&app.state.db, &email, &hash, "Alex Demo", "patient", seed::DEMO_ZONE, true, now)
+        .await
+        .unwrap()
+        .unwrap();
     let resumed = seed::seed_demo(&app.state, now).await.unwrap();
     assert!(resumed.created, "the missing steps ran");
     assert!(resumed.records > 25_000, "{} records", resumed.records);
     let patient = store::entity::patients::Entity::find()
         .filter(store::entity::patients::Column::UserId.eq(&user.id))
-        .one(&app.state.db).await.unwrap().unwrap();
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
     let records = store::entity::patient_records::Entity::find()
         .filter(store::entity::patient_records::Column::PatientId.eq(&patient.id))
-        .count(&app.state.db).await.unwrap();
+        .count(&app.state.db)
+        .await
+        .unwrap();
     assert_eq!(records, 1, "linked to the demo clinic once");
     let again = seed::seed_demo(&app.state, now).await.unwrap();
     assert!(!again.created && again.records == 0, "{again:?}");
     let uploads = store::entity::uploads::Entity::find()
         .filter(store::entity::uploads::Column::PatientId.eq(&patient.id))
-        .count(&app.state.db).await.unwrap();
+        .count(&app.state.db)
+        .await
+        .unwrap();
     assert_eq!(uploads, 1, "one pump upload");
 }
 
 both_backends!(record_inserts_are_idempotent);
 async fn record_inserts_are_idempotent(app: &TestApp) {
-    use store::records::{insert_records, Batch, SourceRank};
+    use store::records::{Batch, SourceRank, insert_records};
     let c = app.user("gil@example.org", "patient").await;
     let me = body(c.get(app.url("/api/v1/me")).send().await.unwrap()).await;
     let pid = me["patient_id"].as_str().unwrap().to_string();
-    let data = devices::demo::generate(&devices::demo::DemoConfig::new(7, 10, chrono::NaiveDate::from_ymd_opt(2025, 3, 31).unwrap()));
-    let batch = Batch { patient_id: &pid, device_id: None, upload_id: None, rank: SourceRank::File, zone: chrono_tz::Europe::Berlin, clock_offset_s: 0 };
+    let data = devices::demo::generate(&devices::demo::DemoConfig::new(
+        7,
+        10,
+        chrono::NaiveDate::from_ymd_opt(2025, 3, 31).unwrap(),
+    ));
+    let batch = Batch {
+        patient_id: &pid,
+        device_id: None,
+        upload_id: None,
+        rank: SourceRank::File,
+        zone: chrono_tz::Europe::Berlin,
+        clock_offset_s: 0,
+    };
     let a = insert_records(&app.state.db, &batch, &data.records).await.unwrap();
     assert_eq!(a.total() as usize, data.records.len() - a.duplicates as usize);
     assert!(a.by_kind["cgm"] > 2500);
@@ -320,7 +436,12 @@ async fn login_is_rate_limited(app: &TestApp) {
     let limit = app.state.config.login_limit_per_email;
     let mut last = 0;
     for _ in 0..limit + 1 {
-        let r = c.post(app.url("/api/v1/auth/login")).json(&json!({"email": "hal@example.org", "password": "wrong-wrong-wrong"})).send().await.unwrap();
+        let r = c
+            .post(app.url("/api/v1/auth/login"))
+            .json(&json!({"email": "hal@example.org", "password": "wrong-wrong-wrong"}))
+            .send()
+            .await
+            .unwrap();
         last = r.status().as_u16();
         if last == 429 {
             assert!(r.headers().get("retry-after").is_some());
@@ -329,12 +450,24 @@ async fn login_is_rate_limited(app: &TestApp) {
     }
     assert_eq!(last, 429);
     // Even the right password is refused until the window passes.
-    let r = c.post(app.url("/api/v1/auth/login")).json(&json!({"email": "hal@example.org", "password": STRONG})).send().await.unwrap();
+    let r = c
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"email": "hal@example.org", "password": STRONG}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 429);
     // An unknown email is limited the same way (no enumeration).
     let mut unknown_last = 0;
     for _ in 0..limit + 1 {
-        unknown_last = c.post(app.url("/api/v1/auth/login")).json(&json!({"email": "ghost@example.org", "password": "wrong-wrong-wrong"})).send().await.unwrap().status().as_u16();
+        unknown_last = c
+            .post(app.url("/api/v1/auth/login"))
+            .json(&json!({"email": "ghost@example.org", "password": "wrong-wrong-wrong"}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
     }
     assert_eq!(unknown_last, 429);
 }
@@ -347,7 +480,9 @@ async fn idle_sessions_expire(app: &TestApp) {
     let idle = app.state.config.session_idle_ms;
     store::entity::sessions::Entity::update_many()
         .col_expr(store::entity::sessions::Column::LastSeenMs, Expr::value(app::service::now_ms() - idle - 1000))
-        .exec(&app.state.db).await.unwrap();
+        .exec(&app.state.db)
+        .await
+        .unwrap();
     assert_eq!(a.get(app.url("/api/v1/me")).send().await.unwrap().status(), 401);
 }
 
@@ -355,13 +490,22 @@ both_backends!(audit_chain_detects_tampering);
 async fn audit_chain_detects_tampering(app: &TestApp) {
     use sea_orm::ConnectionTrait;
     let _ = app.user("joe@example.org", "patient").await;
-    let _ = app.client().post(app.url("/api/v1/auth/login")).json(&json!({"email": "joe@example.org", "password": "bad-bad-bad-bad"})).send().await.unwrap();
+    let _ = app
+        .client()
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"email": "joe@example.org", "password": "bad-bad-bad-bad"}))
+        .send()
+        .await
+        .unwrap();
     match store::audit::verify(&app.state.db, &app.state.config.cipher.audit_key()).await.unwrap() {
         store::audit::Verdict::Intact { entries } => assert!(entries >= 2),
         other => panic!("{other:?}"),
     }
     app.state.db.execute_unprepared("UPDATE audit_log SET detail = 'edited' WHERE seq = 1").await.unwrap();
-    assert!(matches!(store::audit::verify(&app.state.db, &app.state.config.cipher.audit_key()).await.unwrap(), store::audit::Verdict::Broken { seq: 1, .. }));
+    assert!(matches!(
+        store::audit::verify(&app.state.db, &app.state.config.cipher.audit_key()).await.unwrap(),
+        store::audit::Verdict::Broken { seq: 1, .. }
+    ));
 }
 
 #[tokio::test]

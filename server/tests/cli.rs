@@ -17,7 +17,13 @@ fn diabase(db: &str) -> Command {
 
 #[test]
 fn help_for_every_command() {
-    for args in [vec!["--help"], vec!["serve", "--help"], vec!["migrate", "--help"], vec!["user", "add", "--help"], vec!["audit", "verify", "--help"]] {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["migrate", "--help"],
+        vec!["user", "add", "--help"],
+        vec!["audit", "verify", "--help"],
+    ] {
         let out = diabase("sqlite::memory:").args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"), "{args:?}");
@@ -33,8 +39,11 @@ fn user_add_migrate_and_audit_verify() {
 
     let mut child = diabase(&db)
         .args(["user", "add", "--email", "Op@Example.org", "--role", "clinician", "--password-stdin"])
-        .stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped())
-        .spawn().unwrap();
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     child.stdin.take().unwrap().write_all(b"violet-harbour-lantern-92\n").unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -58,9 +67,18 @@ fn user_add_migrate_and_audit_verify() {
     let out = diabase(&db).args(["user", "reset-2fa", "--email", "pat@example.org"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("had no two-factor"));
-    assert!(!diabase(&db).args(["user", "reset-2fa", "--email", "nobody@example.org"]).output().unwrap().status.success());
+    assert!(
+        !diabase(&db).args(["user", "reset-2fa", "--email", "nobody@example.org"]).output().unwrap().status.success()
+    );
     // A bad role is refused by the parser.
-    assert!(!diabase(&db).args(["user", "add", "--email", "x@example.org", "--role", "root"]).output().unwrap().status.success());
+    assert!(
+        !diabase(&db)
+            .args(["user", "add", "--email", "x@example.org", "--role", "root"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
 
     let out = diabase(&db).args(["audit", "verify"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
@@ -93,18 +111,33 @@ fn keys_rotate_reseals_every_identifier() {
         let opts = server::config::leptos_options("127.0.0.1:0".parse().unwrap(), &dir.0);
         let state = server::build_state(&db, cfg, opts).await.unwrap();
         let email = app::service::auth::Email::parse("keys@clinic.example").unwrap();
-        let user = app::service::auth::create_user(&state.db, &email, "x", "Keys", "clinician", "UTC", true, 0).await.unwrap().unwrap();
+        let user = app::service::auth::create_user(&state.db, &email, "x", "Keys", "clinician", "UTC", true, 0)
+            .await
+            .unwrap()
+            .unwrap();
         let actor = app::service::Actor { user, via: app::service::AuthVia::Session(String::new()) };
         let c = app::service::clinic::create_clinic(&state, &actor, "Key Clinic", 0).await.unwrap();
-        let input = app::service::clinic::NewRecord { name: "Kim Key".into(), birth_date: Some("1970-01-02".into()), mrn: Some("K-7".into()) };
+        let input = app::service::clinic::NewRecord {
+            name: "Kim Key".into(),
+            birth_date: Some("1970-01-02".into()),
+            mrn: Some("K-7".into()),
+        };
         app::service::clinic::create_record(&state, &actor, &c.id, input, app::service::now_ms()).await.unwrap()
     });
     let out = diabase(&db).env("DIABASE_KEY_FILE", &key_file).args(["keys", "rotate"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("re-sealed 4 values"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("re-sealed 4 values"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let new_key = store::crypto::FieldCipher::load_or_create(&key_file).unwrap();
     assert_ne!(new_key, old_key, "the key file holds the new key");
-    let retired: Vec<_> = std::fs::read_dir(&dir.0).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with("field.key.retired-")).collect();
+    let retired: Vec<_> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("field.key.retired-"))
+        .collect();
     assert_eq!(retired.len(), 1, "the old key is kept");
     let row = rt.block_on(async {
         let conn = store::connect(&db).await.unwrap();
@@ -132,7 +165,11 @@ fn export_json_and_fhir() {
     let total: u64 = summary["records"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
 
     let file = dir.0.join("me.json");
-    let out = diabase(&db).args(["export", "--user", "port@example.org", "--format", "json", "--out"]).arg(&file).output().unwrap();
+    let out = diabase(&db)
+        .args(["export", "--user", "port@example.org", "--format", "json", "--out"])
+        .arg(&file)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     assert_eq!(v["records"].as_array().unwrap().len() as u64, total);
@@ -141,11 +178,30 @@ fn export_json_and_fhir() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let b: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(b["resourceType"], "Bundle");
-    let cgm = b["entry"].as_array().unwrap().iter().filter(|e| e["resource"]["code"]["coding"][0]["code"] == "99504-3").count() as u64;
+    let cgm = b["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["resource"]["code"]["coding"][0]["code"] == "99504-3")
+        .count() as u64;
     assert_eq!(cgm, summary["records"]["cgm"].as_u64().unwrap());
 
-    assert!(!diabase(&db).args(["export", "--user", "nobody@example.org", "--format", "json"]).output().unwrap().status.success());
-    assert!(!diabase(&db).args(["export", "--user", "port@example.org", "--format", "xml"]).output().unwrap().status.success());
+    assert!(
+        !diabase(&db)
+            .args(["export", "--user", "nobody@example.org", "--format", "json"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    assert!(
+        !diabase(&db)
+            .args(["export", "--user", "port@example.org", "--format", "xml"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
     let out = diabase(&db).args(["audit", "verify"]).output().unwrap();
     assert!(out.status.success());
 }
@@ -176,9 +232,14 @@ async fn serve_https_with_hsts_and_secure_cookies() {
     let db = format!("sqlite://{}/tls.sqlite?mode=rwc", dir.0.display());
 
     // Half a configuration, or a file that is not a certificate: a clear error, no server.
-    let out = diabase(&db).args(["serve", "--addr", "127.0.0.1:1"]).env("DIABASE_TLS_CERT", &cert_file).output().unwrap();
+    let out =
+        diabase(&db).args(["serve", "--addr", "127.0.0.1:1"]).env("DIABASE_TLS_CERT", &cert_file).output().unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("DIABASE_TLS_KEY"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("DIABASE_TLS_KEY"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = diabase(&db)
         .args(["serve", "--addr", "127.0.0.1:1"])
         .env("DIABASE_TLS_CERT", &key_file)
@@ -249,7 +310,8 @@ async fn serve_https_with_hsts_and_secure_cookies() {
 async fn audit_verify_reports_a_truncated_log(backend: common::Backend) {
     let Some((db, pg_name, _dir)) = common::fresh_database(backend).await else { return };
     let tmp = TempDir::new("cli-audit-head");
-    let run = |args: &[&str]| diabase(&db).env("DIABASE_KEY_FILE", tmp.0.join("field.key")).args(args).output().unwrap();
+    let run =
+        |args: &[&str]| diabase(&db).env("DIABASE_KEY_FILE", tmp.0.join("field.key")).args(args).output().unwrap();
     for who in ["a", "b", "c"] {
         let out = run(&["user", "add", "--email", &format!("{who}@example.org"), "--role", "patient"]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

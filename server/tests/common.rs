@@ -161,7 +161,8 @@ impl TestApp {
     /// The outbox messages (`.eml` files), oldest first.
     pub fn outbox_mails(&self) -> Vec<String> {
         let Ok(dir) = std::fs::read_dir(&self.state.config.mail_outbox) else { return Vec::new() };
-        let mut files: Vec<_> = dir.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "eml")).collect();
+        let mut files: Vec<_> =
+            dir.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "eml")).collect();
         files.sort();
         files.iter().filter_map(|f| std::fs::read_to_string(f).ok()).collect()
     }
@@ -194,15 +195,26 @@ impl TestApp {
 
     /// Confirms a new account's address with the link of its sign-up mail.
     pub async fn confirm_email(&self, email: &str) {
-        let token = self.token_from_mail(email, "/verify-email").await.unwrap_or_else(|| panic!("no confirmation mail to {email}"));
-        let r = self.client().post(self.url("/api/v1/auth/verify-email")).json(&serde_json::json!({"token": token})).send().await.expect("verify");
+        let token = self
+            .token_from_mail(email, "/verify-email")
+            .await
+            .unwrap_or_else(|| panic!("no confirmation mail to {email}"));
+        let r = self
+            .client()
+            .post(self.url("/api/v1/auth/verify-email"))
+            .json(&serde_json::json!({"token": token}))
+            .send()
+            .await
+            .expect("verify");
         assert_eq!(r.status(), 204, "confirm {email}");
     }
 
     /// Stops the server and drops the PostgreSQL database.
     pub async fn finish(self) {
         // A server that does not stop fails the test instead of stalling the run.
-        tokio::time::timeout(std::time::Duration::from_secs(120), self.finish_inner()).await.expect("the test server stopped within 2 minutes");
+        tokio::time::timeout(std::time::Duration::from_secs(120), self.finish_inner())
+            .await
+            .expect("the test server stopped within 2 minutes");
     }
 
     async fn finish_inner(self) {

@@ -7,9 +7,9 @@
 
 mod common;
 
-use common::{Backend, TestApp, STRONG};
+use common::{Backend, STRONG, TestApp};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
 
 fn ci() -> bool {
@@ -21,11 +21,18 @@ fn fhir_python() -> Option<std::path::PathBuf> {
     let p = std::env::var_os("DIABASE_FHIR_PYTHON").map(std::path::PathBuf::from).or_else(|| {
         std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache/diabase/fhir-venv/bin/python"))
     })?;
-    let ok = std::process::Command::new(&p).args(["-c", "import fhir.resources"]).output().map(|o| o.status.success()).unwrap_or(false);
+    let ok = std::process::Command::new(&p)
+        .args(["-c", "import fhir.resources"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
     if ok {
         Some(p)
     } else if ci() {
-        panic!("the FHIR validator (fhir.resources in {}) is missing under CI=true: run `make test-tools`", p.display());
+        panic!(
+            "the FHIR validator (fhir.resources in {}) is missing under CI=true: run `make test-tools`",
+            p.display()
+        );
     } else {
         eprintln!("skipping FHIR validation: no fhir.resources at {} (run `make test-tools`)", p.display());
         None
@@ -47,7 +54,8 @@ fn validate_fhir(bundle: &[u8]) -> Option<String> {
 
 async fn upload_synthetic(app: &TestApp, c: &reqwest::Client) -> BTreeMap<String, u64> {
     let csv = devices::import::synth::carelink_csv(700);
-    let form = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(csv).file_name("carelink.csv"));
+    let form =
+        reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(csv).file_name("carelink.csv"));
     let r = c.post(app.url("/api/v1/uploads")).multipart(form).send().await.unwrap();
     assert_eq!(r.status(), 201);
     let v: Value = r.json().await.unwrap();
@@ -81,7 +89,10 @@ async fn export_json_and_fhir(app: &TestApp) {
     assert_eq!(v["uploads"].as_array().unwrap().len(), 1);
     // The login history is the account's data too.
     let logins = v["login_history"].as_array().unwrap();
-    assert!(!logins.is_empty() && logins.iter().all(|e| e["success"].is_boolean() && e["at"].is_string()), "{logins:?}");
+    assert!(
+        !logins.is_empty() && logins.iter().all(|e| e["success"].is_boolean() && e["at"].is_string()),
+        "{logins:?}"
+    );
     let records = v["records"].as_array().unwrap();
     assert_eq!(records.len() as u64, total, "every stored record is exported");
     let mut by_type: BTreeMap<String, u64> = BTreeMap::new();
@@ -107,17 +118,22 @@ async fn export_json_and_fhir(app: &TestApp) {
     let entries = b["entry"].as_array().unwrap();
     let urls: HashSet<&str> = entries.iter().map(|e| e["fullUrl"].as_str().unwrap()).collect();
     assert_eq!(urls.len(), entries.len(), "every entry has its own id");
-    let code_count = |code: &str| entries.iter().filter(|e| e["resource"]["code"]["coding"][0]["code"] == code).count() as u64;
+    let code_count =
+        |code: &str| entries.iter().filter(|e| e["resource"]["code"]["coding"][0]["code"] == code).count() as u64;
     assert_eq!(code_count("99504-3"), counts["cgm"]);
     assert_eq!(code_count("41653-7"), counts.get("bg").copied().unwrap_or(0));
-    let summary = entries.iter().find(|e| e["resource"]["code"]["coding"][0]["code"] == "104643-2").expect("a CGM summary");
+    let summary =
+        entries.iter().find(|e| e["resource"]["code"]["coding"][0]["code"] == "104643-2").expect("a CGM summary");
     let members = summary["resource"]["hasMember"].as_array().unwrap();
     assert!(members.len() >= 5, "{members:?}");
     // Every reference points at an entry of the bundle.
     let mut refs = 0;
     for e in entries {
         let r = &e["resource"];
-        for target in [&r["subject"], &r["device"], &r["patient"]].into_iter().chain(r["hasMember"].as_array().into_iter().flatten()) {
+        for target in [&r["subject"], &r["device"], &r["patient"]]
+            .into_iter()
+            .chain(r["hasMember"].as_array().into_iter().flatten())
+        {
             if let Some(t) = target["reference"].as_str() {
                 assert!(urls.contains(t), "dangling reference {t}");
                 refs += 1;
@@ -128,7 +144,10 @@ async fn export_json_and_fhir(app: &TestApp) {
     // The mean glucose member equals the report's figure over the same days.
     let from = summary["resource"]["effectivePeriod"]["start"].as_str().unwrap();
     let to = summary["resource"]["effectivePeriod"]["end"].as_str().unwrap();
-    let pid = c.get(app.url("/api/v1/me")).send().await.unwrap().json::<Value>().await.unwrap()["patient_id"].as_str().unwrap().to_string();
+    let pid = c.get(app.url("/api/v1/me")).send().await.unwrap().json::<Value>().await.unwrap()["patient_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let report: Value = c
         .get(app.url(&format!("/api/v1/patients/{pid}/report?from={from}&to={to}")))
         .send()
@@ -143,7 +162,15 @@ async fn export_json_and_fhir(app: &TestApp) {
     // The same data exports to the same resource ids.
     let (_, _, _, again) = export(app, &c, "fhir").await;
     let again: Value = serde_json::from_slice(&again).unwrap();
-    let ids = |b: &Value| b["entry"].as_array().unwrap().iter().filter(|e| e["resource"]["resourceType"] != "Bundle").map(|e| e["fullUrl"].clone()).collect::<Vec<_>>();
+    let ids = |b: &Value| {
+        b["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["resource"]["resourceType"] != "Bundle")
+            .map(|e| e["fullUrl"].clone())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(ids(&b), ids(&again));
     if let Some(out) = validate_fhir(&body) {
         assert!(out.starts_with(&format!("ok {}", entries.len())), "{out}");
@@ -192,7 +219,10 @@ async fn delete_account_removes_everything(app: &TestApp) {
     let glucose_of = |p: String| glucose::Entity::find().filter(glucose::Column::PatientId.eq(p)).count(db);
     let before_other = {
         let o: Value = other.get(app.url("/api/v1/me")).send().await.unwrap().json().await.unwrap();
-        (o["patient_id"].as_str().unwrap().to_string(), glucose_of(o["patient_id"].as_str().unwrap().to_string()).await.unwrap())
+        (
+            o["patient_id"].as_str().unwrap().to_string(),
+            glucose_of(o["patient_id"].as_str().unwrap().to_string()).await.unwrap(),
+        )
     };
     assert!(glucose_of(pid.clone()).await.unwrap() > 0);
 
@@ -210,13 +240,22 @@ async fn delete_account_removes_everything(app: &TestApp) {
     assert_eq!(r.status(), 204);
     assert!(r.headers().get("set-cookie").is_some(), "the session cookie is cleared");
     assert_eq!(c.get(app.url("/api/v1/me")).send().await.unwrap().status(), 401);
-    let r = app.client().post(app.url("/api/v1/auth/login")).json(&json!({"email": "leaving@example.org", "password": STRONG})).send().await.unwrap();
+    let r = app
+        .client()
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"email": "leaving@example.org", "password": STRONG}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
 
     assert!(users::Entity::find_by_id(uid.clone()).one(db).await.unwrap().is_none());
     assert!(store::entity::patients::Entity::find_by_id(pid.clone()).one(db).await.unwrap().is_none());
     assert_eq!(glucose_of(pid.clone()).await.unwrap(), 0);
-    assert_eq!(therapy_events::Entity::find().filter(therapy_events::Column::PatientId.eq(&pid)).count(db).await.unwrap(), 0);
+    assert_eq!(
+        therapy_events::Entity::find().filter(therapy_events::Column::PatientId.eq(&pid)).count(db).await.unwrap(),
+        0
+    );
     assert_eq!(uploads::Entity::find().filter(uploads::Column::PatientId.eq(&pid)).count(db).await.unwrap(), 0);
     // The other patient's data and the raw file they share are intact.
     assert_eq!(glucose_of(before_other.0.clone()).await.unwrap(), before_other.1);
@@ -234,7 +273,13 @@ async fn delete_account_removes_everything(app: &TestApp) {
         .await
         .unwrap();
     assert_eq!(n, 2);
-    assert!(matches!(store::audit::verify(db, &app.state.config.cipher.audit_key()).await.unwrap(), store::audit::Verdict::Intact { .. }), "the hash chain is intact");
+    assert!(
+        matches!(
+            store::audit::verify(db, &app.state.config.cipher.audit_key()).await.unwrap(),
+            store::audit::Verdict::Intact { .. }
+        ),
+        "the hash chain is intact"
+    );
 }
 
 both_backends!(delete_is_rate_limited);
@@ -246,7 +291,8 @@ async fn delete_is_rate_limited(app: &TestApp) {
     for attempt in 0..2 {
         let start = app::service::now_ms();
         for _ in 0..5 {
-            let r = c.delete(app.url("/api/v1/me")).json(&json!({"password": "wrong-wrong-wrong"})).send().await.unwrap();
+            let r =
+                c.delete(app.url("/api/v1/me")).json(&json!({"password": "wrong-wrong-wrong"})).send().await.unwrap();
             let s = r.status().as_u16();
             assert!(s == 400 || (attempt == 1 && s == 429), "{s}");
         }

@@ -18,9 +18,8 @@ fn hex(b: &[u8]) -> String {
 fn dump() -> Option<Value> {
     let dir = therapy::fixtures::fixtures_dir()?.join(DIR);
     let page = |name: String| std::fs::read(dir.join(name)).expect("fixture page");
-    let history: Vec<Value> = (0..=10)
-        .map(|n| json!({"number": n, "hex": hex(&page(format!("ReadHistoryData-page-{n}.data")))}))
-        .collect();
+    let history: Vec<Value> =
+        (0..=10).map(|n| json!({"number": n, "hex": hex(&page(format!("ReadHistoryData-page-{n}.data")))})).collect();
     Some(json!({
         "format": "minimed_pages",
         "device": {"manufacturer": "Medtronic", "model": "522", "serial": "578398", "firmware": "VER 2.4A1.1"},
@@ -108,7 +107,8 @@ async fn bad_pages_are_reported_and_bad_dumps_store_nothing(app: &TestApp) {
     let s: Value = r.json().await.unwrap();
     let rejected = s["rejected"].as_array().unwrap();
     assert!(
-        rejected.iter().any(|x| x["reason"].as_str().unwrap().contains("history page 3") && x["reason"].as_str().unwrap().contains("CRC")),
+        rejected.iter().any(|x| x["reason"].as_str().unwrap().contains("history page 3")
+            && x["reason"].as_str().unwrap().contains("CRC")),
         "{s}"
     );
     assert_eq!(s["records"]["cgm"], 169);
@@ -139,7 +139,11 @@ async fn bad_pages_are_reported_and_bad_dumps_store_nothing(app: &TestApp) {
 }
 
 /// Reads a simulated pump with the real driver (waits skipped), as the browser does.
-fn read_pump(sim: &mut devices::minimed::simulator::Simulator, since: Option<chrono::NaiveDateTime>, utc: chrono::DateTime<chrono::Utc>) -> Result<devices::minimed::dump::PumpDump, devices::minimed::driver::DriverError> {
+fn read_pump(
+    sim: &mut devices::minimed::simulator::Simulator,
+    since: Option<chrono::NaiveDateTime>,
+    utc: chrono::DateTime<chrono::Utc>,
+) -> Result<devices::minimed::dump::PumpDump, devices::minimed::driver::DriverError> {
     use devices::minimed::driver::{Driver, DriverConfig, run_blocking_with_clock};
     let mut cfg = DriverConfig::new("654321");
     cfg.since = since;
@@ -168,7 +172,11 @@ async fn a_simulated_pump_uploads_end_to_end_with_faults_and_incrementally(app: 
     assert!(e.to_string().contains("move it closer"), "{e}");
 
     // Radio faults are retried: the upload completes.
-    scenario.faults = vec![Fault::Nak { at_command: 0x80, times: 1 }, Fault::LostFrame { nth_read: 40 }, Fault::BadCrc { nth_frame: 25 }];
+    scenario.faults = vec![
+        Fault::Nak { at_command: 0x80, times: 1 },
+        Fault::LostFrame { nth_read: 40 },
+        Fault::BadCrc { nth_frame: 25 },
+    ];
     let mut sim = Simulator::new(scenario);
     let dump = read_pump(&mut sim, None, utc).unwrap();
     assert_eq!(dump.clock.as_ref().map(|c| c.pump), Some(clock));
@@ -193,14 +201,22 @@ async fn a_simulated_pump_uploads_end_to_end_with_faults_and_incrementally(app: 
     let me: Value = c.get(app.url("/api/v1/me")).send().await.unwrap().json().await.unwrap();
     let pid = me["patient_id"].as_str().unwrap();
     let day = newest.date();
-    let g: Value = c.get(app.url(&format!("/api/v1/patients/{pid}/glucose?from={day}&to={day}"))).send().await.unwrap().json().await.unwrap();
-    let last = g.as_array().unwrap().last().unwrap()["time"].as_str().unwrap().to_string();
-    let expect = chrono::TimeZone::from_local_datetime(&chrono_tz::Europe::Berlin, &(newest - chrono::Duration::minutes(2)))
-        .single()
+    let g: Value = c
+        .get(app.url(&format!("/api/v1/patients/{pid}/glucose?from={day}&to={day}")))
+        .send()
+        .await
         .unwrap()
-        .with_timezone(&chrono::Utc)
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string();
+        .json()
+        .await
+        .unwrap();
+    let last = g.as_array().unwrap().last().unwrap()["time"].as_str().unwrap().to_string();
+    let expect =
+        chrono::TimeZone::from_local_datetime(&chrono_tz::Europe::Berlin, &(newest - chrono::Duration::minutes(2)))
+            .single()
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
     assert_eq!(last, expect);
 
     // The pump is used for an hour; the next upload starts from what is stored and reads one page.
@@ -269,7 +285,11 @@ fn cli_inspects_bare_pages_and_dumps() {
     std::fs::write(&odd, [0u8; 1000]).unwrap();
     let out = std::process::Command::new(bin).arg("inspect").arg(&odd).output().unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("1024-byte pages"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1024-byte pages"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[allow(dead_code)]

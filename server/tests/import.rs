@@ -13,12 +13,18 @@ fn fixture(rel: &str) -> Option<(String, Vec<u8>)> {
 
 async fn upload(app: &TestApp, c: &reqwest::Client, name: &str, bytes: Vec<u8>) -> reqwest::Response {
     let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_string());
-    c.post(app.url("/api/v1/uploads")).multipart(reqwest::multipart::Form::new().part("file", part)).send().await.unwrap()
+    c.post(app.url("/api/v1/uploads"))
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap()
 }
 
 both_backends!(clarity_upload_is_idempotent_and_reported);
 async fn clarity_upload_is_idempotent_and_reported(app: &TestApp) {
-    let Some((name, bytes)) = fixture("dexcom-clarity-csv/glucosedao-synthetic/Clarity_Export_synthetic.csv") else { return };
+    let Some((name, bytes)) = fixture("dexcom-clarity-csv/glucosedao-synthetic/Clarity_Export_synthetic.csv") else {
+        return;
+    };
     let c = app.user("kim@example.org", "patient").await;
     let r = upload(app, &c, &name, bytes.clone()).await;
     assert_eq!(r.status(), 201);
@@ -30,27 +36,62 @@ async fn clarity_upload_is_idempotent_and_reported(app: &TestApp) {
 
     // The same file again: nothing new.
     let again: Value = upload(app, &c, &name, bytes).await.json().await.unwrap();
-    assert!(again["records"].as_object().unwrap().values().all(|v| v == 0) || again["records"].as_object().unwrap().is_empty(), "{again}");
+    assert!(
+        again["records"].as_object().unwrap().values().all(|v| v == 0)
+            || again["records"].as_object().unwrap().is_empty(),
+        "{again}"
+    );
     assert!(again["duplicates"].as_u64().unwrap() >= 3922);
 
     let me: Value = c.get(app.url("/api/v1/me")).send().await.unwrap().json().await.unwrap();
     let pid = me["patient_id"].as_str().unwrap();
-    let rep: Value = c.get(app.url(&format!("/api/v1/patients/{pid}/report?from=1961-04-12&to=1961-04-25"))).send().await.unwrap().json().await.unwrap();
+    let rep: Value = c
+        .get(app.url(&format!("/api/v1/patients/{pid}/report?from=1961-04-12&to=1961-04-25")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(rep["readings"], 3922);
     assert_eq!(rep["days"], 14);
-    for k in ["mean_mg_dl", "sd_mg_dl", "cv_percent", "gmi_percent", "cgm_active_percent", "very_low_percent", "low_percent", "in_range_percent", "high_percent", "very_high_percent", "gri"] {
+    for k in [
+        "mean_mg_dl",
+        "sd_mg_dl",
+        "cv_percent",
+        "gmi_percent",
+        "cgm_active_percent",
+        "very_low_percent",
+        "low_percent",
+        "in_range_percent",
+        "high_percent",
+        "very_high_percent",
+        "gri",
+    ] {
         assert!(rep[k].is_number(), "{k}");
     }
     assert_eq!(rep["agp"].as_array().unwrap().len(), 96);
-    let g: Value = c.get(app.url(&format!("/api/v1/patients/{pid}/glucose?from=1961-04-12&to=1961-04-12"))).send().await.unwrap().json().await.unwrap();
+    let g: Value = c
+        .get(app.url(&format!("/api/v1/patients/{pid}/glucose?from=1961-04-12&to=1961-04-12")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(g.as_array().unwrap().len() > 200);
 
     // Another patient cannot read it (404, the id is not confirmed).
     let other = app.user("lee@example.org", "patient").await;
-    let r = other.get(app.url(&format!("/api/v1/patients/{pid}/report?from=1961-04-12&to=1961-04-25"))).send().await.unwrap();
+    let r = other
+        .get(app.url(&format!("/api/v1/patients/{pid}/report?from=1961-04-12&to=1961-04-25")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     // Bad dates are a clear 400.
-    let r = c.get(app.url(&format!("/api/v1/patients/{pid}/report?from=1961-13-01&to=1961-04-25"))).send().await.unwrap();
+    let r =
+        c.get(app.url(&format!("/api/v1/patients/{pid}/report?from=1961-13-01&to=1961-04-25"))).send().await.unwrap();
     assert_eq!(r.status(), 400);
 
     // The history lists it; deleting removes exactly its records.
@@ -59,7 +100,14 @@ async fn clarity_upload_is_idempotent_and_reported(app: &TestApp) {
     let first = s["upload_id"].as_str().unwrap();
     assert_eq!(other.delete(app.url(&format!("/api/v1/uploads/{first}"))).send().await.unwrap().status(), 404);
     assert_eq!(c.delete(app.url(&format!("/api/v1/uploads/{first}"))).send().await.unwrap().status(), 204);
-    let rep: Value = c.get(app.url(&format!("/api/v1/patients/{pid}/report?from=1961-04-12&to=1961-04-25"))).send().await.unwrap().json().await.unwrap();
+    let rep: Value = c
+        .get(app.url(&format!("/api/v1/patients/{pid}/report?from=1961-04-12&to=1961-04-25")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(rep["readings"], 0);
 }
 
@@ -70,7 +118,12 @@ async fn bad_files_change_nothing(app: &TestApp) {
     assert_eq!(r.status(), 422);
     let e: Value = r.json().await.unwrap();
     assert!(e["error"]["message"].as_str().unwrap().contains("notes.txt"));
-    let r = c.post(app.url("/api/v1/uploads")).multipart(reqwest::multipart::Form::new().text("other", "x")).send().await.unwrap();
+    let r = c
+        .post(app.url("/api/v1/uploads"))
+        .multipart(reqwest::multipart::Form::new().text("other", "x"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     let list: Value = c.get(app.url("/api/v1/uploads")).send().await.unwrap().json().await.unwrap();
     assert!(list.as_array().unwrap().is_empty());
@@ -80,7 +133,9 @@ async fn bad_files_change_nothing(app: &TestApp) {
 both_backends!(a_failing_import_leaves_nothing_behind);
 async fn a_failing_import_leaves_nothing_behind(app: &TestApp) {
     use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait};
-    let Some((name, bytes)) = fixture("carelink-csv/decocare-578398-mm522/CareLink-Export-1430357806982.csv") else { return };
+    let Some((name, bytes)) = fixture("carelink-csv/decocare-578398-mm522/CareLink-Export-1430357806982.csv") else {
+        return;
+    };
     let c = app.user("nia@example.org", "patient").await;
     // Make the database refuse bolus rows, so the import fails part-way
     // through (after glucose rows, the raw blob and the upload row were written).
@@ -146,7 +201,9 @@ fn cli_inspect_import_and_report() {
 
     let tmp = common::TempDir::new("cli-import");
     let db = format!("sqlite://{}/i.sqlite?mode=rwc", tmp.0.display());
-    let run = |args: &[&str]| std::process::Command::new(bin).args(args).env("DATABASE_URL", &db).env("RUST_LOG", "warn").output().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(bin).args(args).env("DATABASE_URL", &db).env("RUST_LOG", "warn").output().unwrap()
+    };
     assert!(run(&["user", "add", "--email", "pat@example.org", "--role", "patient"]).status.success());
     let out = run(&["import", "--user", "pat@example.org", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -155,11 +212,13 @@ fn cli_inspect_import_and_report() {
     let out = run(&["import", "--user", "pat@example.org", file.to_str().unwrap()]);
     let s: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(s["duplicates"].as_u64().unwrap() >= 3922);
-    let out = run(&["report", "--user", "pat@example.org", "--from", "1961-04-12", "--to", "1961-04-25", "--format", "json"]);
+    let out =
+        run(&["report", "--user", "pat@example.org", "--from", "1961-04-12", "--to", "1961-04-25", "--format", "json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["readings"], 3922);
-    let out = run(&["report", "--user", "pat@example.org", "--from", "1961-04-12", "--to", "1961-04-25", "--format", "csv"]);
+    let out =
+        run(&["report", "--user", "pat@example.org", "--from", "1961-04-12", "--to", "1961-04-25", "--format", "csv"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("in_range_percent,"));
     let out = std::process::Command::new(bin).arg("inspect").arg("/etc/hostname").output().unwrap();
     assert!(!out.status.success());

@@ -6,10 +6,10 @@
 
 mod common;
 
-use app::service::nightscout::sha1_hex;
 use app::service::Config;
+use app::service::nightscout::sha1_hex;
 use common::{Backend, TempDir, TestApp, body, patient_with_site};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -96,7 +96,11 @@ async fn gzip_bombs_keep_memory_bounded(backend: Backend) {
     let secret = sha1_hex(site["secret"].as_str().unwrap().as_bytes());
 
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = cmd(&["serve", "--addr", &format!("127.0.0.1:{port}")]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let child = cmd(&["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let pid = child.id();
     let server = Killed(child);
     let base = format!("http://127.0.0.1:{port}");
@@ -126,7 +130,8 @@ async fn gzip_bombs_keep_memory_bounded(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "warm-up upload");
-    let r = http.get(format!("{base}/api/v1/entries.json?count=100")).header("api-secret", &secret).send().await.unwrap();
+    let r =
+        http.get(format!("{base}/api/v1/entries.json?count=100")).header("api-secret", &secret).send().await.unwrap();
     assert_eq!(r.status(), 200);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let baseline = rss_kb(pid);
@@ -181,7 +186,9 @@ async fn gzip_bombs_keep_memory_bounded(backend: Backend) {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let peak = sampler.await.unwrap();
     let grew_mb = peak.saturating_sub(baseline) as f64 / 1024.0;
-    eprintln!("{backend:?}: baseline {baseline} kB, peak {peak} kB (+{grew_mb:.1} MB), bombs answered in {took:?}: {answers:?}");
+    eprintln!(
+        "{backend:?}: baseline {baseline} kB, peak {peak} kB (+{grew_mb:.1} MB), bombs answered in {took:?}: {answers:?}"
+    );
     for (status, text) in &answers {
         assert!(*status == 413 || *status == 400, "a bomb is refused: {status} {text}");
         if *status == 413 {
@@ -189,7 +196,10 @@ async fn gzip_bombs_keep_memory_bounded(backend: Backend) {
             assert_eq!(v["status"], 413, "Nightscout's error shape: {text}");
         }
     }
-    assert!(grew_mb <= 64.0, "memory grew by {grew_mb:.1} MB under four 32 KB bombs (baseline {baseline} kB, peak {peak} kB)");
+    assert!(
+        grew_mb <= 64.0,
+        "memory grew by {grew_mb:.1} MB under four 32 KB bombs (baseline {baseline} kB, peak {peak} kB)"
+    );
     assert!(took < Duration::from_secs(20), "the bombs were refused quickly ({took:?})");
     let r = http.get(format!("{base}/api/v1/health")).send().await.expect("the server still answers");
     assert_eq!(r.status(), 200);
@@ -237,7 +247,8 @@ async fn nightscout_batches_are_bounded_while_parsed(app: &TestApp) {
     let deep = format!("[{}1{}]", "{\"a\":".repeat(40), "}".repeat(40));
     assert_eq!(post(deep.into_bytes()).await.unwrap().status(), 400);
     // A real batch still goes in.
-    let ok: Vec<Value> = (0..50i64).map(|i| json!({"type": "sgv", "sgv": 120, "date": 1_710_057_600_000 + i * 300_000})).collect();
+    let ok: Vec<Value> =
+        (0..50i64).map(|i| json!({"type": "sgv", "sgv": 120, "date": 1_710_057_600_000 + i * 300_000})).collect();
     let r = post(serde_json::to_vec(&ok).unwrap()).await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(body(r).await.as_array().unwrap().len(), 50);
@@ -274,12 +285,22 @@ async fn uploads_check_the_policy_before_reading_the_body(app: &TestApp) {
     let _owner = app.user("up-owner@example.org", "patient").await;
     let owner_pid = {
         let c = app.client();
-        let r = c.post(app.url("/api/v1/auth/login")).json(&json!({"email": "up-owner@example.org", "password": common::STRONG})).send().await.unwrap();
+        let r = c
+            .post(app.url("/api/v1/auth/login"))
+            .json(&json!({"email": "up-owner@example.org", "password": common::STRONG}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         body(c.get(app.url("/api/v1/me")).send().await.unwrap()).await["patient_id"].as_str().unwrap().to_string()
     };
     let stranger = app.user("up-stranger@example.org", "patient").await;
-    let r = stranger.post(app.url("/api/v1/tokens")).json(&json!({"name": "phone", "scopes": ["upload"]})).send().await.unwrap();
+    let r = stranger
+        .post(app.url("/api/v1/tokens"))
+        .json(&json!({"name": "phone", "scopes": ["upload"]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     let token = body(r).await["token"].as_str().unwrap().to_string();
     // A 50 MB upload of which only the first bytes are sent: the refusal
@@ -305,11 +326,14 @@ async fn uploads_check_the_policy_before_reading_the_body(app: &TestApp) {
 both_backends!(glucose_window_is_capped);
 async fn glucose_window_is_capped(app: &TestApp) {
     let c = app.user("window@example.org", "patient").await;
-    let pid = body(c.get(app.url("/api/v1/me")).send().await.unwrap()).await["patient_id"].as_str().unwrap().to_string();
-    let r = c.get(app.url(&format!("/api/v1/patients/{pid}/glucose?from=1990-01-01&to=2024-01-01"))).send().await.unwrap();
+    let pid =
+        body(c.get(app.url("/api/v1/me")).send().await.unwrap()).await["patient_id"].as_str().unwrap().to_string();
+    let r =
+        c.get(app.url(&format!("/api/v1/patients/{pid}/glucose?from=1990-01-01&to=2024-01-01"))).send().await.unwrap();
     assert_eq!(r.status(), 400);
     assert!(body(r).await["error"]["message"].as_str().unwrap().contains("five years"));
-    let r = c.get(app.url(&format!("/api/v1/patients/{pid}/glucose?from=2023-01-01&to=2024-01-01"))).send().await.unwrap();
+    let r =
+        c.get(app.url(&format!("/api/v1/patients/{pid}/glucose?from=2023-01-01&to=2024-01-01"))).send().await.unwrap();
     assert_eq!(r.status(), 200);
 }
 
@@ -317,7 +341,9 @@ async fn glucose_window_is_capped(app: &TestApp) {
 // Item 8: under TLS only the __Host- session cookie
 
 async fn only_the_host_cookie_under_tls(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, Config { secure_cookies: true, ..Config::default() }).await else { return };
+    let Some(app) = TestApp::spawn_with(backend, Config { secure_cookies: true, ..Config::default() }).await else {
+        return;
+    };
     let _ = app.user("tls-cookie@example.org", "patient").await;
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let r = http
@@ -337,7 +363,11 @@ async fn only_the_host_cookie_under_tls(backend: Backend) {
         .to_string();
     let token = set["__Host-diabase_session=".len()..].split(';').next().unwrap().to_string();
     let me = |cookie: String| http.get(app.url("/api/v1/me")).header("cookie", cookie).send();
-    assert_eq!(me(format!("diabase_session={token}")).await.unwrap().status(), 401, "the plain name is refused under TLS");
+    assert_eq!(
+        me(format!("diabase_session={token}")).await.unwrap().status(),
+        401,
+        "the plain name is refused under TLS"
+    );
     assert_eq!(me(format!("__Host-diabase_session={token}")).await.unwrap().status(), 200);
     app.finish().await;
 }
@@ -365,7 +395,13 @@ async fn concurrent_wrong_secrets_cannot_outrun_the_limit(app: &TestApp) {
         .map(|i| {
             let (http, url) = (http.clone(), app.url("/api/v1/entries.json"));
             tokio::spawn(async move {
-                http.get(url).header("api-secret", sha1_hex(format!("race-{i}").as_bytes())).send().await.unwrap().status().as_u16()
+                http.get(url)
+                    .header("api-secret", sha1_hex(format!("race-{i}").as_bytes()))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
             })
         })
         .collect();
@@ -378,7 +414,12 @@ async fn concurrent_wrong_secrets_cannot_outrun_the_limit(app: &TestApp) {
     assert_eq!(evaluated + refused, n, "{statuses:?}");
     assert!(evaluated <= limit, "{evaluated} wrong secrets were checked; the limit is {limit}");
     // The right secret waits for the window too.
-    let r = http.get(app.url("/api/v1/entries.json")).header("api-secret", sha1_hex(site["secret"].as_str().unwrap().as_bytes())).send().await.unwrap();
+    let r = http
+        .get(app.url("/api/v1/entries.json"))
+        .header("api-secret", sha1_hex(site["secret"].as_str().unwrap().as_bytes()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 429);
 }
 
@@ -389,7 +430,10 @@ async fn jwt_exchange_failures_are_counted(app: &TestApp) {
     // A right token is not a failure.
     let good = site["token"].as_str().unwrap().to_string();
     for _ in 0..3 {
-        assert_eq!(http.get(app.url(&format!("/api/v2/authorization/request/{good}"))).send().await.unwrap().status(), 200);
+        assert_eq!(
+            http.get(app.url(&format!("/api/v2/authorization/request/{good}"))).send().await.unwrap().status(),
+            200
+        );
     }
     let limit = server::nightscout::FAILED_AUTH_LIMIT as usize;
     for i in 0..limit {

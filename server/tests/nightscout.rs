@@ -7,7 +7,7 @@ mod common;
 use app::service::nightscout::sha1_hex;
 use common::{Backend, TestApp, body, patient_with_site};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 fn secret_of(site: &Value) -> String {
     sha1_hex(site["secret"].as_str().unwrap().as_bytes())
@@ -50,7 +50,8 @@ async fn sites_secrets_and_status(app: &TestApp) {
     assert_eq!(hex.len(), 16);
     assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()));
     // Only the SHA-1 of the secret is stored, never the secret.
-    let row = store::entity::nightscout_sites::Entity::find_by_id(pid.clone()).one(&app.state.db).await.unwrap().unwrap();
+    let row =
+        store::entity::nightscout_sites::Entity::find_by_id(pid.clone()).one(&app.state.db).await.unwrap().unwrap();
     assert_eq!(row.secret_sha1, sha1_hex(secret.as_bytes()));
     assert_ne!(row.token_hash, token);
     // Later reads of the site show no secret.
@@ -94,7 +95,12 @@ async fn sites_secrets_and_status(app: &TestApp) {
     assert_eq!(v["message"]["isAdmin"], true);
 
     // Reads and writes need the secret: missing or wrong is 401 in Nightscout's shape.
-    for path in ["/api/v1/entries.json", "/api/v1/treatments", &format!("/ns/{slug}/api/v1/entries"), "/api/v1/experiments/test"] {
+    for path in [
+        "/api/v1/entries.json",
+        "/api/v1/treatments",
+        &format!("/ns/{slug}/api/v1/entries"),
+        "/api/v1/experiments/test",
+    ] {
         let r = anon.get(app.url(path)).send().await.unwrap();
         assert_eq!(r.status(), 401, "{path}");
         let e = body(r).await;
@@ -105,15 +111,43 @@ async fn sites_secrets_and_status(app: &TestApp) {
     }
     let r = anon.post(app.url("/api/v1/entries")).json(&json!([sgv(0, 100)])).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    let r = anon.post(app.url(&format!("/ns/{slug}/api/v1/entries"))).header("api-secret", "wrong").json(&json!([sgv(0, 100)])).send().await.unwrap();
+    let r = anon
+        .post(app.url(&format!("/ns/{slug}/api/v1/entries")))
+        .header("api-secret", "wrong")
+        .json(&json!([sgv(0, 100)]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     // The hashed secret, the plain secret and the access token all open the site.
-    assert_eq!(anon.get(app.url("/api/v1/experiments/test")).header("api-secret", &hashed).send().await.unwrap().status(), 200);
-    assert_eq!(anon.get(app.url("/api/v1/experiments/test")).header("api-secret", &secret).send().await.unwrap().status(), 200);
+    assert_eq!(
+        anon.get(app.url("/api/v1/experiments/test")).header("api-secret", &hashed).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        anon.get(app.url("/api/v1/experiments/test")).header("api-secret", &secret).send().await.unwrap().status(),
+        200
+    );
     assert_eq!(anon.get(app.url(&format!("/api/v1/entries.json?token={token}"))).send().await.unwrap().status(), 200);
-    assert_eq!(anon.get(app.url(&format!("/ns/{slug}/api/v1/entries.json"))).header("api-secret", &hashed).send().await.unwrap().status(), 200);
+    assert_eq!(
+        anon.get(app.url(&format!("/ns/{slug}/api/v1/entries.json")))
+            .header("api-secret", &hashed)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     // A secret opens only its own site's path.
-    assert_eq!(anon.get(app.url("/ns/0000000000000000/api/v1/entries.json")).header("api-secret", &hashed).send().await.unwrap().status(), 401);
+    assert_eq!(
+        anon.get(app.url("/ns/0000000000000000/api/v1/entries.json"))
+            .header("api-secret", &hashed)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
 
     // Rotating: a new secret and token, the same site; the old ones stop working.
     let r = c.post(app.url("/api/v1/me/nightscout")).send().await.unwrap();
@@ -121,12 +155,31 @@ async fn sites_secrets_and_status(app: &TestApp) {
     let rotated = body(r).await;
     assert_eq!(rotated["site"], slug.as_str());
     assert_ne!(rotated["secret"], secret.as_str());
-    assert_eq!(anon.get(app.url("/api/v1/entries.json")).header("api-secret", &hashed).send().await.unwrap().status(), 401);
+    assert_eq!(
+        anon.get(app.url("/api/v1/entries.json")).header("api-secret", &hashed).send().await.unwrap().status(),
+        401
+    );
     assert_eq!(anon.get(app.url(&format!("/api/v1/entries.json?token={token}"))).send().await.unwrap().status(), 401);
-    assert_eq!(anon.get(app.url("/api/v1/entries.json")).header("api-secret", secret_of(&rotated)).send().await.unwrap().status(), 200);
+    assert_eq!(
+        anon.get(app.url("/api/v1/entries.json"))
+            .header("api-secret", secret_of(&rotated))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     // Documented in the OpenAPI document.
     let doc = body(anon.get(app.url("/api/v1/openapi.json")).send().await.unwrap()).await;
-    for p in ["/me/nightscout", "/entries", "/entries/{spec}", "/treatments/{id}", "/status.json", "/verifyauth", "/{collection}"] {
+    for p in [
+        "/me/nightscout",
+        "/entries",
+        "/entries/{spec}",
+        "/treatments/{id}",
+        "/status.json",
+        "/verifyauth",
+        "/{collection}",
+    ] {
         assert!(doc["paths"].get(p).is_some(), "{p} documented");
     }
     assert_eq!(doc["paths"]["/entries"]["get"]["tags"][0], "nightscout");
@@ -144,7 +197,13 @@ async fn uploaders_post_entries_and_readers_query_them(app: &TestApp) {
 
     // xDrip+ keeps a path in its URL: /ns/{site}/api/v1/entries, a batch.
     let batch: Vec<Value> = (0..3).map(|i| sgv(i, 100 + i * 10)).collect();
-    let r = phone.post(app.url(&format!("/ns/{slug}/api/v1/entries"))).header("api-secret", &secret).json(&batch).send().await.unwrap();
+    let r = phone
+        .post(app.url(&format!("/ns/{slug}/api/v1/entries")))
+        .header("api-secret", &secret)
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let stored = body(r).await;
     let stored = stored.as_array().unwrap();
@@ -158,18 +217,36 @@ async fn uploaders_post_entries_and_readers_query_them(app: &TestApp) {
         assert_eq!(s["type"], "sgv");
     }
     // The same batch again updates, adding nothing.
-    let r = phone.post(app.url(&format!("/ns/{slug}/api/v1/entries"))).header("api-secret", &secret).json(&batch).send().await.unwrap();
+    let r = phone
+        .post(app.url(&format!("/ns/{slug}/api/v1/entries")))
+        .header("api-secret", &secret)
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let again = body(r).await;
     assert_eq!(again.as_array().unwrap().len(), 3);
     assert_eq!(again[0]["_id"], stored[0]["_id"]);
 
     // Loop and AndroidAPS call the root: /api/v1/entries.json, one object at a time too.
-    let r = phone.post(app.url("/api/v1/entries.json")).header("api-secret", &secret).json(&sgv(3, 140)).send().await.unwrap();
+    let r = phone
+        .post(app.url("/api/v1/entries.json"))
+        .header("api-secret", &secret)
+        .json(&sgv(3, 140))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(body(r).await.as_array().unwrap().len(), 1);
     let mbg = json!({"type": "mbg", "mbg": 131, "date": t(3) + 1000, "device": "Contour"});
-    let r = phone.post(app.url("/api/v1/entries.json")).header("api-secret", &secret).json(&json!([mbg])).send().await.unwrap();
+    let r = phone
+        .post(app.url("/api/v1/entries.json"))
+        .header("api-secret", &secret)
+        .json(&json!([mbg]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
 
     // A gzip body (Content-Encoding: gzip), as uploaders compress large batches.
@@ -229,7 +306,12 @@ async fn uploaders_post_entries_and_readers_query_them(app: &TestApp) {
     // Percent-encoded brackets, as most HTTP libraries send them.
     let enc = get(format!("/api/v1/entries.json?find%5Bdate%5D%5B%24gte%5D={}", t(5))).await;
     assert_eq!(enc.len(), 1);
-    let r = phone.get(app.url("/api/v1/entries.json?find[date][$gte]=soon")).header("api-secret", &secret).send().await.unwrap();
+    let r = phone
+        .get(app.url("/api/v1/entries.json?find[date][$gte]=soon"))
+        .header("api-secret", &secret)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     // entries/current.json: the newest sgv.
     let cur = get("/api/v1/entries/current.json".into()).await;
@@ -239,23 +321,38 @@ async fn uploaders_post_entries_and_readers_query_them(app: &TestApp) {
     assert_eq!(one[0]["sgv"], 110);
 
     // The CGM entries are mirrored into the owner's own report.
-    let rep = body(c.get(app.url(&format!("/api/v1/patients/{pid}/report?from=2024-03-10&to=2024-03-10"))).send().await.unwrap()).await;
+    let rep = body(
+        c.get(app.url(&format!("/api/v1/patients/{pid}/report?from=2024-03-10&to=2024-03-10"))).send().await.unwrap(),
+    )
+    .await;
     assert_eq!(rep["readings"], 6, "{rep}");
     assert_eq!(rep["mean_mg_dl"].as_f64().unwrap().round(), 130.0);
     let uploads = body(c.get(app.url("/api/v1/uploads")).send().await.unwrap()).await;
-    let ns_upload = uploads.as_array().unwrap().iter().find(|u| u["format"] == "nightscout").expect("the Nightscout upload");
+    let ns_upload =
+        uploads.as_array().unwrap().iter().find(|u| u["format"] == "nightscout").expect("the Nightscout upload");
     assert_eq!(ns_upload["records"]["cgm"], 6, "{ns_upload}");
     assert_eq!(ns_upload["records"]["bg"], 1, "{ns_upload}");
 
     // Another patient's secret never sees this patient's data.
     let (_, other, _) = patient_with_site(app, "ns-cid@example.org").await;
     let other_secret = secret_of(&other);
-    let r = phone.get(app.url("/api/v1/entries.json?count=100")).header("api-secret", &other_secret).send().await.unwrap();
+    let r =
+        phone.get(app.url("/api/v1/entries.json?count=100")).header("api-secret", &other_secret).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(body(r).await.as_array().unwrap().is_empty());
-    let r = phone.get(app.url(&format!("/ns/{slug}/api/v1/entries.json"))).header("api-secret", &other_secret).send().await.unwrap();
+    let r = phone
+        .get(app.url(&format!("/ns/{slug}/api/v1/entries.json")))
+        .header("api-secret", &other_secret)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
-    let r = phone.get(app.url(&format!("/api/v1/entries/{}", stored[0]["_id"].as_str().unwrap()))).header("api-secret", &other_secret).send().await.unwrap();
+    let r = phone
+        .get(app.url(&format!("/api/v1/entries/{}", stored[0]["_id"].as_str().unwrap())))
+        .header("api-secret", &other_secret)
+        .send()
+        .await
+        .unwrap();
     assert!(body(r).await.as_array().unwrap().is_empty());
 
     // Two uploaders posting the same new reading at once store it once.
@@ -290,7 +387,13 @@ async fn treatments_update_delete_and_mirror(app: &TestApp) {
     let loop_app = app.client();
     let meal = json!({"eventType": "Meal Bolus", "created_at": iso(t(0)), "insulin": 2.0, "carbs": 30, "enteredBy": "loop://iPhone"});
     let note = json!({"eventType": "Note", "created_at": iso(t(12)), "notes": "walk"});
-    let r = loop_app.post(app.url("/api/v1/treatments.json")).header("api-secret", &secret).json(&json!([meal, note])).send().await.unwrap();
+    let r = loop_app
+        .post(app.url("/api/v1/treatments.json"))
+        .header("api-secret", &secret)
+        .json(&json!([meal, note]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let stored = body(r).await;
     assert_eq!(stored.as_array().unwrap().len(), 2);
@@ -305,13 +408,18 @@ async fn treatments_update_delete_and_mirror(app: &TestApp) {
 
     // Re-posting the same created_at + eventType (no _id) updates it.
     let again = json!({"eventType": "Meal Bolus", "created_at": iso(t(0)), "insulin": 2.5, "carbs": 30});
-    let r = loop_app.post(app.url("/api/v1/treatments")).header("api-secret", &secret).json(&again).send().await.unwrap();
+    let r =
+        loop_app.post(app.url("/api/v1/treatments")).header("api-secret", &secret).json(&again).send().await.unwrap();
     assert_eq!(body(r).await[0]["_id"], id.as_str());
-    let list = body(loop_app.get(app.url("/api/v1/treatments.json")).header("api-secret", &secret).send().await.unwrap()).await;
+    let list =
+        body(loop_app.get(app.url("/api/v1/treatments.json")).header("api-secret", &secret).send().await.unwrap())
+            .await;
     assert_eq!(list.as_array().unwrap().len(), 2);
     assert_eq!(list[0]["eventType"], "Note", "newest first");
     assert_eq!(list[1]["insulin"], 2.5);
-    let bolus = |ev: &[store::entity::therapy_events::Model]| ev.iter().filter(|e| e.kind == "bolus").map(|e| e.amount.unwrap()).collect::<Vec<_>>();
+    let bolus = |ev: &[store::entity::therapy_events::Model]| {
+        ev.iter().filter(|e| e.kind == "bolus").map(|e| e.amount.unwrap()).collect::<Vec<_>>()
+    };
     assert_eq!(bolus(&therapy_events(app, &pid).await), vec![2.5]);
 
     // find[created_at][$gte] and find[eventType].
@@ -324,7 +432,12 @@ async fn treatments_update_delete_and_mirror(app: &TestApp) {
     let newer = body(r).await;
     assert_eq!(newer.as_array().unwrap().len(), 1);
     assert_eq!(newer[0]["eventType"], "Note");
-    let r = loop_app.get(app.url("/api/v1/treatments?find[eventType]=Meal%20Bolus")).header("api-secret", &secret).send().await.unwrap();
+    let r = loop_app
+        .get(app.url("/api/v1/treatments?find[eventType]=Meal%20Bolus"))
+        .header("api-secret", &secret)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(body(r).await.as_array().unwrap().len(), 1);
 
     // PUT by _id (path, and body) changes the stored treatment and its mirror.
@@ -361,22 +474,34 @@ async fn treatments_update_delete_and_mirror(app: &TestApp) {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let list = body(loop_app.get(app.url("/api/v1/treatments")).header("api-secret", &secret).send().await.unwrap()).await;
+    let list =
+        body(loop_app.get(app.url("/api/v1/treatments")).header("api-secret", &secret).send().await.unwrap()).await;
     assert_eq!(list.as_array().unwrap().len(), 2);
     let ev = therapy_events(app, &pid).await;
     assert_eq!(ev.iter().filter(|e| e.kind == "note").count(), 2);
     assert!(bolus(&ev).is_empty());
 
     // DELETE by _id removes it and its mirrored records.
-    let r = loop_app.delete(app.url(&format!("/api/v1/treatments/{id}"))).header("api-secret", &secret).send().await.unwrap();
+    let r = loop_app
+        .delete(app.url(&format!("/api/v1/treatments/{id}")))
+        .header("api-secret", &secret)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let list = body(loop_app.get(app.url("/api/v1/treatments")).header("api-secret", &secret).send().await.unwrap()).await;
+    let list =
+        body(loop_app.get(app.url("/api/v1/treatments")).header("api-secret", &secret).send().await.unwrap()).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     let ev = therapy_events(app, &pid).await;
     assert_eq!(ev.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), vec!["note"]);
     // DELETE with find[...] (as Trio does).
     let note_id = list[0]["_id"].as_str().unwrap();
-    let r = loop_app.delete(app.url(&format!("/api/v1/treatments?find[_id]={note_id}"))).header("api-secret", &secret).send().await.unwrap();
+    let r = loop_app
+        .delete(app.url(&format!("/api/v1/treatments?find[_id]={note_id}")))
+        .header("api-secret", &secret)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert!(therapy_events(app, &pid).await.is_empty());
     let r = loop_app.delete(app.url("/api/v1/treatments")).header("api-secret", &secret).send().await.unwrap();
@@ -384,21 +509,34 @@ async fn treatments_update_delete_and_mirror(app: &TestApp) {
 
     // devicestatus and profile are kept and served back.
     let ds = json!({"device": "loop://iPhone", "created_at": iso(t(2)), "loop": {"iob": {"iob": 1.2}}});
-    let r = loop_app.post(app.url("/api/v1/devicestatus.json")).header("api-secret", &secret).json(&ds).send().await.unwrap();
+    let r = loop_app
+        .post(app.url("/api/v1/devicestatus.json"))
+        .header("api-secret", &secret)
+        .json(&ds)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let got = body(loop_app.get(app.url("/api/v1/devicestatus.json?count=1")).header("api-secret", &secret).send().await.unwrap()).await;
+    let got = body(
+        loop_app.get(app.url("/api/v1/devicestatus.json?count=1")).header("api-secret", &secret).send().await.unwrap(),
+    )
+    .await;
     assert_eq!(got[0]["loop"]["iob"]["iob"], 1.2);
     let profile = json!({"defaultProfile": "Default", "startDate": iso(t(0)), "units": "mg/dl",
         "store": {"Default": {"dia": 6, "basal": [{"time": "00:00", "value": 0.8}], "carbratio": [{"time": "00:00", "value": 10}],
         "sens": [{"time": "00:00", "value": 40}], "target_low": [{"time": "00:00", "value": 100}], "target_high": [{"time": "00:00", "value": 110}],
         "timezone": "UTC", "units": "mg/dl"}}});
-    let r = loop_app.post(app.url("/api/v1/profile")).header("api-secret", &secret).json(&profile).send().await.unwrap();
+    let r =
+        loop_app.post(app.url("/api/v1/profile")).header("api-secret", &secret).json(&profile).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    let cur = body(loop_app.get(app.url("/api/v1/profile/current")).header("api-secret", &secret).send().await.unwrap()).await;
+    let cur =
+        body(loop_app.get(app.url("/api/v1/profile/current")).header("api-secret", &secret).send().await.unwrap())
+            .await;
     assert_eq!(cur["defaultProfile"], "Default");
     let all = body(loop_app.get(app.url("/api/v1/profiles")).header("api-secret", &secret).send().await.unwrap()).await;
     assert_eq!(all.as_array().unwrap().len(), 1);
-    let all = body(loop_app.get(app.url("/api/v1/profile.json")).header("api-secret", &secret).send().await.unwrap()).await;
+    let all =
+        body(loop_app.get(app.url("/api/v1/profile.json")).header("api-secret", &secret).send().await.unwrap()).await;
     assert_eq!(all[0]["store"]["Default"]["dia"], 6);
 }
 
@@ -451,7 +589,13 @@ async fn androidaps_api_v3_with_jwt(app: &TestApp) {
     assert_eq!(dedup["isDeduplication"], true);
     assert_eq!(dedup["identifier"], ident.as_str());
     let treatment = json!({"identifier": "aaps-treatment-1", "eventType": "Correction Bolus", "date": t(1), "created_at": iso(t(1)), "insulin": 0.7, "utcOffset": 60, "app": "AAPS"});
-    let r = aaps.post(app.url(&format!("/ns/{slug}/api/v3/treatments"))).bearer_auth(&jwt).json(&treatment).send().await.unwrap();
+    let r = aaps
+        .post(app.url(&format!("/ns/{slug}/api/v3/treatments")))
+        .bearer_auth(&jwt)
+        .json(&treatment)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     assert_eq!(body(r).await["identifier"], "aaps-treatment-1");
     assert_eq!(therapy_events(app, &pid).await.iter().filter(|e| e.kind == "bolus").count(), 1);
@@ -463,15 +607,31 @@ async fn androidaps_api_v3_with_jwt(app: &TestApp) {
     assert_eq!(one["result"]["sgv"], 123);
     assert_eq!(one["result"]["identifier"], ident.as_str());
     assert!(one["result"]["srvModified"].is_i64());
-    let found = body(aaps.get(app.url(&format!("/api/v3/entries?sort$desc=date&type=sgv&limit=10&date$gte={}", t(0)))).bearer_auth(&jwt).send().await.unwrap()).await;
+    let found = body(
+        aaps.get(app.url(&format!("/api/v3/entries?sort$desc=date&type=sgv&limit=10&date$gte={}", t(0))))
+            .bearer_auth(&jwt)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(found["result"].as_array().unwrap().len(), 1);
-    let none = body(aaps.get(app.url(&format!("/api/v3/entries?date$gt={}", t(0)))).bearer_auth(&jwt).send().await.unwrap()).await;
+    let none =
+        body(aaps.get(app.url(&format!("/api/v3/entries?date$gt={}", t(0)))).bearer_auth(&jwt).send().await.unwrap())
+            .await;
     assert!(none["result"].as_array().unwrap().is_empty());
     assert_eq!(aaps.get(app.url("/api/v3/entries?limit=5000")).bearer_auth(&jwt).send().await.unwrap().status(), 400);
     assert_eq!(aaps.get(app.url("/api/v3/nosuch")).bearer_auth(&jwt).send().await.unwrap().status(), 404);
-    let treated = body(aaps.get(app.url("/api/v3/treatments/aaps-treatment-1")).bearer_auth(&jwt).send().await.unwrap()).await;
+    let treated =
+        body(aaps.get(app.url("/api/v3/treatments/aaps-treatment-1")).bearer_auth(&jwt).send().await.unwrap()).await;
     assert_eq!(treated["result"]["insulin"], 0.7);
-    let r = aaps.patch(app.url("/api/v3/treatments/aaps-treatment-1")).bearer_auth(&jwt).json(&json!({"insulin": 0.9})).send().await.unwrap();
+    let r = aaps
+        .patch(app.url("/api/v3/treatments/aaps-treatment-1"))
+        .bearer_auth(&jwt)
+        .json(&json!({"insulin": 0.9}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let ev = therapy_events(app, &pid).await;
     assert_eq!(ev.iter().filter(|e| e.kind == "bolus").map(|e| e.amount.unwrap()).collect::<Vec<_>>(), vec![0.9]);
@@ -482,14 +642,21 @@ async fn androidaps_api_v3_with_jwt(app: &TestApp) {
     let hist = body(r).await;
     let last = hist["result"][0]["srvModified"].as_i64().unwrap();
     assert_eq!(etag, format!("W/\"{last}\""));
-    let after = body(aaps.get(app.url(&format!("/api/v3/treatments/history/{last}"))).bearer_auth(&jwt).send().await.unwrap()).await;
+    let after =
+        body(aaps.get(app.url(&format!("/api/v3/treatments/history/{last}"))).bearer_auth(&jwt).send().await.unwrap())
+            .await;
     assert!(after["result"].as_array().unwrap().is_empty());
 
     let r = aaps.delete(app.url("/api/v3/treatments/aaps-treatment-1")).bearer_auth(&jwt).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(aaps.get(app.url("/api/v3/treatments/aaps-treatment-1")).bearer_auth(&jwt).send().await.unwrap().status(), 410);
+    assert_eq!(
+        aaps.get(app.url("/api/v3/treatments/aaps-treatment-1")).bearer_auth(&jwt).send().await.unwrap().status(),
+        410
+    );
     assert!(therapy_events(app, &pid).await.is_empty());
-    let hist = body(aaps.get(app.url(&format!("/api/v3/treatments/history/{last}"))).bearer_auth(&jwt).send().await.unwrap()).await;
+    let hist =
+        body(aaps.get(app.url(&format!("/api/v3/treatments/history/{last}"))).bearer_auth(&jwt).send().await.unwrap())
+            .await;
     assert_eq!(hist["result"][0]["isValid"], false);
     let lm = body(aaps.get(app.url("/api/v3/lastModified")).bearer_auth(&jwt).send().await.unwrap()).await;
     assert!(lm["result"]["collections"]["treatments"].as_i64().unwrap() > last - 1);
@@ -498,11 +665,20 @@ async fn androidaps_api_v3_with_jwt(app: &TestApp) {
     let secret = secret_of(&site);
     let v1 = body(aaps.get(app.url("/api/v1/entries.json")).header("api-secret", &secret).send().await.unwrap()).await;
     assert_eq!(v1.as_array().unwrap().len(), 1);
-    let v1 = body(aaps.get(app.url("/api/v1/treatments.json")).header("api-secret", &secret).send().await.unwrap()).await;
+    let v1 =
+        body(aaps.get(app.url("/api/v1/treatments.json")).header("api-secret", &secret).send().await.unwrap()).await;
     assert!(v1.as_array().unwrap().is_empty());
-    let r = aaps.delete(app.url(&format!("/api/v3/entries/{ident}?permanent=true"))).bearer_auth(&jwt).send().await.unwrap();
+    let r = aaps
+        .delete(app.url(&format!("/api/v3/entries/{ident}?permanent=true")))
+        .bearer_auth(&jwt)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(aaps.get(app.url(&format!("/api/v3/entries/{ident}"))).bearer_auth(&jwt).send().await.unwrap().status(), 404);
+    assert_eq!(
+        aaps.get(app.url(&format!("/api/v3/entries/{ident}"))).bearer_auth(&jwt).send().await.unwrap().status(),
+        404
+    );
 
     // Rotating the site invalidates its JWTs.
     c.post(app.url("/api/v1/me/nightscout")).send().await.unwrap();
@@ -546,7 +722,13 @@ async fn read_only_tokens_read_and_never_write(app: &TestApp) {
     let read = site["read_token"].as_str().unwrap().to_string();
     assert!(read.starts_with("diabase-readonly-"), "{read}");
     let http = reqwest::Client::new();
-    let r = http.post(app.url("/api/v1/entries")).header("api-secret", &secret).json(&json!([sgv(0, 120)])).send().await.unwrap();
+    let r = http
+        .post(app.url("/api/v1/entries"))
+        .header("api-secret", &secret)
+        .json(&json!([sgv(0, 120)]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     // Reads with the read-only token, at the root and under the site path.
     let got = body(http.get(app.url(&format!("/api/v1/entries.json?token={read}"))).send().await.unwrap()).await;
@@ -555,7 +737,8 @@ async fn read_only_tokens_read_and_never_write(app: &TestApp) {
     let r = http.get(app.url(&format!("/ns/{slug}/api/v1/entries/sgv.json?token={read}"))).send().await.unwrap();
     assert_eq!(r.status(), 200);
     // Never writes: v1 answers 401 as Nightscout does for a missing permission.
-    let r = http.post(app.url(&format!("/api/v1/entries?token={read}"))).json(&json!([sgv(1, 130)])).send().await.unwrap();
+    let r =
+        http.post(app.url(&format!("/api/v1/entries?token={read}"))).json(&json!([sgv(1, 130)])).send().await.unwrap();
     assert_eq!(r.status(), 401);
     let r = http.delete(app.url(&format!("/api/v1/entries?token={read}"))).send().await.unwrap();
     assert_eq!(r.status(), 401);
@@ -573,7 +756,8 @@ async fn read_only_tokens_read_and_never_write(app: &TestApp) {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
-    let stored = body(http.get(app.url(&format!("/api/v1/entries.json?token={read}&count=10"))).send().await.unwrap()).await;
+    let stored =
+        body(http.get(app.url(&format!("/api/v1/entries.json?token={read}&count=10"))).send().await.unwrap()).await;
     assert_eq!(stored.as_array().unwrap().len(), 1, "nothing written with the read-only token");
 }
 
@@ -583,7 +767,12 @@ async fn failed_secrets_are_rate_limited(app: &TestApp) {
     let http = reqwest::Client::new();
     let limit = server::nightscout::FAILED_AUTH_LIMIT as usize;
     for i in 0..limit {
-        let r = http.get(app.url("/api/v1/entries.json")).header("api-secret", sha1_hex(format!("guess-{i}").as_bytes())).send().await.unwrap();
+        let r = http
+            .get(app.url("/api/v1/entries.json"))
+            .header("api-secret", sha1_hex(format!("guess-{i}").as_bytes()))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 401, "attempt {i}");
     }
     // Past the limit even the right secret waits for the window to pass.
@@ -609,7 +798,12 @@ async fn browser_readers_get_cors(app: &TestApp) {
         .unwrap();
     assert!(r.status().is_success(), "preflight: {}", r.status());
     assert_eq!(r.headers()["access-control-allow-origin"], "*");
-    let r = http.get(app.url(&format!("/api/v1/entries.json?token={read}"))).header("origin", "https://watchface.example").send().await.unwrap();
+    let r = http
+        .get(app.url(&format!("/api/v1/entries.json?token={read}")))
+        .header("origin", "https://watchface.example")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["access-control-allow-origin"], "*");
     let r = http.get(app.url("/api/v3/status")).header("origin", "https://watchface.example").send().await.unwrap();
@@ -644,10 +838,22 @@ async fn behaves_as_nightscout_for_clients(app: &TestApp) {
     let xdrip = json!({"device": "xDrip-DexcomG6", "date": t(0), "dateString": "2024-03-10T09:00:00.000+0100",
         "sysTime": "2024-03-10T09:00:00.000+0100", "sgv": 120, "delta": 1.5, "direction": "Flat", "type": "sgv",
         "filtered": 120000, "unfiltered": 120000, "rssi": 100, "noise": 1});
-    let r = phone.post(app.url(&format!("/ns/{slug}/api/v1/entries"))).header("api-secret", &secret).json(&json!([xdrip])).send().await.unwrap();
+    let r = phone
+        .post(app.url(&format!("/ns/{slug}/api/v1/entries")))
+        .header("api-secret", &secret)
+        .json(&json!([xdrip]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let loop_entry = json!({"device": "loop://iPhone", "date": t(0), "dateString": iso(t(0)), "sgv": 120, "direction": "Flat", "type": "sgv"});
-    let r = phone.post(app.url("/api/v1/entries.json")).header("api-secret", &secret).json(&json!([loop_entry])).send().await.unwrap();
+    let r = phone
+        .post(app.url("/api/v1/entries.json"))
+        .header("api-secret", &secret)
+        .json(&json!([loop_entry]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let at = get(format!("/api/v1/entries.json?find[date]={}", t(0))).await;
     assert_eq!(at.len(), 1, "{at:?}");
@@ -666,7 +872,13 @@ async fn behaves_as_nightscout_for_clients(app: &TestApp) {
     // An entry without a valid time is refused, never stamped with the
     // server's clock; the valid documents of its batch are stored.
     let junk = json!({"sgv": "high", "date": "yesterday", "dateString": "not a date"});
-    let r = phone.post(app.url("/api/v1/entries")).header("api-secret", &secret).json(&json!([sgv(1, 125), junk])).send().await.unwrap();
+    let r = phone
+        .post(app.url("/api/v1/entries"))
+        .header("api-secret", &secret)
+        .json(&json!([sgv(1, 125), junk]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let answer = body(r).await;
     let answer = answer.as_array().unwrap();
@@ -683,7 +895,13 @@ async fn behaves_as_nightscout_for_clients(app: &TestApp) {
     // Alone, it is refused with 400 and nothing changes.
     let r = phone.post(app.url("/api/v1/entries")).header("api-secret", &secret).json(&junk).send().await.unwrap();
     assert_eq!(r.status(), 400);
-    let r = phone.post(app.url("/api/v1/entries")).header("api-secret", &secret).json(&json!({"sgv": 99})).send().await.unwrap();
+    let r = phone
+        .post(app.url("/api/v1/entries"))
+        .header("api-secret", &secret)
+        .json(&json!({"sgv": 99}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400, "no time at all");
     assert_eq!(get("/api/v1/entries.json?count=100".into()).await.len(), 3);
 
@@ -692,7 +910,13 @@ async fn behaves_as_nightscout_for_clients(app: &TestApp) {
     let removed = json!({"eventType": "Correction Bolus", "created_at": iso(t(2)), "insulin": 1.5, "isValid": false,
         "NSCLIENT_ID": 1_710_057_600_123i64, "pumpId": "4711", "enteredBy": "openaps://AndroidAPS"});
     let kept = json!({"eventType": "Correction Bolus", "created_at": iso(t(3)), "insulin": "0.5", "isValid": true});
-    let r = phone.post(app.url("/api/v1/treatments")).header("api-secret", &secret).json(&json!([removed, kept])).send().await.unwrap();
+    let r = phone
+        .post(app.url("/api/v1/treatments"))
+        .header("api-secret", &secret)
+        .json(&json!([removed, kept]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let list = get("/api/v1/treatments".into()).await;
     assert_eq!(list.len(), 2);
@@ -711,11 +935,14 @@ async fn behaves_as_nightscout_for_clients(app: &TestApp) {
         "store": {"Default": {"dia": 5, "basal": [{"time": "00:00", "value": 0.9}], "timezone": "UTC", "units": "mg/dl"}}});
     let r = phone.post(app.url("/api/v1/profile")).header("api-secret", &secret).json(&profile).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    let cur = body(phone.get(app.url("/api/v1/profile/current")).header("api-secret", &secret).send().await.unwrap()).await;
+    let cur =
+        body(phone.get(app.url("/api/v1/profile/current")).header("api-secret", &secret).send().await.unwrap()).await;
     assert_eq!(cur["mills"], "1710057600000");
 
     // Treatments without count: Nightscout's 100 newest (1000 with find).
-    let many: Vec<Value> = (0..120).map(|i| json!({"eventType": "Note", "created_at": iso(t(10 + i)), "notes": format!("n{i}")})).collect();
+    let many: Vec<Value> = (0..120)
+        .map(|i| json!({"eventType": "Note", "created_at": iso(t(10 + i)), "notes": format!("n{i}")}))
+        .collect();
     let r = phone.post(app.url("/api/v1/treatments")).header("api-secret", &secret).json(&many).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let list = get("/api/v1/treatments".into()).await;
@@ -738,7 +965,13 @@ async fn old_entry_keys_migrate_to_nightscouts(app: &TestApp) {
     let (_c, site, pid) = patient_with_site(app, "ns-mig@example.org").await;
     let secret = secret_of(&site);
     let phone = app.client();
-    let r = phone.post(app.url("/api/v1/entries")).header("api-secret", &secret).json(&json!([sgv(0, 120), sgv(1, 125)])).send().await.unwrap();
+    let r = phone
+        .post(app.url("/api/v1/entries"))
+        .header("api-secret", &secret)
+        .json(&json!([sgv(0, 120), sgv(1, 125)]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let db = &app.state.db;
     // As the old code stored them: the device in the key, and Loop's copy of reading 0 beside xDrip's.
@@ -760,7 +993,9 @@ async fn old_entry_keys_migrate_to_nightscouts(app: &TestApp) {
     let list = |path: &str| {
         let url = app.url(path);
         let (phone, secret) = (phone.clone(), secret.clone());
-        async move { body(phone.get(url).header("api-secret", secret).send().await.unwrap()).await.as_array().unwrap().clone() }
+        async move {
+            body(phone.get(url).header("api-secret", secret).send().await.unwrap()).await.as_array().unwrap().clone()
+        }
     };
     assert_eq!(live(list("/api/v1/entries.json?count=100").await), vec![125, 121, 120], "doubled before the migration");
     Migrator::down(db, Some(1)).await.unwrap();
@@ -778,14 +1013,28 @@ async fn old_entry_keys_migrate_to_nightscouts(app: &TestApp) {
     assert!(keys.contains(&Some(format!("{}|sgv", t(0)))), "{keys:?}");
     assert!(keys.contains(&Some(format!("{}|sgv", t(1)))), "{keys:?}");
     // The deletion is in API v3 history, after everything before it.
-    let jwt = body(phone.get(app.url(&format!("/api/v2/authorization/request/{}", site["token"].as_str().unwrap()))).send().await.unwrap()).await;
+    let jwt = body(
+        phone
+            .get(app.url(&format!("/api/v2/authorization/request/{}", site["token"].as_str().unwrap())))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     let jwt = jwt["token"].as_str().unwrap().to_string();
-    let h = body(phone.get(app.url("/api/v3/entries/history/7000000000000")).bearer_auth(&jwt).send().await.unwrap()).await;
+    let h =
+        body(phone.get(app.url("/api/v3/entries/history/7000000000000")).bearer_auth(&jwt).send().await.unwrap()).await;
     let gone: Vec<&Value> = h["result"].as_array().unwrap().iter().filter(|d| d["isValid"] == false).collect();
     assert_eq!(gone.len(), 1, "{h}");
     assert_eq!(gone[0]["sgv"], 120);
     // xDrip+ re-posting reading 0 now updates the one that stayed.
-    let r = phone.post(app.url("/api/v1/entries")).header("api-secret", &secret).json(&json!([sgv(0, 122)])).send().await.unwrap();
+    let r = phone
+        .post(app.url("/api/v1/entries"))
+        .header("api-secret", &secret)
+        .json(&json!([sgv(0, 122)]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(live(list("/api/v1/entries.json?count=100").await), vec![125, 122]);
 }

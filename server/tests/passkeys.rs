@@ -15,7 +15,7 @@ use openssl::ec::{EcGroup, EcKey};
 use openssl::ecdsa::EcdsaSig;
 use openssl::nid::Nid;
 use openssl::pkey::Private;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 const ORIGIN: &str = "http://localhost:8443";
@@ -118,7 +118,8 @@ impl SoftKey {
         let pk = &options["publicKey"];
         assert_eq!(pk["rp"]["id"], RP_ID);
         self.user_handle = unb64(pk["user"]["id"].as_str().unwrap());
-        let client = json!({"type": "webauthn.create", "challenge": pk["challenge"], "origin": ORIGIN, "crossOrigin": false});
+        let client =
+            json!({"type": "webauthn.create", "challenge": pk["challenge"], "origin": ORIGIN, "crossOrigin": false});
         let client = serde_json::to_vec(&client).unwrap();
         // User present + verified + attested credential data.
         let auth = self.auth_data(0x45, true);
@@ -143,7 +144,8 @@ impl SoftKey {
     fn get(&mut self, options: &Value, origin: &str) -> Value {
         let pk = &options["publicKey"];
         self.counter += 1;
-        let client = json!({"type": "webauthn.get", "challenge": pk["challenge"], "origin": origin, "crossOrigin": false});
+        let client =
+            json!({"type": "webauthn.get", "challenge": pk["challenge"], "origin": origin, "crossOrigin": false});
         let client = serde_json::to_vec(&client).unwrap();
         let auth = self.auth_data(0x05, false);
         let mut msg = auth.clone();
@@ -182,16 +184,29 @@ async fn register(app: &TestApp, c: &reqwest::Client, key: &mut SoftKey, name: &
     let sel = &start["options"]["publicKey"]["authenticatorSelection"];
     assert_eq!((sel["residentKey"].as_str(), sel["requireResidentKey"].as_bool()), (Some("required"), Some(true)));
     let credential = key.create(&start["options"]);
-    post(c, app.url("/api/v1/me/passkeys"), json!({"challenge_id": start["challenge_id"], "name": name, "credential": credential})).await
+    post(
+        c,
+        app.url("/api/v1/me/passkeys"),
+        json!({"challenge_id": start["challenge_id"], "name": name, "credential": credential}),
+    )
+    .await
 }
 
 async fn sign_in(app: &TestApp, key: &mut SoftKey, origin: &str) -> (u16, Value, reqwest::Client) {
     let c = app.client();
     let (s, start) = post(&c, app.url("/api/v1/auth/passkey/start"), json!({})).await;
     assert_eq!(s, 200, "{start}");
-    assert!(start["options"]["publicKey"]["allowCredentials"].as_array().is_none_or(|a| a.is_empty()), "discoverable: no list");
+    assert!(
+        start["options"]["publicKey"]["allowCredentials"].as_array().is_none_or(|a| a.is_empty()),
+        "discoverable: no list"
+    );
     let credential = key.get(&start["options"], origin);
-    let (s, v) = post(&c, app.url("/api/v1/auth/passkey/finish"), json!({"challenge_id": start["challenge_id"], "credential": credential})).await;
+    let (s, v) = post(
+        &c,
+        app.url("/api/v1/auth/passkey/finish"),
+        json!({"challenge_id": start["challenge_id"], "credential": credential}),
+    )
+    .await;
     (s, v, c)
 }
 
@@ -233,7 +248,12 @@ async fn passkeys(app: &TestApp) {
 
     let list: Value = c.get(app.url("/api/v1/me/passkeys")).send().await.unwrap().json().await.unwrap();
     assert_eq!(list.as_array().unwrap().len(), 2);
-    let r = c.patch(app.url(&format!("/api/v1/me/passkeys/{id}"))).json(&json!({"name": "Work laptop"})).send().await.unwrap();
+    let r = c
+        .patch(app.url(&format!("/api/v1/me/passkeys/{id}")))
+        .json(&json!({"name": "Work laptop"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let r = c.patch(app.url(&format!("/api/v1/me/passkeys/{id}"))).json(&json!({"name": "  "})).send().await.unwrap();
     assert_eq!(r.status(), 400);
@@ -280,7 +300,8 @@ async fn passkeys(app: &TestApp) {
     let (s, clinic) = post(&c, app.url("/api/v1/clinics"), json!({"name": "Key Clinic"})).await;
     assert_eq!(s, 201);
     let cid = clinic["id"].as_str().unwrap();
-    let r = c.patch(app.url(&format!("/api/v1/clinics/{cid}"))).json(&json!({"require_2fa": true})).send().await.unwrap();
+    let r =
+        c.patch(app.url(&format!("/api/v1/clinics/{cid}"))).json(&json!({"require_2fa": true})).send().await.unwrap();
     assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
     let list: Value = c.get(app.url("/api/v1/me/passkeys")).send().await.unwrap().json().await.unwrap();
     let ids: Vec<String> = list.as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap().to_string()).collect();
@@ -340,12 +361,22 @@ async fn passkey_reauth(app: &TestApp) {
     assert_eq!(s, 200, "{start}");
     assert_eq!(start["options"]["publicKey"]["allowCredentials"].as_array().map(Vec::len), Some(1), "{start}");
     let cred = theirs.get(&start["options"], ORIGIN);
-    let (s, _) = post(&c, app.url("/api/v1/me/reauth/passkey/finish"), json!({"challenge_id": start["challenge_id"], "credential": cred})).await;
+    let (s, _) = post(
+        &c,
+        app.url("/api/v1/me/reauth/passkey/finish"),
+        json!({"challenge_id": start["challenge_id"], "credential": cred}),
+    )
+    .await;
     assert_eq!(s, 401);
     // The account's own passkey does.
     let (_, start) = post(&c, app.url("/api/v1/me/reauth/passkey/start"), json!({})).await;
     let cred = key.get(&start["options"], ORIGIN);
-    let (s, v) = post(&c, app.url("/api/v1/me/reauth/passkey/finish"), json!({"challenge_id": start["challenge_id"], "credential": cred})).await;
+    let (s, v) = post(
+        &c,
+        app.url("/api/v1/me/reauth/passkey/finish"),
+        json!({"challenge_id": start["challenge_id"], "credential": cred}),
+    )
+    .await;
     assert_eq!(s, 204, "{v}");
     let (s, v) = post(&c, app.url("/api/v1/me/passkeys/start"), json!({})).await;
     assert_eq!(s, 200, "{v}");

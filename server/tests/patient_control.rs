@@ -8,7 +8,7 @@ mod common;
 
 use app::service::nightscout::sha1_hex;
 use common::{Backend, TestApp};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 async fn body(r: reqwest::Response) -> Value {
     let status = r.status();
@@ -26,7 +26,13 @@ async fn post_cgm(app: &TestApp, c: &reqwest::Client) {
     let entries: Vec<Value> = (0..288)
         .map(|i| json!({"type": "sgv", "sgv": 100 + (i % 50), "date": now - (288 - i) * 300_000, "device": "xDrip-DexcomG6"}))
         .collect();
-    let r = reqwest::Client::new().post(app.url("/api/v1/entries")).header("api-secret", secret).json(&entries).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(app.url("/api/v1/entries"))
+        .header("api-secret", secret)
+        .json(&entries)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
 }
 
@@ -52,7 +58,13 @@ async fn get_status(c: &reqwest::Client, url: String, bearer: Option<&str>) -> u
     req.send().await.unwrap().status().as_u16()
 }
 
-async fn make_token(app: &TestApp, c: &reqwest::Client, name: &str, scopes: Value, expires_at: Option<&str>) -> reqwest::Response {
+async fn make_token(
+    app: &TestApp,
+    c: &reqwest::Client,
+    name: &str,
+    scopes: Value,
+    expires_at: Option<&str>,
+) -> reqwest::Response {
     let mut b = json!({"name": name, "scopes": scopes});
     if let Some(e) = expires_at {
         b["expires_at"] = json!(e);
@@ -60,12 +72,21 @@ async fn make_token(app: &TestApp, c: &reqwest::Client, name: &str, scopes: Valu
     c.post(app.url("/api/v1/tokens")).json(&b).send().await.unwrap()
 }
 
-const NIGHTSCOUT_JSON: &str = r#"[{"type":"sgv","sgv":123,"date":1700000000000,"dateString":"2023-11-14T22:13:20.000Z","device":"xDrip"}]"#;
+const NIGHTSCOUT_JSON: &str =
+    r#"[{"type":"sgv","sgv":123,"date":1700000000000,"dateString":"2023-11-14T22:13:20.000Z","device":"xDrip"}]"#;
 
 async fn upload(app: &TestApp, token: &str) -> u16 {
     let part = reqwest::multipart::Part::bytes(NIGHTSCOUT_JSON.as_bytes().to_vec()).file_name("entries.json");
     let form = reqwest::multipart::Form::new().part("file", part);
-    reqwest::Client::new().post(app.url("/api/v1/uploads")).bearer_auth(token).multipart(form).send().await.unwrap().status().as_u16()
+    reqwest::Client::new()
+        .post(app.url("/api/v1/uploads"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 both_backends!(scoped_tokens);
@@ -101,22 +122,38 @@ async fn scoped_tokens(app: &TestApp) {
     assert_eq!(get_status(&anon, data("report"), Some(&glucose_token)).await, 200);
     // Writes, account data, sharing and the browser's functions: refused.
     assert_eq!(upload(app, &glucose_token).await, 403);
-    for path in ["/api/v1/me/export?format=json", "/api/v1/sharing/grants", "/api/v1/tokens", "/api/v1/uploads", "/api/v1/me/logins"] {
+    for path in [
+        "/api/v1/me/export?format=json",
+        "/api/v1/sharing/grants",
+        "/api/v1/tokens",
+        "/api/v1/uploads",
+        "/api/v1/me/logins",
+    ] {
         assert_eq!(get_status(&anon, app.url(path), Some(&glucose_token)).await, 403, "{path}");
     }
     let r = anon.post(app.url("/api/v1/sharing/pause")).bearer_auth(&glucose_token).send().await.unwrap();
     assert_eq!(r.status(), 403);
-    let r = anon.post(app.url("/api/v1/tokens")).bearer_auth(&glucose_token).json(&json!({"name": "escalate"})).send().await.unwrap();
+    let r = anon
+        .post(app.url("/api/v1/tokens"))
+        .bearer_auth(&glucose_token)
+        .json(&json!({"name": "escalate"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     let fn_url = app.url(&format!("/_fn/report_logbook?patient={pid}&from={from}&to={to}"));
     assert!(matches!(get_status(&anon, fn_url, Some(&glucose_token)).await, 401 | 403));
     // Insulin, settings and events: the policy refuses the token itself.
-    let actor = app::service::tokens::resolve(&app.state, &glucose_token, app::service::now_ms()).await.unwrap().unwrap();
+    let actor =
+        app::service::tokens::resolve(&app.state, &glucose_token, app::service::now_ms()).await.unwrap().unwrap();
     use app::service::policy::{self, Action};
     assert!(policy::can(&app.state, &actor, Action::ReadGlucose, &pid).await.unwrap().is_some());
     for a in [Action::ReadInsulin, Action::ReadSettings, Action::ReadEvents, Action::Upload, Action::DeleteData] {
         assert!(policy::can(&app.state, &actor, a, &pid).await.unwrap().is_none(), "{a:?}");
-        assert!(matches!(policy::require(&app.state, &actor, a, &pid).await, Err(app::service::ServiceError::Forbidden)), "{a:?}");
+        assert!(
+            matches!(policy::require(&app.state, &actor, a, &pid).await, Err(app::service::ServiceError::Forbidden)),
+            "{a:?}"
+        );
     }
     // The token stops at its end date.
     let later = chrono::Utc::now().timestamp_millis() + 40 * 86_400_000;
@@ -161,7 +198,12 @@ async fn scoped_tokens(app: &TestApp) {
 
 /// Shares with a care partner (invitation accepted); returns the partner's client.
 async fn share_with_partner(app: &TestApp, pat: &reqwest::Client, email: &str) -> reqwest::Client {
-    let r = pat.post(app.url("/api/v1/sharing/invites")).json(&json!({"email": email, "scopes": ["glucose"]})).send().await.unwrap();
+    let r = pat
+        .post(app.url("/api/v1/sharing/invites"))
+        .json(&json!({"email": email, "scopes": ["glucose"]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     let partner = app.user(email, "patient").await;
     let incoming = body(partner.get(app.url("/api/v1/sharing/invites")).send().await.unwrap()).await;
@@ -175,14 +217,21 @@ both_backends!(pause_all_sharing);
 async fn pause_all_sharing(app: &TestApp) {
     let pat = app.user("pausing@example.org", "patient").await;
     post_cgm(app, &pat).await;
-    let pid = body(pat.get(app.url("/api/v1/me")).send().await.unwrap()).await["patient_id"].as_str().unwrap().to_string();
+    let pid =
+        body(pat.get(app.url("/api/v1/me")).send().await.unwrap()).await["patient_id"].as_str().unwrap().to_string();
     let partner = share_with_partner(app, &pat, "partner@example.org").await;
     // And a clinic, by its share code.
     let doc = app.user("doc@clinic.example", "clinician").await;
-    let clinic = body(doc.post(app.url("/api/v1/clinics")).json(&json!({"name": "Pause Clinic"})).send().await.unwrap()).await;
+    let clinic =
+        body(doc.post(app.url("/api/v1/clinics")).json(&json!({"name": "Pause Clinic"})).send().await.unwrap()).await;
     let clinic_id = clinic["id"].as_str().unwrap().to_string();
     let code = clinic["share_code"].as_str().unwrap().to_string();
-    let r = pat.post(app.url("/api/v1/sharing/accept")).json(&json!({"code": code, "scopes": ["glucose"]})).send().await.unwrap();
+    let r = pat
+        .post(app.url("/api/v1/sharing/accept"))
+        .json(&json!({"code": code, "scopes": ["glucose"]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     let (from, to) = window();
     let url = app.url(&format!("/api/v1/patients/{pid}/glucose?from={from}&to={to}"));
@@ -199,7 +248,10 @@ async fn pause_all_sharing(app: &TestApp) {
     assert_eq!(get_status(&partner, url.clone(), None).await, 404);
     assert_eq!(get_status(&doc, url.clone(), None).await, 404);
     let grants = body(pat.get(app.url("/api/v1/sharing/grants")).send().await.unwrap()).await;
-    assert!(grants.as_array().unwrap().iter().all(|g| g["status"] == "paused" && g["paused_at"].is_string()), "{grants}");
+    assert!(
+        grants.as_array().unwrap().iter().all(|g| g["status"] == "paused" && g["paused_at"].is_string()),
+        "{grants}"
+    );
     let rows = body(doc.get(app.url(&format!("/api/v1/clinics/{clinic_id}/patients"))).send().await.unwrap()).await;
     assert_eq!(rows[0]["link_status"], "paused", "{rows}");
     assert!(rows[0]["patient_id"].is_null());
@@ -220,7 +272,8 @@ async fn pause_all_sharing(app: &TestApp) {
 both_backends!(share_code_flow);
 async fn share_code_flow(app: &TestApp) {
     let admin = app.user("admin@share.example", "clinician").await;
-    let clinic = body(admin.post(app.url("/api/v1/clinics")).json(&json!({"name": "Share Clinic"})).send().await.unwrap()).await;
+    let clinic =
+        body(admin.post(app.url("/api/v1/clinics")).json(&json!({"name": "Share Clinic"})).send().await.unwrap()).await;
     let clinic_id = clinic["id"].as_str().unwrap().to_string();
     let code = clinic["share_code"].as_str().unwrap().to_string();
     assert_eq!(code.len(), 14, "XXXX-XXXX-XXXX: {code}");
@@ -232,7 +285,8 @@ async fn share_code_flow(app: &TestApp) {
 
     let pat = app.user("initiative@example.org", "patient").await;
     post_cgm(app, &pat).await;
-    let pid = body(pat.get(app.url("/api/v1/me")).send().await.unwrap()).await["patient_id"].as_str().unwrap().to_string();
+    let pid =
+        body(pat.get(app.url("/api/v1/me")).send().await.unwrap()).await["patient_id"].as_str().unwrap().to_string();
     // Preview names the clinic; lower case and no dashes work too.
     let typed = code.replace('-', " ").to_lowercase();
     let r = pat.post(app.url("/api/v1/sharing/preview")).json(&json!({"code": typed})).send().await.unwrap();
@@ -263,7 +317,9 @@ async fn share_code_flow(app: &TestApp) {
     // The clinic finds the patient among its new patients, with figures.
     let list = body(admin.get(app.url("/api/v1/clinics")).send().await.unwrap()).await;
     assert_eq!(list[0]["new_patients"], 1);
-    let rows = body(admin.get(app.url(&format!("/api/v1/clinics/{clinic_id}/patients?filter=new"))).send().await.unwrap()).await;
+    let rows =
+        body(admin.get(app.url(&format!("/api/v1/clinics/{clinic_id}/patients?filter=new"))).send().await.unwrap())
+            .await;
     assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
     let row = &rows[0];
     assert_eq!(row["new_patient"], true);
@@ -273,18 +329,32 @@ async fn share_code_flow(app: &TestApp) {
     assert!(row["readings"].as_u64().unwrap() > 200);
     let record_id = row["record_id"].as_str().unwrap().to_string();
     let (from, to) = window();
-    assert_eq!(get_status(&admin, app.url(&format!("/api/v1/patients/{pid}/glucose?from={from}&to={to}")), None).await, 200);
+    assert_eq!(
+        get_status(&admin, app.url(&format!("/api/v1/patients/{pid}/glucose?from={from}&to={to}")), None).await,
+        200
+    );
     // Acknowledged: off the new list, still linked.
-    let r = admin.post(app.url(&format!("/api/v1/clinics/{clinic_id}/patients/{record_id}/acknowledge"))).send().await.unwrap();
+    let r = admin
+        .post(app.url(&format!("/api/v1/clinics/{clinic_id}/patients/{record_id}/acknowledge")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
-    let rows = body(admin.get(app.url(&format!("/api/v1/clinics/{clinic_id}/patients?filter=new"))).send().await.unwrap()).await;
+    let rows =
+        body(admin.get(app.url(&format!("/api/v1/clinics/{clinic_id}/patients?filter=new"))).send().await.unwrap())
+            .await;
     assert_eq!(rows.as_array().unwrap().len(), 0);
     let rows = body(admin.get(app.url(&format!("/api/v1/clinics/{clinic_id}/patients"))).send().await.unwrap()).await;
     assert_eq!(rows[0]["link_status"], "linked");
     assert_eq!(rows[0]["new_patient"], false);
 
     // Sharing again replaces the grant; the clinic keeps one record.
-    let r = pat.post(app.url("/api/v1/sharing/accept")).json(&json!({"code": code, "scopes": ["glucose"]})).send().await.unwrap();
+    let r = pat
+        .post(app.url("/api/v1/sharing/accept"))
+        .json(&json!({"code": code, "scopes": ["glucose"]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     let rows = body(admin.get(app.url(&format!("/api/v1/clinics/{clinic_id}/patients"))).send().await.unwrap()).await;
     assert_eq!(rows.as_array().unwrap().len(), 1);
@@ -294,7 +364,12 @@ async fn share_code_flow(app: &TestApp) {
 
     // Only an admin replaces the code; the old one then finds nothing.
     let member = app.user("member@share.example", "clinician").await;
-    let r = admin.post(app.url(&format!("/api/v1/clinics/{clinic_id}/members"))).json(&json!({"email": "member@share.example", "role": "clinician"})).send().await.unwrap();
+    let r = admin
+        .post(app.url(&format!("/api/v1/clinics/{clinic_id}/members")))
+        .json(&json!({"email": "member@share.example", "role": "clinician"}))
+        .send()
+        .await
+        .unwrap();
     assert!(r.status().is_success());
     // The invited colleague joins when they next look at their clinics.
     assert!(member.get(app.url("/api/v1/clinics")).send().await.unwrap().status().is_success());
@@ -310,19 +385,31 @@ async fn share_code_flow(app: &TestApp) {
     let r = other.post(app.url("/api/v1/sharing/preview")).json(&json!({"code": new_code})).send().await.unwrap();
     assert_eq!(r.status(), 200);
     // The patient who shared still shares.
-    assert_eq!(get_status(&admin, app.url(&format!("/api/v1/patients/{pid}/glucose?from={from}&to={to}")), None).await, 200);
+    assert_eq!(
+        get_status(&admin, app.url(&format!("/api/v1/patients/{pid}/glucose?from={from}&to={to}")), None).await,
+        200
+    );
     // A clinician cannot share "as a patient" into their own clinic.
-    let r = admin.post(app.url("/api/v1/sharing/accept")).json(&json!({"code": new_code, "scopes": ["glucose"]})).send().await.unwrap();
+    let r = admin
+        .post(app.url("/api/v1/sharing/accept"))
+        .json(&json!({"code": new_code, "scopes": ["glucose"]}))
+        .send()
+        .await
+        .unwrap();
     assert!(r.status().is_client_error());
 }
 
 /// An SMS gateway stub on loopback: records each request's authorization
 /// header and JSON body; answers `status`.
 async fn sms_gateway(status: u16) -> (String, std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, Value)>>>) {
-    use axum::{extract::State, http::HeaderMap, routing::post, Json, Router};
+    use axum::{Json, Router, extract::State, http::HeaderMap, routing::post};
     type Log = std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, Value)>>>;
     let log: Log = Default::default();
-    async fn receive(State((log, status)): State<(Log, u16)>, headers: HeaderMap, Json(v): Json<Value>) -> axum::http::StatusCode {
+    async fn receive(
+        State((log, status)): State<(Log, u16)>,
+        headers: HeaderMap,
+        Json(v): Json<Value>,
+    ) -> axum::http::StatusCode {
         let auth = headers.get("authorization").and_then(|h| h.to_str().ok()).map(str::to_string);
         log.lock().unwrap().push((auth, v));
         axum::http::StatusCode::from_u16(status).unwrap()
@@ -335,7 +422,11 @@ async fn sms_gateway(status: u16) -> (String, std::sync::Arc<std::sync::Mutex<Ve
 }
 
 async fn spawn_with_sms(backend: Backend, url: &str) -> Option<TestApp> {
-    let gw = app::service::sms::Gateway { url: url.to_string(), token: Some("gw-secret".into()), from: Some("Diabase".into()) };
+    let gw = app::service::sms::Gateway {
+        url: url.to_string(),
+        token: Some("gw-secret".into()),
+        from: Some("Diabase".into()),
+    };
     TestApp::spawn_with(backend, app::service::Config { sms: Some(gw), ..Default::default() }).await
 }
 
@@ -355,7 +446,8 @@ async fn link_code_by_sms(backend: Backend) {
     let (url, log) = sms_gateway(200).await;
     let Some(app) = spawn_with_sms(backend, &url).await else { return };
     let doc = app.user("sms-doc@clinic.example", "clinician").await;
-    let clinic = body(doc.post(app.url("/api/v1/clinics")).json(&json!({"name": "Text Clinic"})).send().await.unwrap()).await;
+    let clinic =
+        body(doc.post(app.url("/api/v1/clinics")).json(&json!({"name": "Text Clinic"})).send().await.unwrap()).await;
     let cid = clinic["id"].as_str().unwrap().to_string();
     let r = doc
         .post(app.url(&format!("/api/v1/clinics/{cid}/patients")))
@@ -386,12 +478,21 @@ async fn link_code_by_sms(backend: Backend) {
     assert!(text.contains("Text Clinic"), "{text}");
     // The random code may by chance hold "T-1" or "1980": look at the rest.
     let rest = text.replace(made["code"].as_str().unwrap(), "");
-    assert!(!rest.contains("Robin") && !rest.contains("1980") && !rest.contains("T-1"), "no patient identifiers: {text}");
+    assert!(
+        !rest.contains("Robin") && !rest.contains("1980") && !rest.contains("T-1"),
+        "no patient identifiers: {text}"
+    );
     // The patient types the code from the message.
-    let code: String = text.split_whitespace().find(|w| w.len() == 14 && w.matches('-').count() == 2).unwrap().to_string();
+    let code: String =
+        text.split_whitespace().find(|w| w.len() == 14 && w.matches('-').count() == 2).unwrap().to_string();
     assert_eq!(code, made["code"].as_str().unwrap());
     let pat = app.user("robin@example.org", "patient").await;
-    let r = pat.post(app.url("/api/v1/sharing/accept")).json(&json!({"code": code, "scopes": ["glucose"]})).send().await.unwrap();
+    let r = pat
+        .post(app.url("/api/v1/sharing/accept"))
+        .json(&json!({"code": code, "scopes": ["glucose"]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     let row = body(doc.get(app.url(&format!("/api/v1/clinics/{cid}/patients/{rid}"))).send().await.unwrap()).await;
     assert_eq!(row["link_status"], "linked");
@@ -414,11 +515,22 @@ async fn link_code_by_sms(backend: Backend) {
     let (url, _log) = sms_gateway(500).await;
     let Some(app) = spawn_with_sms(backend, &url).await else { return };
     let doc = app.user("sms-doc2@clinic.example", "clinician").await;
-    let clinic = body(doc.post(app.url("/api/v1/clinics")).json(&json!({"name": "Down Clinic"})).send().await.unwrap()).await;
+    let clinic =
+        body(doc.post(app.url("/api/v1/clinics")).json(&json!({"name": "Down Clinic"})).send().await.unwrap()).await;
     let cid = clinic["id"].as_str().unwrap().to_string();
-    let r = doc.post(app.url(&format!("/api/v1/clinics/{cid}/patients"))).json(&json!({"name": "Alex"})).send().await.unwrap();
+    let r = doc
+        .post(app.url(&format!("/api/v1/clinics/{cid}/patients")))
+        .json(&json!({"name": "Alex"}))
+        .send()
+        .await
+        .unwrap();
     let rid = body(r).await["record_id"].as_str().unwrap().to_string();
-    let r = doc.post(app.url(&format!("/api/v1/clinics/{cid}/patients/{rid}/link-code"))).json(&json!({"phone": "+4915112345678"})).send().await.unwrap();
+    let r = doc
+        .post(app.url(&format!("/api/v1/clinics/{cid}/patients/{rid}/link-code")))
+        .json(&json!({"phone": "+4915112345678"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 502);
     assert_eq!(body(r).await["error"]["code"], "unavailable");
     app.finish().await;
@@ -446,7 +558,8 @@ both_backends!(share_with_provider_by_email);
 async fn share_with_provider_by_email(app: &TestApp) {
     let pat = app.user("patient@provider.example", "patient").await;
     post_cgm(app, &pat).await;
-    let pid = body(pat.get(app.url("/api/v1/me")).send().await.unwrap()).await["patient_id"].as_str().unwrap().to_string();
+    let pid =
+        body(pat.get(app.url("/api/v1/me")).send().await.unwrap()).await["patient_id"].as_str().unwrap().to_string();
     let until = (chrono::Utc::now().date_naive() + chrono::Duration::days(14)).to_string();
     let r = pat
         .post(app.url("/api/v1/sharing/invites"))
@@ -470,7 +583,8 @@ async fn share_with_provider_by_email(app: &TestApp) {
     assert_eq!(r.status(), 400);
     assert_eq!(body(r).await["error"]["field"], "provider_clinic");
     // The provider is told by email, with no health data.
-    let mail = app.wait_for_mail(|m| m.contains("To: <dr.lee@hospital.example>")).await.expect("a mail to the provider");
+    let mail =
+        app.wait_for_mail(|m| m.contains("To: <dr.lee@hospital.example>")).await.expect("a mail to the provider");
     assert!(mail.contains("Dr Ana Lee") && mail.contains("City Diabetes Centre"), "{mail}");
     assert!(!mail.to_lowercase().contains("mg/dl"));
     // Someone who signs up with the address but never confirms it cannot accept.

@@ -9,9 +9,9 @@
 
 mod common;
 
-use common::{Backend, TestApp, STRONG};
+use common::{Backend, STRONG, TestApp};
 use sea_orm::{ConnectionTrait, EntityTrait, Set};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 const ORIGIN: &str = "http://localhost:8443";
 const NEW_PASSWORD: &str = "copper-meadow-quartz-57";
@@ -94,8 +94,13 @@ async fn unconfirmed_address_gets_no_credentials_or_sharing(app: &TestApp) {
     refused(post(&c, app.url("/api/v1/me/passkeys/start"), json!({})).await);
     refused(post(&c, app.url("/api/v1/tokens"), json!({"name": "script", "scopes": ["read:glucose"]})).await);
     refused(post(&c, app.url("/api/v1/me/nightscout"), json!({})).await);
-    refused(post(&c, app.url("/api/v1/sharing/invites"), json!({"email": "partner@example.org", "scopes": ["glucose"]})).await);
-    refused(post(&c, app.url("/api/v1/sharing/accept"), json!({"code": "ABCD-EFGH-JKMN", "scopes": ["glucose"]})).await);
+    refused(
+        post(&c, app.url("/api/v1/sharing/invites"), json!({"email": "partner@example.org", "scopes": ["glucose"]}))
+            .await,
+    );
+    refused(
+        post(&c, app.url("/api/v1/sharing/accept"), json!({"code": "ABCD-EFGH-JKMN", "scopes": ["glucose"]})).await,
+    );
     refused(post(&c, app.url("/api/v1/sharing/invites/accept"), json!({"token": "x".repeat(43)})).await);
     refused(post(&doc, app.url("/api/v1/clinics"), json!({"name": "Shadow Clinic"})).await);
     // Nothing was made.
@@ -112,7 +117,9 @@ async fn unconfirmed_address_gets_no_credentials_or_sharing(app: &TestApp) {
     assert_eq!(s, 201, "{v}");
     let (s, v) = post(&c, app.url("/api/v1/me/nightscout"), json!({})).await;
     assert!(s == 200 || s == 201, "{s} {v}");
-    let (s, v) = post(&c, app.url("/api/v1/sharing/invites"), json!({"email": "partner@example.org", "scopes": ["glucose"]})).await;
+    let (s, v) =
+        post(&c, app.url("/api/v1/sharing/invites"), json!({"email": "partner@example.org", "scopes": ["glucose"]}))
+            .await;
     assert_eq!(s, 201, "{v}");
     let (s, v) = post(&doc, app.url("/api/v1/clinics"), json!({"name": "Real Clinic"})).await;
     assert_eq!(s, 201, "{v}");
@@ -170,7 +177,9 @@ async fn the_attack_story_from_the_issue(app: &TestApp) {
         .find(|m| m.contains("Reset your Diabase password") && m.contains(email))
         .expect("a reset mail");
     assert!(mail.contains("revokes every API token"), "{mail}");
-    let (s, out) = post(&anon, app.url("/api/v1/auth/password-reset/confirm"), json!({"token": reset, "password": NEW_PASSWORD})).await;
+    let (s, out) =
+        post(&anon, app.url("/api/v1/auth/password-reset/confirm"), json!({"token": reset, "password": NEW_PASSWORD}))
+            .await;
     assert_eq!(s, 200, "{out}");
     assert_eq!(out["sessions_ended"], 2, "{out}");
     assert_eq!(out["tokens_revoked"], 2, "{out}");
@@ -396,7 +405,8 @@ async fn changing_the_password(app: &TestApp) {
     assert_eq!(s, 200);
     let url = app.url("/api/v1/me/password");
     // The current password first; the new one as strong as a sign-up's.
-    let (s, v) = post(&here, url.clone(), json!({"current_password": "not-the-password-1", "new_password": NEW_PASSWORD})).await;
+    let (s, v) =
+        post(&here, url.clone(), json!({"current_password": "not-the-password-1", "new_password": NEW_PASSWORD})).await;
     assert_eq!((s, v["error"]["field"].as_str()), (400, Some("current_password")), "{v}");
     let (s, v) = post(&here, url.clone(), json!({"current_password": STRONG, "new_password": "password123"})).await;
     assert_eq!((s, v["error"]["field"].as_str()), (400, Some("new_password")), "{v}");
@@ -410,9 +420,13 @@ async fn changing_the_password(app: &TestApp) {
     assert!(s == 200 || s == 201);
     let anon = app.client();
     assert_eq!(post(&anon, app.url("/api/v1/auth/login"), json!({"email": email, "password": STRONG})).await.0, 401);
-    assert_eq!(post(&anon, app.url("/api/v1/auth/login"), json!({"email": email, "password": NEW_PASSWORD})).await.0, 200);
+    assert_eq!(
+        post(&anon, app.url("/api/v1/auth/login"), json!({"email": email, "password": NEW_PASSWORD})).await.0,
+        200
+    );
     // The owner is told by mail; the change is audited.
-    let mail = app.wait_for_mail(|m| m.contains("Subject: Your Diabase password was changed")).await.expect("a notice mail");
+    let mail =
+        app.wait_for_mail(|m| m.contains("Subject: Your Diabase password was changed")).await.expect("a notice mail");
     assert!(mail.contains(email), "{mail}");
     let audited = store::entity::audit_log::Entity::find()
         .all(&app.state.db)
@@ -423,9 +437,15 @@ async fn changing_the_password(app: &TestApp) {
     assert!(audited);
     // Guessing the current password is rate limited.
     for _ in 0..5 {
-        let (s, _) = post(&here, url.clone(), json!({"current_password": "not-the-password-1", "new_password": "another-copper-meadow-12"})).await;
+        let (s, _) = post(
+            &here,
+            url.clone(),
+            json!({"current_password": "not-the-password-1", "new_password": "another-copper-meadow-12"}),
+        )
+        .await;
         assert_eq!(s, 400);
     }
-    let (s, v) = post(&here, url, json!({"current_password": NEW_PASSWORD, "new_password": "another-copper-meadow-12"})).await;
+    let (s, v) =
+        post(&here, url, json!({"current_password": NEW_PASSWORD, "new_password": "another-copper-meadow-12"})).await;
     assert_eq!(s, 429, "{v}");
 }

@@ -85,7 +85,10 @@ fn check_pdf(bytes: &[u8], needles: &[&str]) {
             .output()
             .unwrap();
         assert!(out.status.success() && out.stderr.is_empty(), "pdftoppm: {}", String::from_utf8_lossy(&out.stderr));
-        let png = std::fs::read_dir(&dir.0).unwrap().filter_map(Result::ok).find(|e| e.path().extension().is_some_and(|x| x == "png"));
+        let png = std::fs::read_dir(&dir.0)
+            .unwrap()
+            .filter_map(Result::ok)
+            .find(|e| e.path().extension().is_some_and(|x| x == "png"));
         let png = png.expect("page 1 rendered");
         assert!(png.metadata().unwrap().len() > 5_000, "page 1 is not blank");
     }
@@ -107,8 +110,19 @@ async fn demo_patient_reports(app: &TestApp) {
     let (from, to) = (meta["from"].as_str().unwrap().to_string(), meta["to"].as_str().unwrap().to_string());
     let g = &o["glucose"];
     for k in [
-        "readings", "days", "mean_mg_dl", "sd_mg_dl", "cv_percent", "gmi_percent", "cgm_active_percent",
-        "very_low_percent", "low_percent", "in_range_percent", "high_percent", "very_high_percent", "gri",
+        "readings",
+        "days",
+        "mean_mg_dl",
+        "sd_mg_dl",
+        "cv_percent",
+        "gmi_percent",
+        "cgm_active_percent",
+        "very_low_percent",
+        "low_percent",
+        "in_range_percent",
+        "high_percent",
+        "very_high_percent",
+        "gri",
     ] {
         assert!(g[k].is_number(), "{k}: {}", g[k]);
     }
@@ -151,7 +165,13 @@ async fn demo_patient_reports(app: &TestApp) {
     assert!(day["stats"]["basal_u"].as_f64().unwrap() > 10.0);
     assert_eq!(day["minutes"].as_u64().unwrap() % 60, 0);
     // The days with a suspension, a temp basal and an alarm show them.
-    let start_ms = chrono::NaiveDate::parse_from_str(&from, "%Y-%m-%d").unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_millis() - 80 * 86_400_000;
+    let start_ms = chrono::NaiveDate::parse_from_str(&from, "%Y-%m-%d")
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc()
+        .timestamp_millis()
+        - 80 * 86_400_000;
     for (kind, check) in [("suspend", "suspended"), ("temp_basal", "temp")] {
         let date = day_with(app, kind, start_ms).await.expect("the demo has one");
         let d = get_json(&c, app.url(&format!("/_fn/report_daily?date={date}"))).await;
@@ -166,7 +186,8 @@ async fn demo_patient_reports(app: &TestApp) {
     let t = get_json(&c, app.url(&format!("/_fn/report_trends?from={from}&to={to}"))).await;
     assert_eq!(t["trends"]["hours"].as_array().unwrap().len(), 24);
     assert_eq!(t["trends"]["weekdays"].as_array().unwrap().len(), 7);
-    let hours_readings: u64 = t["trends"]["hours"].as_array().unwrap().iter().map(|h| h["readings"].as_u64().unwrap()).sum();
+    let hours_readings: u64 =
+        t["trends"]["hours"].as_array().unwrap().iter().map(|h| h["readings"].as_u64().unwrap()).sum();
     assert_eq!(hours_readings, g["readings"].as_u64().unwrap());
     let l = get_json(&c, app.url(&format!("/_fn/report_logbook?from={from}&to={to}"))).await;
     let days = l["days"].as_array().unwrap();
@@ -205,7 +226,10 @@ async fn demo_patient_reports(app: &TestApp) {
         let r = other.get(app.url(&path)).send().await.unwrap();
         assert_eq!(r.status(), 404, "{path}");
     }
-    assert_eq!(app.client().get(app.url(&format!("/api/v1/patients/{pid}/report.pdf"))).send().await.unwrap().status(), 401);
+    assert_eq!(
+        app.client().get(app.url(&format!("/api/v1/patients/{pid}/report.pdf"))).send().await.unwrap().status(),
+        401
+    );
     // A user without data sees an empty overview, not an error.
     let own = get_json(&other, app.url("/_fn/report_overview")).await;
     assert_eq!(own["glucose"]["readings"], 0);
@@ -237,8 +261,12 @@ async fn demo_patient_reports(app: &TestApp) {
     let es_day = |iso: &str| Lang::Es.date(chrono::NaiveDate::parse_from_str(iso, "%Y-%m-%d").unwrap());
     let es_tir = format!("{} %", Lang::Es.num(g["in_range_percent"].as_f64().unwrap(), 1));
     let es_page = Lang::Es.trf("Page {n} of {total}", &[("n", &15), ("total", &15)]);
-    let es_span = Lang::Es.trf("{from} to {to} ({days} days)", &[("from", &es_day(&from)), ("to", &es_day(&to)), ("days", &14)]);
-    check_pdf(&pdf, &["Alex Demo", &es_tir, es("Time in ranges"), es("Ambulatory glucose profile (AGP)"), &es_page, &es_span]);
+    let es_span =
+        Lang::Es.trf("{from} to {to} ({days} days)", &[("from", &es_day(&from)), ("to", &es_day(&to)), ("days", &14)]);
+    check_pdf(
+        &pdf,
+        &["Alex Demo", &es_tir, es("Time in ranges"), es("Ambulatory glucose profile (AGP)"), &es_page, &es_span],
+    );
     let r = c.patch(app.url("/api/v1/me")).json(&serde_json::json!({"language": "tlh"})).send().await.unwrap();
     assert_eq!(r.status(), 400, "an unknown language is refused");
     // A user who never chose gets the browser's language.
@@ -253,7 +281,10 @@ async fn demo_patient_reports(app: &TestApp) {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    check_pdf(&r.bytes().await.unwrap(), &[Lang::De.tr("Time in ranges"), Lang::De.tr("No CGM readings in these days.")]);
+    check_pdf(
+        &r.bytes().await.unwrap(),
+        &[Lang::De.tr("Time in ranges"), Lang::De.tr("No CGM readings in these days.")],
+    );
     let r = c.patch(app.url("/api/v1/me")).json(&serde_json::json!({"language": "en"})).send().await.unwrap();
     assert_eq!(r.status(), 200);
 
@@ -267,7 +298,12 @@ async fn demo_patient_reports(app: &TestApp) {
     let run = |extra: &[&str]| {
         let mut args = vec!["report", "--user", DEMO_EMAIL, "--from", &from, "--to", &to, "--format", "pdf"];
         args.extend_from_slice(extra);
-        std::process::Command::new(bin).args(&args).env("DATABASE_URL", &app.database_url).env("RUST_LOG", "warn").output().unwrap()
+        std::process::Command::new(bin)
+            .args(&args)
+            .env("DATABASE_URL", &app.database_url)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
     };
     let out = run(&["--out", out_file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -279,7 +315,12 @@ async fn demo_patient_reports(app: &TestApp) {
     let out = run(&["--protect", "--out", out_file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let err = String::from_utf8_lossy(&out.stderr);
-    let password = err.lines().find_map(|l| l.split("channel than the file): ").nth(1)).expect("the password on stderr").trim().to_string();
+    let password = err
+        .lines()
+        .find_map(|l| l.split("channel than the file): ").nth(1))
+        .expect("the password on stderr")
+        .trim()
+        .to_string();
     let protected = std::fs::read(&out_file).unwrap();
     assert!(String::from_utf8_lossy(&protected).contains("/AESV3"));
     assert!(!String::from_utf8_lossy(&protected).contains("Alex Demo"));
@@ -306,7 +347,12 @@ async fn cgm_only_export_reports(app: &TestApp) {
     let path = dir.join("dexcom-clarity-csv/glucosedao-synthetic/Clarity_Export_synthetic.csv");
     let c = app.user("cgm.only@example.org", "patient").await;
     let part = reqwest::multipart::Part::bytes(std::fs::read(&path).unwrap()).file_name("Clarity_Export_synthetic.csv");
-    let r = c.post(app.url("/api/v1/uploads")).multipart(reqwest::multipart::Form::new().part("file", part)).send().await.unwrap();
+    let r = c
+        .post(app.url("/api/v1/uploads"))
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     let o = get_json(&c, app.url("/_fn/report_overview")).await;
     // Pen boluses, no basal (the long-acting doses are notes in this export).
@@ -360,7 +406,14 @@ async fn password_protected_pdf(app: &TestApp) {
     assert!(raw.contains("/AESV3"), "AES-256");
     assert!(!raw.contains("Alex Demo"), "the patient's name is not readable in the file");
     // A second one has another password.
-    let v2: Value = c.post(app.url(&format!("/api/v1/patients/{pid}/protected-report"))).send().await.unwrap().json().await.unwrap();
+    let v2: Value = c
+        .post(app.url(&format!("/api/v1/patients/{pid}/protected-report")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_ne!(v2["password"], v["password"]);
     // Someone without access gets nothing.
     let stranger = app.user("stranger@pdf.example", "patient").await;
@@ -386,15 +439,29 @@ async fn password_protected_pdf(app: &TestApp) {
         assert!(out.status.success(), "pdftotext with the password: {}", String::from_utf8_lossy(&out.stderr));
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("Alex Demo"), "{}", &text[..text.len().min(2000)]);
-        assert!(text.contains("Time in ranges") || text.contains("time in ranges"), "{}", &text[..text.len().min(2000)]);
+        assert!(
+            text.contains("Time in ranges") || text.contains("time in ranges"),
+            "{}",
+            &text[..text.len().min(2000)]
+        );
     }
     let qpdf = std::process::Command::new("qpdf").arg("--version").output().is_ok();
     if !qpdf && std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
         panic!("qpdf is required under CI=true");
     }
     if qpdf {
-        let out = std::process::Command::new("qpdf").arg(format!("--password={password}")).arg("--check").arg(&path).output().unwrap();
-        assert!(out.status.success(), "qpdf --check: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let out = std::process::Command::new("qpdf")
+            .arg(format!("--password={password}"))
+            .arg("--check")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "qpdf --check: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         let out = std::process::Command::new("qpdf")
             .arg(format!("--password={password}"))
             .arg("--show-encryption")

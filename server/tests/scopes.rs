@@ -14,8 +14,8 @@
 
 mod common;
 
-use common::{Backend, TestApp, STRONG};
-use serde_json::{json, Value};
+use common::{Backend, STRONG, TestApp};
+use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The credential columns of the table, in order.
@@ -31,11 +31,13 @@ struct Row {
     allowed: [bool; 6],
 }
 
-const TABLE_HEADER: &str = "| Method | Path | Account | anonymous | session | read:glucose | read:all | upload | full |";
+const TABLE_HEADER: &str =
+    "| Method | Path | Account | anonymous | session | read:glucose | read:all | upload | full |";
 
 /// The scope table of docs/DECISIONS.md: the rows after its header line.
 fn scope_table() -> Vec<Row> {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/DECISIONS.md")).expect("docs/DECISIONS.md");
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/DECISIONS.md"))
+        .expect("docs/DECISIONS.md");
     let mut lines = doc.lines().skip_while(|l| l.trim() != TABLE_HEADER);
     assert!(lines.next().is_some(), "docs/DECISIONS.md has no scope table (header {TABLE_HEADER:?})");
     let mut rows = Vec::new();
@@ -54,8 +56,17 @@ fn scope_table() -> Vec<Row> {
                 other => panic!("scope table cell {other:?} is neither yes nor no: {line}"),
             };
         }
-        assert!(matches!(cells[2], "patient" | "clinician"), "account {:?} is neither patient nor clinician: {line}", cells[2]);
-        rows.push(Row { method: cells[0].to_string(), path: cells[1].to_string(), account: cells[2].to_string(), allowed });
+        assert!(
+            matches!(cells[2], "patient" | "clinician"),
+            "account {:?} is neither patient nor clinician: {line}",
+            cells[2]
+        );
+        rows.push(Row {
+            method: cells[0].to_string(),
+            path: cells[1].to_string(),
+            account: cells[2].to_string(),
+            allowed,
+        });
     }
     assert!(rows.len() > 50, "the scope table has only {} rows", rows.len());
     rows
@@ -90,7 +101,10 @@ fn registered_routes(app: &TestApp) -> BTreeSet<(String, String)> {
             methods.insert(id, vec!["ANY".into()]);
         }
     }
-    assert!(!paths.is_empty() && paths.len() == methods.len(), "could not read the router's routes from its Debug output");
+    assert!(
+        !paths.is_empty() && paths.len() == methods.len(),
+        "could not read the router's routes from its Debug output"
+    );
     let pages: BTreeSet<String> = server::page_routes().iter().map(|r| r.path().to_string()).collect();
     let mut out = BTreeSet::new();
     for (id, path) in &paths {
@@ -154,7 +168,14 @@ impl Account {
     }
 
     async fn session_json(&self, app: &TestApp, method: reqwest::Method, path: &str, body: Value) -> Value {
-        let r = app.client().request(method, app.url(path)).header("cookie", &self.cookie).json(&body).send().await.unwrap();
+        let r = app
+            .client()
+            .request(method, app.url(path))
+            .header("cookie", &self.cookie)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert!(r.status().is_success(), "{path}: {}", r.status());
         r.json().await.unwrap()
     }
@@ -293,9 +314,15 @@ async fn scope_walk(app: &TestApp) {
     // The table and the router name the same routes, each once.
     let mut in_table = BTreeSet::new();
     for r in &rows {
-        assert!(in_table.insert((r.method.clone(), r.path.clone())), "two rows for {} {} in the scope table", r.method, r.path);
+        assert!(
+            in_table.insert((r.method.clone(), r.path.clone())),
+            "two rows for {} {} in the scope table",
+            r.method,
+            r.path
+        );
     }
-    let unlisted: Vec<_> = routes.difference(&in_table).map(|(m, p)| format!("| {m} | {p} | patient | ? | ? | ? | ? | ? | ? |")).collect();
+    let unlisted: Vec<_> =
+        routes.difference(&in_table).map(|(m, p)| format!("| {m} | {p} | patient | ? | ? | ? | ? | ? | ? |")).collect();
     let gone: Vec<_> = in_table.difference(&routes).map(|(m, p)| format!("{m} {p}")).collect();
     // SCOPES_WALK_PRINT=1 prints what the server does for every route, the
     // unlisted ones too, as table rows to review (and then fails).
@@ -303,7 +330,14 @@ async fn scope_walk(app: &TestApp) {
     let mut rows = rows;
     if print {
         for (m, p) in routes.difference(&in_table) {
-            let clinic_fns = ["create_record", "create_link_code", "request_upload", "add_member", "rotate_share_code", "acknowledge_patient"];
+            let clinic_fns = [
+                "create_record",
+                "create_link_code",
+                "request_upload",
+                "add_member",
+                "rotate_share_code",
+                "acknowledge_patient",
+            ];
             let clinician = p.contains("clinic") || clinic_fns.iter().any(|f| p.ends_with(&format!("/_fn/{f}")));
             let account = if clinician { "clinician" } else { "patient" };
             rows.push(Row { method: m.clone(), path: p.clone(), account: account.into(), allowed: [false; 6] });
@@ -328,10 +362,17 @@ async fn scope_walk(app: &TestApp) {
         }
     }
     let mut clinician = Account::new(app, "walk-clinician@example.org", "clinician").await;
-    let clinic = clinician.session_json(app, reqwest::Method::POST, "/api/v1/clinics", json!({"name": "Walk Clinic"})).await;
+    let clinic =
+        clinician.session_json(app, reqwest::Method::POST, "/api/v1/clinics", json!({"name": "Walk Clinic"})).await;
     let clinic_id = clinic["id"].as_str().expect("clinic id").to_string();
-    let record =
-        clinician.session_json(app, reqwest::Method::POST, &format!("/api/v1/clinics/{clinic_id}/patients"), json!({"name": "Walk Record"})).await;
+    let record = clinician
+        .session_json(
+            app,
+            reqwest::Method::POST,
+            &format!("/api/v1/clinics/{clinic_id}/patients"),
+            json!({"name": "Walk Record"}),
+        )
+        .await;
     let record_id = record["id"].as_str().or(record["record_id"].as_str()).expect("record id").to_string();
     clinician.params.insert("clinic_id", clinic_id);
     clinician.params.insert("record_id", record_id);
@@ -363,7 +404,12 @@ async fn scope_walk(app: &TestApp) {
         }
     }
     assert!(!print, "SCOPES_WALK_PRINT is set: the rows above are what the server does");
-    assert!(wrong.is_empty(), "{} calls disagree with the scope table in docs/DECISIONS.md:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} calls disagree with the scope table in docs/DECISIONS.md:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
     eprintln!("scope walk: {} rows × {} credentials in {:?}", rows.len(), CREDENTIALS.len(), started.elapsed());
 }
 
@@ -375,7 +421,14 @@ async fn next_stays_on_the_site(app: &TestApp) {
     let c = app.client();
     // A language change: the tab (raw, and percent-encoded in the query)
     // that browsers strip from `/\t/evil.example` would leave `//evil.example`.
-    for next in ["/%09/evil.example", "/%0a/evil.example", "/%5Cevil.example", "%2F%2Fevil.example", "/%2F%2Fevil.example", "https://evil.example"] {
+    for next in [
+        "/%09/evil.example",
+        "/%0a/evil.example",
+        "/%5Cevil.example",
+        "%2F%2Fevil.example",
+        "/%2F%2Fevil.example",
+        "https://evil.example",
+    ] {
         let r = c.get(app.url(&format!("/lang/es?next={next}"))).send().await.unwrap();
         assert_eq!(r.status(), 303, "{next}");
         assert_eq!(r.headers()["location"], "/", "/lang/es?next={next}");

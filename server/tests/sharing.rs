@@ -7,8 +7,8 @@
 
 mod common;
 
-use common::{Backend, TestApp, STRONG};
-use serde_json::{json, Value};
+use common::{Backend, STRONG, TestApp};
+use serde_json::{Value, json};
 
 async fn body(r: reqwest::Response) -> Value {
     let status = r.status();
@@ -78,7 +78,8 @@ async fn link_code(app: &TestApp, c: &reqwest::Client, k: &Clinic) -> String {
 }
 
 async fn accept(app: &TestApp, c: &reqwest::Client, code: &str, scopes: &[&str]) -> String {
-    let r = c.post(app.url("/api/v1/sharing/accept")).json(&json!({"code": code, "scopes": scopes})).send().await.unwrap();
+    let r =
+        c.post(app.url("/api/v1/sharing/accept")).json(&json!({"code": code, "scopes": scopes})).send().await.unwrap();
     assert_eq!(r.status(), 201);
     body(r).await["grant_id"].as_str().unwrap().to_string()
 }
@@ -109,7 +110,11 @@ async fn link_flow_end_to_end(app: &TestApp) {
     assert_eq!(r.status(), 409);
     {
         use sea_orm::EntityTrait;
-        let rec = store::entity::patient_records::Entity::find_by_id(k.record.clone()).one(&app.state.db).await.unwrap().unwrap();
+        let rec = store::entity::patient_records::Entity::find_by_id(k.record.clone())
+            .one(&app.state.db)
+            .await
+            .unwrap()
+            .unwrap();
         for field in [&rec.name, rec.mrn.as_ref().unwrap(), rec.birth_date.as_ref().unwrap()] {
             assert!(field.starts_with("enc1:"), "sealed at rest: {field}");
         }
@@ -135,17 +140,35 @@ async fn link_flow_end_to_end(app: &TestApp) {
     let report_url = app.url(&format!("/api/v1/patients/{pid}/report?from={from}&to={to}"));
     assert_eq!(clin.get(&report_url).send().await.unwrap().status(), 404);
 
-    let p = body(pat.post(app.url("/api/v1/sharing/preview")).json(&json!({"code": code.to_lowercase()})).send().await.unwrap()).await;
+    let p = body(
+        pat.post(app.url("/api/v1/sharing/preview")).json(&json!({"code": code.to_lowercase()})).send().await.unwrap(),
+    )
+    .await;
     assert_eq!(p["clinic_name"], "North Clinic");
     assert_eq!(p["scopes"], json!(["glucose", "insulin", "settings", "events"]));
     // Bad scopes are refused without spending the code.
-    let r = pat.post(app.url("/api/v1/sharing/accept")).json(&json!({"code": code, "scopes": ["everything"]})).send().await.unwrap();
+    let r = pat
+        .post(app.url("/api/v1/sharing/accept"))
+        .json(&json!({"code": code, "scopes": ["everything"]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    let r = pat.post(app.url("/api/v1/sharing/accept")).json(&json!({"code": code, "scopes": ["glucose"], "expires_at": "2001-01-01"})).send().await.unwrap();
+    let r = pat
+        .post(app.url("/api/v1/sharing/accept"))
+        .json(&json!({"code": code, "scopes": ["glucose"], "expires_at": "2001-01-01"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     let grant = accept(app, &pat, &code, &["glucose"]).await;
     // Single use.
-    let r = pat.post(app.url("/api/v1/sharing/accept")).json(&json!({"code": code, "scopes": ["glucose"]})).send().await.unwrap();
+    let r = pat
+        .post(app.url("/api/v1/sharing/accept"))
+        .json(&json!({"code": code, "scopes": ["glucose"]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
 
     // The clinic now sees the patient, with the same figures as the report.
@@ -175,7 +198,10 @@ async fn link_flow_end_to_end(app: &TestApp) {
     // The patient sees who looked.
     let log = body(pat.get(app.url("/api/v1/sharing/access-log")).send().await.unwrap()).await;
     let entries = log.as_array().unwrap();
-    assert!(entries.iter().any(|e| e["actor_email"] == "dr.lee@clinic.example" && e["clinic_name"] == "North Clinic"), "{log}");
+    assert!(
+        entries.iter().any(|e| e["actor_email"] == "dr.lee@clinic.example" && e["clinic_name"] == "North Clinic"),
+        "{log}"
+    );
     assert!(entries.iter().any(|e| e["action"] == "read.summary"), "{log}");
     assert!(entries.iter().any(|e| e["action"] == "read.glucose"), "{log}");
     assert!(entries.iter().any(|e| e["action"] == "read.report"), "{log}");
@@ -196,7 +222,14 @@ async fn link_flow_end_to_end(app: &TestApp) {
     .await;
     assert_eq!(g["scopes"], json!(["glucose", "insulin"]));
     assert!(g["expires_at"].as_str().is_some());
-    let g = body(pat.patch(app.url(&format!("/api/v1/sharing/grants/{grant}"))).json(&json!({"expires_at": null})).send().await.unwrap()).await;
+    let g = body(
+        pat.patch(app.url(&format!("/api/v1/sharing/grants/{grant}")))
+            .json(&json!({"expires_at": null}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(g["expires_at"], Value::Null);
     let r = pat.delete(app.url(&format!("/api/v1/sharing/grants/{grant}"))).send().await.unwrap();
     assert_eq!(r.status(), 204);
@@ -216,7 +249,10 @@ async fn link_flow_end_to_end(app: &TestApp) {
     let statuses: Vec<&str> = grants.as_array().unwrap().iter().map(|g| g["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, vec!["active", "revoked"]);
 
-    assert!(matches!(store::audit::verify(&app.state.db, &app.state.config.cipher.audit_key()).await.unwrap(), store::audit::Verdict::Intact { .. }));
+    assert!(matches!(
+        store::audit::verify(&app.state.db, &app.state.config.cipher.audit_key()).await.unwrap(),
+        store::audit::Verdict::Intact { .. }
+    ));
 }
 
 /// One data request: (name, method, path) — `{pid}` is replaced.
@@ -291,7 +327,10 @@ async fn authorization_matrix(app: &TestApp) {
     .await;
     let grant_p = inv["grant_id"].as_str().unwrap().to_string();
     // Only the invited account can accept, not the patient's clinician.
-    assert_eq!(ca.post(app.url(&format!("/api/v1/sharing/invites/{grant_p}/accept"))).send().await.unwrap().status(), 404);
+    assert_eq!(
+        ca.post(app.url(&format!("/api/v1/sharing/invites/{grant_p}/accept"))).send().await.unwrap().status(),
+        404
+    );
     let r = partner.post(app.url(&format!("/api/v1/sharing/invites/{grant_p}/accept"))).send().await.unwrap();
     assert_eq!(r.status(), 200);
     expect(app, "clinician A (glucose)", &ca, &pid, glucose_opens).await;
@@ -312,7 +351,12 @@ async fn authorization_matrix(app: &TestApp) {
     assert_eq!(r.status(), 200);
     expect(app, "clinician A (all but insulin)", &ca, &pid, |_| true).await;
     // Out of scope: without glucose, nothing glucose-based opens.
-    let r = pat.patch(app.url(&format!("/api/v1/sharing/grants/{grant_a}"))).json(&json!({"scopes": ["insulin"]})).send().await.unwrap();
+    let r = pat
+        .patch(app.url(&format!("/api/v1/sharing/grants/{grant_a}")))
+        .json(&json!({"scopes": ["insulin"]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     expect(app, "clinician A (insulin only)", &ca, &pid, |_| false).await;
 
@@ -329,7 +373,12 @@ async fn authorization_matrix(app: &TestApp) {
     assert!(grants.as_array().unwrap().iter().any(|g| g["id"] == grant_p.as_str() && g["status"] == "expired"));
 
     // Revoked.
-    let r = pat.patch(app.url(&format!("/api/v1/sharing/grants/{grant_a}"))).json(&json!({"scopes": ["glucose"]})).send().await.unwrap();
+    let r = pat
+        .patch(app.url(&format!("/api/v1/sharing/grants/{grant_a}")))
+        .json(&json!({"scopes": ["glucose"]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     expect(app, "clinician A (glucose again)", &ca, &pid, glucose_opens).await;
     assert_eq!(pat.delete(app.url(&format!("/api/v1/sharing/grants/{grant_a}"))).send().await.unwrap().status(), 204);
@@ -337,9 +386,18 @@ async fn authorization_matrix(app: &TestApp) {
 
     // Grants belong to their patient: others can neither see nor change them.
     for (who, c) in [("other", &other), ("clinician A", &ca), ("partner", &partner)] {
-        let r = c.patch(app.url(&format!("/api/v1/sharing/grants/{grant_p}"))).json(&json!({"scopes": ["glucose"]})).send().await.unwrap();
+        let r = c
+            .patch(app.url(&format!("/api/v1/sharing/grants/{grant_p}")))
+            .json(&json!({"scopes": ["glucose"]}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 404, "{who} patch");
-        assert_eq!(c.delete(app.url(&format!("/api/v1/sharing/grants/{grant_p}"))).send().await.unwrap().status(), 404, "{who} delete");
+        assert_eq!(
+            c.delete(app.url(&format!("/api/v1/sharing/grants/{grant_p}"))).send().await.unwrap().status(),
+            404,
+            "{who} delete"
+        );
     }
     // No IDOR across clinics: B's clinician and A's ids.
     for path in [
@@ -357,7 +415,12 @@ async fn authorization_matrix(app: &TestApp) {
     ] {
         assert_eq!(cb.post(app.url(&path)).send().await.unwrap().status(), 404, "POST {path}");
     }
-    let r = cb.post(app.url(&format!("/api/v1/clinics/{}/patients", a.id))).json(&json!({"name": "X"})).send().await.unwrap();
+    let r = cb
+        .post(app.url(&format!("/api/v1/clinics/{}/patients", a.id)))
+        .json(&json!({"name": "X"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     // A patient cannot act as a clinic.
     assert_eq!(pat.get(app.url(&format!("/api/v1/clinics/{}/patients", a.id))).send().await.unwrap().status(), 404);
@@ -392,7 +455,8 @@ async fn care_partner_by_email(app: &TestApp) {
     let token = mail.split("/sharing?invite=").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
     // Signing up with another address does not open it.
     let stranger = app.user("stranger@family.example", "patient").await;
-    let r = stranger.post(app.url("/api/v1/sharing/invites/accept")).json(&json!({"token": token})).send().await.unwrap();
+    let r =
+        stranger.post(app.url("/api/v1/sharing/invites/accept")).json(&json!({"token": token})).send().await.unwrap();
     assert_eq!(r.status(), 404);
     let mum = app.user("mum@family.example", "patient").await;
     let incoming = body(mum.get(app.url("/api/v1/sharing/invites")).send().await.unwrap()).await;
@@ -403,7 +467,9 @@ async fn care_partner_by_email(app: &TestApp) {
     assert_eq!(shared[0]["patient_id"], pid.as_str());
     assert_eq!(status_of(app, &mum, DATA_ENDPOINTS[0].1, &pid).await, 200);
     let log = body(pat.get(app.url("/api/v1/sharing/access-log")).send().await.unwrap()).await;
-    assert!(log.as_array().unwrap().iter().any(|e| e["actor_email"] == "mum@family.example" && e["clinic_name"].is_null()));
+    assert!(
+        log.as_array().unwrap().iter().any(|e| e["actor_email"] == "mum@family.example" && e["clinic_name"].is_null())
+    );
     // The token works once.
     let r = mum.post(app.url("/api/v1/sharing/invites/accept")).json(&json!({"token": token})).send().await.unwrap();
     assert_eq!(r.status(), 404);
@@ -414,7 +480,12 @@ async fn link_codes_are_attempt_limited(app: &TestApp) {
     let pat = app.user("guesser@x.example", "patient").await;
     let mut statuses = Vec::new();
     for i in 0..12 {
-        let r = pat.post(app.url("/api/v1/sharing/preview")).json(&json!({"code": format!("AAAA-BBBB-{i:04}")})).send().await.unwrap();
+        let r = pat
+            .post(app.url("/api/v1/sharing/preview"))
+            .json(&json!({"code": format!("AAAA-BBBB-{i:04}")}))
+            .send()
+            .await
+            .unwrap();
         statuses.push(r.status().as_u16());
     }
     assert_eq!(&statuses[..10], &[404; 10], "{statuses:?}");
@@ -432,7 +503,12 @@ async fn clinic_members_and_roles(app: &TestApp) {
     let k = clinic_with_record(app, &admin, "Members Clinic", "M-1").await;
     // A clinician account is invited like any address (no enumeration); the
     // confirmed colleague joins when they next look at their clinics.
-    let r = admin.post(app.url(&format!("/api/v1/clinics/{}/members", k.id))).json(&json!({"email": "colleague@c.example", "role": "clinician"})).send().await.unwrap();
+    let r = admin
+        .post(app.url(&format!("/api/v1/clinics/{}/members", k.id)))
+        .json(&json!({"email": "colleague@c.example", "role": "clinician"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 202);
     assert_eq!(body(r).await["status"], "invited");
     let clinics = body(colleague.get(app.url("/api/v1/clinics")).send().await.unwrap()).await;
@@ -440,10 +516,20 @@ async fn clinic_members_and_roles(app: &TestApp) {
     let (list, _) = rows(app, &colleague, &k.id, "").await;
     assert_eq!(list.len(), 1);
     // Only admins add members.
-    let r = colleague.post(app.url(&format!("/api/v1/clinics/{}/members", k.id))).json(&json!({"email": "x@c.example"})).send().await.unwrap();
+    let r = colleague
+        .post(app.url(&format!("/api/v1/clinics/{}/members", k.id)))
+        .json(&json!({"email": "x@c.example"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     // An address without an account is invited and joins once its owner confirms it.
-    let r = admin.post(app.url(&format!("/api/v1/clinics/{}/members", k.id))).json(&json!({"email": "new@c.example", "role": "admin"})).send().await.unwrap();
+    let r = admin
+        .post(app.url(&format!("/api/v1/clinics/{}/members", k.id)))
+        .json(&json!({"email": "new@c.example", "role": "admin"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(body(r).await["status"], "invited");
     let newbie = app.user("new@c.example", "clinician").await;
     let clinics = body(newbie.get(app.url("/api/v1/clinics")).send().await.unwrap()).await;
@@ -453,15 +539,30 @@ async fn clinic_members_and_roles(app: &TestApp) {
     let admin_id = me(app, &admin).await["id"].as_str().unwrap().to_string();
     let members = body(admin.get(app.url(&format!("/api/v1/clinics/{}/members", k.id))).send().await.unwrap()).await;
     assert_eq!(members.as_array().unwrap().len(), 3);
-    let r = admin.patch(app.url(&format!("/api/v1/clinics/{}/members/{admin_id}", k.id))).json(&json!({"role": "clinician"})).send().await.unwrap();
+    let r = admin
+        .patch(app.url(&format!("/api/v1/clinics/{}/members/{admin_id}", k.id)))
+        .json(&json!({"role": "clinician"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
     let newbie_id = me(app, &newbie).await["id"].as_str().unwrap().to_string();
-    let r = newbie.patch(app.url(&format!("/api/v1/clinics/{}/members/{newbie_id}", k.id))).json(&json!({"role": "clinician"})).send().await.unwrap();
+    let r = newbie
+        .patch(app.url(&format!("/api/v1/clinics/{}/members/{newbie_id}", k.id)))
+        .json(&json!({"role": "clinician"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 409);
     // A patient account cannot join a clinic, but the answer does not say
     // that the address is a patient's: the same invitation.
     let pat = app.user("pat@c.example", "patient").await;
-    let r = newbie.post(app.url(&format!("/api/v1/clinics/{}/members", k.id))).json(&json!({"email": "pat@c.example"})).send().await.unwrap();
+    let r = newbie
+        .post(app.url(&format!("/api/v1/clinics/{}/members", k.id)))
+        .json(&json!({"email": "pat@c.example"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 202);
     assert_eq!(body(r).await["status"], "invited");
     assert_eq!(body(pat.get(app.url("/api/v1/clinics")).send().await.unwrap()).await, json!([]));
@@ -475,16 +576,20 @@ async fn custodial_record_data_moves_on_link(app: &TestApp) {
     let custodial = list[0]["patient_id"].as_str().unwrap().to_string();
     // The clinic uploads an export for the patient (no account yet).
     let csv = devices::import::synth::carelink_csv(600);
-    let form = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(csv).file_name("carelink.csv"));
-    let r = clin.post(app.url(&format!("/api/v1/uploads?patient_id={custodial}"))).multipart(form).send().await.unwrap();
+    let form =
+        reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(csv).file_name("carelink.csv"));
+    let r =
+        clin.post(app.url(&format!("/api/v1/uploads?patient_id={custodial}"))).multipart(form).send().await.unwrap();
     assert_eq!(r.status(), 201);
     let imported = body(r).await;
     let ups = body(clin.get(app.url(&format!("/api/v1/uploads?patient_id={custodial}"))).send().await.unwrap()).await;
     assert_eq!(ups.as_array().unwrap().len(), 1);
     // Another clinic cannot upload there.
     let other = app.user("other@clinic.example", "clinician").await;
-    let form = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("x.csv"));
-    let r = other.post(app.url(&format!("/api/v1/uploads?patient_id={custodial}"))).multipart(form).send().await.unwrap();
+    let form =
+        reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("x.csv"));
+    let r =
+        other.post(app.url(&format!("/api/v1/uploads?patient_id={custodial}"))).multipart(form).send().await.unwrap();
     assert_eq!(r.status(), 404);
     // The patient links: the clinic's upload becomes theirs.
     let pat = app.user("claims@patient.example", "patient").await;
@@ -538,7 +643,20 @@ async fn dashboard_sorts_filters_and_pages(app: &TestApp) {
     assert_eq!(r.status(), 400);
     // Linked with data: the flags follow the figures (the test wave spends
     // well over 1 % below 54 and under 70 % in range).
-    let k = Clinic { id: cid.clone(), record: body(clin.post(app.url(&format!("/api/v1/clinics/{cid}/patients"))).json(&json!({"name": "Dora"})).send().await.unwrap()).await["record_id"].as_str().unwrap().to_string() };
+    let k = Clinic {
+        id: cid.clone(),
+        record: body(
+            clin.post(app.url(&format!("/api/v1/clinics/{cid}/patients")))
+                .json(&json!({"name": "Dora"}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await["record_id"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    };
     let pat = app.user("dora@patient.example", "patient").await;
     post_cgm(app, &pat, 2).await;
     let code = link_code(app, &clin, &k).await;
@@ -550,20 +668,34 @@ async fn dashboard_sorts_filters_and_pages(app: &TestApp) {
     assert!(flags.contains(&"below_54") && flags.contains(&"low_tir") && flags.contains(&"low_active"), "{flags:?}");
     assert!(!flags.contains(&"no_upload"), "{flags:?}");
     // Request an upload: the patient sees it until they upload.
-    let r = clin.post(app.url(&format!("/api/v1/clinics/{cid}/patients/{}/upload-request", k.record))).send().await.unwrap();
+    let r = clin
+        .post(app.url(&format!("/api/v1/clinics/{cid}/patients/{}/upload-request", k.record)))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     let reqs = body(pat.get(app.url("/api/v1/me/upload-requests")).send().await.unwrap()).await;
     assert_eq!(reqs[0]["clinic_name"], "Triage");
     let html = pat.get(app.url("/")).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("data-testid=\"upload-now\""), "dashboard prompts an upload");
     let csv = devices::import::synth::carelink_csv(50);
-    let form = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(csv).file_name("carelink.csv"));
+    let form =
+        reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(csv).file_name("carelink.csv"));
     assert_eq!(pat.post(app.url("/api/v1/uploads")).multipart(form).send().await.unwrap().status(), 201);
     let reqs = body(pat.get(app.url("/api/v1/me/upload-requests")).send().await.unwrap()).await;
     assert_eq!(reqs.as_array().unwrap().len(), 0);
     // A custodial record has no account to ask.
     let (list, _) = rows(app, &clin, &cid, "?q=anna").await;
-    let r = clin.post(app.url(&format!("/api/v1/clinics/{cid}/patients/{}/upload-request", list[0]["record_id"].as_str().unwrap()))).send().await.unwrap();
+    let r = clin
+        .post(
+            app.url(&format!(
+                "/api/v1/clinics/{cid}/patients/{}/upload-request",
+                list[0]["record_id"].as_str().unwrap()
+            )),
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 409);
 }
 
@@ -597,6 +729,8 @@ async fn deleted_patient_leaves_clinic_chart_unlinked(app: &TestApp) {
     assert_ne!(space, pid);
     assert!(matches!(status_of(app, &clin, report, &pid).await, 403 | 404));
     let (from, to) = window();
-    let r = body(clin.get(app.url(&format!("/api/v1/patients/{space}/report?from={from}&to={to}"))).send().await.unwrap()).await;
+    let r =
+        body(clin.get(app.url(&format!("/api/v1/patients/{space}/report?from={from}&to={to}"))).send().await.unwrap())
+            .await;
     assert_eq!(r["readings"], 0, "{r}");
 }

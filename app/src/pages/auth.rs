@@ -2,7 +2,7 @@
 
 use crate::api_account::{RequestPasswordReset, ResetPassword};
 use crate::components::UserResource;
-use crate::i18n::{lang, t, tf, tp, Lang};
+use crate::i18n::{Lang, lang, t, tf, tp};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -37,7 +37,9 @@ pub fn LoginPage() -> impl IntoView {
         error().is_some_and(|e| {
             e.contains("authenticator app")
                 || e == t("Enter the 6-digit code from your authenticator app, or one of your recovery codes.")
-                || e == t("That code is not right. Enter the code your authenticator app shows now, or a recovery code.")
+                || e == t(
+                    "That code is not right. Enter the code your authenticator app shows now, or a recovery code.",
+                )
         })
     };
     // After a log-in, load the next page afresh rather than through the

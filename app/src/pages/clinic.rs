@@ -5,10 +5,10 @@
 use crate::api::my_clinics;
 use crate::api_account::SetClinicRequire2fa;
 use crate::api_sharing::{
-    clinic_dashboard, clinic_members, clinic_record, AcknowledgePatient, AddMember, CreateClinic, CreateLinkCode, CreateRecord,
-    sms_enabled, RequestUpload, RotateShareCode,
+    AcknowledgePatient, AddMember, CreateClinic, CreateLinkCode, CreateRecord, RequestUpload, RotateShareCode,
+    clinic_dashboard, clinic_members, clinic_record, sms_enabled,
 };
-use crate::components::{pct, ErrorCard, RequireUser, UserResource};
+use crate::components::{ErrorCard, RequireUser, UserResource, pct};
 use crate::i18n::{lang, num, t, tf, tp};
 use crate::model::{ClinicPatientPage, ClinicPatientRow};
 use leptos::prelude::*;
@@ -132,7 +132,17 @@ pub fn ClinicDashboardPage() -> impl IntoView {
     let (search, sort, order, filter, page) = (q("q"), q("sort"), q("order"), q("filter"), q("page"));
     let create = ServerAction::<CreateRecord>::new();
     let data = Resource::new(
-        move || (clinic_id(), search(), sort(), order(), filter(), page().and_then(|p| p.parse::<u32>().ok()), create.version().get()),
+        move || {
+            (
+                clinic_id(),
+                search(),
+                sort(),
+                order(),
+                filter(),
+                page().and_then(|p| p.parse::<u32>().ok()),
+                create.version().get(),
+            )
+        },
         |(c, s, so, o, f, p, _)| clinic_dashboard(c, s, so, o, f, p),
     );
     let user = UserResource::use_();
@@ -213,7 +223,10 @@ fn Dashboard(d: ClinicPatientPage, unit: GlucoseUnit) -> impl IntoView {
     let glu = move |v: Option<f64>| v.map(|x| glucose(unit, x)).unwrap_or_else(|| "–".into());
     let count = tp(d.total as i64, "{n} patient.", "{n} patients.");
     let figures = match d.rows.first() {
-        Some(r) => tf("Figures over the last 14 days ({from} to {to}).", &[("from", &iso_date(&r.from)), ("to", &iso_date(&r.to))]),
+        Some(r) => tf(
+            "Figures over the last 14 days ({from} to {to}).",
+            &[("from", &iso_date(&r.from)), ("to", &iso_date(&r.to))],
+        ),
         None => t("Figures over the last 14 days.").to_string(),
     };
     view! {
@@ -271,7 +284,12 @@ fn Dashboard(d: ClinicPatientPage, unit: GlucoseUnit) -> impl IntoView {
 }
 
 #[component]
-fn Row<G: Fn(Option<f64>) -> String + 'static>(r: ClinicPatientRow, glu: G, base: String, clinic_id: String) -> impl IntoView {
+fn Row<G: Fn(Option<f64>) -> String + 'static>(
+    r: ClinicPatientRow,
+    glu: G,
+    base: String,
+    clinic_id: String,
+) -> impl IntoView {
     let href = format!("{base}/patients/{}", r.record_id);
     let flagged = !r.flags.is_empty();
     view! {

@@ -2,8 +2,8 @@
 //! the clinician's overview when signed in.
 
 use crate::api::{dashboard, my_clinics};
-use crate::api_sharing::{list_shared_with_me, my_upload_requests, DismissUploadRequest};
-use crate::components::{pct, ErrorCard, Figure, UserResource};
+use crate::api_sharing::{DismissUploadRequest, list_shared_with_me, my_upload_requests};
+use crate::components::{ErrorCard, Figure, UserResource, pct};
 use crate::i18n::{lang, t, tf, tp};
 use crate::model::{DashboardData, Me};
 use leptos::prelude::*;
@@ -75,7 +75,8 @@ fn EmptyDashboard() -> impl IntoView {
 
 #[component]
 fn Figures(d: DashboardData, unit: therapy::GlucoseUnit) -> impl IntoView {
-    let fmt = move |v: Option<f64>| v.map(|x| format!("{} {}", glucose(unit, x), unit.label())).unwrap_or_else(|| "–".into());
+    let fmt =
+        move |v: Option<f64>| v.map(|x| format!("{} {}", glucose(unit, x), unit.label())).unwrap_or_else(|| "–".into());
     let latest = d.latest.clone();
     let tir = [
         ("very-high", t("Very high"), d.very_high_percent, "> 250 mg/dL"),
@@ -164,7 +165,10 @@ fn Sparkline(points: Vec<(u32, u16)>) -> impl IntoView {
     let mut prev: Option<u32> = None;
     for (m, v) in &points {
         // Break the line across gaps longer than 15 minutes.
-        let cmd = match prev { Some(p) if m.saturating_sub(p) <= 15 => 'L', _ => 'M' };
+        let cmd = match prev {
+            Some(p) if m.saturating_sub(p) <= 15 => 'L',
+            _ => 'M',
+        };
         path.push_str(&format!("{cmd}{} {:.1} ", m, y(f64::from(*v))));
         prev = Some(*m);
     }

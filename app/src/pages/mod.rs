@@ -1,14 +1,14 @@
 //! Pages, one module per area.
 
 pub mod auth;
+pub mod clinic;
 pub mod dashboard;
 #[cfg(feature = "hydrate")]
 pub mod report_charts;
 pub mod reports;
 pub mod security;
-pub mod clinic;
-pub mod sharing;
 pub mod settings;
+pub mod sharing;
 pub mod upload;
 
 use crate::i18n::t;

@@ -13,18 +13,19 @@ use charming::component::{Axis, DataZoom, DataZoomType, Grid, Legend, LegendType
 use charming::datatype::{CompositeValue, DataPoint};
 use charming::element::{
     AreaStyle, AxisLabel, AxisPointer, AxisPointerLink, AxisPointerType, AxisType, ItemStyle, Label, LabelPosition,
-    LineStyle, LineStyleType, MarkArea, MarkAreaData, MarkLine, MarkLineData, MarkLineVariant, SplitLine, Step, Symbol, Tooltip, Trigger,
+    LineStyle, LineStyleType, MarkArea, MarkAreaData, MarkLine, MarkLineData, MarkLineVariant, SplitLine, Step, Symbol,
+    Tooltip, Trigger,
 };
 use charming::series::{Bar, Line, Scatter};
 use charming::{Chart, Echarts, WasmRenderer};
 use leptos::prelude::*;
 use std::cell::RefCell;
 use std::time::Duration;
+use therapy::GlucoseUnit;
 use therapy::metrics::{AgpBin, GlucoseReport};
 use therapy::report_data::{BasalKind, BasalProfile, DayView, LogbookDay, Trends};
-use therapy::GlucoseUnit;
-use web_sys::js_sys;
 use wasm_bindgen::{JsCast, JsValue};
+use web_sys::js_sys;
 
 const TEAL: &str = "#0f766e";
 const VERY_HIGH: &str = "#e4572e";
@@ -158,7 +159,10 @@ fn category(labels: Vec<String>) -> Axis {
 }
 
 fn value_axis(name: &str) -> Axis {
-    Axis::new().type_(AxisType::Value).name(name).split_line(SplitLine::new().line_style(LineStyle::new().color("#eef0f3")))
+    Axis::new()
+        .type_(AxisType::Value)
+        .name(name)
+        .split_line(SplitLine::new().line_style(LineStyle::new().color("#eef0f3")))
 }
 
 fn quiet_line(name: &str) -> Line {
@@ -169,10 +173,7 @@ fn target_band(unit: GlucoseUnit) -> MarkArea {
     MarkArea::new()
         .silent(true)
         .item_style(ItemStyle::new().color("rgba(42, 157, 143, 0.10)"))
-        .data(vec![(
-            MarkAreaData::new().y_axis(unit.format(70.0)),
-            MarkAreaData::new().y_axis(unit.format(180.0)),
-        )])
+        .data(vec![(MarkAreaData::new().y_axis(unit.format(70.0)), MarkAreaData::new().y_axis(unit.format(180.0)))])
 }
 
 // ---------------------------------------------------------------------------
@@ -231,12 +232,16 @@ fn agp(bins: &[AgpBin], bin_min: u32, unit: GlucoseUnit, label_hours: u32) -> Ch
     let ymax = (p[4].iter().flatten().fold(glucose(unit, 250.0), |m, v| m.max(*v)) / step).ceil() * step;
     let l = unit.label();
     let median = t("Median");
-    let tip = format!("{{b0}}<br/>95 %: {{c8}} {l}<br/>75 %: {{c7}} {l}<br/><b>{median}: {{c4}} {l}</b><br/>25 %: {{c6}} {l}<br/>5 %: {{c5}} {l}");
+    let tip = format!(
+        "{{b0}}<br/>95 %: {{c8}} {l}<br/>75 %: {{c7}} {l}<br/><b>{median}: {{c4}} {l}</b><br/>25 %: {{c6}} {l}<br/>5 %: {{c5}} {l}"
+    );
     Chart::new()
         .tooltip(Tooltip::new().trigger(Trigger::Axis).formatter(tip.as_str()))
         .legend(Legend::new().data(vec![median, "25–75 %", "5–95 %"]).top(0))
         .grid(Grid::new().left(48).right(16).top(36).bottom(28))
-        .x_axis(category(labels).axis_label(AxisLabel::new().interval(f64::from((label_hours * 60 / bin).max(1)) - 1.0)))
+        .x_axis(
+            category(labels).axis_label(AxisLabel::new().interval(f64::from((label_hours * 60 / bin).max(1)) - 1.0)),
+        )
         .y_axis(value_axis(l).min(0).max(ymax))
         .series(quiet_line("base").stack("band").line_style(hidden.clone()).data(plain(0)))
         .series(
@@ -389,7 +394,8 @@ fn daily(day: &DayView, insulin: bool, unit: GlucoseUnit, label_hours: u32) -> C
             })
             .collect();
         let has_extended = day.boluses.iter().any(|b| b.extended().is_some());
-        let carbs: Vec<DataPoint> = day.carbs.iter().map(|x| pair(slot(x.sec), CompositeValue::from(round(x.grams, 0)))).collect();
+        let carbs: Vec<DataPoint> =
+            day.carbs.iter().map(|x| pair(slot(x.sec), CompositeValue::from(round(x.grams, 0)))).collect();
         let mut basal_line = Line::new()
             .name(t("Basal"))
             .x_axis_index(1.0)
@@ -486,9 +492,27 @@ fn hourly_ranges(trends: &Trends, unit: GlucoseUnit) -> Chart {
         .x_axis(Axis::new().type_(AxisType::Category).data(hour_labels()))
         .y_axis(value_axis("%").min(0).max(100))
         .y_axis(value_axis(l).min(0).split_line(SplitLine::new().show(false)))
-        .series(Bar::new().name(t("Below range")).stack("r").item_style(ItemStyle::new().color(LOW)).data(get(|h| h.below_percent)))
-        .series(Bar::new().name(t("In range")).stack("r").item_style(ItemStyle::new().color(IN_RANGE)).data(get(|h| h.in_range_percent)))
-        .series(Bar::new().name(t("Above range")).stack("r").item_style(ItemStyle::new().color(HIGH)).data(get(|h| h.above_percent)))
+        .series(
+            Bar::new()
+                .name(t("Below range"))
+                .stack("r")
+                .item_style(ItemStyle::new().color(LOW))
+                .data(get(|h| h.below_percent)),
+        )
+        .series(
+            Bar::new()
+                .name(t("In range"))
+                .stack("r")
+                .item_style(ItemStyle::new().color(IN_RANGE))
+                .data(get(|h| h.in_range_percent)),
+        )
+        .series(
+            Bar::new()
+                .name(t("Above range"))
+                .stack("r")
+                .item_style(ItemStyle::new().color(HIGH))
+                .data(get(|h| h.above_percent)),
+        )
         .series(
             Line::new()
                 .name(tf("Mean ({unit})", &[("unit", &l)]))
@@ -513,7 +537,9 @@ fn hourly_insulin(trends: &Trends) -> Chart {
         .y_axis(value_axis("U · U/h").min(0))
         .y_axis(value_axis("g").min(0).split_line(SplitLine::new().show(false)))
         .series(Bar::new().name(t("Bolus U/day")).item_style(ItemStyle::new().color(BOLUS)).data(bolus))
-        .series(Bar::new().name(t("Carbs g/day")).y_axis_index(1.0).item_style(ItemStyle::new().color(CARBS)).data(carbs))
+        .series(
+            Bar::new().name(t("Carbs g/day")).y_axis_index(1.0).item_style(ItemStyle::new().color(CARBS)).data(carbs),
+        )
         .series(
             Line::new()
                 .name(t("Basal U/h"))
@@ -560,19 +586,18 @@ fn logbook_totals(days: &[LogbookDay]) -> Chart {
 fn basal_profile(p: &BasalProfile, label_hours: u32) -> Chart {
     let n = 96usize;
     let labels: Vec<String> = (0..n).map(|i| hhmm(i as u32 * 15)).collect();
-    let rate_at = |m: u32| {
-        p.entries
-            .iter()
-            .rev()
-            .find(|e| e.start_min <= m)
-            .or(p.entries.last())
-            .map(|e| round(e.value, 3))
-    };
+    let rate_at =
+        |m: u32| p.entries.iter().rev().find(|e| e.start_min <= m).or(p.entries.last()).map(|e| round(e.value, 3));
     let data: Vec<CompositeValue> = (0..n).map(|i| val(rate_at(i as u32 * 15))).collect();
     Chart::new()
         .tooltip(Tooltip::new().trigger(Trigger::Axis).formatter("{b0}: {c0} U/h"))
         .grid(Grid::new().left(48).right(16).top(24).bottom(28))
-        .x_axis(Axis::new().type_(AxisType::Category).data(labels).axis_label(AxisLabel::new().interval(f64::from(label_hours * 4) - 1.0)))
+        .x_axis(
+            Axis::new()
+                .type_(AxisType::Category)
+                .data(labels)
+                .axis_label(AxisLabel::new().interval(f64::from(label_hours * 4) - 1.0)),
+        )
         .y_axis(value_axis("U/h").min(0))
         .series(
             Line::new()

@@ -6,17 +6,17 @@
 //! their boxes. Glucose is shown in the viewer's unit.
 
 use crate::api_reports::{
-    report_daily, report_device, report_logbook, report_overview, report_trends, DailyData, DeviceData, LogbookData,
-    OverviewData, ReportMeta, TrendsData,
+    DailyData, DeviceData, LogbookData, OverviewData, ReportMeta, TrendsData, report_daily, report_device,
+    report_logbook, report_overview, report_trends,
 };
-use crate::components::{pct, ErrorCard, Figure, RequireUser, UserResource};
+use crate::components::{ErrorCard, Figure, RequireUser, UserResource, pct};
 use crate::i18n::{lang, num, t, tf, tp};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
+use therapy::GlucoseUnit;
 use therapy::metrics::{AgpBin, GlucoseReport};
 use therapy::report_data::{BasalKind, BasalProfile, DayView, LogbookDay, Trends};
-use therapy::GlucoseUnit;
 
 /// The report pages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,7 +126,9 @@ fn date_text(iso: &str) -> String {
 
 /// A local `YYYY-MM-DD HH:MM` shown in the page's language, or the text itself.
 fn local_time_text(s: &str) -> String {
-    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").map(|d| lang().datetime(d)).unwrap_or_else(|_| s.to_string())
+    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M")
+        .map(|d| lang().datetime(d))
+        .unwrap_or_else(|_| s.to_string())
 }
 
 fn hhmm(minute: u32) -> String {
@@ -473,7 +475,12 @@ struct EventRow {
 fn day_events(day: &DayView, unit: GlucoseUnit) -> Vec<EventRow> {
     let mut rows = Vec::new();
     for b in &day.bg {
-        rows.push(EventRow { sec: b.sec, what: t("Fingerstick"), value: glu(unit, Some(f64::from(b.mg_dl))), class: "ev-bg" });
+        rows.push(EventRow {
+            sec: b.sec,
+            what: t("Fingerstick"),
+            value: glu(unit, Some(f64::from(b.mg_dl))),
+            class: "ev-bg",
+        });
     }
     for b in &day.boluses {
         let kind = match (b.subtype.as_deref(), b.duration_min) {
@@ -485,18 +492,34 @@ fn day_events(day: &DayView, unit: GlucoseUnit) -> Vec<EventRow> {
             (Some("square"), Some(m)) => tf(" (square wave, {min} min)", &[("min", &m)]),
             _ => String::new(),
         };
-        rows.push(EventRow { sec: b.sec, what: t("Bolus"), value: format!("{} U{kind}", num(b.units, 2)), class: "ev-bolus" });
+        rows.push(EventRow {
+            sec: b.sec,
+            what: t("Bolus"),
+            value: format!("{} U{kind}", num(b.units, 2)),
+            class: "ev-bolus",
+        });
     }
     for c in &day.carbs {
-        rows.push(EventRow { sec: c.sec, what: t("Carbs"), value: format!("{} g", num(c.grams, 0)), class: "ev-carbs" });
+        rows.push(EventRow {
+            sec: c.sec,
+            what: t("Carbs"),
+            value: format!("{} g", num(c.grams, 0)),
+            class: "ev-carbs",
+        });
     }
     for b in &day.basal {
         let until = day.clock_sec(b.end_sec);
         let (what, value) = match b.kind {
-            BasalKind::Temp => (t("Temp basal"), match b.percent {
-                Some(p) => tf("{percent} → {rate} U/h until {time}", &[("percent", &lang().percent(p, 0)), ("rate", &num(b.rate_u_h, 3)), ("time", &until)]),
-                None => tf("{rate} U/h until {time}", &[("rate", &num(b.rate_u_h, 3)), ("time", &until)]),
-            }),
+            BasalKind::Temp => (
+                t("Temp basal"),
+                match b.percent {
+                    Some(p) => tf(
+                        "{percent} → {rate} U/h until {time}",
+                        &[("percent", &lang().percent(p, 0)), ("rate", &num(b.rate_u_h, 3)), ("time", &until)],
+                    ),
+                    None => tf("{rate} U/h until {time}", &[("rate", &num(b.rate_u_h, 3)), ("time", &until)]),
+                },
+            ),
             BasalKind::Suspended => (t("Suspended"), tf("until {time}", &[("time", &until)])),
             BasalKind::Scheduled => continue,
         };
@@ -536,7 +559,12 @@ fn Daily(d: DailyData, unit: GlucoseUnit) -> impl IntoView {
                 BasalKind::Temp => t("temp"),
                 BasalKind::Suspended => t("suspended"),
             };
-            (day.clock_sec(b.start_sec), day.clock_sec(b.end_sec.min(day.minutes * 60)), kind.to_string(), num(b.rate_u_h, 3))
+            (
+                day.clock_sec(b.start_sec),
+                day.clock_sec(b.end_sec.min(day.minutes * 60)),
+                kind.to_string(),
+                num(b.rate_u_h, 3),
+            )
         })
         .collect();
     let meta = d.meta.clone();

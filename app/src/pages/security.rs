@@ -3,7 +3,7 @@
 //! account stands and acts in one click where it can.
 
 use crate::api_account::{get_two_factor_status, list_tokens, login_history};
-use crate::api_sharing::{sharing_paused, SetSharingPaused};
+use crate::api_sharing::{SetSharingPaused, sharing_paused};
 use crate::components::{ErrorCard, RequireUser, UserResource};
 use crate::i18n::{lang, t, tf, tp};
 use leptos::prelude::*;

@@ -2,15 +2,15 @@
 //! authentication and passkeys; sessions and the login history; personal
 //! access tokens; downloading all one's data and deleting the account.
 
-use crate::api::{list_sessions, time_zones, EndSession};
+use crate::api::{EndSession, list_sessions, time_zones};
 use crate::api_account::{
-    get_two_factor_status, list_passkeys, list_tokens, login_history, recently_authenticated, BeginTotp, ChangePassword,
-    ConfirmTotp, CreateToken, DeleteAccount, DisableTwoFactor, NewRecoveryCodes, Reauthenticate, RemovePasskey, RenamePasskey,
-    ResendVerification, RevokeToken,
+    BeginTotp, ChangePassword, ConfirmTotp, CreateToken, DeleteAccount, DisableTwoFactor, NewRecoveryCodes,
+    Reauthenticate, RemovePasskey, RenamePasskey, ResendVerification, RevokeToken, get_two_factor_status,
+    list_passkeys, list_tokens, login_history, recently_authenticated,
 };
-use crate::api_uploads::{nightscout_site, RotateNightscout};
+use crate::api_uploads::{RotateNightscout, nightscout_site};
 use crate::components::{ErrorCard, RequireUser, UserResource};
-use crate::i18n::{lang, t, tf, tp, Lang};
+use crate::i18n::{Lang, lang, t, tf, tp};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -449,9 +449,8 @@ fn PasskeysCard() -> impl IntoView {
     let keys = Resource::new(move || (rename.version().get(), remove.version().get()), |_| list_passkeys());
     let query = leptos_router::hooks::use_query_map();
     let added = move || query.with(|q| q.get("passkey").as_deref() == Some("added"));
-    let failed = move || {
-        rename.value().get().and_then(|r| r.err()).or_else(|| remove.value().get().and_then(|r| r.err()))
-    };
+    let failed =
+        move || rename.value().get().and_then(|r| r.err()).or_else(|| remove.value().get().and_then(|r| r.err()));
     view! {
         <section class="card" aria-labelledby="pk-h" data-testid="passkeys-card">
             <h2 id="pk-h">{t("Passkeys")}</h2>

@@ -8,8 +8,8 @@
 //! works before the wasm loads and without JavaScript.
 
 use crate::api_sharing::{
-    access_log, incoming_invites, list_shared_with_me, my_grants, preview_link_code, sharing_paused, sms_enabled, AcceptInvite, AcceptLink,
-    DeclineLink, InvitePartner, RevokeGrant, SetSharingPaused, UpdateGrant,
+    AcceptInvite, AcceptLink, DeclineLink, InvitePartner, RevokeGrant, SetSharingPaused, UpdateGrant, access_log,
+    incoming_invites, list_shared_with_me, my_grants, preview_link_code, sharing_paused, sms_enabled,
 };
 use crate::components::{ErrorCard, RequireUser};
 use crate::i18n::{lang, t, tf};
@@ -30,11 +30,7 @@ fn scopes() -> [(&'static str, &'static str, &'static str); 4] {
 
 /// Scope names as shown in lists (the stored values stay as they are).
 fn scope_names(scopes: &[String]) -> String {
-    scopes
-        .iter()
-        .map(|s| crate::components::scope_label(s))
-        .collect::<Vec<_>>()
-        .join(", ")
+    scopes.iter().map(|s| crate::components::scope_label(s)).collect::<Vec<_>>().join(", ")
 }
 
 /// A grant's status as shown in its badge (the value stays in the class and `data-status`).
@@ -122,12 +118,15 @@ fn SharingBody() -> impl IntoView {
     let log = Resource::new(changed, |_| access_log());
     let shared = Resource::new(changed, |_| list_shared_with_me());
     let incoming = Resource::new(changed, |_| incoming_invites());
-    let preview = Resource::new(move || code(), |c| async move {
-        match c {
-            Some(c) => Some(preview_link_code(c).await),
-            None => None,
-        }
-    });
+    let preview = Resource::new(
+        move || code(),
+        |c| async move {
+            match c {
+                Some(c) => Some(preview_link_code(c).await),
+                None => None,
+            }
+        },
+    );
     view! {
         // 1. Link with a clinic.
         <section class="card" aria-labelledby="link-h" data-testid="link-card">
@@ -340,7 +339,12 @@ fn CodeEntry() -> impl IntoView {
 }
 
 #[component]
-fn LinkOffer(p: LinkPreview, code: String, accept: ServerAction<AcceptLink>, decline: ServerAction<DeclineLink>) -> impl IntoView {
+fn LinkOffer(
+    p: LinkPreview,
+    code: String,
+    accept: ServerAction<AcceptLink>,
+    decline: ServerAction<DeclineLink>,
+) -> impl IntoView {
     let code2 = code.clone();
     let share = p.kind == "share";
     view! {
@@ -380,7 +384,11 @@ fn LinkOffer(p: LinkPreview, code: String, accept: ServerAction<AcceptLink>, dec
 }
 
 #[component]
-fn GrantTable(list: Vec<GrantInfo>, revoke: ServerAction<RevokeGrant>, update: ServerAction<UpdateGrant>) -> impl IntoView {
+fn GrantTable(
+    list: Vec<GrantInfo>,
+    revoke: ServerAction<RevokeGrant>,
+    update: ServerAction<UpdateGrant>,
+) -> impl IntoView {
     view! {
         <div class="table-wrap">
         <table class="table" data-testid="grants-table">

@@ -36,7 +36,11 @@ enum DeviceStatus {
     Idle,
     Connecting,
     /// Stage label, fraction 0–1, seconds left (once it can be estimated).
-    Reading { stage: String, fraction: f32, left_s: Option<u32> },
+    Reading {
+        stage: String,
+        fraction: f32,
+        left_s: Option<u32>,
+    },
     Sending,
     Done(ImportSummary),
     Cancelled,
@@ -59,12 +63,15 @@ fn DeviceUpload(refresh: RwSignal<u32>, target: Option<String>) -> impl IntoView
             serial.set(s);
         }
     });
-    let busy = move || matches!(status.get(), DeviceStatus::Connecting | DeviceStatus::Reading { .. } | DeviceStatus::Sending);
+    let busy =
+        move || matches!(status.get(), DeviceStatus::Connecting | DeviceStatus::Reading { .. } | DeviceStatus::Sending);
     let on_connect = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let s: String = serial.get_untracked().chars().filter(|c| !c.is_whitespace()).collect();
         if s.len() != 6 || !s.chars().all(|c| c.is_ascii_digit()) {
-            status.set(DeviceStatus::Failed(t("Enter the pump's serial number: the 6 digits after SN on the back of the pump.").into()));
+            status.set(DeviceStatus::Failed(
+                t("Enter the pump's serial number: the 6 digits after SN on the back of the pump.").into(),
+            ));
             return;
         }
         cancel.set(false);
@@ -259,7 +266,8 @@ pub fn kind_label(k: &str) -> String {
 #[component]
 fn UploadHistory(refresh: RwSignal<u32>, target: Option<String>) -> impl IntoView {
     let deleted = ServerAction::<crate::api_uploads::DeleteUpload>::new();
-    let uploads = Resource::new(move || (refresh.get(), deleted.version().get(), target.clone()), |(_, _, t)| list_uploads(t));
+    let uploads =
+        Resource::new(move || (refresh.get(), deleted.version().get(), target.clone()), |(_, _, t)| list_uploads(t));
     view! {
         <section class="card" aria-labelledby="history-h">
             <h2 id="history-h">{t("Your uploads")}</h2>
@@ -357,15 +365,25 @@ fn stage_label(p: &::devices::minimed::driver::Progress) -> String {
         Stage::WakingPump => t("Waking the pump's radio (about 15 seconds)…").into(),
         Stage::ReadingIdentity => t("Reading the pump's model, clock, battery and reservoir…").into(),
         Stage::ReadingSettings => t("Reading basal profiles, carb ratios, sensitivities and targets…").into(),
-        Stage::ReadingHistory => tf("Reading pump history: page {done} of {total}", &[("done", &p.done), ("total", &p.total)]),
-        Stage::ReadingGlucose => tf("Reading sensor data: page {done} of {total}", &[("done", &p.done), ("total", &p.total)]),
+        Stage::ReadingHistory => {
+            tf("Reading pump history: page {done} of {total}", &[("done", &p.done), ("total", &p.total)])
+        }
+        Stage::ReadingGlucose => {
+            tf("Reading sensor data: page {done} of {total}", &[("done", &p.done), ("total", &p.total)])
+        }
         Stage::Finished => t("Finished reading the pump.").into(),
     }
 }
 
 /// Reads the pump over WebUSB and posts the raw pages to `POST /api/v1/uploads`.
 #[cfg(feature = "hydrate")]
-fn start_device_upload(serial: String, status: RwSignal<DeviceStatus>, cancel: RwSignal<bool>, refresh: RwSignal<u32>, target: Option<String>) {
+fn start_device_upload(
+    serial: String,
+    status: RwSignal<DeviceStatus>,
+    cancel: RwSignal<bool>,
+    refresh: RwSignal<u32>,
+    target: Option<String>,
+) {
     use ::devices::minimed::driver::{Driver, DriverConfig, DriverError};
     if let Some(store) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
         let _ = store.set_item(SERIAL_KEY, &serial);
@@ -382,7 +400,9 @@ fn start_device_upload(serial: String, status: RwSignal<DeviceStatus>, cancel: R
             .ok()
             .and_then(|devs| devs.into_iter().find(|d| d.serial.as_deref() == Some(serial.as_str())))
             .and_then(|d| {
-                let parse = |s: Option<String>| s.and_then(|s| chrono::NaiveDateTime::parse_from_str(&s, "%Y-%m-%dT%H:%M:%S").ok());
+                let parse = |s: Option<String>| {
+                    s.and_then(|s| chrono::NaiveDateTime::parse_from_str(&s, "%Y-%m-%dT%H:%M:%S").ok())
+                };
                 match (parse(d.newest_history_device_time), parse(d.newest_cgm_device_time)) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
@@ -437,12 +457,20 @@ fn start_device_upload(serial: String, status: RwSignal<DeviceStatus>, cancel: R
                     .unwrap_or_else(|| tf("The upload failed (HTTP {code}).", &[("code", &code)]));
                 status.set(DeviceStatus::Failed(msg));
             }
-            Err(()) => status.set(DeviceStatus::Failed(t("Could not reach Diabase. Check your connection and try again.").into())),
+            Err(()) => status
+                .set(DeviceStatus::Failed(t("Could not reach Diabase. Check your connection and try again.").into())),
         }
     });
 }
 #[cfg(not(feature = "hydrate"))]
-fn start_device_upload(_serial: String, _status: RwSignal<DeviceStatus>, _cancel: RwSignal<bool>, _refresh: RwSignal<u32>, _target: Option<String>) {}
+fn start_device_upload(
+    _serial: String,
+    _status: RwSignal<DeviceStatus>,
+    _cancel: RwSignal<bool>,
+    _refresh: RwSignal<u32>,
+    _target: Option<String>,
+) {
+}
 
 /// A driver error in the page's language.
 #[cfg(feature = "hydrate")]
@@ -519,8 +547,8 @@ fn confirm_delete() -> bool {
 /// upload-progress events.
 #[cfg(feature = "hydrate")]
 fn start_upload(file: FileHandle, status: RwSignal<Status>, refresh: RwSignal<u32>, target: Option<String>) {
-    use wasm_bindgen::closure::Closure;
     use wasm_bindgen::JsCast;
+    use wasm_bindgen::closure::Closure;
     let name = file.name();
     let fail = move |m: String| status.set(Status::Failed(m));
     let Ok(form) = web_sys::FormData::new() else { return fail(t("This browser cannot send files.").into()) };

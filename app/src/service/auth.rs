@@ -1,13 +1,12 @@
 //! Accounts and sessions: sign-up, log-in, log-out, session lookup.
 
-use super::{ratelimit, AppState, ClientMeta, ServiceError};
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use super::{AppState, ClientMeta, ServiceError, ratelimit};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use base64::Engine as _;
 use rand::RngCore;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionSession,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionSession, TransactionTrait,
 };
 use store::entity::{patients, sessions, users};
 
@@ -52,10 +51,7 @@ pub const MAX_PASSWORD_LEN: usize = 1024;
 pub fn check_password_strength(password: &str, inputs: &[&str]) -> Result<(), ServiceError> {
     let n = password.chars().count();
     if n < MIN_PASSWORD_LEN {
-        return Err(ServiceError::bad(
-            "password",
-            format!("Use at least {MIN_PASSWORD_LEN} characters."),
-        ));
+        return Err(ServiceError::bad("password", format!("Use at least {MIN_PASSWORD_LEN} characters.")));
     }
     if password.len() > MAX_PASSWORD_LEN {
         return Err(ServiceError::bad("password", "That password is too long."));
@@ -151,10 +147,7 @@ pub async fn verify_password_checked(password: String, hash: Option<String>) -> 
         static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
         let dummy = DUMMY.get_or_init(|| {
             let salt = SaltString::generate(&mut OsRng);
-            Argon2::default()
-                .hash_password(b"not a real password", &salt)
-                .map(|h| h.to_string())
-                .unwrap_or_default()
+            Argon2::default().hash_password(b"not a real password", &salt).map(|h| h.to_string()).unwrap_or_default()
         });
         let (h, real) = match &hash {
             Some(h) => (h.as_str(), true),
@@ -203,7 +196,8 @@ pub async fn signup(state: &AppState, input: SignupInput, meta: &ClientMeta, now
         Some(l) => Some(super::me::parse_language(l)?.code().to_string()),
     };
     check_password_strength(&input.password, &[email.as_str(), &display_name])?;
-    let mut buckets = vec![(format!("signup:email:{}", store::sha256_hex(email.as_str().as_bytes())), SIGNUPS_PER_EMAIL_PER_HOUR)];
+    let mut buckets =
+        vec![(format!("signup:email:{}", store::sha256_hex(email.as_str().as_bytes())), SIGNUPS_PER_EMAIL_PER_HOUR)];
     if let Some(ip) = &meta.ip {
         buckets.push((format!("signup:ip:{ip}"), SIGNUPS_PER_IP_PER_HOUR));
     }
@@ -238,10 +232,7 @@ pub async fn create_user<C: ConnectionTrait + TransactionTrait>(
     now: i64,
 ) -> Result<Option<users::Model>, ServiceError> {
     let txn = db.begin().await?;
-    let exists = users::Entity::find()
-        .filter(users::Column::Email.eq(email.as_str()))
-        .one(&txn)
-        .await?;
+    let exists = users::Entity::find().filter(users::Column::Email.eq(email.as_str())).one(&txn).await?;
     if exists.is_some() {
         return Ok(None);
     }
@@ -321,7 +312,10 @@ fn login_failure_buckets(state: &AppState, email_key: &str, meta: &ClientMeta) -
     let email = store::sha256_hex(email_key.as_bytes());
     let ip = meta.ip.as_deref().unwrap_or("unknown");
     vec![
-        (format!("login:fail:email-ip:{}", store::sha256_hex(format!("{email}\0{ip}").as_bytes())), cfg.login_limit_per_email),
+        (
+            format!("login:fail:email-ip:{}", store::sha256_hex(format!("{email}\0{ip}").as_bytes())),
+            cfg.login_limit_per_email,
+        ),
         client_failure_bucket(state, meta),
         (format!("login:fail:email:{email}"), cfg.login_limit_per_email_all_clients),
     ]
@@ -350,10 +344,7 @@ pub async fn login(
     if password.len() > MAX_PASSWORD_LEN {
         return Err(ServiceError::InvalidCredentials);
     }
-    let user = users::Entity::find()
-        .filter(users::Column::Email.eq(&email_key))
-        .one(&state.db)
-        .await?;
+    let user = users::Entity::find().filter(users::Column::Email.eq(&email_key)).one(&state.db).await?;
     let ok = match verify_password_checked(password.to_string(), user.as_ref().map(|u| u.password_hash.clone())).await {
         Ok(ok) => ok,
         Err(e) => {
@@ -368,14 +359,18 @@ pub async fn login(
             if let Some(u) = &u {
                 let _ = super::logins::failed(state, &u.id, meta, "password", now).await;
             }
-            let _ = store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
-                at_ms: now,
-                actor_user_id: u.as_ref().map(|u| u.id.as_str()),
-                patient_id: None,
-                action: "login_failed",
-                detail: "",
-                ip: meta.ip.as_deref(),
-            })
+            let _ = store::audit::append(
+                &state.db,
+                &state.config.cipher.audit_key(),
+                store::audit::Entry {
+                    at_ms: now,
+                    actor_user_id: u.as_ref().map(|u| u.id.as_str()),
+                    patient_id: None,
+                    action: "login_failed",
+                    detail: "",
+                    ip: meta.ip.as_deref(),
+                },
+            )
             .await;
             return Err(ServiceError::InvalidCredentials);
         }
@@ -392,14 +387,18 @@ pub async fn login(
         };
         if !super::twofactor::verify(state, &user.id, code, now).await? {
             let _ = super::logins::failed(state, &user.id, meta, "password", now).await;
-            let _ = store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
-                at_ms: now,
-                actor_user_id: Some(&user.id),
-                patient_id: None,
-                action: "login_failed",
-                detail: "second factor",
-                ip: meta.ip.as_deref(),
-            })
+            let _ = store::audit::append(
+                &state.db,
+                &state.config.cipher.audit_key(),
+                store::audit::Entry {
+                    at_ms: now,
+                    actor_user_id: Some(&user.id),
+                    patient_id: None,
+                    action: "login_failed",
+                    detail: "second factor",
+                    ip: meta.ip.as_deref(),
+                },
+            )
             .await;
             return Err(ServiceError::TotpInvalid);
         }
@@ -409,14 +408,18 @@ pub async fn login(
     ratelimit::clear(&state.db, &buckets[0].0).await?;
     super::clinic::join_invited(state, &user, now).await?;
     let session = open_session(state, &user, meta, "password", now).await?;
-    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
-        at_ms: now,
-        actor_user_id: Some(&user.id),
-        patient_id: None,
-        action: "login",
-        detail: if second { "password+totp" } else { "password" },
-        ip: meta.ip.as_deref(),
-    })
+    store::audit::append(
+        &state.db,
+        &state.config.cipher.audit_key(),
+        store::audit::Entry {
+            at_ms: now,
+            actor_user_id: Some(&user.id),
+            patient_id: None,
+            action: "login",
+            detail: if second { "password+totp" } else { "password" },
+            ip: meta.ip.as_deref(),
+        },
+    )
     .await?;
     Ok(session)
 }
@@ -493,18 +496,19 @@ pub async fn logout(state: &AppState, session_id_hash: &str) -> Result<(), Servi
 
 /// Ends every session of a user (log out everywhere).
 pub async fn logout_all(state: &AppState, user_id: &str, now: i64) -> Result<u64, ServiceError> {
-    let res = sessions::Entity::delete_many()
-        .filter(sessions::Column::UserId.eq(user_id))
-        .exec(&state.db)
-        .await?;
-    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
-        at_ms: now,
-        actor_user_id: Some(user_id),
-        patient_id: None,
-        action: "logout_all",
-        detail: &format!("{} sessions", res.rows_affected),
-        ip: None,
-    })
+    let res = sessions::Entity::delete_many().filter(sessions::Column::UserId.eq(user_id)).exec(&state.db).await?;
+    store::audit::append(
+        &state.db,
+        &state.config.cipher.audit_key(),
+        store::audit::Entry {
+            at_ms: now,
+            actor_user_id: Some(user_id),
+            patient_id: None,
+            action: "logout_all",
+            detail: &format!("{} sessions", res.rows_affected),
+            ip: None,
+        },
+    )
     .await?;
     Ok(res.rows_affected)
 }
@@ -514,10 +518,7 @@ pub async fn list_sessions(
     user_id: &str,
     current_hash: Option<&str>,
 ) -> Result<Vec<crate::model::SessionInfo>, ServiceError> {
-    let rows = sessions::Entity::find()
-        .filter(sessions::Column::UserId.eq(user_id))
-        .all(&state.db)
-        .await?;
+    let rows = sessions::Entity::find().filter(sessions::Column::UserId.eq(user_id)).all(&state.db).await?;
     Ok(rows
         .into_iter()
         .map(|s| crate::model::SessionInfo {
@@ -543,16 +544,21 @@ pub fn session_handle(id_hash: &str) -> String {
 /// phone, a shared computer). `NotFound` when the user has no such session.
 pub async fn end_session(state: &AppState, user_id: &str, handle: &str, now: i64) -> Result<(), ServiceError> {
     let rows = sessions::Entity::find().filter(sessions::Column::UserId.eq(user_id)).all(&state.db).await?;
-    let target = rows.into_iter().find(|s| session_handle(&s.id_hash) == handle.trim()).ok_or(ServiceError::NotFound)?;
+    let target =
+        rows.into_iter().find(|s| session_handle(&s.id_hash) == handle.trim()).ok_or(ServiceError::NotFound)?;
     sessions::Entity::delete_by_id(target.id_hash.clone()).exec(&state.db).await?;
-    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
-        at_ms: now,
-        actor_user_id: Some(user_id),
-        patient_id: None,
-        action: "session_ended",
-        detail: &format!("session={}", session_handle(&target.id_hash)),
-        ip: None,
-    })
+    store::audit::append(
+        &state.db,
+        &state.config.cipher.audit_key(),
+        store::audit::Entry {
+            at_ms: now,
+            actor_user_id: Some(user_id),
+            patient_id: None,
+            action: "session_ended",
+            detail: &format!("session={}", session_handle(&target.id_hash)),
+            ip: None,
+        },
+    )
     .await?;
     Ok(())
 }

@@ -5,14 +5,13 @@
 //! Membership is checked here ([`policy::clinic_role`]); patient data is
 //! reached only through [`policy::can`], which honours the patient's grants.
 
-use super::policy::{self, grant_active, scope_names, Scope};
-use super::{ms_to_rfc3339, Actor, AppState, ServiceError};
+use super::policy::{self, Scope, grant_active, scope_names};
+use super::{Actor, AppState, ServiceError, ms_to_rfc3339};
 use crate::model::{ClinicMember, ClinicPatientPage, ClinicPatientRow, ClinicSummary, LinkCode};
 use chrono::{Duration, TimeZone, Utc};
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
 };
 use std::collections::HashMap;
 use store::entity::{
@@ -41,7 +40,12 @@ fn require_clinician(actor: &Actor) -> Result<(), ServiceError> {
 }
 
 /// A clinician creates a clinic and becomes its admin.
-pub async fn create_clinic(state: &AppState, actor: &Actor, name: &str, now: i64) -> Result<ClinicSummary, ServiceError> {
+pub async fn create_clinic(
+    state: &AppState,
+    actor: &Actor,
+    name: &str,
+    now: i64,
+) -> Result<ClinicSummary, ServiceError> {
     require_clinician(actor)?;
     // A clinic receives patients' data: not for an address nobody confirmed.
     super::reauth::require_confirmed(actor)?;
@@ -80,15 +84,26 @@ pub async fn create_clinic(state: &AppState, actor: &Actor, name: &str, now: i64
     })
 }
 
-async fn audit(state: &AppState, actor: &Actor, patient: Option<&str>, action: &str, detail: &str, now: i64) -> Result<(), ServiceError> {
-    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
-        at_ms: now,
-        actor_user_id: Some(&actor.user.id),
-        patient_id: patient,
-        action,
-        detail,
-        ip: None,
-    })
+async fn audit(
+    state: &AppState,
+    actor: &Actor,
+    patient: Option<&str>,
+    action: &str,
+    detail: &str,
+    now: i64,
+) -> Result<(), ServiceError> {
+    store::audit::append(
+        &state.db,
+        &state.config.cipher.audit_key(),
+        store::audit::Entry {
+            at_ms: now,
+            actor_user_id: Some(&actor.user.id),
+            patient_id: patient,
+            action,
+            detail,
+            ip: None,
+        },
+    )
     .await?;
     Ok(())
 }
@@ -99,10 +114,8 @@ pub async fn my_clinics(state: &AppState, actor: &Actor) -> Result<Vec<ClinicSum
     if actor.full_access() {
         join_invited(state, &actor.user, super::now_ms()).await?;
     }
-    let memberships = clinic_members::Entity::find()
-        .filter(clinic_members::Column::UserId.eq(&actor.user.id))
-        .all(&state.db)
-        .await?;
+    let memberships =
+        clinic_members::Entity::find().filter(clinic_members::Column::UserId.eq(&actor.user.id)).all(&state.db).await?;
     let mut out = Vec::new();
     for m in memberships {
         let Some(c) = clinics::Entity::find_by_id(m.clinic_id.clone()).one(&state.db).await? else { continue };
@@ -110,10 +123,8 @@ pub async fn my_clinics(state: &AppState, actor: &Actor) -> Result<Vec<ClinicSum
             .filter(patient_records::Column::ClinicId.eq(&c.id))
             .count(&state.db)
             .await?;
-        let members = clinic_members::Entity::find()
-            .filter(clinic_members::Column::ClinicId.eq(&c.id))
-            .count(&state.db)
-            .await?;
+        let members =
+            clinic_members::Entity::find().filter(clinic_members::Column::ClinicId.eq(&c.id)).count(&state.db).await?;
         let new_patients = patient_records::Entity::find()
             .filter(patient_records::Column::ClinicId.eq(&c.id))
             .filter(patient_records::Column::LinkState.eq("new"))
@@ -167,7 +178,12 @@ async fn ensure_share_code(state: &AppState, clinic_id: &str) -> Result<String, 
 
 /// An admin replaces the clinic's share code (the old one stops working at
 /// once; patients who already share keep sharing).
-pub async fn rotate_share_code(state: &AppState, actor: &Actor, clinic_id: &str, now: i64) -> Result<String, ServiceError> {
+pub async fn rotate_share_code(
+    state: &AppState,
+    actor: &Actor,
+    clinic_id: &str,
+    now: i64,
+) -> Result<String, ServiceError> {
     policy::require_clinic_admin(state, actor, clinic_id).await?;
     let code = super::sharing::normalise_code(&super::sharing::new_link_code())
         .ok_or_else(|| ServiceError::Internal("share code".into()))?;
@@ -182,7 +198,13 @@ pub async fn rotate_share_code(state: &AppState, actor: &Actor, clinic_id: &str,
 
 /// A clinician has seen a patient who shared on their own initiative: the
 /// record leaves the "new patients" list.
-pub async fn acknowledge_patient(state: &AppState, actor: &Actor, clinic_id: &str, record_id: &str, now: i64) -> Result<(), ServiceError> {
+pub async fn acknowledge_patient(
+    state: &AppState,
+    actor: &Actor,
+    clinic_id: &str,
+    record_id: &str,
+    now: i64,
+) -> Result<(), ServiceError> {
     let (_, record) = record_of(state, actor, clinic_id, record_id).await?;
     if record.link_state != "new" {
         return Ok(());
@@ -193,8 +215,15 @@ pub async fn acknowledge_patient(state: &AppState, actor: &Actor, clinic_id: &st
         .filter(patient_records::Column::LinkState.eq("new"))
         .exec(&state.db)
         .await?;
-    audit(state, actor, Some(&record.patient_id), "clinic.patient_acknowledged", &format!("clinic={clinic_id} record={record_id}"), now)
-        .await?;
+    audit(
+        state,
+        actor,
+        Some(&record.patient_id),
+        "clinic.patient_acknowledged",
+        &format!("clinic={clinic_id} record={record_id}"),
+        now,
+    )
+    .await?;
     Ok(())
 }
 
@@ -202,7 +231,13 @@ pub async fn acknowledge_patient(state: &AppState, actor: &Actor, clinic_id: &st
 /// clinic's members. An admin without it cannot require it (they would lock
 /// themselves out); members without it are told to turn it on when they next
 /// open the clinic, and until then see none of its patients.
-pub async fn set_require_2fa(state: &AppState, actor: &Actor, clinic_id: &str, on: bool, now: i64) -> Result<(), ServiceError> {
+pub async fn set_require_2fa(
+    state: &AppState,
+    actor: &Actor,
+    clinic_id: &str,
+    on: bool,
+    now: i64,
+) -> Result<(), ServiceError> {
     policy::require_clinic_admin(state, actor, clinic_id).await?;
     if on && !super::twofactor::strong(&state.db, &actor.user.id).await? {
         return Err(ServiceError::bad(
@@ -210,16 +245,28 @@ pub async fn set_require_2fa(state: &AppState, actor: &Actor, clinic_id: &str, o
             "Turn on two-factor authentication or add a passkey for your own account first (Settings), then require it of the clinic.",
         ));
     }
-    let clinic = clinics::Entity::find_by_id(clinic_id.to_string()).one(&state.db).await?.ok_or(ServiceError::NotFound)?;
+    let clinic =
+        clinics::Entity::find_by_id(clinic_id.to_string()).one(&state.db).await?.ok_or(ServiceError::NotFound)?;
     let mut active: clinics::ActiveModel = clinic.into();
     active.require_2fa = Set(on);
     active.update(&state.db).await?;
-    audit(state, actor, None, if on { "clinic.require_2fa.on" } else { "clinic.require_2fa.off" }, &format!("clinic={clinic_id}"), now).await
+    audit(
+        state,
+        actor,
+        None,
+        if on { "clinic.require_2fa.on" } else { "clinic.require_2fa.off" },
+        &format!("clinic={clinic_id}"),
+        now,
+    )
+    .await
 }
 
 /// The name of a clinic `user_id` belongs to that requires two-factor
 /// authentication, if any (such a member cannot turn it off).
-pub async fn clinic_requiring_2fa<C: sea_orm::ConnectionTrait>(db: &C, user_id: &str) -> Result<Option<String>, ServiceError> {
+pub async fn clinic_requiring_2fa<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    user_id: &str,
+) -> Result<Option<String>, ServiceError> {
     let ids: Vec<String> = clinic_members::Entity::find()
         .filter(clinic_members::Column::UserId.eq(user_id))
         .all(db)
@@ -265,14 +312,25 @@ pub async fn add_member(
     policy::require_clinic_admin(state, actor, clinic_id).await?;
     let role = parse_role(role)?;
     let email = super::auth::Email::parse(email)?;
-    let clinic = clinics::Entity::find_by_id(clinic_id.to_string()).one(&state.db).await?.ok_or(ServiceError::NotFound)?;
+    let clinic =
+        clinics::Entity::find_by_id(clinic_id.to_string()).one(&state.db).await?.ok_or(ServiceError::NotFound)?;
     let user = users::Entity::find().filter(users::Column::Email.eq(email.as_str())).one(&state.db).await?;
     if let Some(u) = &user {
-        if let Some(m) = clinic_members::Entity::find_by_id((clinic_id.to_string(), u.id.clone())).one(&state.db).await? {
+        if let Some(m) =
+            clinic_members::Entity::find_by_id((clinic_id.to_string(), u.id.clone())).one(&state.db).await?
+        {
             let mut am: clinic_members::ActiveModel = m.into();
             am.role = Set(role.into());
             am.update(&state.db).await?;
-            audit(state, actor, None, "clinic.member_added", &format!("clinic={clinic_id} role={role} status=active"), now).await?;
+            audit(
+                state,
+                actor,
+                None,
+                "clinic.member_added",
+                &format!("clinic={clinic_id} role={role} status=active"),
+                now,
+            )
+            .await?;
             return Ok(ClinicMember {
                 user_id: Some(u.id.clone()),
                 email: u.email.clone(),
@@ -316,9 +374,21 @@ pub async fn add_member(
             url = state.config.public_url,
         )
     };
-    super::mail::send(state, super::mail::Mail { to: email.as_str(), subject: "You were invited to a clinic on Diabase", body: &body }, now).await?;
-    audit(state, actor, None, "clinic.member_added", &format!("clinic={clinic_id} role={role} status=invited"), now).await?;
-    Ok(ClinicMember { user_id: None, email: email.as_str().to_string(), display_name: None, role: role.into(), status: "invited".into() })
+    super::mail::send(
+        state,
+        super::mail::Mail { to: email.as_str(), subject: "You were invited to a clinic on Diabase", body: &body },
+        now,
+    )
+    .await?;
+    audit(state, actor, None, "clinic.member_added", &format!("clinic={clinic_id} role={role} status=invited"), now)
+        .await?;
+    Ok(ClinicMember {
+        user_id: None,
+        email: email.as_str().to_string(),
+        display_name: None,
+        role: role.into(),
+        status: "invited".into(),
+    })
 }
 
 /// Turns the invitations for `user`'s email into memberships (at sign-up and log-in).
@@ -326,9 +396,11 @@ pub async fn join_invited(state: &AppState, user: &users::Model, now: i64) -> Re
     if user.role == "patient" || user.email_verified_ms.is_none() {
         return Ok(());
     }
-    let invites = clinic_invites::Entity::find().filter(clinic_invites::Column::Email.eq(&user.email)).all(&state.db).await?;
+    let invites =
+        clinic_invites::Entity::find().filter(clinic_invites::Column::Email.eq(&user.email)).all(&state.db).await?;
     for inv in invites {
-        let exists = clinic_members::Entity::find_by_id((inv.clinic_id.clone(), user.id.clone())).one(&state.db).await?;
+        let exists =
+            clinic_members::Entity::find_by_id((inv.clinic_id.clone(), user.id.clone())).one(&state.db).await?;
         if exists.is_none() {
             clinic_members::ActiveModel {
                 clinic_id: Set(inv.clinic_id.clone()),
@@ -350,10 +422,8 @@ pub async fn join_invited(state: &AppState, user: &users::Model, now: i64) -> Re
 
 pub async fn list_members(state: &AppState, actor: &Actor, clinic_id: &str) -> Result<Vec<ClinicMember>, ServiceError> {
     policy::clinic_role(state, actor, clinic_id).await?;
-    let members = clinic_members::Entity::find()
-        .filter(clinic_members::Column::ClinicId.eq(clinic_id))
-        .all(&state.db)
-        .await?;
+    let members =
+        clinic_members::Entity::find().filter(clinic_members::Column::ClinicId.eq(clinic_id)).all(&state.db).await?;
     let mut out = Vec::new();
     for m in members {
         if let Some(u) = users::Entity::find_by_id(m.user_id.clone()).one(&state.db).await? {
@@ -366,7 +436,8 @@ pub async fn list_members(state: &AppState, actor: &Actor, clinic_id: &str) -> R
             });
         }
     }
-    let invites = clinic_invites::Entity::find().filter(clinic_invites::Column::ClinicId.eq(clinic_id)).all(&state.db).await?;
+    let invites =
+        clinic_invites::Entity::find().filter(clinic_invites::Column::ClinicId.eq(clinic_id)).all(&state.db).await?;
     out.extend(invites.into_iter().map(|i| ClinicMember {
         user_id: None,
         email: i.email,
@@ -379,7 +450,14 @@ pub async fn list_members(state: &AppState, actor: &Actor, clinic_id: &str) -> R
 }
 
 /// Changes a member's role; the last admin cannot step down.
-pub async fn set_member_role(state: &AppState, actor: &Actor, clinic_id: &str, user_id: &str, role: &str, now: i64) -> Result<(), ServiceError> {
+pub async fn set_member_role(
+    state: &AppState,
+    actor: &Actor,
+    clinic_id: &str,
+    user_id: &str,
+    role: &str,
+    now: i64,
+) -> Result<(), ServiceError> {
     policy::require_clinic_admin(state, actor, clinic_id).await?;
     let role = parse_role(role)?;
     let m = clinic_members::Entity::find_by_id((clinic_id.to_string(), user_id.to_string()))
@@ -392,11 +470,18 @@ pub async fn set_member_role(state: &AppState, actor: &Actor, clinic_id: &str, u
     let mut am: clinic_members::ActiveModel = m.into();
     am.role = Set(role.into());
     am.update(&state.db).await?;
-    audit(state, actor, None, "clinic.member_role", &format!("clinic={clinic_id} user={user_id} role={role}"), now).await
+    audit(state, actor, None, "clinic.member_role", &format!("clinic={clinic_id} user={user_id} role={role}"), now)
+        .await
 }
 
 /// Removes a member (or an invitation, by email); the last admin stays.
-pub async fn remove_member(state: &AppState, actor: &Actor, clinic_id: &str, user_or_email: &str, now: i64) -> Result<(), ServiceError> {
+pub async fn remove_member(
+    state: &AppState,
+    actor: &Actor,
+    clinic_id: &str,
+    user_or_email: &str,
+    now: i64,
+) -> Result<(), ServiceError> {
     policy::require_clinic_admin(state, actor, clinic_id).await?;
     if user_or_email.contains('@') {
         let res = clinic_invites::Entity::delete_many()
@@ -447,7 +532,13 @@ fn normalise_mrn(mrn: &str) -> String {
 
 /// Adds a patient record (custodial until linked): its own data space, so
 /// the clinic can upload for a patient without an account.
-pub async fn create_record(state: &AppState, actor: &Actor, clinic_id: &str, input: NewRecord, now: i64) -> Result<String, ServiceError> {
+pub async fn create_record(
+    state: &AppState,
+    actor: &Actor,
+    clinic_id: &str,
+    input: NewRecord,
+    now: i64,
+) -> Result<String, ServiceError> {
     policy::clinic_role(state, actor, clinic_id).await?;
     let name = clean_name(&input.name, "name", "the patient's name")?;
     let birth = match input.birth_date.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -513,7 +604,12 @@ pub async fn create_record(state: &AppState, actor: &Actor, clinic_id: &str, inp
     Ok(record_id)
 }
 
-async fn record_of(state: &AppState, actor: &Actor, clinic_id: &str, record_id: &str) -> Result<(String, patient_records::Model), ServiceError> {
+async fn record_of(
+    state: &AppState,
+    actor: &Actor,
+    clinic_id: &str,
+    record_id: &str,
+) -> Result<(String, patient_records::Model), ServiceError> {
     let role = policy::clinic_role(state, actor, clinic_id).await?;
     let r = patient_records::Entity::find_by_id(record_id.to_string())
         .filter(patient_records::Column::ClinicId.eq(clinic_id))
@@ -552,13 +648,17 @@ pub async fn create_link_code(
     let phone = match phone.map(str::trim).filter(|s| !s.is_empty()) {
         Some(p) => {
             if !super::sms::enabled(state) {
-                return Err(ServiceError::bad("phone", "Text messages are not set up on this Diabase server; use email or print the code."));
+                return Err(ServiceError::bad(
+                    "phone",
+                    "Text messages are not set up on this Diabase server; use email or print the code.",
+                ));
             }
             Some(super::sms::parse_e164(p)?)
         }
         None => None,
     };
-    let clinic = clinics::Entity::find_by_id(clinic_id.to_string()).one(&state.db).await?.ok_or(ServiceError::NotFound)?;
+    let clinic =
+        clinics::Entity::find_by_id(clinic_id.to_string()).one(&state.db).await?.ok_or(ServiceError::NotFound)?;
     let code = super::sharing::new_link_code();
     let norm = super::sharing::normalise_code(&code).ok_or_else(|| ServiceError::Internal("link code".into()))?;
     let expires = now + super::sharing::LINK_CODE_TTL_MS;
@@ -591,7 +691,12 @@ pub async fn create_link_code(
             "{clinic} asks you to share your diabetes data with them on Diabase.\n\nYour one-time code: {code}\n\nOpen {url}\n(log in or sign up first), check what the clinic asks for, choose what to share and for how long, then accept or decline.\n\nThe code works once and expires in 48 hours. If you did not expect this, ignore this message.",
             clinic = clinic.name,
         );
-        super::mail::send(state, super::mail::Mail { to: e.as_str(), subject: "Link your Diabase account with your clinic", body: &body }, now).await?;
+        super::mail::send(
+            state,
+            super::mail::Mail { to: e.as_str(), subject: "Link your Diabase account with your clinic", body: &body },
+            now,
+        )
+        .await?;
     }
     if let Some(p) = &phone {
         // No health data and no patient name: the clinic, the code, the page.
@@ -620,11 +725,20 @@ pub async fn create_link_code(
 }
 
 /// "Please upload": an in-app notice on the patient's dashboard and an email.
-pub async fn request_upload(state: &AppState, actor: &Actor, clinic_id: &str, record_id: &str, now: i64) -> Result<String, ServiceError> {
+pub async fn request_upload(
+    state: &AppState,
+    actor: &Actor,
+    clinic_id: &str,
+    record_id: &str,
+    now: i64,
+) -> Result<String, ServiceError> {
     let (_, record) = record_of(state, actor, clinic_id, record_id).await?;
-    let patient = patients::Entity::find_by_id(record.patient_id.clone()).one(&state.db).await?.ok_or(ServiceError::NotFound)?;
+    let patient =
+        patients::Entity::find_by_id(record.patient_id.clone()).one(&state.db).await?.ok_or(ServiceError::NotFound)?;
     let Some(user_id) = patient.user_id.clone() else {
-        return Err(ServiceError::Conflict("This record is not linked to a patient account: upload for the patient in the clinic.".into()));
+        return Err(ServiceError::Conflict(
+            "This record is not linked to a patient account: upload for the patient in the clinic.".into(),
+        ));
     };
     let active = match &record.grant_id {
         Some(g) => grants::Entity::find_by_id(g.clone()).one(&state.db).await?.is_some_and(|g| grant_active(&g, now)),
@@ -633,7 +747,8 @@ pub async fn request_upload(state: &AppState, actor: &Actor, clinic_id: &str, re
     if !active {
         return Err(ServiceError::Conflict("The patient does not share data with this clinic now.".into()));
     }
-    let clinic = clinics::Entity::find_by_id(clinic_id.to_string()).one(&state.db).await?.ok_or(ServiceError::NotFound)?;
+    let clinic =
+        clinics::Entity::find_by_id(clinic_id.to_string()).one(&state.db).await?.ok_or(ServiceError::NotFound)?;
     let id = store::new_id();
     upload_requests::ActiveModel {
         id: Set(id.clone()),
@@ -652,9 +767,22 @@ pub async fn request_upload(state: &AppState, actor: &Actor, clinic_id: &str, re
             clinic = clinic.name,
             url = state.config.public_url,
         );
-        super::mail::send(state, super::mail::Mail { to: &u.email, subject: "Your clinic asks for an upload", body: &body }, now).await?;
+        super::mail::send(
+            state,
+            super::mail::Mail { to: &u.email, subject: "Your clinic asks for an upload", body: &body },
+            now,
+        )
+        .await?;
     }
-    audit(state, actor, Some(&patient.id), "clinic.upload_request", &format!("clinic={clinic_id} record={record_id}"), now).await?;
+    audit(
+        state,
+        actor,
+        Some(&patient.id),
+        "clinic.upload_request",
+        &format!("clinic={clinic_id} record={record_id}"),
+        now,
+    )
+    .await?;
     Ok(id)
 }
 
@@ -716,19 +844,32 @@ pub fn flags_of(row: &ClinicPatientRow, now: i64) -> Vec<String> {
 
 /// The clinic's patients, one page, with figures from the per-day sums.
 /// The rows shown are written to the audit log as summary reads.
-pub async fn dashboard(state: &AppState, actor: &Actor, clinic_id: &str, q: &PatientQuery, now: i64) -> Result<ClinicPatientPage, ServiceError> {
+pub async fn dashboard(
+    state: &AppState,
+    actor: &Actor,
+    clinic_id: &str,
+    q: &PatientQuery,
+    now: i64,
+) -> Result<ClinicPatientPage, ServiceError> {
     let role = policy::clinic_role(state, actor, clinic_id).await?;
-    let clinic = clinics::Entity::find_by_id(clinic_id.to_string()).one(&state.db).await?.ok_or(ServiceError::NotFound)?;
+    let clinic =
+        clinics::Entity::find_by_id(clinic_id.to_string()).one(&state.db).await?.ok_or(ServiceError::NotFound)?;
     let mut rows = rows_of(state, clinic_id, None, now).await?;
     if let Some(text) = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         let needle = text.to_lowercase();
-        rows.retain(|r| r.name.to_lowercase().contains(&needle) || r.mrn.as_deref().is_some_and(|m| m.to_lowercase().contains(&needle)));
+        rows.retain(|r| {
+            r.name.to_lowercase().contains(&needle)
+                || r.mrn.as_deref().is_some_and(|m| m.to_lowercase().contains(&needle))
+        });
     }
     if let Some(filter) = q.filter.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         let wanted: Vec<&str> = filter.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
         for w in &wanted {
             if *w != "flagged" && *w != "new" && !FLAGS.contains(w) {
-                return Err(ServiceError::bad("filter", format!("Unknown filter {w:?}: use flagged, new, {}.", FLAGS.join(", "))));
+                return Err(ServiceError::bad(
+                    "filter",
+                    format!("Unknown filter {w:?}: use flagged, new, {}.", FLAGS.join(", ")),
+                ));
             }
         }
         rows.retain(|r| {
@@ -750,7 +891,9 @@ pub async fn dashboard(state: &AppState, actor: &Actor, clinic_id: &str, q: &Pat
     let details: Vec<(String, String)> = shown
         .iter()
         .filter(|r| r.readings > 0 && r.link_status == "linked")
-        .filter_map(|r| r.patient_id.clone().map(|p| (p, format!("clinic={clinic_id} what=clinic dashboard {}..{}", r.from, r.to))))
+        .filter_map(|r| {
+            r.patient_id.clone().map(|p| (p, format!("clinic={clinic_id} what=clinic dashboard {}..{}", r.from, r.to)))
+        })
         .collect();
     let entries: Vec<store::audit::Entry<'_>> = details
         .iter()
@@ -768,7 +911,13 @@ pub async fn dashboard(state: &AppState, actor: &Actor, clinic_id: &str, q: &Pat
 }
 
 /// One record's row (the record page).
-pub async fn record_row(state: &AppState, actor: &Actor, clinic_id: &str, record_id: &str, now: i64) -> Result<ClinicPatientRow, ServiceError> {
+pub async fn record_row(
+    state: &AppState,
+    actor: &Actor,
+    clinic_id: &str,
+    record_id: &str,
+    now: i64,
+) -> Result<ClinicPatientRow, ServiceError> {
     record_of(state, actor, clinic_id, record_id).await?;
     rows_of(state, clinic_id, Some(record_id), now).await?.into_iter().next().ok_or(ServiceError::NotFound)
 }
@@ -799,7 +948,7 @@ fn sort_rows(rows: &mut [ClinicPatientRow], sort: &str, order: Option<&str>) -> 
             return Err(ServiceError::bad(
                 "sort",
                 "Sort by name, mrn, status, last_upload, in_range, below_54, below_70, gmi, cv or cgm_active.",
-            ))
+            ));
         }
     }
     if desc {
@@ -810,7 +959,12 @@ fn sort_rows(rows: &mut [ClinicPatientRow], sort: &str, order: Option<&str>) -> 
 
 /// Every row of the clinic (or one record), with figures where allowed.
 /// A fixed number of queries whatever the clinic's size.
-async fn rows_of(state: &AppState, clinic_id: &str, only: Option<&str>, now: i64) -> Result<Vec<ClinicPatientRow>, ServiceError> {
+async fn rows_of(
+    state: &AppState,
+    clinic_id: &str,
+    only: Option<&str>,
+    now: i64,
+) -> Result<Vec<ClinicPatientRow>, ServiceError> {
     let cipher = &state.config.cipher;
     let mut find = patient_records::Entity::find().filter(patient_records::Column::ClinicId.eq(clinic_id));
     if let Some(r) = only {
@@ -821,21 +975,19 @@ async fn rows_of(state: &AppState, clinic_id: &str, only: Option<&str>, now: i64
         return Ok(Vec::new());
     }
     let pids: Vec<String> = records.iter().map(|r| r.patient_id.clone()).collect();
-    let pats: HashMap<String, patients::Model> = chunked(&pids, |ids| {
-        patients::Entity::find().filter(patients::Column::Id.is_in(ids.to_vec())).all(&state.db)
-    })
-    .await?
-    .into_iter()
-    .map(|p| (p.id.clone(), p))
-    .collect();
+    let pats: HashMap<String, patients::Model> =
+        chunked(&pids, |ids| patients::Entity::find().filter(patients::Column::Id.is_in(ids.to_vec())).all(&state.db))
+            .await?
+            .into_iter()
+            .map(|p| (p.id.clone(), p))
+            .collect();
     let grant_ids: Vec<String> = records.iter().filter_map(|r| r.grant_id.clone()).collect();
-    let grant_map: HashMap<String, grants::Model> = chunked(&grant_ids, |ids| {
-        grants::Entity::find().filter(grants::Column::Id.is_in(ids.to_vec())).all(&state.db)
-    })
-    .await?
-    .into_iter()
-    .map(|g| (g.id.clone(), g))
-    .collect();
+    let grant_map: HashMap<String, grants::Model> =
+        chunked(&grant_ids, |ids| grants::Entity::find().filter(grants::Column::Id.is_in(ids.to_vec())).all(&state.db))
+            .await?
+            .into_iter()
+            .map(|g| (g.id.clone(), g))
+            .collect();
     let record_ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
     let pending_codes: std::collections::HashSet<String> = chunked(&record_ids, |ids| {
         link_codes::Entity::find()
@@ -856,12 +1008,24 @@ async fn rows_of(state: &AppState, clinic_id: &str, only: Option<&str>, now: i64
         let custodial = p.is_some_and(|p| p.user_id.is_none());
         let grant = r.grant_id.as_ref().and_then(|g| grant_map.get(g));
         let (status, scopes, expires) = if custodial {
-            (if pending_codes.contains(&r.id) { "code_pending" } else if r.link_state == "declined" { "declined" } else { "custodial" }, Vec::new(), None)
+            (
+                if pending_codes.contains(&r.id) {
+                    "code_pending"
+                } else if r.link_state == "declined" {
+                    "declined"
+                } else {
+                    "custodial"
+                },
+                Vec::new(),
+                None,
+            )
         } else {
             match grant {
                 Some(g) if grant_active(g, now) => ("linked", scope_names(&g.scopes), g.expires_ms.map(ms_to_rfc3339)),
                 Some(g) if g.revoked_ms.is_some() => ("revoked", Vec::new(), None),
-                Some(g) if g.paused_ms.is_some() && g.expires_ms.is_none_or(|e| e > now) => ("paused", Vec::new(), None),
+                Some(g) if g.paused_ms.is_some() && g.expires_ms.is_none_or(|e| e > now) => {
+                    ("paused", Vec::new(), None)
+                }
                 Some(g) => ("expired", Vec::new(), g.expires_ms.map(ms_to_rfc3339)),
                 None => ("revoked", Vec::new(), None),
             }
@@ -880,7 +1044,8 @@ async fn rows_of(state: &AppState, clinic_id: &str, only: Option<&str>, now: i64
     // patient instead of one per day. Patients are grouped by window (their
     // zones may be on different dates).
     let mut days: HashMap<String, Vec<therapy::metrics::daily::DaySums>> = HashMap::new();
-    let mut windows: std::collections::BTreeMap<(chrono::NaiveDate, chrono::NaiveDate), Vec<String>> = Default::default();
+    let mut windows: std::collections::BTreeMap<(chrono::NaiveDate, chrono::NaiveDate), Vec<String>> =
+        Default::default();
     for (pid, (_, f, t)) in &visible {
         windows.entry((*f, *t)).or_default().push(pid.clone());
     }

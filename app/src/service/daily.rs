@@ -7,7 +7,7 @@ use super::{AppState, ServiceError};
 use chrono::{NaiveDate, TimeZone, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use store::entity::{daily_glucose, patients};
-use therapy::metrics::daily::{day_sums, DaySums};
+use therapy::metrics::daily::{DaySums, day_sums};
 
 /// Recomputes the days of `patient_id` touched by the UTC instants
 /// `[from_ms, to_ms]` (in the patient's zone). `None` bounds: every day the
@@ -21,7 +21,11 @@ pub async fn refresh(state: &AppState, patient_id: &str, span: Option<(i64, i64)
 
 /// [`refresh`] inside the caller's transaction, so that the aggregates change
 /// together with the data they sum.
-pub async fn refresh_in<C: ConnectionTrait>(db: &C, patient_id: &str, span: Option<(i64, i64)>) -> Result<(), ServiceError> {
+pub async fn refresh_in<C: ConnectionTrait>(
+    db: &C,
+    patient_id: &str,
+    span: Option<(i64, i64)>,
+) -> Result<(), ServiceError> {
     let Some(patient) = patients::Entity::find_by_id(patient_id.to_string()).one(db).await? else {
         return Ok(());
     };
@@ -61,8 +65,8 @@ pub async fn refresh_in<C: ConnectionTrait>(db: &C, patient_id: &str, span: Opti
 
 /// The whole span of a patient's CGM data, UTC milliseconds.
 async fn glucose_span<C: ConnectionTrait>(db: &C, patient_id: &str) -> Result<Option<(i64, i64)>, ServiceError> {
-    use sea_orm::sea_query::{Expr, Func};
     use sea_orm::QuerySelect;
+    use sea_orm::sea_query::{Expr, Func};
     let row: Option<(Option<i64>, Option<i64>)> = store::entity::glucose::Entity::find()
         .select_only()
         .expr(Func::min(Expr::col(store::entity::glucose::Column::TimeMs)))

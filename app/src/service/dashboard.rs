@@ -1,11 +1,11 @@
 //! The patient dashboard: the latest reading and the last 14 days' figures.
 
-use super::{policy, Actor, AppState, ServiceError};
+use super::{Actor, AppState, ServiceError, policy};
 use crate::model::{DashboardData, LatestReading};
 use chrono::{Duration, TimeZone, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use store::entity::{glucose, uploads};
-use therapy::metrics::{glucose_report, Reading, ReportInput};
+use therapy::metrics::{Reading, ReportInput, glucose_report};
 
 /// CGM readings of a patient in [from_ms, to_ms), one source per instant:
 /// where sources overlap (a pump upload and a file of the same sensor), the
@@ -76,7 +76,11 @@ pub fn one_source_per_instant(rows: &[(i64, i32, i16)]) -> Vec<(i64, i32)> {
     out
 }
 
-pub async fn patient_dashboard(state: &AppState, actor: &Actor, now_ms: i64) -> Result<Option<DashboardData>, ServiceError> {
+pub async fn patient_dashboard(
+    state: &AppState,
+    actor: &Actor,
+    now_ms: i64,
+) -> Result<Option<DashboardData>, ServiceError> {
     let Some(patient) = policy::own_patient(state, &actor.user.id).await? else {
         return Ok(None);
     };
@@ -111,14 +115,8 @@ pub async fn patient_dashboard(state: &AppState, actor: &Actor, now_ms: i64) -> 
     )
     .timestamp_millis();
     let readings = cgm_readings(state, &patient.id, from_ms, to_ms).await?;
-    let report = glucose_report(&ReportInput {
-        readings: &readings,
-        zone,
-        from,
-        to,
-        sensor_interval_min: 5,
-        agp_bin_min: 15,
-    });
+    let report =
+        glucose_report(&ReportInput { readings: &readings, zone, from, to, sensor_interval_min: 5, agp_bin_min: 15 });
     let latest = newest.and_then(|(t, v, trend)| {
         let when = Utc.timestamp_millis_opt(t).single()?;
         let arrow = trend
@@ -142,10 +140,8 @@ pub async fn patient_dashboard(state: &AppState, actor: &Actor, now_ms: i64) -> 
             .collect(),
         None => Vec::new(),
     };
-    let upload_count = uploads::Entity::find()
-        .filter(uploads::Column::PatientId.eq(&patient.id))
-        .count(&state.db)
-        .await?;
+    let upload_count =
+        uploads::Entity::find().filter(uploads::Column::PatientId.eq(&patient.id)).count(&state.db).await?;
     let last_upload: Option<i64> = uploads::Entity::find()
         .select_only()
         .column(uploads::Column::CreatedMs)
@@ -188,9 +184,6 @@ mod tests {
             (310_000, 121, 1),
             (900_000, 130, 1), // only the file covers this instant
         ];
-        assert_eq!(
-            super::one_source_per_instant(&rows),
-            vec![(10_000, 101), (300_000, 120), (900_000, 130)]
-        );
+        assert_eq!(super::one_source_per_instant(&rows), vec![(10_000, 101), (300_000, 120), (900_000, 130)]);
     }
 }

@@ -13,8 +13,10 @@
 //! must get another admin first, unless the user is its only member and it
 //! holds no records, in which case the clinic goes too.
 
-use super::{auth, policy, ratelimit, twofactor, Actor, AppState, ClientMeta, ServiceError};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set, TransactionTrait};
+use super::{Actor, AppState, ClientMeta, ServiceError, auth, policy, ratelimit, twofactor};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
+};
 use store::entity::{clinic_members, clinics, patient_records, patients, raw_blobs, uploads, users};
 
 /// Failed re-authentications allowed per account per window.
@@ -85,10 +87,20 @@ pub async fn delete_account(
         if admins > 1 {
             continue;
         }
-        let members = clinic_members::Entity::find().filter(clinic_members::Column::ClinicId.eq(&clinic_id)).count(&state.db).await?;
-        let records = patient_records::Entity::find().filter(patient_records::Column::ClinicId.eq(&clinic_id)).count(&state.db).await?;
+        let members = clinic_members::Entity::find()
+            .filter(clinic_members::Column::ClinicId.eq(&clinic_id))
+            .count(&state.db)
+            .await?;
+        let records = patient_records::Entity::find()
+            .filter(patient_records::Column::ClinicId.eq(&clinic_id))
+            .count(&state.db)
+            .await?;
         if members > 1 || records > 0 {
-            let name = clinics::Entity::find_by_id(clinic_id.clone()).one(&state.db).await?.map(|c| c.name).unwrap_or_default();
+            let name = clinics::Entity::find_by_id(clinic_id.clone())
+                .one(&state.db)
+                .await?
+                .map(|c| c.name)
+                .unwrap_or_default();
             return Err(ServiceError::Conflict(format!(
                 "You are the only admin of {name}. Make another member an admin first, or remove its members and patient records."
             )));
@@ -102,7 +114,8 @@ pub async fn delete_account(
     if let Some(p) = &patient {
         // Clinic records of this patient keep the clinic's chart, unlinked,
         // each over a new empty custodial space.
-        let records = patient_records::Entity::find().filter(patient_records::Column::PatientId.eq(&p.id)).all(&txn).await?;
+        let records =
+            patient_records::Entity::find().filter(patient_records::Column::PatientId.eq(&p.id)).all(&txn).await?;
         for r in records {
             let space = store::new_id();
             patients::ActiveModel {
@@ -146,7 +159,8 @@ pub async fn delete_account(
             .into_tuple()
             .all(&txn)
             .await?;
-        let orphans: Vec<&String> = chunk.iter().filter(|s| !still_used.iter().any(|u| u.as_deref() == Some(s.as_str()))).collect();
+        let orphans: Vec<&String> =
+            chunk.iter().filter(|s| !still_used.iter().any(|u| u.as_deref() == Some(s.as_str()))).collect();
         if !orphans.is_empty() {
             raw_blobs::Entity::delete_many()
                 .filter(raw_blobs::Column::Sha256.is_in(orphans.into_iter().cloned()))
@@ -159,14 +173,18 @@ pub async fn delete_account(
     }
     users::Entity::delete_by_id(user.id.clone()).exec(&txn).await?;
     txn.commit().await?;
-    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
-        at_ms: now,
-        actor_user_id: Some(&user.id),
-        patient_id: patient.as_ref().map(|p| p.id.as_str()),
-        action: "account.deleted",
-        detail: &format!("user={} clinics_removed={}", user.id, lone_clinics.len()),
-        ip: meta.ip.as_deref(),
-    })
+    store::audit::append(
+        &state.db,
+        &state.config.cipher.audit_key(),
+        store::audit::Entry {
+            at_ms: now,
+            actor_user_id: Some(&user.id),
+            patient_id: patient.as_ref().map(|p| p.id.as_str()),
+            action: "account.deleted",
+            detail: &format!("user={} clinics_removed={}", user.id, lone_clinics.len()),
+            ip: meta.ip.as_deref(),
+        },
+    )
     .await?;
     Ok(())
 }

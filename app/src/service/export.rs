@@ -5,7 +5,7 @@
 //! `GET /api/v1/me/export` and `diabase export`; every export is written to
 //! the audit trail.
 
-use super::{policy, report, AppState, ServiceError};
+use super::{AppState, ServiceError, policy, report};
 use chrono::{Duration, TimeZone, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
@@ -106,7 +106,18 @@ fn uuid_of(patient_id: &str, what: &str) -> String {
 }
 
 async fn glucose_rows(state: &AppState, patient_id: &str) -> Result<Vec<GlucoseRow>, ServiceError> {
-    type Row = (String, i64, String, String, i32, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
+    type Row = (
+        String,
+        i64,
+        String,
+        String,
+        i32,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
     let rows: Vec<Row> = glucose::Entity::find()
         .select_only()
         .column(glucose::Column::Dedup)
@@ -127,17 +138,19 @@ async fn glucose_rows(state: &AppState, patient_id: &str) -> Result<Vec<GlucoseR
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(dedup, time_ms, device_time, kind, value, bg_source, trend, out_of_range, device_id, upload_id)| GlucoseRow {
-            dedup,
-            time_ms,
-            device_time,
-            kind,
-            value,
-            bg_source,
-            trend,
-            out_of_range,
-            device_id,
-            upload_id,
+        .map(|(dedup, time_ms, device_time, kind, value, bg_source, trend, out_of_range, device_id, upload_id)| {
+            GlucoseRow {
+                dedup,
+                time_ms,
+                device_time,
+                kind,
+                value,
+                bg_source,
+                trend,
+                out_of_range,
+                device_id,
+                upload_id,
+            }
         })
         .collect())
 }
@@ -191,14 +204,18 @@ pub async fn export(
         Format::Json => json_export(state, user, patient.as_ref(), now_ms).await?,
         Format::Fhir => fhir_export(state, user, patient.as_ref(), now_ms).await?,
     };
-    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
-        at_ms: now_ms,
-        actor_user_id: by,
-        patient_id: patient.as_ref().map(|p| p.id.as_str()),
-        action: if format == Format::Json { "export.json" } else { "export.fhir" },
-        detail: &format!("user={} bytes={}", user.id, body.len()),
-        ip,
-    })
+    store::audit::append(
+        &state.db,
+        &state.config.cipher.audit_key(),
+        store::audit::Entry {
+            at_ms: now_ms,
+            actor_user_id: by,
+            patient_id: patient.as_ref().map(|p| p.id.as_str()),
+            action: if format == Format::Json { "export.json" } else { "export.fhir" },
+            detail: &format!("user={} bytes={}", user.id, body.len()),
+            ip,
+        },
+    )
     .await?;
     Ok(body)
 }
@@ -232,7 +249,9 @@ async fn json_export(
     let head = serde_json::to_string(&head).map_err(|e| ServiceError::Internal(e.to_string()))?;
     out.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
     let Some(p) = patient else {
-        out.extend_from_slice(b",\"patient\":null,\"devices\":[],\"uploads\":[],\"grants\":[],\"access_log\":[],\"records\":[]}");
+        out.extend_from_slice(
+            b",\"patient\":null,\"devices\":[],\"uploads\":[],\"grants\":[],\"access_log\":[],\"records\":[]}",
+        );
         return Ok(out);
     };
     let patient_json = json!({
@@ -357,7 +376,8 @@ async fn fhir_export(
         Some(p) => device_rows(state, &p.id).await?,
         None => Vec::new(),
     };
-    let dev_uuids: Vec<(String, String)> = devs.iter().map(|d| (d.id.clone(), uuid_of(owner, &format!("Device/{}", d.id)))).collect();
+    let dev_uuids: Vec<(String, String)> =
+        devs.iter().map(|d| (d.id.clone(), uuid_of(owner, &format!("Device/{}", d.id)))).collect();
     let infos: Vec<DeviceInfo<'_>> = devs
         .iter()
         .zip(&dev_uuids)
@@ -373,7 +393,8 @@ async fn fhir_export(
         dev_uuids.iter().find(|(d, _)| d == id).map(|(_, u)| u.as_str())
     };
     for r in glucose_rows(state, &p.id).await? {
-        let (Ok(value_mg_dl), Some(time)) = (u16::try_from(r.value), Utc.timestamp_millis_opt(r.time_ms).single()) else {
+        let (Ok(value_mg_dl), Some(time)) = (u16::try_from(r.value), Utc.timestamp_millis_opt(r.time_ms).single())
+        else {
             continue;
         };
         let kind = if r.kind == "cgm" {

@@ -2,7 +2,7 @@
 //! decode with `devices::import`, and insert every record idempotently, all in
 //! one transaction (a file is stored whole or not at all).
 
-use super::{policy, Actor, AppState, ServiceError};
+use super::{Actor, AppState, ServiceError, policy};
 use ::devices::import::{self as imp, Item};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
@@ -34,10 +34,8 @@ pub async fn import_file(
     if bytes.len() > limit {
         return Err(ServiceError::TooLarge { limit_bytes: limit as u64 });
     }
-    let patient = patients::Entity::find_by_id(patient_id.to_string())
-        .one(&state.db)
-        .await?
-        .ok_or(ServiceError::NotFound)?;
+    let patient =
+        patients::Entity::find_by_id(patient_id.to_string()).one(&state.db).await?.ok_or(ServiceError::NotFound)?;
     let zone = therapy::time::parse_zone(&patient.time_zone).unwrap_or(chrono_tz::UTC);
     let head = &bytes[..bytes.len().min(64 * 1024)];
     let format = imp::detect(head, Some(file_name)).ok_or_else(|| {
@@ -63,9 +61,7 @@ pub async fn import_file(
     // difference (in the patient's zone) corrects every pump-local time of the upload.
     let (source, rank, clock_offset_s) = if format == imp::Format::MinimedPages {
         let offset = if !::devices::minimed::dump::is_bare_pages(bytes) && bytes.trim_ascii_start().starts_with(b"{") {
-            ::devices::minimed::dump::PumpDump::from_json(bytes)
-                .ok()
-                .and_then(|d| d.clock_offset_s(zone))
+            ::devices::minimed::dump::PumpDump::from_json(bytes).ok().and_then(|d| d.clock_offset_s(zone))
         } else {
             None
         };
@@ -121,14 +117,7 @@ pub async fn import_file(
             if pending.is_empty() {
                 return Ok(true);
             }
-            let batch = Batch {
-                patient_id: &pid,
-                device_id,
-                upload_id: Some(&uid),
-                rank,
-                zone,
-                clock_offset_s,
-            };
+            let batch = Batch { patient_id: &pid, device_id, upload_id: Some(&uid), rank, zone, clock_offset_s };
             let prepared = store::records::prepare(backend, &batch, pending)?;
             pending.clear();
             Ok(tx.blocking_send(Msg::Rows(prepared)).is_ok())
@@ -196,8 +185,14 @@ pub async fn import_file(
                         *counts.entry(k).or_default() += v;
                     }
                     duplicates += ins.duplicates;
-                    first_ms = match (first_ms, ins.first_ms) { (Some(a), Some(b)) => Some(a.min(b)), (a, b) => a.or(b) };
-                    last_ms = match (last_ms, ins.last_ms) { (Some(a), Some(b)) => Some(a.max(b)), (a, b) => a.or(b) };
+                    first_ms = match (first_ms, ins.first_ms) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    last_ms = match (last_ms, ins.last_ms) {
+                        (Some(a), Some(b)) => Some(a.max(b)),
+                        (a, b) => a.or(b),
+                    };
                 }
             }
         }
@@ -259,14 +254,18 @@ pub async fn import_file(
         .await?;
     txn.commit().await?;
 
-    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
-        at_ms: now,
-        actor_user_id: actor.map(|a| a.user.id.as_str()),
-        patient_id: Some(&patient.id),
-        action: "upload",
-        detail: &format!("{upload_id} {}", format.name()),
-        ip: None,
-    })
+    store::audit::append(
+        &state.db,
+        &state.config.cipher.audit_key(),
+        store::audit::Entry {
+            at_ms: now,
+            actor_user_id: actor.map(|a| a.user.id.as_str()),
+            patient_id: Some(&patient.id),
+            action: "upload",
+            detail: &format!("{upload_id} {}", format.name()),
+            ip: None,
+        },
+    )
     .await?;
     Ok(ImportSummary {
         upload_id,
@@ -389,10 +388,7 @@ pub async fn list_uploads(state: &AppState, actor: &Actor, patient_id: &str) -> 
 
 /// Deletes an upload and exactly the records it added (cascade).
 pub async fn delete_upload(state: &AppState, actor: &Actor, upload_id: &str, now: i64) -> Result<(), ServiceError> {
-    let up = uploads::Entity::find_by_id(upload_id.to_string())
-        .one(&state.db)
-        .await?
-        .ok_or(ServiceError::NotFound)?;
+    let up = uploads::Entity::find_by_id(upload_id.to_string()).one(&state.db).await?.ok_or(ServiceError::NotFound)?;
     policy::require(state, actor, policy::Action::DeleteData, &up.patient_id).await?;
     let txn = state.db.begin().await?;
     store::entity::glucose::Entity::delete_many()
@@ -408,14 +404,18 @@ pub async fn delete_upload(state: &AppState, actor: &Actor, upload_id: &str, now
         super::daily::refresh_in(&txn, &up.patient_id, Some((a, b))).await?;
     }
     txn.commit().await?;
-    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
-        at_ms: now,
-        actor_user_id: Some(&actor.user.id),
-        patient_id: Some(&up.patient_id),
-        action: "upload_deleted",
-        detail: upload_id,
-        ip: None,
-    })
+    store::audit::append(
+        &state.db,
+        &state.config.cipher.audit_key(),
+        store::audit::Entry {
+            at_ms: now,
+            actor_user_id: Some(&actor.user.id),
+            patient_id: Some(&up.patient_id),
+            action: "upload_deleted",
+            detail: upload_id,
+            ip: None,
+        },
+    )
     .await?;
     Ok(())
 }

@@ -11,7 +11,8 @@ use store::entity::{patient_records, patients, totp};
 /// values were written. A value that cannot be opened stops the rotation
 /// (nothing is written): the ring lacks a key that sealed it.
 pub async fn reseal_all(db: &sea_orm::DatabaseConnection, ring: &FieldCipher) -> Result<u64, ServiceError> {
-    let open = |v: &str| ring.open(v).map_err(|e| ServiceError::Internal(format!("a sealed value cannot be opened: {e}")));
+    let open =
+        |v: &str| ring.open(v).map_err(|e| ServiceError::Internal(format!("a sealed value cannot be opened: {e}")));
     let txn = db.begin().await?;
     let mut n = 0u64;
     for r in patient_records::Entity::find().all(&txn).await? {
@@ -43,7 +44,11 @@ pub async fn reseal_all(db: &sea_orm::DatabaseConnection, ring: &FieldCipher) ->
         n += 1;
     }
     // Queued mail not sent yet (sent and given-up rows hold an empty body).
-    for q in store::entity::mail_queue::Entity::find().filter(store::entity::mail_queue::Column::Body.ne("")).all(&txn).await? {
+    for q in store::entity::mail_queue::Entity::find()
+        .filter(store::entity::mail_queue::Column::Body.ne(""))
+        .all(&txn)
+        .await?
+    {
         let to = open(&q.recipient)?;
         let body = open(&q.body)?;
         let mut m: store::entity::mail_queue::ActiveModel = q.into();

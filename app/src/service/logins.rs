@@ -8,7 +8,7 @@
 //! mailed to the owner, unless it is the account's very first sign-in.
 //! The mail names no health data.
 
-use super::{mail, ms_to_rfc3339, Actor, AppState, ClientMeta, ServiceError};
+use super::{Actor, AppState, ClientMeta, ServiceError, mail, ms_to_rfc3339};
 use crate::model::LoginEventInfo;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set};
@@ -52,7 +52,14 @@ fn device_hash(id: &str) -> String {
     store::sha256_hex(format!("diabase-device:{id}").as_bytes())
 }
 
-fn event(user_id: &str, meta: &ClientMeta, method: &str, success: bool, new_device: bool, now: i64) -> login_events::ActiveModel {
+fn event(
+    user_id: &str,
+    meta: &ClientMeta,
+    method: &str,
+    success: bool,
+    new_device: bool,
+    now: i64,
+) -> login_events::ActiveModel {
     login_events::ActiveModel {
         id: Set(store::new_id()),
         user_id: Set(user_id.to_string()),
@@ -66,7 +73,13 @@ fn event(user_id: &str, meta: &ClientMeta, method: &str, success: bool, new_devi
 }
 
 /// Records a failed sign-in of an existing account.
-pub async fn failed(state: &AppState, user_id: &str, meta: &ClientMeta, method: &str, now: i64) -> Result<(), ServiceError> {
+pub async fn failed(
+    state: &AppState,
+    user_id: &str,
+    meta: &ClientMeta,
+    method: &str,
+    now: i64,
+) -> Result<(), ServiceError> {
     event(user_id, meta, method, false, false, now).insert(&state.db).await?;
     Ok(())
 }
@@ -129,7 +142,13 @@ pub async fn signed_in(
     Ok(cookie)
 }
 
-async fn alert_new_device(state: &AppState, user: &users::Model, meta: &ClientMeta, method: &str, now: i64) -> Result<(), ServiceError> {
+async fn alert_new_device(
+    state: &AppState,
+    user: &users::Model,
+    meta: &ClientMeta,
+    method: &str,
+    now: i64,
+) -> Result<(), ServiceError> {
     let when = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(now)
         .map(|t| {
             let zone = therapy::time::parse_zone(&user.time_zone).unwrap_or(chrono_tz::UTC);
@@ -153,7 +172,13 @@ async fn alert_new_device(state: &AppState, user: &users::Model, meta: &ClientMe
         url = state.config.public_url,
     );
     // A mail that cannot be sent must not block the sign-in: it is logged.
-    if let Err(e) = mail::send(state, mail::Mail { to: &user.email, subject: "New sign-in to your Diabase account", body: &body }, now).await {
+    if let Err(e) = mail::send(
+        state,
+        mail::Mail { to: &user.email, subject: "New sign-in to your Diabase account", body: &body },
+        now,
+    )
+    .await
+    {
         tracing::warn!(error = %e, "new-device alert not sent");
     }
     Ok(())

@@ -290,7 +290,10 @@ async fn write_outbox(config: &Config, mail: &Mail<'_>, id: &str, created_ms: i6
     tokio::task::spawn_blocking(move || write_private(&dir, &write_path, text.as_bytes()))
         .await
         .map_err(|e| Failure { message: format!("mail task: {e}"), permanent: false })?
-        .map_err(|e| Failure { message: format!("cannot write to the mail outbox {}: {e}", config.mail_outbox.display()), permanent: false })?;
+        .map_err(|e| Failure {
+            message: format!("cannot write to the mail outbox {}: {e}", config.mail_outbox.display()),
+            permanent: false,
+        })?;
     tracing::info!(file = %path.display(), "mail written to the outbox");
     Ok(())
 }

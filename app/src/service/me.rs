@@ -1,6 +1,6 @@
 //! The signed-in user's own profile and settings.
 
-use super::{policy, Actor, AppState, ServiceError};
+use super::{Actor, AppState, ServiceError, policy};
 use crate::model::{Me, MePatch};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use store::entity::{patients, users};

@@ -12,13 +12,13 @@ pub mod import;
 pub mod keys;
 pub mod logins;
 pub mod mail;
-pub mod passkeys;
-pub mod report;
 pub mod me;
 pub mod nightscout;
+pub mod passkeys;
 pub mod policy;
 pub mod ratelimit;
 pub mod reauth;
+pub mod report;
 pub mod reset;
 pub mod seed;
 pub mod sharing;
@@ -344,7 +344,11 @@ pub async fn authenticate(
 /// Client facts from request headers. `trusted_hops`: `None` unless the
 /// operator trusts a proxy; then the client address is the
 /// `X-Forwarded-For` entry that proxy added (see [`forwarded_client`]).
-pub fn client_meta(headers: &http::HeaderMap, peer: Option<std::net::SocketAddr>, trusted_hops: Option<usize>) -> ClientMeta {
+pub fn client_meta(
+    headers: &http::HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+    trusted_hops: Option<usize>,
+) -> ClientMeta {
     let forwarded = trusted_hops.and_then(|hops| {
         let values: Vec<&str> = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
         forwarded_client(&values, hops)

@@ -19,7 +19,7 @@
 //!   mirrored rows of every second it touched from the documents now there
 //!   (see docs/DECISIONS.md).
 
-use super::{policy, Actor, AppState, ServiceError};
+use super::{Actor, AppState, ServiceError, policy};
 use ::devices::import::{self as imp, Item};
 use base64::Engine as _;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Timelike};
@@ -30,12 +30,12 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, Set, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use store::entity::{
     glucose, nightscout_docs as docs, nightscout_sites as sites, patients, therapy_events, uploads, users,
 };
-use store::records::{insert_records, Batch, SourceRank};
+use store::records::{Batch, SourceRank, insert_records};
 
 /// The Nightscout release whose API this one follows (clients check it).
 pub const NS_VERSION: &str = "15.0.3";
@@ -72,8 +72,18 @@ const SERVER_FIELDS: [&str; 5] = ["srvModified", "srvCreated", "subject", "modif
 /// (`prepareData` in cgm-remote-monitor's lib/server/treatments.js); a
 /// numeric text there becomes a number, as Nightscout stores it. Every
 /// other value keeps the JSON type it was posted with.
-const TREATMENT_NUMBERS: [&str; 10] =
-    ["glucose", "targetTop", "targetBottom", "carbs", "insulin", "duration", "percent", "absolute", "relative", "preBolus"];
+const TREATMENT_NUMBERS: [&str; 10] = [
+    "glucose",
+    "targetTop",
+    "targetBottom",
+    "carbs",
+    "insulin",
+    "duration",
+    "percent",
+    "absolute",
+    "relative",
+    "preBolus",
+];
 /// Where an entry's instant is read from, in order; each one it holds must be a time.
 const ENTRY_TIMES: [&str; 5] = ["date", "dateString", "sysTime", "created_at", "mills"];
 const TREATMENT_TIMES: [&str; 4] = ["created_at", "timestamp", "date", "mills"];
@@ -157,7 +167,12 @@ pub struct SiteInfo {
 /// whose password was checked within the last minutes, of a confirmed
 /// address, may set it; never an API token. The operator's command line
 /// uses [`create_or_rotate_for_patient`].
-pub async fn create_or_rotate(state: &AppState, actor: &Actor, origin: &str, now: i64) -> Result<NewSite, ServiceError> {
+pub async fn create_or_rotate(
+    state: &AppState,
+    actor: &Actor,
+    origin: &str,
+    now: i64,
+) -> Result<NewSite, ServiceError> {
     super::reauth::session_of(actor)?;
     super::reauth::require_confirmed(actor)?;
     super::reauth::require_recent(state, actor, now).await?;
@@ -214,14 +229,18 @@ pub async fn create_or_rotate_for_patient(
             (slug, "nightscout_site_created")
         }
     };
-    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
-        at_ms: now,
-        actor_user_id,
-        patient_id: Some(patient_id),
-        action,
-        detail: &slug,
-        ip: None,
-    })
+    store::audit::append(
+        &state.db,
+        &state.config.cipher.audit_key(),
+        store::audit::Entry {
+            at_ms: now,
+            actor_user_id,
+            patient_id: Some(patient_id),
+            action,
+            detail: &slug,
+            ip: None,
+        },
+    )
     .await?;
     Ok(NewSite { url: site_url(origin, &slug), site: slug, secret, token, read_token })
 }
@@ -308,7 +327,9 @@ pub async fn authenticate(
     creds: &Credentials,
     now: i64,
 ) -> Result<Option<NsAuth>, ServiceError> {
-    let present = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty() && s.len() <= 4096).map(str::to_string);
+    let present = |v: &Option<String>| {
+        v.as_deref().map(str::trim).filter(|s| !s.is_empty() && s.len() <= 4096).map(str::to_string)
+    };
     let mut site = None;
     let mut read_only = false;
     if let Some(s) = present(&creds.api_secret) {
@@ -342,12 +363,12 @@ async fn site_by(state: &AppState, col: sites::Column, value: &str) -> Result<Op
 }
 
 /// The site an access token or JWT opens, and whether only for reading.
-async fn site_by_token_or_jwt(state: &AppState, t: &str, now: i64) -> Result<Option<(sites::Model, bool)>, ServiceError> {
-    if t.matches('.').count() == 2 {
-        verify_jwt(state, t, now).await
-    } else {
-        site_by_access_token(state, t).await
-    }
+async fn site_by_token_or_jwt(
+    state: &AppState,
+    t: &str,
+    now: i64,
+) -> Result<Option<(sites::Model, bool)>, ServiceError> {
+    if t.matches('.').count() == 2 { verify_jwt(state, t, now).await } else { site_by_access_token(state, t).await }
 }
 
 async fn site_by_access_token(state: &AppState, t: &str) -> Result<Option<(sites::Model, bool)>, ServiceError> {
@@ -424,7 +445,8 @@ async fn verify_jwt(state: &AppState, token: &str, now: i64) -> Result<Option<(s
         return Ok(None);
     }
     let Some(claims) = dec(p).and_then(|b| serde_json::from_slice::<Value>(&b).ok()) else { return Ok(None) };
-    let (Some(slug), Some(exp)) = (claims.get("site").and_then(Value::as_str), claims.get("exp").and_then(Value::as_i64))
+    let (Some(slug), Some(exp)) =
+        (claims.get("site").and_then(Value::as_str), claims.get("exp").and_then(Value::as_i64))
     else {
         return Ok(None);
     };
@@ -545,7 +567,9 @@ pub fn iso(ms: i64) -> String {
 pub fn parse_time(v: &Value) -> Option<(i64, Option<i32>)> {
     let ok = |ms: i64| (0..7_300_000_000_000).contains(&ms);
     match v {
-        Value::Number(n) => n.as_f64().filter(|f| f.is_finite()).map(|f| f.round() as i64).filter(|m| ok(*m)).map(|m| (m, None)),
+        Value::Number(n) => {
+            n.as_f64().filter(|f| f.is_finite()).map(|f| f.round() as i64).filter(|m| ok(*m)).map(|m| (m, None))
+        }
         Value::String(s) => {
             let s = s.trim();
             if !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit() || c == b'.') {
@@ -601,7 +625,9 @@ fn doc_time(d: &Map<String, Value>, keys: &[&'static str]) -> Result<Option<(i64
             Some(t) => {
                 first.get_or_insert(t);
             }
-            None => return Err(Refused::new(Some(*k), format!("{k} {v} is not a time (epoch milliseconds or ISO 8601)"))),
+            None => {
+                return Err(Refused::new(Some(*k), format!("{k} {v} is not a time (epoch milliseconds or ISO 8601)")));
+            }
         }
     }
     Ok(first)
@@ -695,7 +721,10 @@ fn normalise(coll: Collection, v: Value, now: i64) -> Result<Normal, Refused> {
             for (reading, field) in [("sgv", "sgv"), ("mbg", "mbg")] {
                 if ty.as_deref() == Some(reading) && numeric(d.get(field)).is_none() {
                     let got = d.get(field).map_or_else(|| "nothing".to_string(), Value::to_string);
-                    return Err(Refused::new(Some(field), format!("An {reading} entry needs {field} as a number, not {got}.")));
+                    return Err(Refused::new(
+                        Some(field),
+                        format!("An {reading} entry needs {field} as a number, not {got}."),
+                    ));
                 }
             }
             // Nightscout's natural key for entries: (sysTime, type).
@@ -789,7 +818,8 @@ pub async fn write_each(
     }
     let checked: Vec<Result<Normal, Refused>> = input.into_iter().map(|v| normalise(coll, v, now)).collect();
     let valid: Vec<Normal> = checked.iter().filter_map(|c| c.as_ref().ok().cloned()).collect();
-    let mut written = if valid.is_empty() { Vec::new() } else { store(state, auth, coll, valid, now).await? }.into_iter();
+    let mut written =
+        if valid.is_empty() { Vec::new() } else { store(state, auth, coll, valid, now).await? }.into_iter();
     Ok(checked
         .into_iter()
         .map(|c| match c {
@@ -799,7 +829,13 @@ pub async fn write_each(
         .collect())
 }
 
-async fn store(state: &AppState, auth: &NsAuth, coll: Collection, normal: Vec<Normal>, now: i64) -> Result<Vec<Written>, ServiceError> {
+async fn store(
+    state: &AppState,
+    auth: &NsAuth,
+    coll: Collection,
+    normal: Vec<Normal>,
+    now: i64,
+) -> Result<Vec<Written>, ServiceError> {
     // A concurrent write of the same new document trips the unique keys
     // (`_id`, natural key), or SQLite's single writer: a later attempt then
     // finds the document and updates it.
@@ -841,9 +877,7 @@ async fn write_in<C: ConnectionTrait>(
 ) -> Result<Vec<Written>, ServiceError> {
     let pid = auth.patient.id.as_str();
     let base = || {
-        docs::Entity::find()
-            .filter(docs::Column::PatientId.eq(pid))
-            .filter(docs::Column::Collection.eq(coll.name()))
+        docs::Entity::find().filter(docs::Column::PatientId.eq(pid)).filter(docs::Column::Collection.eq(coll.name()))
     };
     // The stored documents any of these may update, in a few queries.
     let mut rows: Vec<(docs::Model, RowState)> = Vec::new();
@@ -864,7 +898,11 @@ async fn write_in<C: ConnectionTrait>(
     for c in idents.chunks(300) {
         found.extend(
             base()
-                .filter(Condition::any().add(docs::Column::Identifier.is_in(c.to_vec())).add(docs::Column::NsId.is_in(c.to_vec())))
+                .filter(
+                    Condition::any()
+                        .add(docs::Column::Identifier.is_in(c.to_vec()))
+                        .add(docs::Column::NsId.is_in(c.to_vec())),
+                )
                 .all(db)
                 .await?,
         );
@@ -903,7 +941,8 @@ async fn write_in<C: ConnectionTrait>(
             .or_else(|| n.identifier.as_ref().and_then(|i| by_ident.get(i).or_else(|| by_id.get(i))))
             .or_else(|| n.dedup.as_ref().and_then(|k| by_dedup.get(k)))
             .copied();
-        let doc_json = serde_json::to_string(&Value::Object(n.doc)).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let doc_json =
+            serde_json::to_string(&Value::Object(n.doc)).map_err(|e| ServiceError::Internal(e.to_string()))?;
         match hit {
             Some(ix) => {
                 let (row, st) = &mut rows[ix];
@@ -1014,7 +1053,11 @@ async fn write_in<C: ConnectionTrait>(
     }
     Ok(out
         .into_iter()
-        .map(|(ix, created, previous_identifier)| Written { doc: Doc::from_row(rows[ix].0.clone()), created, previous_identifier })
+        .map(|(ix, created, previous_identifier)| Written {
+            doc: Doc::from_row(rows[ix].0.clone()),
+            created,
+            previous_identifier,
+        })
         .collect())
 }
 
@@ -1033,7 +1076,12 @@ async fn begin_write(state: &AppState) -> Result<DatabaseTransaction, ServiceErr
 
 /// The next srvModified in a patient's collection: now, or later than any
 /// stored one, so API v3 history never sees two writes with the same time.
-async fn next_modified<C: ConnectionTrait>(db: &C, patient_id: &str, coll: Collection, now: i64) -> Result<i64, ServiceError> {
+async fn next_modified<C: ConnectionTrait>(
+    db: &C,
+    patient_id: &str,
+    coll: Collection,
+    now: i64,
+) -> Result<i64, ServiceError> {
     let max: Option<Option<i64>> = docs::Entity::find()
         .select_only()
         .column_as(docs::Column::ModifiedMs.max(), "m")
@@ -1067,7 +1115,12 @@ fn clusters(seconds: &BTreeSet<i64>) -> Vec<Vec<i64>> {
 /// live entries and treatments now stored there. Mirrored rows belong to the
 /// patient's Nightscout upload (`uploads.source = 'api'`, `format =
 /// 'nightscout'`), so deleting that upload removes them all.
-async fn mirror<C: ConnectionTrait>(db: &C, auth: &NsAuth, instants_ms: &BTreeSet<i64>, now: i64) -> Result<(), ServiceError> {
+async fn mirror<C: ConnectionTrait>(
+    db: &C,
+    auth: &NsAuth,
+    instants_ms: &BTreeSet<i64>,
+    now: i64,
+) -> Result<(), ServiceError> {
     let pid = auth.patient.id.as_str();
     let zone = auth.zone();
     let seconds: BTreeSet<i64> = instants_ms.iter().map(|t| t.div_euclid(1000)).collect();
@@ -1133,7 +1186,10 @@ async fn mirror<C: ConnectionTrait>(db: &C, auth: &NsAuth, instants_ms: &BTreeSe
                 })
                 .collect();
             for c in ids.chunks(500) {
-                therapy_events::Entity::delete_many().filter(therapy_events::Column::Id.is_in(c.to_vec())).exec(db).await?;
+                therapy_events::Entity::delete_many()
+                    .filter(therapy_events::Column::Id.is_in(c.to_vec()))
+                    .exec(db)
+                    .await?;
             }
         }
         let live = docs::Entity::find()
@@ -1350,7 +1406,8 @@ pub fn v1_query(pairs: &[(String, String)], default_count: u64) -> Result<Query,
             let mut op = Op::Eq;
             for part in rest.split("][") {
                 if part.starts_with('$') {
-                    op = Op::parse(part).ok_or_else(|| ServiceError::bad("find", format!("Unsupported operator {part}.")))?;
+                    op = Op::parse(part)
+                        .ok_or_else(|| ServiceError::bad("find", format!("Unsupported operator {part}.")))?;
                 } else if !part.is_empty() {
                     field.push(part);
                 }
@@ -1402,7 +1459,8 @@ pub fn v3_query(pairs: &[(String, String)]) -> Result<(Query, Option<Vec<String>
                 let (field, op) = match k.rsplit_once('$') {
                     Some((f, o)) => (
                         f.to_string(),
-                        Op::parse(o).ok_or_else(|| ServiceError::bad("filter", format!("Unsupported filter operator {o}")))?,
+                        Op::parse(o)
+                            .ok_or_else(|| ServiceError::bad("filter", format!("Unsupported filter operator {o}")))?,
                     ),
                     None => (k.clone(), Op::Eq),
                 };
@@ -1464,8 +1522,9 @@ pub async fn list(state: &AppState, auth: &NsAuth, coll: Collection, q: &Query) 
         match (ms_col, f.op) {
             (Some(_), Op::In | Op::Nin) => residual.push(f.clone()),
             (Some(col), op) => sel = apply_ms(sel, col, op, filter_ms(f)?),
-            (None, Op::Eq) if (coll == Collection::Entries && f.field == "type")
-                || (coll == Collection::Treatments && f.field == "eventType") =>
+            (None, Op::Eq)
+                if (coll == Collection::Entries && f.field == "type")
+                    || (coll == Collection::Treatments && f.field == "eventType") =>
             {
                 sel = sel.filter(docs::Column::Kind.eq(f.value.clone()));
             }
@@ -1553,11 +1612,21 @@ fn matches(doc: &Value, f: &Filter) -> bool {
 }
 
 /// One document by `_id` or API v3 identifier, deleted or not.
-pub async fn find_one(state: &AppState, auth: &NsAuth, coll: Collection, id: &str) -> Result<Option<Doc>, ServiceError> {
+pub async fn find_one(
+    state: &AppState,
+    auth: &NsAuth,
+    coll: Collection,
+    id: &str,
+) -> Result<Option<Doc>, ServiceError> {
     find_row(&state.db, auth, coll, id).await.map(|r| r.map(Doc::from_row))
 }
 
-async fn find_row<C: ConnectionTrait>(db: &C, auth: &NsAuth, coll: Collection, id: &str) -> Result<Option<docs::Model>, ServiceError> {
+async fn find_row<C: ConnectionTrait>(
+    db: &C,
+    auth: &NsAuth,
+    coll: Collection,
+    id: &str,
+) -> Result<Option<docs::Model>, ServiceError> {
     if !valid_id(id) {
         return Ok(None);
     }
@@ -1653,7 +1722,13 @@ pub async fn delete(
 
 /// Deletes every live document matching a query (API v1 `DELETE` with
 /// `find[...]`); refuses a query without filters. Returns how many.
-pub async fn delete_matching(state: &AppState, auth: &NsAuth, coll: Collection, q: &Query, now: i64) -> Result<u64, ServiceError> {
+pub async fn delete_matching(
+    state: &AppState,
+    auth: &NsAuth,
+    coll: Collection,
+    q: &Query,
+    now: i64,
+) -> Result<u64, ServiceError> {
     if q.filters.is_empty() {
         return Err(ServiceError::bad("find", "Name what to delete with find[...]."));
     }
@@ -1826,12 +1901,19 @@ mod tests {
     #[test]
     fn v1_queries_parse() {
         let p = |s: &[(&str, &str)]| s.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>();
-        let q = v1_query(&p(&[("count", "5"), ("find[date][$gte]", "1600000000000"), ("find[type]", "sgv"), ("rr", "1")]), 10).unwrap();
+        let q = v1_query(
+            &p(&[("count", "5"), ("find[date][$gte]", "1600000000000"), ("find[type]", "sgv"), ("rr", "1")]),
+            10,
+        )
+        .unwrap();
         assert_eq!(q.limit, 5);
-        assert_eq!(q.filters, vec![
-            Filter { field: "date".into(), op: Op::Gte, value: "1600000000000".into() },
-            Filter { field: "type".into(), op: Op::Eq, value: "sgv".into() },
-        ]);
+        assert_eq!(
+            q.filters,
+            vec![
+                Filter { field: "date".into(), op: Op::Gte, value: "1600000000000".into() },
+                Filter { field: "type".into(), op: Op::Eq, value: "sgv".into() },
+            ]
+        );
         let q = v1_query(&p(&[("find[boluscalc][foods][$ne]", "x")]), 10).unwrap();
         assert_eq!(q.filters[0].field, "boluscalc.foods");
         assert_eq!(q.filters[0].op, Op::Ne);
@@ -1843,7 +1925,14 @@ mod tests {
     #[test]
     fn v3_queries_parse() {
         let p = |s: &[(&str, &str)]| s.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>();
-        let (q, f) = v3_query(&p(&[("sort$desc", "date"), ("type", "sgv"), ("date$gt", "5"), ("limit", "3"), ("fields", "sgv,date")])).unwrap();
+        let (q, f) = v3_query(&p(&[
+            ("sort$desc", "date"),
+            ("type", "sgv"),
+            ("date$gt", "5"),
+            ("limit", "3"),
+            ("fields", "sgv,date"),
+        ]))
+        .unwrap();
         assert!(q.descending);
         assert_eq!(q.limit, 3);
         assert_eq!(q.filters.len(), 2);
@@ -1870,7 +1959,9 @@ mod tests {
 
     #[test]
     fn entries_normalise() {
-        let n = normalise(Collection::Entries, json!({"sgv": "120", "date": 1_600_000_000_000i64, "device": "xDrip"}), 0).unwrap();
+        let n =
+            normalise(Collection::Entries, json!({"sgv": "120", "date": 1_600_000_000_000i64, "device": "xDrip"}), 0)
+                .unwrap();
         // Posted as text, kept as text (Nightscout stores entries as sent).
         assert_eq!(n.doc["sgv"], json!("120"));
         assert_eq!(n.doc["type"], json!("sgv"));
@@ -1879,9 +1970,19 @@ mod tests {
         assert_eq!(n.date_ms, 1_600_000_000_000);
         // Nightscout's natural key: (sysTime, type), whichever device sent it.
         assert_eq!(n.dedup.as_deref(), Some("1600000000000|sgv"));
-        let other = normalise(Collection::Entries, json!({"sgv": 121, "date": 1_600_000_000_000i64, "device": "loop://iPhone"}), 0).unwrap();
+        let other = normalise(
+            Collection::Entries,
+            json!({"sgv": 121, "date": 1_600_000_000_000i64, "device": "loop://iPhone"}),
+            0,
+        )
+        .unwrap();
         assert_eq!(other.dedup, n.dedup);
-        let t = normalise(Collection::Treatments, json!({"created_at": "2024-01-01T01:00:00+01:00", "insulin": "2", "isValid": false, "foo": "1"}), 0).unwrap();
+        let t = normalise(
+            Collection::Treatments,
+            json!({"created_at": "2024-01-01T01:00:00+01:00", "insulin": "2", "isValid": false, "foo": "1"}),
+            0,
+        )
+        .unwrap();
         assert_eq!(t.doc["created_at"], json!("2024-01-01T00:00:00.000Z"));
         assert_eq!(t.doc["utcOffset"], json!(60));
         assert_eq!(t.doc["eventType"], json!("<none>"));
@@ -1893,7 +1994,8 @@ mod tests {
         assert_eq!(p.doc["mills"], json!("1700000000000"));
         assert_eq!(p.date_ms, 1_700_000_000_000);
         assert!(normalise(Collection::Entries, json!([1]), 0).is_err());
-        let s = normalise(Collection::Entries, json!({"_id": "bad id!", "srvModified": 5, "sgv": 100, "date": 9}), 7).unwrap();
+        let s = normalise(Collection::Entries, json!({"_id": "bad id!", "srvModified": 5, "sgv": 100, "date": 9}), 7)
+            .unwrap();
         assert_eq!(s.ns_id, None);
         assert!(!s.doc.contains_key("srvModified"));
         assert_eq!(s.date_ms, 9);
@@ -1904,18 +2006,27 @@ mod tests {
         // Never stamped with the server's clock.
         let r = normalise(Collection::Entries, json!({"sgv": 100}), 7).unwrap_err();
         assert_eq!(r.field, Some("date"));
-        let r = normalise(Collection::Entries, json!({"sgv": "high", "date": "yesterday", "dateString": "not a date"}), 7).unwrap_err();
+        let r =
+            normalise(Collection::Entries, json!({"sgv": "high", "date": "yesterday", "dateString": "not a date"}), 7)
+                .unwrap_err();
         assert_eq!(r.field, Some("date"));
         assert!(r.reason.contains("yesterday"), "{r:?}");
         // A valid date with a dateString that is no time contradicts itself.
-        let r = normalise(Collection::Entries, json!({"sgv": 100, "date": 1_600_000_000_000i64, "dateString": "not a date"}), 7).unwrap_err();
+        let r = normalise(
+            Collection::Entries,
+            json!({"sgv": 100, "date": 1_600_000_000_000i64, "dateString": "not a date"}),
+            7,
+        )
+        .unwrap_err();
         assert_eq!(r.field, Some("dateString"));
         let r = normalise(Collection::Entries, json!({"sgv": "high", "date": 1_600_000_000_000i64}), 7).unwrap_err();
         assert_eq!(r.field, Some("sgv"));
         let r = normalise(Collection::Entries, json!({"type": "mbg", "date": 1_600_000_000_000i64}), 7).unwrap_err();
         assert_eq!(r.field, Some("mbg"));
         // A dateString alone is enough; a calibration needs no reading.
-        assert!(normalise(Collection::Entries, json!({"sgv": 100, "dateString": "2024-01-01T10:00:00+01:00"}), 7).is_ok());
+        assert!(
+            normalise(Collection::Entries, json!({"sgv": 100, "dateString": "2024-01-01T10:00:00+01:00"}), 7).is_ok()
+        );
         assert!(normalise(Collection::Entries, json!({"type": "cal", "slope": 1000, "date": 5}), 7).is_ok());
         // Treatments without a time are Nightscout's "now"; a time that is not one is refused.
         assert_eq!(normalise(Collection::Treatments, json!({"eventType": "Note"}), 7).unwrap().date_ms, 7);

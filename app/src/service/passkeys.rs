@@ -10,15 +10,15 @@
 //! authenticator), so it stands for both factors: it does not ask for a TOTP
 //! code, and it satisfies a clinic's two-factor requirement.
 
-use super::{auth, ms_to_rfc3339, ratelimit, twofactor, Actor, AppState, ClientMeta, ServiceError};
+use super::{Actor, AppState, ClientMeta, ServiceError, auth, ms_to_rfc3339, ratelimit, twofactor};
 use crate::model::PasskeyInfo;
 use base64::Engine;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
 use sha2::{Digest, Sha256};
 use store::entity::{passkeys, users, webauthn_challenges};
 use webauthn_rs::prelude::{
-    CredentialID, DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyRegistration,
-    PublicKeyCredential, RegisterPublicKeyCredential, RequestChallengeResponse, Url, Uuid, Webauthn, WebauthnBuilder,
+    CredentialID, DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyRegistration, PublicKeyCredential,
+    RegisterPublicKeyCredential, RequestChallengeResponse, Url, Uuid, Webauthn, WebauthnBuilder,
 };
 
 /// How long a ceremony may take.
@@ -34,8 +34,9 @@ fn b64(bytes: &[u8]) -> String {
 
 /// The relying party of this site.
 pub fn relying_party(state: &AppState) -> Result<Webauthn, ServiceError> {
-    let origin = Url::parse(&state.config.public_url)
-        .map_err(|_| ServiceError::Unprocessable("Passkeys need the site's public address (DIABASE_PUBLIC_URL).".into()))?;
+    let origin = Url::parse(&state.config.public_url).map_err(|_| {
+        ServiceError::Unprocessable("Passkeys need the site's public address (DIABASE_PUBLIC_URL).".into())
+    })?;
     let Some(host) = origin.domain().map(str::to_string) else {
         return Err(ServiceError::Unprocessable(format!(
             "Passkeys need the site to be opened by a domain name, not an IP address: set DIABASE_PUBLIC_URL \
@@ -76,9 +77,20 @@ fn clean_name(name: &str) -> Result<String, ServiceError> {
     Ok(n)
 }
 
-async fn audit(state: &AppState, user_id: &str, action: &str, detail: &str, ip: Option<&str>, now: i64) -> Result<(), ServiceError> {
-    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry { at_ms: now, actor_user_id: Some(user_id), patient_id: None, action, detail, ip })
-        .await?;
+async fn audit(
+    state: &AppState,
+    user_id: &str,
+    action: &str,
+    detail: &str,
+    ip: Option<&str>,
+    now: i64,
+) -> Result<(), ServiceError> {
+    store::audit::append(
+        &state.db,
+        &state.config.cipher.audit_key(),
+        store::audit::Entry { at_ms: now, actor_user_id: Some(user_id), patient_id: None, action, detail, ip },
+    )
+    .await?;
     Ok(())
 }
 
@@ -126,10 +138,18 @@ async fn store_challenge(
 
 /// Takes a ceremony's state out (once): `None` when unknown, expired or
 /// already used.
-async fn take_challenge(state: &AppState, id: &str, kind: &str, now: i64) -> Result<Option<webauthn_challenges::Model>, ServiceError> {
+async fn take_challenge(
+    state: &AppState,
+    id: &str,
+    kind: &str,
+    now: i64,
+) -> Result<Option<webauthn_challenges::Model>, ServiceError> {
     let key = store::sha256_hex(id.as_bytes());
     let Some(row) = webauthn_challenges::Entity::find_by_id(key.clone()).one(&state.db).await? else { return Ok(None) };
-    let gone = webauthn_challenges::Entity::delete_many().filter(webauthn_challenges::Column::Id.eq(&key)).exec(&state.db).await?;
+    let gone = webauthn_challenges::Entity::delete_many()
+        .filter(webauthn_challenges::Column::Id.eq(&key))
+        .exec(&state.db)
+        .await?;
     if gone.rows_affected != 1 || row.kind != kind || row.expires_ms < now {
         return Ok(None);
     }
@@ -141,13 +161,19 @@ fn expired() -> ServiceError {
 }
 
 /// Starts registering a passkey: the options for `navigator.credentials.create`.
-pub async fn begin_register(state: &AppState, actor: &Actor, now: i64) -> Result<(String, serde_json::Value), ServiceError> {
+pub async fn begin_register(
+    state: &AppState,
+    actor: &Actor,
+    now: i64,
+) -> Result<(String, serde_json::Value), ServiceError> {
     twofactor::require_session(actor)?;
     super::reauth::require_confirmed(actor)?;
     super::reauth::require_recent(state, actor, now).await?;
     let existing = passkeys::Entity::find().filter(passkeys::Column::UserId.eq(&actor.user.id)).all(&state.db).await?;
     if existing.len() as u64 >= MAX_PASSKEYS {
-        return Err(ServiceError::Conflict(format!("An account has at most {MAX_PASSKEYS} passkeys. Remove one first.")));
+        return Err(ServiceError::Conflict(format!(
+            "An account has at most {MAX_PASSKEYS} passkeys. Remove one first."
+        )));
     }
     let exclude: Vec<CredentialID> = existing
         .iter()
@@ -197,7 +223,8 @@ pub async fn finish_register(
     if passkeys::Entity::find().filter(passkeys::Column::CredentialId.eq(&presented)).count(&state.db).await? > 0 {
         return Err(ServiceError::Conflict("This passkey is already registered.".into()));
     }
-    let reg: PasskeyRegistration = serde_json::from_str(&row.state_json).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let reg: PasskeyRegistration =
+        serde_json::from_str(&row.state_json).map_err(|e| ServiceError::Internal(e.to_string()))?;
     let passkey = relying_party(state)?
         .finish_passkey_registration(credential, &reg)
         .map_err(|e| ServiceError::bad("credential", format!("The passkey could not be registered: {e}.")))?;
@@ -240,10 +267,17 @@ pub async fn rename(state: &AppState, actor: &Actor, id: &str, name: &str) -> Re
 
 /// Removes a passkey. The last strong factor of a member of a clinic that
 /// requires two-factor authentication cannot go.
-pub async fn remove(state: &AppState, actor: &Actor, id: &str, meta: &ClientMeta, now: i64) -> Result<(), ServiceError> {
+pub async fn remove(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    meta: &ClientMeta,
+    now: i64,
+) -> Result<(), ServiceError> {
     twofactor::require_session(actor)?;
     let p = own(state, actor, id).await?;
-    let others = passkeys::Entity::find().filter(passkeys::Column::UserId.eq(&actor.user.id)).count(&state.db).await? - 1;
+    let others =
+        passkeys::Entity::find().filter(passkeys::Column::UserId.eq(&actor.user.id)).count(&state.db).await? - 1;
     if others == 0 && !twofactor::enabled(&state.db, &actor.user.id).await? {
         if let Some(clinic) = super::clinic::clinic_requiring_2fa(&state.db, &actor.user.id).await? {
             return Err(ServiceError::Conflict(format!(
@@ -258,7 +292,11 @@ pub async fn remove(state: &AppState, actor: &Actor, id: &str, meta: &ClientMeta
 /// Starts a re-authentication with one of the signed-in account's passkeys:
 /// options for `navigator.credentials.get` listing them. `Conflict` when the
 /// account has none (use the password).
-pub async fn begin_reauth(state: &AppState, actor: &Actor, now: i64) -> Result<(String, RequestChallengeResponse), ServiceError> {
+pub async fn begin_reauth(
+    state: &AppState,
+    actor: &Actor,
+    now: i64,
+) -> Result<(String, RequestChallengeResponse), ServiceError> {
     super::reauth::session_of(actor)?;
     let keys: Vec<Passkey> = passkeys::Entity::find()
         .filter(passkeys::Column::UserId.eq(&actor.user.id))
@@ -306,7 +344,8 @@ pub(crate) async fn finish_reauth(
     else {
         return Err(ServiceError::Unauthorized);
     };
-    let mut passkey: Passkey = serde_json::from_str(&stored.passkey_json).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let mut passkey: Passkey =
+        serde_json::from_str(&stored.passkey_json).map_err(|e| ServiceError::Internal(e.to_string()))?;
     let mut m: passkeys::ActiveModel = stored.into();
     if passkey.update_credential(&result) == Some(true) {
         m.passkey_json = Set(serde_json::to_string(&passkey).map_err(|e| ServiceError::Internal(e.to_string()))?);
@@ -318,7 +357,11 @@ pub(crate) async fn finish_reauth(
 
 /// Starts a passkey sign-in: options for `navigator.credentials.get` with no
 /// allowed credentials (the browser offers the site's passkeys).
-pub async fn begin_login(state: &AppState, meta: &ClientMeta, now: i64) -> Result<(String, RequestChallengeResponse), ServiceError> {
+pub async fn begin_login(
+    state: &AppState,
+    meta: &ClientMeta,
+    now: i64,
+) -> Result<(String, RequestChallengeResponse), ServiceError> {
     if let Some(ip) = &meta.ip {
         ratelimit::hit(&state.db, &format!("passkey:start:{ip}"), LOGIN_STARTS_PER_MINUTE, 60_000, now).await?;
     }
@@ -355,14 +398,18 @@ pub async fn finish_login(
         let why = why.to_string();
         let user = user.map(str::to_string);
         async move {
-            let _ = store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
-                at_ms: now,
-                actor_user_id: user.as_deref(),
-                patient_id: None,
-                action: "login_failed",
-                detail: &format!("passkey: {why}"),
-                ip: meta.ip.as_deref(),
-            })
+            let _ = store::audit::append(
+                &state.db,
+                &state.config.cipher.audit_key(),
+                store::audit::Entry {
+                    at_ms: now,
+                    actor_user_id: user.as_deref(),
+                    patient_id: None,
+                    action: "login_failed",
+                    detail: &format!("passkey: {why}"),
+                    ip: meta.ip.as_deref(),
+                },
+            )
             .await;
             ServiceError::Unauthorized
         }
@@ -370,18 +417,23 @@ pub async fn finish_login(
     let Ok((handle, cred_id)) = rp.identify_discoverable_authentication(credential) else {
         return Err(failed(None, "no user handle").await);
     };
-    let Some(row) = passkeys::Entity::find().filter(passkeys::Column::CredentialId.eq(b64(cred_id))).one(&state.db).await? else {
+    let Some(row) =
+        passkeys::Entity::find().filter(passkeys::Column::CredentialId.eq(b64(cred_id))).one(&state.db).await?
+    else {
         return Err(failed(None, "unknown passkey").await);
     };
     if row.user_handle != handle.to_string() {
         return Err(failed(Some(&row.user_id), "user handle does not match").await);
     }
-    let mut passkey: Passkey = serde_json::from_str(&row.passkey_json).map_err(|e| ServiceError::Internal(e.to_string()))?;
-    let result = match rp.finish_discoverable_authentication(credential, auth_state, &[DiscoverableKey::from(&passkey)]) {
+    let mut passkey: Passkey =
+        serde_json::from_str(&row.passkey_json).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let result = match rp.finish_discoverable_authentication(credential, auth_state, &[DiscoverableKey::from(&passkey)])
+    {
         Ok(r) => r,
         Err(e) => return Err(failed(Some(&row.user_id), &e.to_string()).await),
     };
-    let user = users::Entity::find_by_id(row.user_id.clone()).one(&state.db).await?.ok_or(ServiceError::Unauthorized)?;
+    let user =
+        users::Entity::find_by_id(row.user_id.clone()).one(&state.db).await?.ok_or(ServiceError::Unauthorized)?;
     let mut m: passkeys::ActiveModel = row.clone().into();
     if passkey.update_credential(&result) == Some(true) {
         m.passkey_json = Set(serde_json::to_string(&passkey).map_err(|e| ServiceError::Internal(e.to_string()))?);

@@ -205,12 +205,7 @@ pub async fn can_at(
 
 /// Like [`can`], but a refusal is "not found" (no hint that the id exists).
 /// A read by anyone but the patient is written to the audit log.
-pub async fn require(
-    state: &AppState,
-    actor: &Actor,
-    action: Action,
-    patient_id: &str,
-) -> Result<Grant, ServiceError> {
+pub async fn require(state: &AppState, actor: &Actor, action: Action, patient_id: &str) -> Result<Grant, ServiceError> {
     if !actor.credential_allows(action) {
         return Err(ServiceError::Forbidden);
     }
@@ -232,14 +227,18 @@ pub async fn audit_read(
     what: &str,
 ) -> Result<(), ServiceError> {
     let detail = read_detail(grant, what);
-    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
-        at_ms: super::now_ms(),
-        actor_user_id: Some(&actor.user.id),
-        patient_id: Some(patient_id),
-        action,
-        detail: &detail,
-        ip: None,
-    })
+    store::audit::append(
+        &state.db,
+        &state.config.cipher.audit_key(),
+        store::audit::Entry {
+            at_ms: super::now_ms(),
+            actor_user_id: Some(&actor.user.id),
+            patient_id: Some(patient_id),
+            action,
+            detail: &detail,
+            ip: None,
+        },
+    )
     .await?;
     Ok(())
 }
@@ -261,20 +260,15 @@ pub fn read_detail(grant: &Grant, what: &str) -> String {
 
 /// The patient data space a user owns, if any.
 pub async fn own_patient(state: &AppState, user_id: &str) -> Result<Option<patients::Model>, ServiceError> {
-    Ok(patients::Entity::find()
-        .filter(patients::Column::UserId.eq(user_id))
-        .one(&state.db)
-        .await?)
+    Ok(patients::Entity::find().filter(patients::Column::UserId.eq(user_id)).one(&state.db).await?)
 }
 
 /// The clinics whose access the actor may use now: those they belong to,
 /// less those that require two-factor authentication while the actor has
 /// none.
 async fn usable_clinic_ids(state: &AppState, actor: &Actor) -> Result<Vec<String>, ServiceError> {
-    let memberships = clinic_members::Entity::find()
-        .filter(clinic_members::Column::UserId.eq(&actor.user.id))
-        .all(&state.db)
-        .await?;
+    let memberships =
+        clinic_members::Entity::find().filter(clinic_members::Column::UserId.eq(&actor.user.id)).all(&state.db).await?;
     if memberships.is_empty() {
         return Ok(Vec::new());
     }
@@ -302,7 +296,8 @@ pub async fn clinic_role(state: &AppState, actor: &Actor, clinic_id: &str) -> Re
         .await?
         .map(|m| m.role)
         .ok_or(ServiceError::NotFound)?;
-    let strict = clinics::Entity::find_by_id(clinic_id.to_string()).one(&state.db).await?.is_some_and(|c| c.require_2fa);
+    let strict =
+        clinics::Entity::find_by_id(clinic_id.to_string()).one(&state.db).await?.is_some_and(|c| c.require_2fa);
     if strict && !super::twofactor::strong(&state.db, &actor.user.id).await? {
         return Err(ServiceError::ClinicRequires2fa);
     }

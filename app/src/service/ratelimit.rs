@@ -62,10 +62,7 @@ pub async fn refund<C: ConnectionTrait>(db: &C, bucket: &str, window_ms: i64, no
 
 /// Clears a bucket (after a successful log-in, for the email's counter).
 pub async fn clear<C: ConnectionTrait>(db: &C, bucket: &str) -> Result<(), ServiceError> {
-    rate_limits::Entity::delete_many()
-        .filter(rate_limits::Column::Bucket.eq(bucket))
-        .exec(db)
-        .await?;
+    rate_limits::Entity::delete_many().filter(rate_limits::Column::Bucket.eq(bucket)).exec(db).await?;
     Ok(())
 }
 
@@ -74,7 +71,12 @@ pub async fn clear<C: ConnectionTrait>(db: &C, bucket: &str) -> Result<(), Servi
 /// `RateLimited`. Counting before the check it guards (and giving back on
 /// success) leaves no check-then-count race: concurrent attempts each
 /// take a slot.
-pub async fn hit_all<C: ConnectionTrait>(db: &C, buckets: &[(String, u32)], window_ms: i64, now: i64) -> Result<(), ServiceError> {
+pub async fn hit_all<C: ConnectionTrait>(
+    db: &C,
+    buckets: &[(String, u32)],
+    window_ms: i64,
+    now: i64,
+) -> Result<(), ServiceError> {
     for (i, (bucket, limit)) in buckets.iter().enumerate() {
         if let Err(e) = hit(db, bucket, *limit, window_ms, now).await {
             for (taken, _) in &buckets[..i] {
@@ -87,7 +89,12 @@ pub async fn hit_all<C: ConnectionTrait>(db: &C, buckets: &[(String, u32)], wind
 }
 
 /// Gives back one hit on each of `buckets` (see [`hit_all`]).
-pub async fn refund_all<C: ConnectionTrait>(db: &C, buckets: &[(String, u32)], window_ms: i64, now: i64) -> Result<(), ServiceError> {
+pub async fn refund_all<C: ConnectionTrait>(
+    db: &C,
+    buckets: &[(String, u32)],
+    window_ms: i64,
+    now: i64,
+) -> Result<(), ServiceError> {
     for (bucket, _) in buckets {
         refund(db, bucket, window_ms, now).await?;
     }

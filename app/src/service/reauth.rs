@@ -18,7 +18,7 @@
 //!   the credential is checked (atomically, in the database) and the budget
 //!   is cleared when the check succeeds.
 
-use super::{auth, ratelimit, Actor, AppState, AuthVia, ClientMeta, ServiceError};
+use super::{Actor, AppState, AuthVia, ClientMeta, ServiceError, auth, ratelimit};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 use store::entity::{sessions, users};
 
@@ -57,7 +57,8 @@ pub fn session_of(actor: &Actor) -> Result<&str, ServiceError> {
 /// the last [`RECENT_MS`]: `ReauthRequired` when not, `Forbidden` for a token.
 pub async fn require_recent(state: &AppState, actor: &Actor, now: i64) -> Result<(), ServiceError> {
     let id = session_of(actor)?;
-    let session = sessions::Entity::find_by_id(id.to_string()).one(&state.db).await?.ok_or(ServiceError::Unauthorized)?;
+    let session =
+        sessions::Entity::find_by_id(id.to_string()).one(&state.db).await?.ok_or(ServiceError::Unauthorized)?;
     if now - session.auth_ms >= RECENT_MS {
         return Err(ServiceError::ReauthRequired);
     }
@@ -85,22 +86,39 @@ pub async fn mark<C: sea_orm::ConnectionTrait>(db: &C, session_id_hash: &str, no
     Ok(())
 }
 
-async fn audit(state: &AppState, user_id: &str, action: &str, detail: &str, meta: &ClientMeta, now: i64) -> Result<(), ServiceError> {
-    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
-        at_ms: now,
-        actor_user_id: Some(user_id),
-        patient_id: None,
-        action,
-        detail,
-        ip: meta.ip.as_deref(),
-    })
+async fn audit(
+    state: &AppState,
+    user_id: &str,
+    action: &str,
+    detail: &str,
+    meta: &ClientMeta,
+    now: i64,
+) -> Result<(), ServiceError> {
+    store::audit::append(
+        &state.db,
+        &state.config.cipher.audit_key(),
+        store::audit::Entry {
+            at_ms: now,
+            actor_user_id: Some(user_id),
+            patient_id: None,
+            action,
+            detail,
+            ip: meta.ip.as_deref(),
+        },
+    )
     .await?;
     Ok(())
 }
 
 /// `POST /me/reauth {password}`: checks the password (rate-limited) and
 /// marks the session as recently authenticated.
-pub async fn with_password(state: &AppState, actor: &Actor, password: &str, meta: &ClientMeta, now: i64) -> Result<(), ServiceError> {
+pub async fn with_password(
+    state: &AppState,
+    actor: &Actor,
+    password: &str,
+    meta: &ClientMeta,
+    now: i64,
+) -> Result<(), ServiceError> {
     let session = session_of(actor)?.to_string();
     charge(state, &actor.user.id, now).await?;
     if password.len() > auth::MAX_PASSWORD_LEN
@@ -155,16 +173,17 @@ pub async fn change_password(
     let session = session_of(actor)?.to_string();
     let user = &actor.user;
     charge(state, &user.id, now).await?;
-    if current.len() > auth::MAX_PASSWORD_LEN || !auth::verify_password(current.to_string(), Some(user.password_hash.clone())).await {
+    if current.len() > auth::MAX_PASSWORD_LEN
+        || !auth::verify_password(current.to_string(), Some(user.password_hash.clone())).await
+    {
         audit(state, &user.id, "password_change_failed", "", meta, now).await?;
         return Err(ServiceError::bad("current_password", "The current password is not right."));
     }
     settle(state, &user.id).await?;
-    auth::check_password_strength(new, &[&user.email, &user.display_name])
-        .map_err(|e| match e {
-            ServiceError::BadInput { message, .. } => ServiceError::BadInput { field: Some("new_password"), message },
-            other => other,
-        })?;
+    auth::check_password_strength(new, &[&user.email, &user.display_name]).map_err(|e| match e {
+        ServiceError::BadInput { message, .. } => ServiceError::BadInput { field: Some("new_password"), message },
+        other => other,
+    })?;
     if new == current {
         return Err(ServiceError::bad("new_password", "Choose a password different from the current one."));
     }

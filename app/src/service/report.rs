@@ -7,16 +7,18 @@
 //! operator's command line). The pure shaping lives in
 //! `therapy::report_data`; this module reads the store and decides.
 
-use super::{dashboard::cgm_readings, policy, Actor, AppState, ServiceError};
-use crate::api_reports::{AlarmRow, DailyData, EpisodeRow, DeviceData, LogbookData, OverviewData, ReportMeta, TrendsData};
+use super::{Actor, AppState, ServiceError, dashboard::cgm_readings, policy};
+use crate::api_reports::{
+    AlarmRow, DailyData, DeviceData, EpisodeRow, LogbookData, OverviewData, ReportMeta, TrendsData,
+};
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use store::entity::{glucose as glucose_t, patients, therapy_events, users};
-use therapy::metrics::{glucose_report, insulin_summary, GlucoseReport, InsulinSummary, ReportInput};
+use therapy::GlucoseUnit;
+use therapy::metrics::{GlucoseReport, InsulinSummary, ReportInput, glucose_report, insulin_summary};
 use therapy::record::RecordKind;
 use therapy::report_data::{self as rd, BasalEvent, TempRate, TherapyData};
-use therapy::GlucoseUnit;
 
 /// Days in a window when the caller names neither end.
 pub const DEFAULT_DAYS: i64 = 14;
@@ -55,7 +57,8 @@ pub async fn glucose(
 /// after `to`, in `zone` (DST-aware).
 pub fn window_ms(zone: chrono_tz::Tz, from: NaiveDate, to: NaiveDate) -> (i64, i64) {
     let midnight = |d: NaiveDate| {
-        therapy::time::to_utc(therapy::DeviceTime(d.and_hms_opt(0, 0, 0).unwrap_or_default()), zone, 0).timestamp_millis()
+        therapy::time::to_utc(therapy::DeviceTime(d.and_hms_opt(0, 0, 0).unwrap_or_default()), zone, 0)
+            .timestamp_millis()
     };
     (midnight(from), midnight(to + chrono::Duration::days(1)))
 }
@@ -63,7 +66,12 @@ pub fn window_ms(zone: chrono_tz::Tz, from: NaiveDate, to: NaiveDate) -> (i64, i
 // ---------------------------------------------------------------------------
 // Authorization and the window.
 
-async fn require(state: &AppState, actor: Option<&Actor>, action: policy::Action, patient_id: &str) -> Result<(), ServiceError> {
+async fn require(
+    state: &AppState,
+    actor: Option<&Actor>,
+    action: policy::Action,
+    patient_id: &str,
+) -> Result<(), ServiceError> {
     if let Some(a) = actor {
         policy::require(state, a, action, patient_id).await?;
     }
@@ -71,7 +79,12 @@ async fn require(state: &AppState, actor: Option<&Actor>, action: policy::Action
 }
 
 /// Whether the actor may also see a part of a page (the operator always may).
-async fn allowed(state: &AppState, actor: Option<&Actor>, action: policy::Action, patient_id: &str) -> Result<bool, ServiceError> {
+async fn allowed(
+    state: &AppState,
+    actor: Option<&Actor>,
+    action: policy::Action,
+    patient_id: &str,
+) -> Result<bool, ServiceError> {
     match actor {
         Some(a) => Ok(policy::can(state, a, action, patient_id).await?.is_some()),
         None => Ok(true),
@@ -109,15 +122,17 @@ pub async fn newest_date(state: &AppState, patient_id: &str, zone: Tz) -> Result
         .await?;
     let t = match g {
         Some(t) => Some(t),
-        None => therapy_events::Entity::find()
-            .select_only()
-            .column(therapy_events::Column::TimeMs)
-            .filter(therapy_events::Column::PatientId.eq(patient_id))
-            .order_by_desc(therapy_events::Column::TimeMs)
-            .limit(1)
-            .into_tuple()
-            .one(&state.db)
-            .await?,
+        None => {
+            therapy_events::Entity::find()
+                .select_only()
+                .column(therapy_events::Column::TimeMs)
+                .filter(therapy_events::Column::PatientId.eq(patient_id))
+                .order_by_desc(therapy_events::Column::TimeMs)
+                .limit(1)
+                .into_tuple()
+                .one(&state.db)
+                .await?
+        }
     };
     Ok(t.and_then(|t| Utc.timestamp_millis_opt(t).single()).map(|t| t.with_timezone(&zone).date_naive()))
 }
@@ -237,7 +252,13 @@ fn best_source(rows: &[(String, i64, i16)]) -> Vec<usize> {
 
 type EventRow = (String, i64, i16, Option<f64>, Option<i32>, String);
 
-async fn events(state: &AppState, patient_id: &str, kinds: &[&str], from_ms: i64, to_ms: i64) -> Result<Vec<EventRow>, ServiceError> {
+async fn events(
+    state: &AppState,
+    patient_id: &str,
+    kinds: &[&str],
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<EventRow>, ServiceError> {
     let rows: Vec<EventRow> = therapy_events::Entity::find()
         .select_only()
         .column(therapy_events::Column::Kind)
@@ -281,9 +302,8 @@ fn basal_event(row: &EventRow) -> Option<BasalEvent> {
                 (None, Some(p)) => TempRate::Percent(f64::from(p)),
                 (None, None) => return None,
             };
-            let duration_min = duration_min
-                .or_else(|| duration.and_then(|d| u32::try_from(d).ok()))
-                .unwrap_or(TEMP_DEFAULT_MIN);
+            let duration_min =
+                duration_min.or_else(|| duration.and_then(|d| u32::try_from(d).ok())).unwrap_or(TEMP_DEFAULT_MIN);
             BasalEvent::Temp { time_ms, rate, duration_min }
         }
         _ => return None,
@@ -345,7 +365,8 @@ async fn load(state: &AppState, w: &Window, parts: Parts) -> Result<TherapyData,
             }
         }
         let lookback = w.start_ms.saturating_sub(rd::MAX_BASAL_GAP_MS);
-        let rows = events(state, pid, &["basal_profile_start", "temp_basal", "suspend", "resume"], lookback, w.end_ms).await?;
+        let rows =
+            events(state, pid, &["basal_profile_start", "temp_basal", "suspend", "resume"], lookback, w.end_ms).await?;
         let basal: Vec<BasalEvent> = rows.iter().filter_map(basal_event).collect();
         d.basal = rd::basal_timeline(&basal, w.start_ms, w.end_ms);
     }
@@ -509,7 +530,8 @@ pub async fn device(
                 _ => None,
             })
             .collect();
-        let refs: Vec<(i64, &serde_json::Map<String, serde_json::Value>)> = parsed.iter().map(|(t, v)| (*t, v)).collect();
+        let refs: Vec<(i64, &serde_json::Map<String, serde_json::Value>)> =
+            parsed.iter().map(|(t, v)| (*t, v)).collect();
         let history = rd::settings_history(&refs, w.zone);
         // The state in effect at the start, then those seen in the window.
         let start = match history.iter().position(|s| s.last_seen >= w.from) {
@@ -523,11 +545,24 @@ pub async fn device(
     let mut alarm_rows = Vec::new();
     if events_ok {
         for a in alarms(state, &w.patient.id, w.start_ms, w.end_ms).await?.into_iter().rev() {
-            let local = Utc.timestamp_millis_opt(a.time_ms).single().map(|t| t.with_timezone(&w.zone).format("%Y-%m-%d %H:%M").to_string());
-            alarm_rows.push(AlarmRow { local_time: local.unwrap_or_default(), code: a.code, description: a.description });
+            let local = Utc
+                .timestamp_millis_opt(a.time_ms)
+                .single()
+                .map(|t| t.with_timezone(&w.zone).format("%Y-%m-%d %H:%M").to_string());
+            alarm_rows.push(AlarmRow {
+                local_time: local.unwrap_or_default(),
+                code: a.code,
+                description: a.description,
+            });
         }
     }
-    Ok(DeviceData { meta: w.meta(), settings, alarms: alarm_rows, settings_visible: settings_ok, events_visible: events_ok })
+    Ok(DeviceData {
+        meta: w.meta(),
+        settings,
+        alarms: alarm_rows,
+        settings_visible: settings_ok,
+        events_visible: events_ok,
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -583,7 +618,14 @@ pub async fn bundle(
         .single()
         .map(|t| format!("{} {}", t.with_timezone(&w.zone).format("%Y-%m-%d %H:%M"), w.zone.name()))
         .unwrap_or_default();
-    Ok(ReportBundle { overview, days, days_capped: total > PDF_MAX_DAYS, unit, generated_at, insulin_visible: insulin_ok })
+    Ok(ReportBundle {
+        overview,
+        days,
+        days_capped: total > PDF_MAX_DAYS,
+        unit,
+        generated_at,
+        insulin_visible: insulin_ok,
+    })
 }
 
 #[cfg(test)]
@@ -592,10 +634,10 @@ mod tests {
     fn best_source_is_per_kind_and_neighbourhood() {
         let rows: Vec<(String, i64, i16)> = vec![
             ("bolus".into(), 0, 1),
-            ("bolus".into(), 60_000, 0),       // the same bolus from the device: wins
-            ("carbs".into(), 61_000, 1),       // another kind: kept
-            ("bolus".into(), 1_000_000, 1),    // only the file has this one
-            ("bolus".into(), 1_000_500, 1),    // two of the same rank: both kept
+            ("bolus".into(), 60_000, 0),    // the same bolus from the device: wins
+            ("carbs".into(), 61_000, 1),    // another kind: kept
+            ("bolus".into(), 1_000_000, 1), // only the file has this one
+            ("bolus".into(), 1_000_500, 1), // two of the same rank: both kept
         ];
         assert_eq!(super::best_source(&rows), vec![1, 2, 3, 4]);
         assert!(super::best_source(&[]).is_empty());

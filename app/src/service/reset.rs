@@ -11,10 +11,10 @@
 //!   them for the owner to look over (someone who had the account may have
 //!   added them).
 
-use super::{auth, ratelimit, AppState, ClientMeta, ServiceError};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use super::{AppState, ClientMeta, ServiceError, auth, ratelimit};
 use crate::model::{PasskeyReview, ResetOutcome};
 use sea_orm::QueryOrder;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use store::entity::{api_tokens, nightscout_sites, passkeys, password_resets, sessions, users};
 
 /// How long a reset link works.
@@ -27,8 +27,14 @@ const HOUR_MS: i64 = 3600 * 1000;
 /// Asks for a reset link. `Ok(())` whether or not the account exists.
 pub async fn request(state: &AppState, email: &str, meta: &ClientMeta, now: i64) -> Result<(), ServiceError> {
     let key = auth::Email::parse(email).map(|e| e.as_str().to_string()).unwrap_or_else(|_| email.trim().to_lowercase());
-    ratelimit::hit(&state.db, &format!("reset:email:{}", store::sha256_hex(key.as_bytes())), PER_EMAIL_PER_HOUR, HOUR_MS, now)
-        .await?;
+    ratelimit::hit(
+        &state.db,
+        &format!("reset:email:{}", store::sha256_hex(key.as_bytes())),
+        PER_EMAIL_PER_HOUR,
+        HOUR_MS,
+        now,
+    )
+    .await?;
     if let Some(ip) = &meta.ip {
         ratelimit::hit(&state.db, &format!("reset:ip:{ip}"), PER_IP_PER_HOUR, HOUR_MS, now).await?;
     }
@@ -53,15 +59,24 @@ pub async fn request(state: &AppState, email: &str, meta: &ClientMeta, now: i64)
          If you did not ask for this, ignore this message: your password stays as it is.\n",
         name = user.display_name,
     );
-    super::mail::send(state, super::mail::Mail { to: &user.email, subject: "Reset your Diabase password", body: &body }, now).await?;
-    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
-        at_ms: now,
-        actor_user_id: Some(&user.id),
-        patient_id: None,
-        action: "password_reset_requested",
-        detail: "",
-        ip: meta.ip.as_deref(),
-    })
+    super::mail::send(
+        state,
+        super::mail::Mail { to: &user.email, subject: "Reset your Diabase password", body: &body },
+        now,
+    )
+    .await?;
+    store::audit::append(
+        &state.db,
+        &state.config.cipher.audit_key(),
+        store::audit::Entry {
+            at_ms: now,
+            actor_user_id: Some(&user.id),
+            patient_id: None,
+            action: "password_reset_requested",
+            detail: "",
+            ip: meta.ip.as_deref(),
+        },
+    )
     .await?;
     Ok(())
 }
@@ -76,7 +91,13 @@ fn invalid() -> ServiceError {
 /// Sets a new password with a reset token; ends every session of the
 /// account and revokes its API tokens. The answer lists its passkeys and
 /// whether it has a Nightscout site, for review.
-pub async fn confirm(state: &AppState, token: &str, password: &str, meta: &ClientMeta, now: i64) -> Result<ResetOutcome, ServiceError> {
+pub async fn confirm(
+    state: &AppState,
+    token: &str,
+    password: &str,
+    meta: &ClientMeta,
+    now: i64,
+) -> Result<ResetOutcome, ServiceError> {
     let hash = store::sha256_hex(token.trim().as_bytes());
     let row = password_resets::Entity::find_by_id(hash.clone()).one(&state.db).await?.ok_or_else(invalid)?;
     if row.used_ms.is_some() || row.expires_ms <= now {

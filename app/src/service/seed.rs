@@ -4,7 +4,7 @@
 //! Seeded only when asked (`diabase serve --demo`), never on a real site
 //! without it, and only once.
 
-use super::auth::{create_user, hash_password, Email};
+use super::auth::{Email, create_user, hash_password};
 use super::{AppState, ServiceError};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use store::entity::{clinic_members, clinics, devices, patient_records, patients, users};
@@ -79,7 +79,9 @@ async fn demo_user(
     match create_user(&state.db, &Email::parse(email)?, &hash, name, role, DEMO_ZONE, true, now_ms).await? {
         Some(u) => Ok((u, true)),
         // Made meanwhile by another process.
-        None => Ok((find().await?.ok_or_else(|| ServiceError::Internal(format!("demo account {email} vanished")))?, false)),
+        None => {
+            Ok((find().await?.ok_or_else(|| ServiceError::Internal(format!("demo account {email} vanished")))?, false))
+        }
     }
 }
 
@@ -103,7 +105,12 @@ async fn upload_demo_pump(state: &AppState, patient_id: &str, now_ms: i64) -> Re
 /// The demo clinic, its clinician as admin, and the demo patient's record
 /// there with a grant of every scope, as if the patient had accepted a link
 /// code: one transaction.
-async fn link_demo_clinic(state: &AppState, patient_id: &str, clinician_id: &str, now_ms: i64) -> Result<(), ServiceError> {
+async fn link_demo_clinic(
+    state: &AppState,
+    patient_id: &str,
+    clinician_id: &str,
+    now_ms: i64,
+) -> Result<(), ServiceError> {
     let txn = state.db.begin().await?;
     let clinic_id = store::new_id();
     clinics::ActiveModel {

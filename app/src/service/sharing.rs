@@ -9,17 +9,17 @@
 //! user (and per client address), so guessing is hopeless: 2^60 codes
 //! against at most 10 tries per 15 minutes.
 
-use super::policy::{self, grant_active, grant_status, scope_names, scopes_to_db, Scope};
-use super::{ms_to_rfc3339, ratelimit, Actor, AppState, ClientMeta, ServiceError};
+use super::policy::{self, Scope, grant_active, grant_status, scope_names, scopes_to_db};
+use super::{Actor, AppState, ClientMeta, ServiceError, ms_to_rfc3339, ratelimit};
 use crate::model::{AccessLogEntry, GrantInfo, IncomingInvite, LinkPreview, SharedWithMe, UploadRequestInfo};
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set, TransactionTrait,
 };
 use store::entity::{
-    audit_log, clinics, daily_glucose, devices, glucose, grants, link_codes, patient_records, patients,
-    therapy_events, upload_requests, uploads, users,
+    audit_log, clinics, daily_glucose, devices, glucose, grants, link_codes, patient_records, patients, therapy_events,
+    upload_requests, uploads, users,
 };
 
 /// How long a link code stays valid.
@@ -62,10 +62,17 @@ pub fn code_hash(normalised: &str) -> String {
 /// Counts an entry attempt against the caller (and their address).
 async fn count_attempt(state: &AppState, actor: &Actor, meta: &ClientMeta, now: i64) -> Result<(), ServiceError> {
     let c = &state.config;
-    ratelimit::hit(&state.db, &format!("linkcode:user:{}", actor.user.id), c.link_code_attempts, c.link_code_window_ms, now)
-        .await?;
+    ratelimit::hit(
+        &state.db,
+        &format!("linkcode:user:{}", actor.user.id),
+        c.link_code_attempts,
+        c.link_code_window_ms,
+        now,
+    )
+    .await?;
     if let Some(ip) = &meta.ip {
-        ratelimit::hit(&state.db, &format!("linkcode:ip:{ip}"), c.link_code_attempts * 5, c.link_code_window_ms, now).await?;
+        ratelimit::hit(&state.db, &format!("linkcode:ip:{ip}"), c.link_code_attempts * 5, c.link_code_window_ms, now)
+            .await?;
     }
     Ok(())
 }
@@ -76,9 +83,8 @@ fn invalid_code() -> ServiceError {
 
 /// The unused, unexpired code `input` stands for.
 async fn find_code(state: &AppState, input: &str, now: i64) -> Result<link_codes::Model, ServiceError> {
-    let norm = normalise_code(input).ok_or_else(|| {
-        ServiceError::bad("code", "A link code has 12 letters and digits, like ABCD-EFGH-JKMN.")
-    })?;
+    let norm = normalise_code(input)
+        .ok_or_else(|| ServiceError::bad("code", "A link code has 12 letters and digits, like ABCD-EFGH-JKMN."))?;
     let code = link_codes::Entity::find_by_id(code_hash(&norm)).one(&state.db).await?.ok_or_else(invalid_code)?;
     if code.used_ms.is_some() || code.expires_ms <= now {
         return Err(invalid_code());
@@ -166,9 +172,8 @@ pub(crate) async fn replace_clinic_grant<C: ConnectionTrait>(
 
 /// The clinic whose share code `input` is.
 async fn find_share_code(state: &AppState, input: &str) -> Result<clinics::Model, ServiceError> {
-    let norm = normalise_code(input).ok_or_else(|| {
-        ServiceError::bad("code", "A code has 12 letters and digits, like ABCD-EFGH-JKMN.")
-    })?;
+    let norm = normalise_code(input)
+        .ok_or_else(|| ServiceError::bad("code", "A code has 12 letters and digits, like ABCD-EFGH-JKMN."))?;
     clinics::Entity::find().filter(clinics::Column::ShareCode.eq(norm)).one(&state.db).await?.ok_or_else(invalid_code)
 }
 
@@ -197,7 +202,8 @@ async fn share_with_clinic(
     let grant_id = replace_clinic_grant(&txn, &patient.id, &clinic.id, &record_id, scopes, expires_ms, now).await?;
     match existing {
         Some(r) => {
-            let state_now = if r.link_state == "new" || r.link_state == "linked" { r.link_state.clone() } else { "linked".into() };
+            let state_now =
+                if r.link_state == "new" || r.link_state == "linked" { r.link_state.clone() } else { "linked".into() };
             let mut m: patient_records::ActiveModel = r.into();
             m.grant_id = Set(Some(grant_id.clone()));
             m.linked_user = Set(1);
@@ -224,14 +230,18 @@ async fn share_with_clinic(
         }
     }
     txn.commit().await?;
-    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
-        at_ms: now,
-        actor_user_id: Some(&actor.user.id),
-        patient_id: Some(&patient.id),
-        action: "grant.created",
-        detail: &format!("grant={grant_id} clinic={} scopes={} via=share_code", clinic.id, scopes_to_db(scopes)),
-        ip: meta.ip.as_deref(),
-    })
+    store::audit::append(
+        &state.db,
+        &state.config.cipher.audit_key(),
+        store::audit::Entry {
+            at_ms: now,
+            actor_user_id: Some(&actor.user.id),
+            patient_id: Some(&patient.id),
+            action: "grant.created",
+            detail: &format!("grant={grant_id} clinic={} scopes={} via=share_code", clinic.id, scopes_to_db(scopes)),
+            ip: meta.ip.as_deref(),
+        },
+    )
     .await?;
     Ok(grant_id)
 }
@@ -247,7 +257,10 @@ pub fn parse_expiry(input: Option<&str>, zone: chrono_tz::Tz, now: i64) -> Resul
     } else if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         super::report::window_ms(zone, d, d).1
     } else {
-        return Err(ServiceError::bad("expires_at", "Give the end of access as a date (YYYY-MM-DD) or an RFC 3339 time."));
+        return Err(ServiceError::bad(
+            "expires_at",
+            "Give the end of access as a date (YYYY-MM-DD) or an RFC 3339 time.",
+        ));
     };
     if ms <= now {
         return Err(ServiceError::bad("expires_at", "The end of access must be in the future."));
@@ -301,7 +314,8 @@ pub async fn accept(
     if used.rows_affected != 1 {
         return Err(invalid_code());
     }
-    let record = patient_records::Entity::find_by_id(code.record_id.clone()).one(&txn).await?.ok_or_else(invalid_code)?;
+    let record =
+        patient_records::Entity::find_by_id(code.record_id.clone()).one(&txn).await?.ok_or_else(invalid_code)?;
     let current = patients::Entity::find_by_id(record.patient_id.clone()).one(&txn).await?;
     let custodial = match current {
         Some(p) if p.id == patient.id => None,
@@ -309,11 +323,12 @@ pub async fn accept(
         Some(_) => {
             return Err(ServiceError::Conflict(
                 "This clinic record is already linked to another account. Ask the clinic for help.".into(),
-            ))
+            ));
         }
         None => None,
     };
-    let grant_id = replace_clinic_grant(&txn, &patient.id, &record.clinic_id, &record.id, &scopes, expires_ms, now).await?;
+    let grant_id =
+        replace_clinic_grant(&txn, &patient.id, &record.clinic_id, &record.id, &scopes, expires_ms, now).await?;
     let mut rec: patient_records::ActiveModel = record.clone().into();
     rec.patient_id = Set(patient.id.clone());
     rec.linked_user = Set(1);
@@ -329,20 +344,30 @@ pub async fn accept(
         super::daily::refresh_in(&txn, &patient.id, Some((a, b))).await?;
     }
     txn.commit().await?;
-    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
-        at_ms: now,
-        actor_user_id: Some(&actor.user.id),
-        patient_id: Some(&patient.id),
-        action: "grant.created",
-        detail: &format!("grant={grant_id} clinic={} scopes={}", record.clinic_id, scopes_to_db(&scopes)),
-        ip: meta.ip.as_deref(),
-    })
+    store::audit::append(
+        &state.db,
+        &state.config.cipher.audit_key(),
+        store::audit::Entry {
+            at_ms: now,
+            actor_user_id: Some(&actor.user.id),
+            patient_id: Some(&patient.id),
+            action: "grant.created",
+            detail: &format!("grant={grant_id} clinic={} scopes={}", record.clinic_id, scopes_to_db(&scopes)),
+            ip: meta.ip.as_deref(),
+        },
+    )
     .await?;
     Ok(grant_id)
 }
 
 /// The patient declines a code: it is spent and the clinic sees "declined".
-pub async fn decline(state: &AppState, actor: &Actor, meta: &ClientMeta, input: &str, now: i64) -> Result<(), ServiceError> {
+pub async fn decline(
+    state: &AppState,
+    actor: &Actor,
+    meta: &ClientMeta,
+    input: &str,
+    now: i64,
+) -> Result<(), ServiceError> {
     count_attempt(state, actor, meta, now).await?;
     let code = find_code(state, input, now).await?;
     let res = link_codes::Entity::update_many()
@@ -367,16 +392,21 @@ pub async fn decline(state: &AppState, actor: &Actor, meta: &ClientMeta, input: 
 
 /// Moves a custodial data space into a patient's own (inside `txn`) and
 /// deletes it. Returns the span of the moved glucose, for the aggregates.
-async fn merge_custodial<C: ConnectionTrait>(txn: &C, from: &str, to: &str) -> Result<Option<(i64, i64)>, ServiceError> {
+async fn merge_custodial<C: ConnectionTrait>(
+    txn: &C,
+    from: &str,
+    to: &str,
+) -> Result<Option<(i64, i64)>, ServiceError> {
     // Readings already in the account (same dedup key) are kept once.
     for table in ["glucose", "therapy_events"] {
         let sql = format!(
             "DELETE FROM {table} WHERE patient_id = $1 AND dedup IN (SELECT dedup FROM {table} WHERE patient_id = $2)"
         );
-        txn.execute_raw(sea_orm::Statement::from_sql_and_values(txn.get_database_backend(), backend_sql(txn, &sql), [
-            from.into(),
-            to.into(),
-        ]))
+        txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+            txn.get_database_backend(),
+            backend_sql(txn, &sql),
+            [from.into(), to.into()],
+        ))
         .await?;
     }
     // Devices: the account's row for the same device wins.
@@ -502,9 +532,9 @@ pub async fn invite_with(
     now: i64,
 ) -> Result<GrantInfo, ServiceError> {
     super::reauth::require_confirmed(actor)?;
-    let patient = own_patient_required(state, actor).await.map_err(|_| {
-        ServiceError::bad("email", "Only a patient account can invite someone to see its data.")
-    })?;
+    let patient = own_patient_required(state, actor)
+        .await
+        .map_err(|_| ServiceError::bad("email", "Only a patient account can invite someone to see its data."))?;
     let email = super::auth::Email::parse(email)?;
     if email.as_str() == actor.user.email {
         return Err(ServiceError::bad("email", "Invite someone else: this is your own address."));
@@ -519,7 +549,10 @@ pub async fn invite_with(
     let phone = match phone.map(str::trim).filter(|s| !s.is_empty()) {
         Some(p) => {
             if !super::sms::enabled(state) {
-                return Err(ServiceError::bad("phone", "Text messages are not set up on this Diabase server; the invitation goes by email."));
+                return Err(ServiceError::bad(
+                    "phone",
+                    "Text messages are not set up on this Diabase server; the invitation goes by email.",
+                ));
             }
             Some(super::sms::parse_e164(p)?)
         }
@@ -582,17 +615,29 @@ pub async fn invite_with(
     if let Some(p) = &phone {
         // The link and who sends it; no health data.
         let who: String = actor.user.display_name.chars().take(40).collect();
-        let text = format!("Diabase: {who} invites you to see the data they share. Accept within 7 days (sign in with {}): {link}", email.as_str());
+        let text = format!(
+            "Diabase: {who} invites you to see the data they share. Accept within 7 days (sign in with {}): {link}",
+            email.as_str()
+        );
         super::sms::send(state, p, &text).await?;
     }
-    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
-        at_ms: now,
-        actor_user_id: Some(&actor.user.id),
-        patient_id: Some(&patient.id),
-        action: "grant.invited",
-        detail: &format!("grant={id} scopes={} provider={} texted={}", model.scopes, provider.is_some(), phone.is_some()),
-        ip: None,
-    })
+    store::audit::append(
+        &state.db,
+        &state.config.cipher.audit_key(),
+        store::audit::Entry {
+            at_ms: now,
+            actor_user_id: Some(&actor.user.id),
+            patient_id: Some(&patient.id),
+            action: "grant.invited",
+            detail: &format!(
+                "grant={id} scopes={} provider={} texted={}",
+                model.scopes,
+                provider.is_some(),
+                phone.is_some()
+            ),
+            ip: None,
+        },
+    )
     .await?;
     grant_info(state, &model, now).await
 }
@@ -673,14 +718,18 @@ pub async fn accept_invite(
     if res.rows_affected != 1 {
         return Err(ServiceError::NotFound);
     }
-    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
-        at_ms: now,
-        actor_user_id: Some(&actor.user.id),
-        patient_id: Some(&g.patient_id),
-        action: "grant.accepted",
-        detail: &format!("grant={}", g.id),
-        ip: meta.ip.as_deref(),
-    })
+    store::audit::append(
+        &state.db,
+        &state.config.cipher.audit_key(),
+        store::audit::Entry {
+            at_ms: now,
+            actor_user_id: Some(&actor.user.id),
+            patient_id: Some(&g.patient_id),
+            action: "grant.accepted",
+            detail: &format!("grant={}", g.id),
+            ip: meta.ip.as_deref(),
+        },
+    )
     .await?;
     Ok(g.id)
 }
@@ -811,14 +860,18 @@ pub async fn update_grant(
     }
     m.updated_ms = Set(now);
     let g = m.update(&state.db).await?;
-    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
-        at_ms: now,
-        actor_user_id: Some(&actor.user.id),
-        patient_id: Some(&g.patient_id),
-        action: "grant.updated",
-        detail: &format!("grant={} {}", g.id, what.join(" ")),
-        ip: None,
-    })
+    store::audit::append(
+        &state.db,
+        &state.config.cipher.audit_key(),
+        store::audit::Entry {
+            at_ms: now,
+            actor_user_id: Some(&actor.user.id),
+            patient_id: Some(&g.patient_id),
+            action: "grant.updated",
+            detail: &format!("grant={} {}", g.id, what.join(" ")),
+            ip: None,
+        },
+    )
     .await?;
     grant_info(state, &g, now).await
 }
@@ -850,14 +903,18 @@ pub async fn revoke_grant(state: &AppState, actor: &Actor, grant_id: &str, now: 
         .exec(&txn)
         .await?;
     txn.commit().await?;
-    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
-        at_ms: now,
-        actor_user_id: Some(&actor.user.id),
-        patient_id: Some(&g.patient_id),
-        action: "grant.revoked",
-        detail: &format!("grant={}", g.id),
-        ip: None,
-    })
+    store::audit::append(
+        &state.db,
+        &state.config.cipher.audit_key(),
+        store::audit::Entry {
+            at_ms: now,
+            actor_user_id: Some(&actor.user.id),
+            patient_id: Some(&g.patient_id),
+            action: "grant.revoked",
+            detail: &format!("grant={}", g.id),
+            ip: None,
+        },
+    )
     .await?;
     Ok(())
 }
@@ -878,7 +935,13 @@ pub async fn resume_all(state: &AppState, actor: &Actor, meta: &ClientMeta, now:
     set_paused(state, actor, meta, false, now).await
 }
 
-async fn set_paused(state: &AppState, actor: &Actor, meta: &ClientMeta, pause: bool, now: i64) -> Result<u64, ServiceError> {
+async fn set_paused(
+    state: &AppState,
+    actor: &Actor,
+    meta: &ClientMeta,
+    pause: bool,
+    now: i64,
+) -> Result<u64, ServiceError> {
     let patient = own_patient_required(state, actor).await?;
     let mut update = grants::Entity::update_many()
         .col_expr(grants::Column::PausedMs, Expr::value(pause.then_some(now)))
@@ -890,14 +953,18 @@ async fn set_paused(state: &AppState, actor: &Actor, meta: &ClientMeta, pause: b
         update.filter(grants::Column::PausedMs.is_not_null())
     };
     let res = update.exec(&state.db).await?;
-    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
-        at_ms: now,
-        actor_user_id: Some(&actor.user.id),
-        patient_id: Some(&patient.id),
-        action: if pause { "sharing.paused" } else { "sharing.resumed" },
-        detail: &format!("grants={}", res.rows_affected),
-        ip: meta.ip.as_deref(),
-    })
+    store::audit::append(
+        &state.db,
+        &state.config.cipher.audit_key(),
+        store::audit::Entry {
+            at_ms: now,
+            actor_user_id: Some(&actor.user.id),
+            patient_id: Some(&patient.id),
+            action: if pause { "sharing.paused" } else { "sharing.resumed" },
+            detail: &format!("grants={}", res.rows_affected),
+            ip: meta.ip.as_deref(),
+        },
+    )
     .await?;
     Ok(res.rows_affected)
 }

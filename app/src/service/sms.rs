@@ -61,7 +61,10 @@ pub fn enabled(state: &AppState) -> bool {
 /// Sends `body` to the E.164 number `to`.
 pub async fn send(state: &AppState, to: &str, body: &str) -> Result<(), ServiceError> {
     let Some(gw) = &state.config.sms else {
-        return Err(ServiceError::bad("phone", "Text messages are not set up on this Diabase server; use email or print the code."));
+        return Err(ServiceError::bad(
+            "phone",
+            "Text messages are not set up on this Diabase server; use email or print the code.",
+        ));
     };
     let to = parse_e164(to)?;
     let mut payload = serde_json::json!({"to": to, "body": body});
@@ -78,7 +81,9 @@ pub async fn send(state: &AppState, to: &str, body: &str) -> Result<(), ServiceE
     }
     let res = req.send().await.map_err(|e| {
         tracing::warn!(error = %e, "SMS gateway unreachable");
-        ServiceError::Unavailable("The text message could not be sent (the SMS gateway did not answer). Try again, or use email.".into())
+        ServiceError::Unavailable(
+            "The text message could not be sent (the SMS gateway did not answer). Try again, or use email.".into(),
+        )
     })?;
     if !res.status().is_success() {
         tracing::warn!(status = %res.status(), "SMS gateway refused a message");
@@ -99,7 +104,17 @@ mod tests {
         assert_eq!(parse_e164("+44 7700 900123").unwrap(), "+447700900123");
         assert_eq!(parse_e164("0049 (151) 123-456-78").unwrap(), "+4915112345678");
         assert_eq!(parse_e164(" +1.555.123.4567 ").unwrap(), "+15551234567");
-        for bad in ["", "+", "07700 900123", "+0 123 456 789", "+44 7700 90012x", "+1234567", "+1234567890123456", "++44770090012", "tel:+447700900123"] {
+        for bad in [
+            "",
+            "+",
+            "07700 900123",
+            "+0 123 456 789",
+            "+44 7700 90012x",
+            "+1234567",
+            "+1234567890123456",
+            "++44770090012",
+            "tel:+447700900123",
+        ] {
             assert!(parse_e164(bad).is_err(), "{bad:?}");
         }
     }

@@ -45,7 +45,7 @@ impl TokenScopes {
                     return Err(ServiceError::bad(
                         "scopes",
                         format!("Unknown token scope {other:?}: use read:glucose, read:all, upload or full."),
-                    ))
+                    ));
                 }
             }
         }
@@ -167,14 +167,18 @@ pub async fn create(
     }
     .insert(&state.db)
     .await?;
-    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
-        at_ms: now,
-        actor_user_id: Some(&actor.user.id),
-        patient_id: None,
-        action: "token_created",
-        detail: &format!("{id} scopes={}", scopes.to_db()),
-        ip: None,
-    })
+    store::audit::append(
+        &state.db,
+        &state.config.cipher.audit_key(),
+        store::audit::Entry {
+            at_ms: now,
+            actor_user_id: Some(&actor.user.id),
+            patient_id: None,
+            action: "token_created",
+            detail: &format!("{id} scopes={}", scopes.to_db()),
+            ip: None,
+        },
+    )
     .await?;
     Ok(CreatedToken {
         id,
@@ -226,14 +230,18 @@ pub async fn revoke(state: &AppState, actor: &Actor, id: &str, now: i64) -> Resu
     if res.rows_affected == 0 {
         return Err(ServiceError::NotFound);
     }
-    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
-        at_ms: now,
-        actor_user_id: Some(&actor.user.id),
-        patient_id: None,
-        action: "token_revoked",
-        detail: id,
-        ip: None,
-    })
+    store::audit::append(
+        &state.db,
+        &state.config.cipher.audit_key(),
+        store::audit::Entry {
+            at_ms: now,
+            actor_user_id: Some(&actor.user.id),
+            patient_id: None,
+            action: "token_revoked",
+            detail: id,
+            ip: None,
+        },
+    )
     .await?;
     Ok(())
 }
@@ -244,10 +252,7 @@ pub async fn resolve(state: &AppState, token: &str, now: i64) -> Result<Option<A
         return Ok(None);
     }
     let hash = store::sha256_hex(token.as_bytes());
-    let Some(t) = api_tokens::Entity::find()
-        .filter(api_tokens::Column::TokenHash.eq(hash))
-        .one(&state.db)
-        .await?
+    let Some(t) = api_tokens::Entity::find().filter(api_tokens::Column::TokenHash.eq(hash)).one(&state.db).await?
     else {
         return Ok(None);
     };

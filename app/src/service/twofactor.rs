@@ -186,7 +186,9 @@ pub async fn begin(state: &AppState, actor: &Actor, now: i64) -> Result<TotpSetu
     require_session(actor)?;
     super::reauth::require_recent(state, actor, now).await?;
     if enabled(&state.db, &actor.user.id).await? {
-        return Err(ServiceError::Conflict("Two-factor authentication is already on. Turn it off first to set up a new app.".into()));
+        return Err(ServiceError::Conflict(
+            "Two-factor authentication is already on. Turn it off first to set up a new app.".into(),
+        ));
     }
     let mut secret = [0u8; 20];
     rand::rngs::OsRng.fill_bytes(&mut secret);
@@ -333,7 +335,12 @@ fn wrong_password_or_code() -> ServiceError {
 }
 
 /// New recovery codes (the old ones stop working), after a current code.
-pub async fn regenerate_recovery_codes(state: &AppState, actor: &Actor, code: &str, now: i64) -> Result<Vec<String>, ServiceError> {
+pub async fn regenerate_recovery_codes(
+    state: &AppState,
+    actor: &Actor,
+    code: &str,
+    now: i64,
+) -> Result<Vec<String>, ServiceError> {
     require_session(actor)?;
     if !enabled(&state.db, &actor.user.id).await? {
         return Err(ServiceError::bad("code", "Two-factor authentication is off."));
@@ -352,7 +359,13 @@ pub async fn regenerate_recovery_codes(state: &AppState, actor: &Actor, code: &s
 }
 
 /// Turns 2FA off, after the password and a current code or recovery code.
-pub async fn disable(state: &AppState, actor: &Actor, password: &str, code: &str, now: i64) -> Result<(), ServiceError> {
+pub async fn disable(
+    state: &AppState,
+    actor: &Actor,
+    password: &str,
+    code: &str,
+    now: i64,
+) -> Result<(), ServiceError> {
     require_session(actor)?;
     if !enabled(&state.db, &actor.user.id).await? {
         return Ok(());
@@ -400,27 +413,35 @@ pub async fn operator_reset(state: &AppState, email: &str, now: i64) -> Result<b
     if !removed {
         return Ok(false);
     }
-    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
-        at_ms: now,
-        actor_user_id: None,
-        patient_id: None,
-        action: "2fa_reset_by_operator",
-        detail: &format!("user={}", user.id),
-        ip: None,
-    })
+    store::audit::append(
+        &state.db,
+        &state.config.cipher.audit_key(),
+        store::audit::Entry {
+            at_ms: now,
+            actor_user_id: None,
+            patient_id: None,
+            action: "2fa_reset_by_operator",
+            detail: &format!("user={}", user.id),
+            ip: None,
+        },
+    )
     .await?;
     Ok(removed)
 }
 
 async fn audit(state: &AppState, actor: &Actor, action: &str, now: i64) -> Result<(), ServiceError> {
-    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
-        at_ms: now,
-        actor_user_id: Some(&actor.user.id),
-        patient_id: None,
-        action,
-        detail: "",
-        ip: None,
-    })
+    store::audit::append(
+        &state.db,
+        &state.config.cipher.audit_key(),
+        store::audit::Entry {
+            at_ms: now,
+            actor_user_id: Some(&actor.user.id),
+            patient_id: None,
+            action,
+            detail: "",
+            ip: None,
+        },
+    )
     .await?;
     Ok(())
 }
@@ -482,6 +503,9 @@ mod tests {
     #[test]
     fn otpauth_uri_escapes_the_account() {
         let u = otpauth_uri("ABC", "a+b@example.org");
-        assert_eq!(u, "otpauth://totp/Diabase:a%2Bb@example.org?secret=ABC&issuer=Diabase&algorithm=SHA1&digits=6&period=30");
+        assert_eq!(
+            u,
+            "otpauth://totp/Diabase:a%2Bb@example.org?secret=ABC&issuer=Diabase&algorithm=SHA1&digits=6&period=30"
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! a clinic, and sees its patients, with an address that is not theirs). A
 //! password reset through the emailed link also confirms the address.
 
-use super::{auth, ratelimit, Actor, AppState, ClientMeta, ServiceError};
+use super::{Actor, AppState, ClientMeta, ServiceError, auth, ratelimit};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use store::entity::{email_verifications, users};
 
@@ -36,8 +36,12 @@ pub async fn send(state: &AppState, user: &users::Model, now: i64) -> Result<(),
          If you did not create a Diabase account, ignore this message.\n",
         name = user.display_name,
     );
-    super::mail::send(state, super::mail::Mail { to: &user.email, subject: "Confirm your email address for Diabase", body: &body }, now)
-        .await?;
+    super::mail::send(
+        state,
+        super::mail::Mail { to: &user.email, subject: "Confirm your email address for Diabase", body: &body },
+        now,
+    )
+    .await?;
     Ok(())
 }
 
@@ -88,14 +92,18 @@ pub async fn confirm(state: &AppState, token: &str, meta: &ClientMeta, now: i64)
     };
     txn.commit().await?;
     super::clinic::join_invited(state, &user, now).await?;
-    store::audit::append(&state.db, &state.config.cipher.audit_key(), store::audit::Entry {
-        at_ms: now,
-        actor_user_id: Some(&user.id),
-        patient_id: None,
-        action: "email_verified",
-        detail: "",
-        ip: meta.ip.as_deref(),
-    })
+    store::audit::append(
+        &state.db,
+        &state.config.cipher.audit_key(),
+        store::audit::Entry {
+            at_ms: now,
+            actor_user_id: Some(&user.id),
+            patient_id: None,
+            action: "email_verified",
+            detail: "",
+            ip: meta.ip.as_deref(),
+        },
+    )
     .await?;
     Ok(())
 }

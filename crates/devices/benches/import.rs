@@ -17,11 +17,8 @@ fn rows_of(bytes: &[u8]) -> u64 {
 }
 
 fn bench(c: &mut Criterion) {
-    let mut inputs: Vec<(String, Format, Vec<u8>)> = vec![(
-        "carelink_generated_100k".into(),
-        Format::CarelinkCsv,
-        generated_carelink(100_000),
-    )];
+    let mut inputs: Vec<(String, Format, Vec<u8>)> =
+        vec![("carelink_generated_100k".into(), Format::CarelinkCsv, generated_carelink(100_000))];
     if let Some(dir) = therapy::fixtures::fixtures_dir() {
         for (name, format, rel) in [
             (
@@ -39,21 +36,9 @@ fn bench(c: &mut Criterion) {
                 Format::DexcomClarityCsv,
                 "dexcom-clarity-csv/glucosedao-synthetic/Clarity_Export_synthetic.csv",
             ),
-            (
-                "libreview",
-                Format::LibreViewCsv,
-                "libre-csv/glucosedao-synthetic/FreeStyle_Libre_3_synthetic.csv",
-            ),
-            (
-                "nightscout_entries_json",
-                Format::NightscoutJson,
-                "nightscout/glucosedao/nightscout_entries.json",
-            ),
-            (
-                "nightscout_treatments_json",
-                Format::NightscoutJson,
-                "nightscout/glucosedao/nightscout_treatments.json",
-            ),
+            ("libreview", Format::LibreViewCsv, "libre-csv/glucosedao-synthetic/FreeStyle_Libre_3_synthetic.csv"),
+            ("nightscout_entries_json", Format::NightscoutJson, "nightscout/glucosedao/nightscout_entries.json"),
+            ("nightscout_treatments_json", Format::NightscoutJson, "nightscout/glucosedao/nightscout_treatments.json"),
         ] {
             if let Ok(b) = std::fs::read(dir.join(rel)) {
                 inputs.push((name.to_string(), format, b));
@@ -66,9 +51,7 @@ fn bench(c: &mut Criterion) {
         g.throughput(Throughput::Elements(rows_of(bytes)));
         g.bench_function(name.as_str(), |b| {
             b.iter(|| {
-                let n = import(black_box(&bytes[..]), *format)
-                    .map(|i| i.count())
-                    .unwrap_or(0);
+                let n = import(black_box(&bytes[..]), *format).map(|i| i.count()).unwrap_or(0);
                 black_box(n)
             })
         });

@@ -50,9 +50,8 @@ fn generated() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
 fn pages() -> (Vec<Vec<u8>>, Vec<Vec<u8>>, &'static str) {
     if let Some(dir) = therapy::fixtures::fixtures_dir() {
         let d = dir.join("minimed-pages/decocare-578398-mm522");
-        let history: Option<Vec<Vec<u8>>> = (0..=10)
-            .map(|i| std::fs::read(d.join(format!("ReadHistoryData-page-{i}.data"))).ok())
-            .collect();
+        let history: Option<Vec<Vec<u8>>> =
+            (0..=10).map(|i| std::fs::read(d.join(format!("ReadHistoryData-page-{i}.data"))).ok()).collect();
         let cgm = std::fs::read(d.join("ReadGlucoseHistory-page-6.data")).ok();
         if let (Some(h), Some(g)) = (history, cgm) {
             return (h, vec![g], "decocare_522");
@@ -70,35 +69,28 @@ fn bench(c: &mut Criterion) {
     let cgm: Vec<Vec<u8>> = (0..CGM_PAGES).map(|i| g[i % g.len()].clone()).collect();
     let mut group = c.benchmark_group("minimed");
     group.throughput(Throughput::Elements((HISTORY_PAGES + CGM_PAGES) as u64));
-    group.bench_function(
-        format!("90_days_{source}_{HISTORY_PAGES}h_{CGM_PAGES}cgm"),
-        |b| {
-            b.iter(|| {
-                let decoded: Vec<_> = history
-                    .iter()
-                    .map(|p| {
-                        decode_history_page(black_box(p), model).expect("fixture pages are valid")
-                    })
-                    .collect();
-                let (line, _) = timeline(&decoded, model, None);
-                let events = decoded.iter().rev().flat_map(|p| &p.events);
-                let mut n = line.len() + history_records(events, model).records.len();
-                for p in &cgm {
-                    let page = decode_glucose_page(black_box(p)).expect("fixture pages are valid");
-                    n += glucose_records(&page.events, model).records.len();
-                }
-                black_box(n)
-            })
-        },
-    );
+    group.bench_function(format!("90_days_{source}_{HISTORY_PAGES}h_{CGM_PAGES}cgm"), |b| {
+        b.iter(|| {
+            let decoded: Vec<_> = history
+                .iter()
+                .map(|p| decode_history_page(black_box(p), model).expect("fixture pages are valid"))
+                .collect();
+            let (line, _) = timeline(&decoded, model, None);
+            let events = decoded.iter().rev().flat_map(|p| &p.events);
+            let mut n = line.len() + history_records(events, model).records.len();
+            for p in &cgm {
+                let page = decode_glucose_page(black_box(p)).expect("fixture pages are valid");
+                n += glucose_records(&page.events, model).records.len();
+            }
+            black_box(n)
+        })
+    });
     group.finish();
 }
 
 fn simulated_upload(c: &mut Criterion) {
     let model: PumpModel = "522".parse().expect("522 is a known model");
-    let end = chrono::NaiveDate::from_ymd_opt(2026, 12, 2)
-        .and_then(|d| d.and_hms_opt(10, 0, 5))
-        .expect("a valid date");
+    let end = chrono::NaiveDate::from_ymd_opt(2026, 12, 2).and_then(|d| d.and_hms_opt(10, 0, 5)).expect("a valid date");
     let scenario = Scenario::ninety_days(model, "578398", end, 42);
     let pages = (scenario.history_pages.len() + scenario.glucose_pages.len()) as u64;
     let mut group = c.benchmark_group("minimed");

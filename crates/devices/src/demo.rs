@@ -61,9 +61,7 @@ use serde_json::{Map, Value, json};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use therapy::DeviceTime;
-use therapy::record::{
-    BgSource, BolusSubtype, BolusWizard, OutOfRange, PrimeKind, Record, RecordKind, Trend,
-};
+use therapy::record::{BgSource, BolusSubtype, BolusWizard, OutOfRange, PrimeKind, Record, RecordKind, Trend};
 
 /// What to generate.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,20 +84,13 @@ impl DemoConfig {
 
     /// `days` whole days ending with `end` (inclusive), CGM every 5 minutes.
     pub fn new(seed: u64, days: u32, end: NaiveDate) -> Self {
-        DemoConfig {
-            seed,
-            days,
-            end,
-            sensor_interval_min: 5,
-        }
+        DemoConfig { seed, days, end, sensor_interval_min: 5 }
     }
 
     /// The first day generated.
     pub fn start(&self) -> NaiveDate {
         let back = u64::from(self.days.saturating_sub(1));
-        self.end
-            .checked_sub_days(chrono::Days::new(back))
-            .unwrap_or(self.end)
+        self.end.checked_sub_days(chrono::Days::new(back)).unwrap_or(self.end)
     }
 }
 
@@ -128,13 +119,7 @@ pub struct DemoData {
 // Pump settings (the "settings" record and the Bolus Wizard use these).
 
 /// Basal profile "standard": (offset from midnight in minutes, U/h).
-const BASAL: [(u32, f64); 5] = [
-    (0, 0.80),
-    (180, 1.00),
-    (480, 0.85),
-    (840, 0.80),
-    (1200, 0.90),
-];
+const BASAL: [(u32, f64); 5] = [(0, 0.80), (180, 1.00), (480, 0.85), (840, 0.80), (1200, 0.90)];
 /// Carb ratios: (offset, g/U).
 const CARB_RATIOS: [(u32, f64); 3] = [(0, 10.0), (660, 12.0), (1020, 11.0)];
 /// Insulin sensitivities: (offset, mg/dL per U).
@@ -203,9 +188,7 @@ impl Rng {
             z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
             z ^ (z >> 31)
         };
-        Rng {
-            s: [next(), next(), next(), next()],
-        }
+        Rng { s: [next(), next(), next(), next()] }
     }
 
     fn next_u64(&mut self) -> u64 {
@@ -321,37 +304,21 @@ fn iob_table() -> Vec<f64> {
 
 fn settings_values() -> Map<String, Value> {
     let mut m = Map::new();
-    let basal: Vec<Value> = BASAL
-        .iter()
-        .map(|&(o, r)| json!({"offset_min": o, "rate_u_h": r}))
-        .collect();
+    let basal: Vec<Value> = BASAL.iter().map(|&(o, r)| json!({"offset_min": o, "rate_u_h": r})).collect();
     m.insert("basal_profiles".into(), json!({ PROFILE: basal }));
     m.insert("active_basal_profile".into(), json!(PROFILE));
     m.insert(
         "carb_ratios".into(),
-        Value::Array(
-            CARB_RATIOS
-                .iter()
-                .map(|&(o, g)| json!({"offset_min": o, "g_per_u": g}))
-                .collect(),
-        ),
+        Value::Array(CARB_RATIOS.iter().map(|&(o, g)| json!({"offset_min": o, "g_per_u": g})).collect()),
     );
     m.insert(
         "sensitivities".into(),
-        Value::Array(
-            SENSITIVITIES
-                .iter()
-                .map(|&(o, s)| json!({"offset_min": o, "mg_dl_per_u": s}))
-                .collect(),
-        ),
+        Value::Array(SENSITIVITIES.iter().map(|&(o, s)| json!({"offset_min": o, "mg_dl_per_u": s})).collect()),
     );
     m.insert(
         "bg_targets".into(),
         Value::Array(
-            BG_TARGETS
-                .iter()
-                .map(|&(o, lo, hi)| json!({"offset_min": o, "low_mg_dl": lo, "high_mg_dl": hi}))
-                .collect(),
+            BG_TARGETS.iter().map(|&(o, lo, hi)| json!({"offset_min": o, "low_mg_dl": lo, "high_mg_dl": hi})).collect(),
         ),
     );
     m.insert("active_insulin_time_h".into(), json!(ACTIVE_INSULIN_TIME_H));
@@ -470,11 +437,7 @@ impl Sim {
         Sim {
             plan,
             rng,
-            interval: if cfg.sensor_interval_min == 0 {
-                5
-            } else {
-                cfg.sensor_interval_min
-            },
+            interval: if cfg.sensor_interval_min == 0 { 5 } else { cfg.sensor_interval_min },
             start_date,
             total_days: cfg.days + 1,
             recs: Vec::with_capacity(cfg.days as usize * 340),
@@ -580,13 +543,7 @@ impl Sim {
         let dinner_slow = p.chance(0.14);
         self.push_meal(at(breakfast), b_g, NORMAL, fs[0], false);
         self.push_meal(at(lunch), l_g, NORMAL, fs[1], false);
-        self.push_meal(
-            at(dinner),
-            d_g,
-            if dinner_slow { SLOW } else { NORMAL },
-            fs[2],
-            dinner_slow,
-        );
+        self.push_meal(at(dinner), d_g, if dinner_slow { SLOW } else { NORMAL }, fs[2], dinner_slow);
 
         let p = &mut self.plan;
         if p.chance(0.4) {
@@ -611,36 +568,18 @@ impl Sim {
         // Exercise a few times a week, with a reduced temp basal before it.
         let p = &mut self.plan;
         if p.chance(0.33) {
-            let start = if weekend && p.chance(0.5) {
-                10 * 60 + p.jitter(60)
-            } else {
-                17 * 60 + 30 + p.jitter(30)
-            };
+            let start = if weekend && p.chance(0.5) { 10 * 60 + p.jitter(60) } else { 17 * 60 + 30 + p.jitter(30) };
             let duration = p.int(30, 75);
             let intensity = p.uniform(0.5, 1.0);
             let percent = 50 + 5 * p.int(0, 4);
             let tb_len = 30 * p.int(2, 4);
             let lead = i64::from(p.int(30, 60));
-            let snack = p
-                .chance(0.45)
-                .then(|| (f64::from(p.int(10, 20)), tm_for(FAST, p)));
-            self.push(
-                at(start - lead),
-                Action::TempBasal {
-                    percent,
-                    duration: tb_len,
-                },
-            );
+            let snack = p.chance(0.45).then(|| (f64::from(p.int(10, 20)), tm_for(FAST, p)));
+            self.push(at(start - lead), Action::TempBasal { percent, duration: tb_len });
             if let Some((grams, tm)) = snack {
                 self.push(at(start - 10), Action::Eat { grams, tm });
             }
-            self.push(
-                at(start),
-                Action::Exercise {
-                    duration,
-                    intensity,
-                },
-            );
+            self.push(at(start), Action::Exercise { duration, intensity });
         } else if self.res_day > 1.08 && self.plan.chance(0.3) {
             // A stubborn afternoon: a raised temp basal.
             let p = &mut self.plan;
@@ -685,8 +624,7 @@ impl Sim {
     /// A meal at `t`: eaten, and usually bolused through the wizard.
     fn push_meal(&mut self, t: u32, grams: f64, class: usize, fingerstick: bool, dual: bool) {
         let p = &mut self.plan;
-        let est_g =
-            (5.0 * ((grams * (1.0 + CARB_COUNT_ERROR * p.normal())) / 5.0).round()).max(5.0);
+        let est_g = (5.0 * ((grams * (1.0 + CARB_COUNT_ERROR * p.normal())) / 5.0).round()).max(5.0);
         let tm = tm_for(class, p);
         let dual = dual.then(|| (p.uniform(0.5, 0.7), 15 * p.int(4, 8)));
         let u = p.unit();
@@ -710,16 +648,8 @@ impl Sim {
     }
 
     fn fingerstick(&mut self, m: u32, sec: u32) -> u16 {
-        let v = (self.bg * (1.0 + self.rng.uniform(-0.05, 0.05)))
-            .round()
-            .clamp(20.0, 600.0) as u16;
-        self.emit(
-            Self::at(m, sec),
-            RecordKind::Bg {
-                value_mg_dl: v,
-                source: BgSource::LinkedMeter,
-            },
-        );
+        let v = (self.bg * (1.0 + self.rng.uniform(-0.05, 0.05))).round().clamp(20.0, 600.0) as u16;
+        self.emit(Self::at(m, sec), RecordKind::Bg { value_mg_dl: v, source: BgSource::LinkedMeter });
         self.last_fingerstick = Some((m, v));
         self.fingersticks_today += 1;
         v
@@ -810,10 +740,7 @@ impl Sim {
         match action {
             Action::Eat { grams, tm } => self.gut.push([grams, 0.0, tm]),
             Action::MealBolus { est_g, dual } => {
-                let bg = self
-                    .last_fingerstick
-                    .filter(|&(t, _)| m.saturating_sub(t) <= 10)
-                    .map(|(_, v)| v);
+                let bg = self.last_fingerstick.filter(|&(t, _)| m.saturating_sub(t) <= 10).map(|(_, v)| v);
                 let total = self.wizard(m, sec, est_g, bg);
                 self.emit(Self::at(m, sec), RecordKind::Carbs { grams: est_g });
                 let s2 = sec + self.rng.int(3, 20);
@@ -826,36 +753,20 @@ impl Sim {
                 self.temp = Some((m + duration, percent));
                 self.emit(
                     Self::at(m, sec),
-                    RecordKind::TempBasal {
-                        rate_u_h: None,
-                        percent: Some(percent),
-                        duration_min: Some(duration),
-                    },
+                    RecordKind::TempBasal { rate_u_h: None, percent: Some(percent), duration_min: Some(duration) },
                 );
             }
-            Action::Exercise {
-                duration,
-                intensity,
-            } => {
+            Action::Exercise { duration, intensity } => {
                 self.exercise_until = m + duration;
                 self.exercise_intensity = intensity;
                 self.post_exercise_until = m + duration + self.rng.int(240, 480);
             }
-            Action::LowReservoir => self.emit(
-                Self::at(m, sec),
-                RecordKind::Alarm {
-                    code: Some(3),
-                    description: Some("Low reservoir".into()),
-                },
-            ),
+            Action::LowReservoir => self
+                .emit(Self::at(m, sec), RecordKind::Alarm { code: Some(3), description: Some("Low reservoir".into()) }),
             Action::OcclusionStart => self.occluded = true,
-            Action::OcclusionAlarm => self.emit(
-                Self::at(m, sec),
-                RecordKind::Alarm {
-                    code: Some(4),
-                    description: Some("Occlusion".into()),
-                },
-            ),
+            Action::OcclusionAlarm => {
+                self.emit(Self::at(m, sec), RecordKind::Alarm { code: Some(4), description: Some("Occlusion".into()) })
+            }
             Action::SiteChange => {
                 self.occluded = false;
                 let t = Self::at(m, sec);
@@ -864,28 +775,11 @@ impl Sim {
                 let cannula = [0.3, 0.4, 0.5][self.rng.int(0, 2) as usize];
                 let t1 = t + i64::from(self.rng.int(60, 150));
                 let t2 = t1 + i64::from(self.rng.int(60, 240));
-                self.emit(
-                    t1,
-                    RecordKind::Prime {
-                        units: fill,
-                        kind: Some(PrimeKind::Manual),
-                    },
-                );
-                self.emit(
-                    t2,
-                    RecordKind::Prime {
-                        units: cannula,
-                        kind: Some(PrimeKind::Fixed),
-                    },
-                );
+                self.emit(t1, RecordKind::Prime { units: fill, kind: Some(PrimeKind::Manual) });
+                self.emit(t2, RecordKind::Prime { units: cannula, kind: Some(PrimeKind::Fixed) });
             }
             Action::SensorStart => {
-                self.emit(
-                    Self::at(m, sec),
-                    RecordKind::SensorEvent {
-                        kind: "sensor_start".into(),
-                    },
-                );
+                self.emit(Self::at(m, sec), RecordKind::SensorEvent { kind: "sensor_start".into() });
                 self.gap_until = self.gap_until.max(m + 120);
                 self.gain = 1.0 + 0.03 * self.rng.normal();
                 self.bias = 3.0 * self.rng.normal();
@@ -934,11 +828,7 @@ impl Sim {
                 false
             }
         });
-        let input = if self.occluded {
-            0.0
-        } else {
-            basal + square + self.impulse
-        };
+        let input = if self.occluded { 0.0 } else { basal + square + self.impulse };
         self.impulse = 0.0;
 
         // Insulin: two compartments.
@@ -961,11 +851,7 @@ impl Sim {
 
         // Need for insulin: the schedule an hour ahead, scaled, plus dawn.
         let ahead = basal_at((mod_ + 60) % DAY);
-        let post_ex = if m < self.post_exercise_until {
-            0.8
-        } else {
-            1.0
-        };
+        let post_ex = if m < self.post_exercise_until { 0.8 } else { 1.0 };
         let dawn = {
             let h = f64::from(mod_) / 60.0;
             let shape = if (4.0..5.0).contains(&h) {
@@ -1034,14 +920,7 @@ impl Sim {
             };
             self.recent.push_back((m, f64::from(v)));
             if in_window {
-                self.emit(
-                    Self::at(m, 0),
-                    RecordKind::Cgm {
-                        value_mg_dl: v,
-                        trend: Some(trend),
-                        out_of_range: oor,
-                    },
-                );
+                self.emit(Self::at(m, 0), RecordKind::Cgm { value_mg_dl: v, trend: Some(trend), out_of_range: oor });
             }
             reading = Some((f64::from(v), rate));
         }
@@ -1076,11 +955,7 @@ impl Sim {
             // Alarm snoozed or not noticed: looked at again in a few minutes.
             self.rescue_block_until = m + 10;
         } else if low && m >= self.rescue_block_until {
-            let delay = if awake {
-                self.rng.int(3, 15)
-            } else {
-                self.rng.int(25, 75)
-            };
+            let delay = if awake { self.rng.int(3, 15) } else { self.rng.int(25, 75) };
             let grams = f64::from(self.rng.int(12, 25));
             let log = self.rng.chance(0.4);
             if awake && self.fingersticks_today < 4 && self.rng.chance(0.3) {
@@ -1097,11 +972,7 @@ impl Sim {
                 self.next_correction_check = m + 90;
                 if self.rng.chance(0.5) {
                     let sec = self.rng.int(0, 59);
-                    let bg = if self.fingersticks_today < 4 {
-                        self.fingerstick(m, sec)
-                    } else {
-                        v as u16
-                    };
+                    let bg = if self.fingersticks_today < 4 { self.fingerstick(m, sec) } else { v as u16 };
                     // Seconds past the minute may run over 59: the records
                     // then fall a minute or two later, as on the pump.
                     let s = sec + self.rng.int(30, 90);
@@ -1127,20 +998,12 @@ impl Sim {
                     let units = round05(self.delivered_today);
                     self.emit(
                         Self::at(m, 0),
-                        RecordKind::DailyTotal {
-                            date: date.format("%Y-%m-%d").to_string(),
-                            units,
-                        },
+                        RecordKind::DailyTotal { date: date.format("%Y-%m-%d").to_string(), units },
                     );
                 }
                 self.delivered_today = 0.0;
                 if m == window_start {
-                    self.emit(
-                        Self::at(m, 0),
-                        RecordKind::Settings {
-                            values: settings_values(),
-                        },
-                    );
+                    self.emit(Self::at(m, 0), RecordKind::Settings { values: settings_values() });
                 }
                 self.plan_day(d);
             }
@@ -1162,11 +1025,7 @@ impl Sim {
                 let action = self.actions[idx];
                 self.run_action(m, action);
             }
-            while self
-                .boluses
-                .front()
-                .is_some_and(|&(t, _)| m - t > ACTIVE_INSULIN_TIME_H * 60)
-            {
+            while self.boluses.front().is_some_and(|&(t, _)| m - t > ACTIVE_INSULIN_TIME_H * 60) {
                 self.boluses.pop_front();
             }
             self.step(m);
@@ -1180,22 +1039,10 @@ impl Sim {
 /// Generates the demo data set for `cfg`. Deterministic: the same
 /// configuration always gives the same records, byte for byte.
 pub fn generate(cfg: &DemoConfig) -> DemoData {
-    let pump = DemoDevice {
-        manufacturer: "Medtronic".into(),
-        model: "MiniMed 754".into(),
-        serial: "DEMO01".into(),
-    };
-    let cgm = DemoDevice {
-        manufacturer: "Medtronic".into(),
-        model: "Guardian 4".into(),
-        serial: "DEMO01-GT".into(),
-    };
+    let pump = DemoDevice { manufacturer: "Medtronic".into(), model: "MiniMed 754".into(), serial: "DEMO01".into() };
+    let cgm = DemoDevice { manufacturer: "Medtronic".into(), model: "Guardian 4".into(), serial: "DEMO01-GT".into() };
     if cfg.days == 0 {
-        return DemoData {
-            pump,
-            cgm,
-            records: Vec::new(),
-        };
+        return DemoData { pump, cgm, records: Vec::new() };
     }
     let mut sim = Sim::new(cfg);
     sim.run();
@@ -1205,9 +1052,7 @@ pub fn generate(cfg: &DemoConfig) -> DemoData {
     let mut recs = std::mem::take(&mut sim.recs);
     recs.retain(|&(s, _)| (lo..hi).contains(&s));
     recs.sort_by_key(|&(s, _)| s);
-    let records = recs
-        .into_iter()
-        .map(|(s, kind)| Record::new(DeviceTime(origin + Duration::seconds(s)), kind))
-        .collect();
+    let records =
+        recs.into_iter().map(|(s, kind)| Record::new(DeviceTime(origin + Duration::seconds(s)), kind)).collect();
     DemoData { pump, cgm, records }
 }

@@ -101,30 +101,17 @@ fn readings_cover_the_window_sorted_and_inside_it() {
     let start = NaiveDate::from_ymd_opt(2025, 11, 3).expect("valid date");
     assert_eq!(cfg.start(), start);
     let lo = start.and_time(NaiveTime::MIN);
-    let hi = NaiveDate::from_ymd_opt(2026, 2, 1)
-        .expect("valid date")
-        .and_time(NaiveTime::MIN);
+    let hi = NaiveDate::from_ymd_opt(2026, 2, 1).expect("valid date").and_time(NaiveTime::MIN);
     for w in d.records.windows(2) {
-        assert!(
-            w[0].device_time <= w[1].device_time,
-            "not sorted at {}",
-            w[1].device_time
-        );
+        assert!(w[0].device_time <= w[1].device_time, "not sorted at {}", w[1].device_time);
     }
     for r in &d.records {
-        assert!(
-            r.device_time.0 >= lo && r.device_time.0 < hi,
-            "outside the window: {}",
-            r.device_time
-        );
+        assert!(r.device_time.0 >= lo && r.device_time.0 < hi, "outside the window: {}", r.device_time);
         assert!(r.time.is_none());
     }
     let slots = 90 * 288;
     let n = cgm_values(&d.records).len();
-    assert!(
-        n * 100 >= slots * 85 && n * 100 <= slots * 99,
-        "{n} readings of {slots} slots"
-    );
+    assert!(n * 100 >= slots * 85 && n * 100 <= slots * 99, "{n} readings of {slots} slots");
     // CGM readings sit on the 5-minute grid, one per slot at most.
     let mut last = None;
     for r in d.records.iter().filter(|r| r.type_name() == "cgm") {
@@ -187,28 +174,17 @@ fn every_kind_of_event_occurs() {
     assert_eq!(count("suspend"), count("resume"));
     assert!(d.records.iter().any(|r| matches!(
         r.kind,
-        RecordKind::Bolus {
-            subtype: BolusSubtype::Dual,
-            duration_min: Some(60..=120),
-            ..
-        }
+        RecordKind::Bolus { subtype: BolusSubtype::Dual, duration_min: Some(60..=120), .. }
     )));
     // 89 midnights inside a 90-day window; a rewind every 3 days; a sensor a week.
     assert_eq!(count("daily_total"), 89);
-    assert!(
-        (29..=34).contains(&count("rewind")),
-        "{} rewinds",
-        count("rewind")
-    );
+    assert!((29..=34).contains(&count("rewind")), "{} rewinds", count("rewind"));
     assert!((12..=14).contains(&count("sensor_event")));
     // Five basal segments a day.
     assert_eq!(count("basal_profile_start"), 90 * 5);
     // Fingersticks: 2–4 a day on average.
     let per_day = count("bg") as f64 / 90.0;
-    assert!(
-        (2.0..=4.5).contains(&per_day),
-        "{per_day} fingersticks a day"
-    );
+    assert!((2.0..=4.5).contains(&per_day), "{per_day} fingersticks a day");
     let temps = count("temp_basal") as f64 / (90.0 / 7.0);
     assert!((1.0..=5.0).contains(&temps), "{temps} temp basals a week");
 }
@@ -221,10 +197,7 @@ fn records_are_well_formed() {
         let json = serde_json::to_value(r).expect("serialises");
         let text = json.to_string();
         assert!(
-            !text.contains("NaN")
-                && !text.contains("null")
-                && !text.contains(":-0.0,")
-                && !text.contains(":-0.0}"),
+            !text.contains("NaN") && !text.contains("null") && !text.contains(":-0.0,") && !text.contains(":-0.0}"),
             "{text}"
         );
         match &r.kind {
@@ -241,10 +214,7 @@ fn records_are_well_formed() {
                 let p = programmed_u.expect("programmed");
                 assert_eq!(programmed_u, delivered_u);
                 assert!(p > 0.0 && p < 25.0);
-                assert!(
-                    ((p * 20.0).round() - p * 20.0).abs() < 1e-9,
-                    "{p} not a multiple of 0.05"
-                );
+                assert!(((p * 20.0).round() - p * 20.0).abs() < 1e-9, "{p} not a multiple of 0.05");
                 assert_eq!(duration_min.is_some(), *subtype == BolusSubtype::Dual);
                 // A dual bolus keeps its two parts; they add up to the whole.
                 if *subtype == BolusSubtype::Dual {
@@ -261,40 +231,22 @@ fn records_are_well_formed() {
                 let cr = w.carb_ratio_g_per_u.expect("ratio");
                 let isf = w.sensitivity_mg_dl_per_u.expect("isf");
                 assert!((10.0..=12.0).contains(&cr) && (40.0..=50.0).contains(&isf));
-                assert_eq!(
-                    (w.target_low_mg_dl, w.target_high_mg_dl),
-                    (Some(100), Some(120))
-                );
+                assert_eq!((w.target_low_mg_dl, w.target_high_mg_dl), (Some(100), Some(120)));
                 assert!((food - w.carbs_g.expect("carbs") / cr).abs() <= 0.03);
-                let expect = if corr > 0.0 {
-                    food + (corr - active).max(0.0)
-                } else {
-                    (food + corr).max(0.0)
-                };
+                let expect = if corr > 0.0 { food + (corr - active).max(0.0) } else { (food + corr).max(0.0) };
                 assert!((total - expect).abs() <= 0.11, "inconsistent wizard {w:?}");
                 if w.bg_mg_dl.is_none() {
                     assert_eq!(corr, 0.0);
                 }
             }
-            RecordKind::BasalProfileStart {
-                rate_u_h,
-                profile,
-                offset_min,
-            } => {
+            RecordKind::BasalProfileStart { rate_u_h, profile, offset_min } => {
                 assert!((0.5..=1.5).contains(rate_u_h));
                 assert_eq!(profile.as_deref(), Some("standard"));
                 let t = r.device_time.0.time();
                 let off = offset_min.expect("offset");
-                assert_eq!(
-                    t,
-                    NaiveTime::MIN + chrono::Duration::minutes(i64::from(off))
-                );
+                assert_eq!(t, NaiveTime::MIN + chrono::Duration::minutes(i64::from(off)));
             }
-            RecordKind::TempBasal {
-                percent,
-                duration_min,
-                ..
-            } => {
+            RecordKind::TempBasal { percent, duration_min, .. } => {
                 assert!((50..=150).contains(&percent.expect("percent")));
                 assert!((30..=120).contains(&duration_min.expect("duration")));
             }
@@ -315,24 +267,11 @@ fn records_are_well_formed() {
     }
     assert!(last_basal_total.is_some());
     // The settings snapshot carries the documented keys.
-    let RecordKind::Settings { values } = &d.records[0].kind else {
-        panic!("settings first")
-    };
-    for key in [
-        "basal_profiles",
-        "carb_ratios",
-        "sensitivities",
-        "bg_targets",
-        "active_insulin_time_h",
-    ] {
+    let RecordKind::Settings { values } = &d.records[0].kind else { panic!("settings first") };
+    for key in ["basal_profiles", "carb_ratios", "sensitivities", "bg_targets", "active_insulin_time_h"] {
         assert!(values.contains_key(key), "settings lack {key}");
     }
-    assert_eq!(
-        values["basal_profiles"]["standard"]
-            .as_array()
-            .map(Vec::len),
-        Some(5)
-    );
+    assert_eq!(values["basal_profiles"]["standard"].as_array().map(Vec::len), Some(5));
 }
 
 #[test]
@@ -362,21 +301,9 @@ fn the_day_has_a_shape() {
     // Trend arrows follow the readings.
     let mut rising = 0;
     let mut falling = 0;
-    for w in d
-        .records
-        .iter()
-        .filter(|r| r.type_name() == "cgm")
-        .collect::<Vec<_>>()
-        .windows(4)
-    {
-        let (
-            RecordKind::Cgm { value_mg_dl: a, .. },
-            RecordKind::Cgm {
-                value_mg_dl: b,
-                trend: Some(t),
-                ..
-            },
-        ) = (&w[0].kind, &w[3].kind)
+    for w in d.records.iter().filter(|r| r.type_name() == "cgm").collect::<Vec<_>>().windows(4) {
+        let (RecordKind::Cgm { value_mg_dl: a, .. }, RecordKind::Cgm { value_mg_dl: b, trend: Some(t), .. }) =
+            (&w[0].kind, &w[3].kind)
         else {
             continue;
         };
@@ -398,10 +325,7 @@ fn the_day_has_a_shape() {
             _ => {}
         }
     }
-    assert!(
-        rising > 1000 && falling > 1000,
-        "{rising} rising, {falling} falling arrows"
-    );
+    assert!(rising > 1000 && falling > 1000, "{rising} rising, {falling} falling arrows");
 }
 
 #[test]
@@ -434,9 +358,7 @@ fn scan_seeds() {
 
 /// FNV-1a, 64 bit: a fingerprint of the serialised records.
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 #[test]
@@ -448,8 +370,5 @@ fn output_is_pinned() {
     let d = generate(&DemoConfig::new(42, 90, end()));
     let json = serde_json::to_string(&d.records).expect("serialises");
     println!("{} records, {} bytes", d.records.len(), json.len());
-    assert_eq!(
-        format!("{:016x}", fnv1a(json.as_bytes())),
-        "943cd7a16587edda"
-    );
+    assert_eq!(format!("{:016x}", fnv1a(json.as_bytes())), "943cd7a16587edda");
 }

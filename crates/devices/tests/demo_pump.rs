@@ -37,9 +37,21 @@ fn the_demo_pump_reads_back_as_the_demo_data() {
     let demo: Vec<Record> = generate(&cfg()).records.into_iter().filter(|r| r.device_time.0 <= clock()).collect();
     let encoded = demo_scenario(&cfg(), clock()).unwrap();
     // 90 days fit in what a pump keeps: nothing is lost to the page limits.
-    assert!(encoded.scenario.history_pages.len() < HISTORY_PAGES_KEPT, "{} history pages", encoded.scenario.history_pages.len());
-    assert!(encoded.scenario.glucose_pages.len() < GLUCOSE_PAGES_KEPT, "{} CGM pages", encoded.scenario.glucose_pages.len());
-    assert!(encoded.left_out.keys().all(|k| ["after the clock", "settings", "note"].contains(k)), "{:?}", encoded.left_out);
+    assert!(
+        encoded.scenario.history_pages.len() < HISTORY_PAGES_KEPT,
+        "{} history pages",
+        encoded.scenario.history_pages.len()
+    );
+    assert!(
+        encoded.scenario.glucose_pages.len() < GLUCOSE_PAGES_KEPT,
+        "{} CGM pages",
+        encoded.scenario.glucose_pages.len()
+    );
+    assert!(
+        encoded.left_out.keys().all(|k| ["after the clock", "settings", "note"].contains(k)),
+        "{:?}",
+        encoded.left_out
+    );
 
     let dump = read_demo_pump(&cfg(), clock(), utc()).unwrap();
     assert_eq!(dump.device.serial, DEMO_SERIAL);
@@ -49,7 +61,19 @@ fn the_demo_pump_reads_back_as_the_demo_data() {
     assert!(decoded.rejected.is_empty(), "{:?}", decoded.rejected);
     let got = counts(&decoded.records);
     let want = counts(&demo);
-    for kind in ["cgm", "bolus", "basal_profile_start", "temp_basal", "suspend", "resume", "rewind", "prime", "alarm", "daily_total", "bolus_wizard"] {
+    for kind in [
+        "cgm",
+        "bolus",
+        "basal_profile_start",
+        "temp_basal",
+        "suspend",
+        "resume",
+        "rewind",
+        "prime",
+        "alarm",
+        "daily_total",
+        "bolus_wizard",
+    ] {
         assert_eq!(got.get(kind), want.get(kind), "{kind}: {got:?} against {want:?}");
     }
     // Every carb entry comes back: from its wizard, or as a meal marker.

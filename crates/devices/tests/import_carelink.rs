@@ -21,23 +21,12 @@ fn decocare_full_export() {
         return;
     };
     assert_eq!(ins.format, Format::CarelinkCsv);
-    assert!(
-        ins.rejected.is_empty(),
-        "{:?}",
-        &ins.rejected[..ins.rejected.len().min(5)]
-    );
+    assert!(ins.rejected.is_empty(), "{:?}", &ins.rejected[..ins.rejected.len().min(5)]);
     // Two pumps, serials from the preamble, announced as their rows begin.
-    let models: Vec<_> = ins
-        .devices
-        .iter()
-        .map(|d| (d.model.clone().unwrap(), d.serial.clone().unwrap()))
-        .collect();
+    let models: Vec<_> = ins.devices.iter().map(|d| (d.model.clone().unwrap(), d.serial.clone().unwrap())).collect();
     assert_eq!(
         models,
-        [
-            ("Paradigm Revel - 523".to_string(), "736868".to_string()),
-            ("Paradigm 522".into(), "578398".into())
-        ]
+        [("Paradigm Revel - 523".to_string(), "736868".to_string()), ("Paradigm 522".into(), "578398".into())]
     );
     assert_eq!(ins.device.manufacturer.as_deref(), Some("Medtronic"));
 
@@ -63,33 +52,12 @@ fn decocare_full_export() {
             .count()
     };
     assert_eq!((dual(true), dual(false)), (40, 10));
-    let squares = boluses
-        .iter()
-        .filter(|r| {
-            matches!(
-                r.kind,
-                RecordKind::Bolus {
-                    subtype: BolusSubtype::Square,
-                    ..
-                }
-            )
-        })
-        .count();
+    let squares =
+        boluses.iter().filter(|r| matches!(r.kind, RecordKind::Bolus { subtype: BolusSubtype::Square, .. })).count();
     assert_eq!(squares, 1);
     // Every linked BG (BGReceived) once; calibrations of the same reading are not repeated.
     let bgs = u::of_type(&ins, "bg");
-    let linked = bgs
-        .iter()
-        .filter(|r| {
-            matches!(
-                r.kind,
-                RecordKind::Bg {
-                    source: BgSource::LinkedMeter,
-                    ..
-                }
-            )
-        })
-        .count();
+    let linked = bgs.iter().filter(|r| matches!(r.kind, RecordKind::Bg { source: BgSource::LinkedMeter, .. })).count();
     assert_eq!(linked, 87);
     // Each estimate kept belongs to a bolus; carbs come with the estimates that had some.
     let wizards = u::of_type(&ins, "bolus_wizard");
@@ -97,19 +65,12 @@ fn decocare_full_export() {
     assert_eq!(wizards.len(), 130);
     let with_carbs = wizards
         .iter()
-        .filter(
-            |r| matches!(&r.kind, RecordKind::BolusWizard(w) if w.carbs_g.is_some_and(|g| g > 0.0)),
-        )
+        .filter(|r| matches!(&r.kind, RecordKind::BolusWizard(w) if w.carbs_g.is_some_and(|g| g > 0.0)))
         .count();
     assert_eq!(c["carbs"], with_carbs);
 
     // First records of the file, in file order.
-    let first: Vec<Value> = ins
-        .records
-        .iter()
-        .take(3)
-        .map(|r| serde_json::to_value(r).unwrap())
-        .collect();
+    let first: Vec<Value> = ins.records.iter().take(3).map(|r| serde_json::to_value(r).unwrap()).collect();
     assert_eq!(
         first,
         [
@@ -133,41 +94,25 @@ fn decocare_full_export() {
         .records
         .iter()
         .filter_map(|r| match r.kind {
-            RecordKind::Cgm {
-                value_mg_dl,
-                out_of_range: Some(o),
-                ..
-            } => Some((value_mg_dl, o)),
+            RecordKind::Cgm { value_mg_dl, out_of_range: Some(o), .. } => Some((value_mg_dl, o)),
             _ => None,
         })
         .collect::<Vec<_>>();
     assert_eq!(flagged.len(), 16);
-    assert!(
-        flagged
-            .iter()
-            .all(|&(v, o)| (v == 40 && o == OutOfRange::Below)
-                || (v == 400 && o == OutOfRange::Above))
-    );
+    assert!(flagged.iter().all(|&(v, o)| (v == 40 && o == OutOfRange::Below) || (v == 400 && o == OutOfRange::Above)));
     let cgm = u::cgm(&ins);
     assert_eq!(cgm.first().unwrap().0, "2015-04-01T00:25:00");
     assert_eq!(cgm.last().unwrap().0, "2015-04-29T18:27:00");
     // Settings snapshots at each upload (3 for the 523, 1 for the 522) and the 522's changes.
     let snapshots = u::of_type(&ins, "settings")
         .into_iter()
-        .filter(
-            |r| matches!(&r.kind, RecordKind::Settings { values } if values["kind"] == "snapshot"),
-        )
+        .filter(|r| matches!(&r.kind, RecordKind::Settings { values } if values["kind"] == "snapshot"))
         .collect::<Vec<_>>();
     assert_eq!(snapshots.len(), 4);
-    let RecordKind::Settings { values } = &snapshots[0].kind else {
-        unreachable!()
-    };
+    let RecordKind::Settings { values } = &snapshots[0].kind else { unreachable!() };
     assert_eq!(values["pump_model"], "523");
     assert_eq!(values["active_schedule"], "standard");
-    assert_eq!(
-        values["basal_schedules"]["standard"][0],
-        json!({"start_min": 0, "rate_u_h": 0.9})
-    );
+    assert_eq!(values["basal_schedules"]["standard"][0], json!({"start_min": 0, "rate_u_h": 0.9}));
     assert_eq!(values["insulin_action_min"], 240);
     assert_eq!(values["units"], json!({"bg": "mg/dL", "carb": "grams"}));
 }
@@ -178,11 +123,7 @@ fn guardian_connect_export_matches_peer_cgm_metrics() {
         return;
     };
     assert_eq!(ins.format, Format::CarelinkCsv);
-    assert!(
-        ins.rejected.is_empty(),
-        "{:?}",
-        &ins.rejected[..ins.rejected.len().min(5)]
-    );
+    assert!(ins.rejected.is_empty(), "{:?}", &ins.rejected[..ins.rejected.len().min(5)]);
     // One device, announced for its Pump and its Sensor section; the patient's name is not output.
     assert_eq!(ins.devices.len(), 2);
     assert_eq!(ins.device.model.as_deref(), Some("Guardian Connect"));
@@ -190,11 +131,7 @@ fn guardian_connect_export_matches_peer_cgm_metrics() {
     let json = serde_json::to_string(&ins.to_json("x.csv")).unwrap();
     assert!(!json.contains("Livia") && !json.contains("Zaharia"));
 
-    u::assert_matches_peer(
-        &ins,
-        "carelink-csv/glucosedao-guardian-connect/PEER_METRICS.json",
-        0,
-    );
+    u::assert_matches_peer(&ins, "carelink-csv/glucosedao-guardian-connect/PEER_METRICS.json", 0);
     let c = u::counts(&ins);
     assert_eq!(c["cgm"], 22_149);
     assert_eq!(c["bg"], 255);
@@ -207,13 +144,9 @@ fn guardian_connect_export_matches_peer_cgm_metrics() {
         json!({"type": "carbs", "grams": 60.0, "device_time": "2021-07-24T13:20:41"})
     );
     let first = serde_json::to_value(&ins.records[0]).unwrap();
-    assert_eq!(
-        first,
-        json!({"type": "note", "text": "Insulin: 27,00", "device_time": "2021-07-25T09:35:28"})
-    );
-    let alarm = u::of_type(&ins, "alarm")
-        .into_iter()
-        .find(|r| matches!(&r.kind, RecordKind::Alarm { code: Some(_), .. }));
+    assert_eq!(first, json!({"type": "note", "text": "Insulin: 27,00", "device_time": "2021-07-25T09:35:28"}));
+    let alarm =
+        u::of_type(&ins, "alarm").into_iter().find(|r| matches!(&r.kind, RecordKind::Alarm { code: Some(_), .. }));
     assert_eq!(
         serde_json::to_value(alarm.unwrap()).unwrap(),
         json!({"type": "alarm", "code": 1003, "description": "Other Alarm Code: 1003", "device_time": "2021-07-25T00:32:53"})
@@ -297,17 +230,13 @@ fn our_essentials(r: &therapy::Record) -> Option<Value> {
     let t = r.device_time.to_string();
     let f = |x: Option<f64>| x.map(r6);
     Some(match &r.kind {
-        RecordKind::BasalProfileStart {
-            rate_u_h, profile, ..
-        } => {
+        RecordKind::BasalProfileStart { rate_u_h, profile, .. } => {
             json!({"type": "basal_profile_start", "time": t, "rate": rate_u_h, "profile": profile})
         }
-        RecordKind::TempBasal {
-            rate_u_h,
-            percent,
-            duration_min,
-        } => json!({"type": "temp_basal", "time": t, "rate": rate_u_h,
-            "percent": percent.map(f64::from), "duration_min": duration_min.map(f64::from)}),
+        RecordKind::TempBasal { rate_u_h, percent, duration_min } => {
+            json!({"type": "temp_basal", "time": t, "rate": rate_u_h,
+            "percent": percent.map(f64::from), "duration_min": duration_min.map(f64::from)})
+        }
         RecordKind::Bolus {
             subtype,
             programmed_u,
@@ -323,7 +252,12 @@ fn our_essentials(r: &therapy::Record) -> Option<Value> {
                 BolusSubtype::Normal => Value::Null,
                 _ => {
                     assert_eq!(extended_duration_min, &extended_delivered_u.and(*duration_min));
-                    json!([f(*normal_delivered_u), f(*normal_programmed_u), f(*extended_delivered_u), f(*extended_programmed_u)])
+                    json!([
+                        f(*normal_delivered_u),
+                        f(*normal_programmed_u),
+                        f(*extended_delivered_u),
+                        f(*extended_programmed_u)
+                    ])
                 }
             };
             json!({"type": "bolus", "time": t,
@@ -338,10 +272,9 @@ fn our_essentials(r: &therapy::Record) -> Option<Value> {
         RecordKind::Cgm { value_mg_dl, .. } => {
             json!({"type": "cgm", "time": t, "value": f64::from(*value_mg_dl)})
         }
-        RecordKind::Bg {
-            value_mg_dl,
-            source,
-        } => json!({"type": "bg", "time": t, "value": f64::from(*value_mg_dl), "source": source}),
+        RecordKind::Bg { value_mg_dl, source } => {
+            json!({"type": "bg", "time": t, "value": f64::from(*value_mg_dl), "source": source})
+        }
         // Not produced by Tidepool's CareLink driver (see the list above).
         RecordKind::Carbs { .. } | RecordKind::Settings { .. } | RecordKind::Alarm { .. } => {
             return None;
@@ -361,12 +294,7 @@ fn canon(v: &Value) -> Value {
 }
 
 fn sorted(mut v: Vec<Value>) -> Vec<Value> {
-    v.sort_by_key(|x| {
-        (
-            x["time"].as_str().unwrap().to_string(),
-            x["type"].as_str().unwrap().to_string(),
-        )
-    });
+    v.sort_by_key(|x| (x["time"].as_str().unwrap().to_string(), x["type"].as_str().unwrap().to_string()));
     v.iter().map(canon).collect()
 }
 
@@ -378,63 +306,38 @@ struct Case {
 
 fn tidepool_case(rel: &str) -> Option<Case> {
     let dir = u::dir()?.join("carelink-csv/tidepool-uploader").join(rel);
-    let input = ["input.csv", "old.csv"]
-        .iter()
-        .map(|f| dir.join(f))
-        .find(|p| p.is_file())
-        .unwrap();
+    let input = ["input.csv", "old.csv"].iter().map(|f| dir.join(f)).find(|p| p.is_file()).unwrap();
     let bytes = std::fs::read(&input).unwrap();
     assert_eq!(detect(&bytes, None), Some(Format::CarelinkCsv), "{rel}");
     let ours = inspect_bytes(&bytes, Some("input.csv")).unwrap();
     assert!(ours.rejected.is_empty(), "{rel}: {:?}", ours.rejected);
     let expected: Vec<Value> =
         serde_json::from_slice(&std::fs::read(dir.join("EXPECTED.output.json")).unwrap()).unwrap();
-    Some(Case {
-        name: rel.to_string(),
-        ours,
-        expected,
-    })
+    Some(Case { name: rel.to_string(), ours, expected })
 }
 
 /// Runs one scenario: the essentials must be equal; extra carbs records must mirror the wizards.
 fn check_tidepool(rel: &str) {
     // The settings/withChanges expectation holds no `cbg` for the file's one GlucoseSensorData
     // row (that test of Tidepool's compared the settings): ours is not compared there.
-    let ignore: &[&str] = if rel == "settings/withChanges" {
-        &["cgm"]
-    } else {
-        &[]
-    };
+    let ignore: &[&str] = if rel == "settings/withChanges" { &["cgm"] } else { &[] };
     let Some(case) = tidepool_case(rel) else {
         return;
     };
-    let want = sorted(
-        case.expected
-            .iter()
-            .filter_map(tidepool_essentials)
-            .collect(),
-    );
+    let want = sorted(case.expected.iter().filter_map(tidepool_essentials).collect());
     let got = sorted(
-        case.ours
-            .records
-            .iter()
-            .filter(|r| !ignore.contains(&r.type_name()))
-            .filter_map(our_essentials)
-            .collect(),
+        case.ours.records.iter().filter(|r| !ignore.contains(&r.type_name())).filter_map(our_essentials).collect(),
     );
     assert_eq!(got, want, "{}", case.name);
     // Each wizard with carbs has a carbs record at its time, with the same grams.
     for w in u::of_type(&case.ours, "bolus_wizard") {
-        let RecordKind::BolusWizard(wz) = &w.kind else {
-            unreachable!()
-        };
+        let RecordKind::BolusWizard(wz) = &w.kind else { unreachable!() };
         if let Some(g) = wz.carbs_g.filter(|g| *g > 0.0) {
             assert!(
                 case.ours
                     .records
                     .iter()
-                    .any(|r| r.device_time == w.device_time
-                        && r.kind == RecordKind::Carbs { grams: g }),
+                    .any(|r| r.device_time == w.device_time && r.kind == RecordKind::Carbs { grams: g }),
                 "{}: carbs for the wizard at {}",
                 case.name,
                 w.device_time
@@ -442,14 +345,7 @@ fn check_tidepool(rel: &str) {
         }
     }
     // Every record Tidepool emitted for this device is tied to a device we announced.
-    assert_eq!(
-        case.ours.device.model.as_deref(),
-        case.expected[0]["deviceId"]
-            .as_str()
-            .unwrap()
-            .split("-=-")
-            .next()
-    );
+    assert_eq!(case.ours.device.model.as_deref(), case.expected[0]["deviceId"].as_str().unwrap().split("-=-").next());
 }
 
 #[test]
@@ -579,12 +475,8 @@ fn tidepool_settings(e: &Value) -> Value {
                 .collect(),
         )
     };
-    let basal: serde_json::Map<String, Value> = e["basalSchedules"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), sched(v)))
-        .collect();
+    let basal: serde_json::Map<String, Value> =
+        e["basalSchedules"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), sched(v))).collect();
     let list = |key: &str, f: &dyn Fn(&Value) -> Value| -> Value {
         Value::Array(e[key].as_array().unwrap().iter().map(f).collect())
     };
@@ -599,11 +491,7 @@ fn tidepool_settings(e: &Value) -> Value {
 }
 
 fn pick(m: &serde_json::Map<String, Value>, keys: &[&str]) -> Value {
-    canon(&Value::Object(
-        keys.iter()
-            .filter_map(|k| m.get(*k).map(|v| (k.to_string(), v.clone())))
-            .collect(),
-    ))
+    canon(&Value::Object(keys.iter().filter_map(|k| m.get(*k).map(|v| (k.to_string(), v.clone()))).collect()))
 }
 
 #[test]
@@ -619,19 +507,8 @@ fn tidepool_settings_no_changes() {
     // it back to the first datum of the file, 2014-03-13T00:00:00).
     assert_eq!(time, "2014-03-15T22:21:19");
     assert_eq!(values["kind"], "snapshot");
-    let keys = [
-        "active_schedule",
-        "basal_schedules",
-        "bg_targets",
-        "carb_ratios",
-        "sensitivities",
-        "units",
-    ];
-    let expected = case
-        .expected
-        .iter()
-        .find(|e| e["type"] == "pumpSettings")
-        .unwrap();
+    let keys = ["active_schedule", "basal_schedules", "bg_targets", "carb_ratios", "sensitivities", "units"];
+    let expected = case.expected.iter().find(|e| e["type"] == "pumpSettings").unwrap();
     assert_eq!(pick(values, &keys), tidepool_settings(expected));
 }
 
@@ -643,17 +520,9 @@ fn tidepool_settings_with_changes() {
     };
     let s = settings_of(&case.ours);
     let at = |t: &str| -> &serde_json::Map<String, Value> {
-        &s.iter()
-            .find(|(time, _)| time == t)
-            .unwrap_or_else(|| panic!("no settings record at {t}"))
-            .1
+        &s.iter().find(|(time, _)| time == t).unwrap_or_else(|| panic!("no settings record at {t}")).1
     };
-    let exp: Vec<Value> = case
-        .expected
-        .iter()
-        .filter(|e| e["type"] == "pumpSettings")
-        .map(tidepool_settings)
-        .collect();
+    let exp: Vec<Value> = case.expected.iter().filter(|e| e["type"] == "pumpSettings").map(tidepool_settings).collect();
     let times: Vec<&str> = case
         .expected
         .iter()
@@ -672,10 +541,7 @@ fn tidepool_settings_with_changes() {
         ]
     );
     // Each change carries the values Tidepool's reconstruction shows from that time on.
-    assert_eq!(
-        canon(&at("2014-03-14T01:01:27")["basal_schedules"]["standard"]),
-        exp[1]["basal_schedules"]["standard"]
-    );
+    assert_eq!(canon(&at("2014-03-14T01:01:27")["basal_schedules"]["standard"]), exp[1]["basal_schedules"]["standard"]);
     assert_eq!(
         canon(&at("2014-03-14T01:02:02")["basal_schedules"]["pattern a"]),
         exp[2]["basal_schedules"]["pattern a"]
@@ -685,14 +551,8 @@ fn tidepool_settings_with_changes() {
         exp[3]["basal_schedules"]["pattern a"]
     );
     let wiz = ["bg_targets", "carb_ratios", "sensitivities"];
-    assert_eq!(
-        pick(at("2014-03-14T01:08:07"), &wiz),
-        pick(exp[4].as_object().unwrap(), &wiz)
-    );
-    assert_eq!(
-        at("2014-03-14T11:51:05")["active_schedule"],
-        exp[5]["active_schedule"]
-    );
+    assert_eq!(pick(at("2014-03-14T01:08:07"), &wiz), pick(exp[4].as_object().unwrap(), &wiz));
+    assert_eq!(at("2014-03-14T11:51:05")["active_schedule"], exp[5]["active_schedule"]);
     // Deliberate difference: at 2014-03-13T11:51:05 the pump switched to `standard`
     // (PATTERN_NAME=standard, OLD_PATTERN_NAME=pattern a); Tidepool's backwards reconstruction
     // labels that instant with the pattern before the switch.
@@ -701,14 +561,7 @@ fn tidepool_settings_with_changes() {
     // The snapshot read at upload equals Tidepool's final state.
     let snap = at("2014-03-14T22:21:19");
     assert_eq!(snap["kind"], "snapshot");
-    let keys = [
-        "active_schedule",
-        "basal_schedules",
-        "bg_targets",
-        "carb_ratios",
-        "sensitivities",
-        "units",
-    ];
+    let keys = ["active_schedule", "basal_schedules", "bg_targets", "carb_ratios", "sensitivities", "units"];
     assert_eq!(pick(snap, &keys), exp[5]);
 }
 
@@ -724,14 +577,7 @@ fn every_tidepool_scenario_is_covered() {
             if p.is_dir() {
                 stack.push(p);
             } else if p.file_name().unwrap() == "EXPECTED.output.json" {
-                found.push(
-                    p.parent()
-                        .unwrap()
-                        .strip_prefix(&root)
-                        .unwrap()
-                        .to_string_lossy()
-                        .replace('\\', "/"),
-                );
+                found.push(p.parent().unwrap().strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/"));
             }
         }
     }
@@ -756,39 +602,21 @@ fn new_row(index: u32, date: &str, time: &str, cells: &[(&str, &str)]) -> String
     row[1] = date.into();
     row[2] = time.into();
     for (k, v) in cells {
-        let i = names
-            .iter()
-            .position(|n| n == k)
-            .unwrap_or_else(|| panic!("no column {k}"));
+        let i = names.iter().position(|n| n == k).unwrap_or_else(|| panic!("no column {k}"));
         row[i] = v.to_string();
     }
     row.join(";")
 }
 
 fn newer_layout_file() -> String {
-    let mut s = String::from(
-        "Last Name;First Name;Patient ID;System ID;Start Date;End Date;Device;MiniMed 640G\r\n",
-    );
+    let mut s = String::from("Last Name;First Name;Patient ID;System ID;Start Date;End Date;Device;MiniMed 640G\r\n");
     s += "\"Doe\";\"Jane\";\"\";\"\";\"01.05.2021 00:00:00\";\"25.07.2021 23:59:59\";\"Serial Number\";NG1234567H\r\n\r\n";
     s += "-------;MiniMed 640G;Pump;NG1234567H;-------\r\n";
     s += NEW_HEADER;
     s += "\r\n";
     let rows = [
-        new_row(
-            1,
-            "2021/07/25",
-            "12:00:00",
-            &[("Sensor Glucose (mmol/L)", "5,5")],
-        ),
-        new_row(
-            2,
-            "2021/07/25",
-            "12:01:00",
-            &[
-                ("BG Reading (mmol/L)", "6,1"),
-                ("Linked BG Meter ID", "BC1234"),
-            ],
-        ),
+        new_row(1, "2021/07/25", "12:00:00", &[("Sensor Glucose (mmol/L)", "5,5")]),
+        new_row(2, "2021/07/25", "12:01:00", &[("BG Reading (mmol/L)", "6,1"), ("Linked BG Meter ID", "BC1234")]),
         new_row(
             3,
             "2021/07/25",
@@ -838,68 +666,17 @@ fn newer_layout_file() -> String {
                 ("Temp Basal Duration (h:mm:ss)", "2:00:00"),
             ],
         ),
-        new_row(
-            7,
-            "2021/07/25",
-            "13:00:00",
-            &[("Basal Rate (U/h)", "0,825")],
-        ),
+        new_row(7, "2021/07/25", "13:00:00", &[("Basal Rate (U/h)", "0,825")]),
         new_row(8, "2021/07/25", "13:10:00", &[("Suspend", "USER_SUSPEND")]),
-        new_row(
-            9,
-            "2021/07/25",
-            "13:20:00",
-            &[("Suspend", "NORMAL_PUMPING")],
-        ),
+        new_row(9, "2021/07/25", "13:20:00", &[("Suspend", "NORMAL_PUMPING")]),
         new_row(10, "2021/07/25", "13:30:00", &[("Rewind", "Rewind")]),
-        new_row(
-            11,
-            "2021/07/25",
-            "13:31:00",
-            &[
-                ("Prime Type", "Manual"),
-                ("Prime Volume Delivered (U)", "8,4"),
-            ],
-        ),
-        new_row(
-            12,
-            "2021/07/25",
-            "13:32:00",
-            &[
-                ("Prime Type", "Fixed"),
-                ("Prime Volume Delivered (U)", "0,3"),
-            ],
-        ),
-        new_row(
-            13,
-            "2021/07/25",
-            "14:00:00",
-            &[("Sensor Glucose (mmol/L)", "99,9")],
-        ),
-        new_row(
-            14,
-            "2021/13/25",
-            "14:05:00",
-            &[("Sensor Glucose (mmol/L)", "5,5")],
-        ),
-        new_row(
-            15,
-            "2021/07/25",
-            "14:10:00",
-            &[("Sensor Calibration BG (mmol/L)", "7,0")],
-        ),
-        new_row(
-            16,
-            "2021/07/25",
-            "14:20:00",
-            &[("New Device Time", "2021/07/25 15:20:00")],
-        ),
-        new_row(
-            17,
-            "2021/07/25",
-            "14:30:00",
-            &[("Event Marker", "Meal: 45,00grams")],
-        ),
+        new_row(11, "2021/07/25", "13:31:00", &[("Prime Type", "Manual"), ("Prime Volume Delivered (U)", "8,4")]),
+        new_row(12, "2021/07/25", "13:32:00", &[("Prime Type", "Fixed"), ("Prime Volume Delivered (U)", "0,3")]),
+        new_row(13, "2021/07/25", "14:00:00", &[("Sensor Glucose (mmol/L)", "99,9")]),
+        new_row(14, "2021/13/25", "14:05:00", &[("Sensor Glucose (mmol/L)", "5,5")]),
+        new_row(15, "2021/07/25", "14:10:00", &[("Sensor Calibration BG (mmol/L)", "7,0")]),
+        new_row(16, "2021/07/25", "14:20:00", &[("New Device Time", "2021/07/25 15:20:00")]),
+        new_row(17, "2021/07/25", "14:30:00", &[("Event Marker", "Meal: 45,00grams")]),
     ];
     for r in rows {
         s += &r;
@@ -915,11 +692,7 @@ fn newer_layout_with_mmol_and_decimal_commas() {
     let ins = inspect_bytes(file.as_bytes(), Some("pump.csv")).unwrap();
     assert_eq!(ins.device.model.as_deref(), Some("MiniMed 640G"));
     assert_eq!(ins.device.serial.as_deref(), Some("NG1234567H"));
-    let got: Vec<Value> = ins
-        .records
-        .iter()
-        .map(|r| serde_json::to_value(r).unwrap())
-        .collect();
+    let got: Vec<Value> = ins.records.iter().map(|r| serde_json::to_value(r).unwrap()).collect();
     let expected = [
         json!({"type": "cgm", "value_mg_dl": 99, "device_time": "2021-07-25T12:00:00"}),
         json!({"type": "bg", "value_mg_dl": 110, "source": "linked_meter", "device_time": "2021-07-25T12:01:00"}),
@@ -936,8 +709,7 @@ fn newer_layout_with_mmol_and_decimal_commas() {
         // The held bolus parts and estimate come out once 15 minutes of rows have passed.
     ];
     let held = |v: &Value| {
-        ["bolus", "bolus_wizard"].contains(&v["type"].as_str().unwrap())
-            || (v["type"] == "carbs" && v["grams"] == 30.0)
+        ["bolus", "bolus_wizard"].contains(&v["type"].as_str().unwrap()) || (v["type"] == "carbs" && v["grams"] == 30.0)
     };
     let without_bolus: Vec<Value> = got.iter().filter(|v| !held(v)).cloned().collect();
     assert_eq!(without_bolus, expected);
@@ -957,29 +729,14 @@ fn newer_layout_with_mmol_and_decimal_commas() {
                 "food_estimate_u": 3.0, "correction_estimate_u": 0.5, "active_insulin_u": 0.0, "total_estimate_u": 3.5,
                 "device_time": "2021-07-25T12:02:00"})
     );
-    assert!(got.iter().any(
-        |v| v == &json!({"type": "carbs", "grams": 30.0, "device_time": "2021-07-25T12:02:00"})
-    ));
+    assert!(got.iter().any(|v| v == &json!({"type": "carbs", "grams": 30.0, "device_time": "2021-07-25T12:02:00"})));
     // Bad rows are rejected with their line and column; the import goes on.
-    let rej: Vec<(u64, Option<&str>)> = ins
-        .rejected
-        .iter()
-        .map(|r| (r.line, r.field.as_deref()))
-        .collect();
+    let rej: Vec<(u64, Option<&str>)> = ins.rejected.iter().map(|r| (r.line, r.field.as_deref())).collect();
     assert_eq!(rej, [(18, Some("Sensor Glucose")), (19, Some("Date"))]);
-    assert!(
-        ins.rejected[0].reason.contains("outside"),
-        "{}",
-        ins.rejected[0].reason
-    );
+    assert!(ins.rejected[0].reason.contains("outside"), "{}", ins.rejected[0].reason);
     let j = ins.to_json("pump.csv");
     assert_eq!(j["rejected"][0]["where"], "pump.csv:18");
-    assert!(
-        j["rejected"][0]["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("Sensor Glucose: 99.9 mmol/L")
-    );
+    assert!(j["rejected"][0]["reason"].as_str().unwrap().starts_with("Sensor Glucose: 99.9 mmol/L"));
     assert_eq!(
         j["source"],
         json!({"format": "carelink_csv", "device": {"manufacturer": "Medtronic", "model": "MiniMed 640G", "serial": "NG1234567H"}})
@@ -1022,12 +779,8 @@ fn reads_from_a_trickling_reader_the_same() {
         }
     }
     let file = newer_layout_file();
-    let all: Vec<Item> = import(file.as_bytes(), Format::CarelinkCsv)
-        .unwrap()
-        .collect();
-    let trickled: Vec<Item> = import(OneByte(file.as_bytes()), Format::CarelinkCsv)
-        .unwrap()
-        .collect();
+    let all: Vec<Item> = import(file.as_bytes(), Format::CarelinkCsv).unwrap().collect();
+    let trickled: Vec<Item> = import(OneByte(file.as_bytes()), Format::CarelinkCsv).unwrap().collect();
     assert_eq!(all, trickled);
     assert!(matches!(all[0], Item::Device(_)));
 }
@@ -1054,11 +807,7 @@ fn throughput() {
             assert!(n > 1000);
         }
         let rate = rows as f64 / best;
-        println!(
-            "{rel}: {rows} rows in {:.1} ms: {:.0} rows/s",
-            best * 1e3,
-            rate
-        );
+        println!("{rel}: {rows} rows in {:.1} ms: {:.0} rows/s", best * 1e3, rate);
         #[cfg(not(debug_assertions))]
         assert!(rate >= 500_000.0, "{rel}: {rate:.0} rows/s");
     }

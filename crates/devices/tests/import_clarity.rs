@@ -20,28 +20,19 @@ fn clarity_export_matches_peer_cgm_metrics() {
     assert_eq!(ins.device.model.as_deref(), Some("Dexcom G6 Mobile App"));
     // 3,917 numeric EGVs (what the peer counted) and 5 `Low` stored at 39 and flagged: the
     // peer excluded them, we keep them so that reports count the lows.
-    u::assert_matches_peer(
-        &ins,
-        "dexcom-clarity-csv/glucosedao-synthetic/PEER_METRICS.json",
-        5,
-    );
+    u::assert_matches_peer(&ins, "dexcom-clarity-csv/glucosedao-synthetic/PEER_METRICS.json", 5);
     let lows: Vec<_> = ins
         .records
         .iter()
         .filter_map(|r| match r.kind {
-            RecordKind::Cgm {
-                value_mg_dl,
-                out_of_range: Some(o),
-                ..
-            } => Some((r.device_time.to_string(), value_mg_dl, o)),
+            RecordKind::Cgm { value_mg_dl, out_of_range: Some(o), .. } => {
+                Some((r.device_time.to_string(), value_mg_dl, o))
+            }
             _ => None,
         })
         .collect();
     assert_eq!(lows.len(), 5);
-    assert_eq!(
-        lows[0],
-        ("1961-04-17T04:17:00".to_string(), 39, OutOfRange::Below)
-    );
+    assert_eq!(lows[0], ("1961-04-17T04:17:00".to_string(), 39, OutOfRange::Below));
     let c = u::counts(&ins);
     assert_eq!(c["cgm"], 3922);
     // 33 fast-acting doses → boluses; 14 long-acting → notes.
@@ -62,11 +53,7 @@ fn clarity_export_matches_peer_cgm_metrics() {
         json!({"type": "note", "text": "Long-Acting insulin: 27 U", "device_time": "1961-04-12T06:30:00"})
     );
     // Names in the file are not output.
-    assert!(
-        !serde_json::to_string(&ins.to_json("c.csv"))
-            .unwrap()
-            .contains("Gagarin")
-    );
+    assert!(!serde_json::to_string(&ins.to_json("c.csv")).unwrap().contains("Gagarin"));
 }
 
 const HEADER: &str = "Index,Timestamp (YYYY-MM-DDThh:mm:ss),Event Type,Event Subtype,Patient Info,Device Info,Source Device ID,Glucose Value (mmol/L),Insulin Value (u),Carb Value (grams),Duration (hh:mm:ss),Glucose Rate of Change (mmol/L/min),Transmitter Time (Long Integer),Transmitter ID";
@@ -86,17 +73,10 @@ fn clarity_mmol_high_events_and_bad_rows() {
          9,2024-13-01T08:30:00,EGV,,,,PG12345678,5.0,,,,,2200,ABC\r\n\
          10,2024-03-01T08:35:00,Exercise,Medium,,,PG12345678,,,,0:30:00,,,\r\n"
     );
-    assert_eq!(
-        detect(file.as_bytes(), None),
-        Some(Format::DexcomClarityCsv)
-    );
+    assert_eq!(detect(file.as_bytes(), None), Some(Format::DexcomClarityCsv));
     let ins = inspect_bytes(file.as_bytes(), Some("c.csv")).unwrap();
     assert_eq!(ins.device.serial.as_deref(), Some("PG12345678"));
-    let got: Vec<_> = ins
-        .records
-        .iter()
-        .map(|r| serde_json::to_value(r).unwrap())
-        .collect();
+    let got: Vec<_> = ins.records.iter().map(|r| serde_json::to_value(r).unwrap()).collect();
     assert_eq!(
         got,
         [
@@ -109,13 +89,6 @@ fn clarity_mmol_high_events_and_bad_rows() {
             json!({"type": "note", "text": "Exercise: Medium (0:30:00)", "device_time": "2024-03-01T08:35:00"}),
         ]
     );
-    let rej: Vec<_> = ins
-        .rejected
-        .iter()
-        .map(|r| (r.line, r.field.clone().unwrap()))
-        .collect();
-    assert_eq!(
-        rej,
-        [(9, "Glucose Value".to_string()), (10, "Timestamp".into())]
-    );
+    let rej: Vec<_> = ins.rejected.iter().map(|r| (r.line, r.field.clone().unwrap())).collect();
+    assert_eq!(rej, [(9, "Glucose Value".to_string()), (10, "Timestamp".into())]);
 }

@@ -26,20 +26,15 @@ fn entries_json_matches_peer_cgm_metrics() {
                "time": "2026-04-05T20:30:29Z"})
     );
     // One entry has direction "NONE": no trend.
-    let no_trend = ins
-        .records
-        .iter()
-        .filter(|r| matches!(r.kind, RecordKind::Cgm { trend: None, .. }))
-        .count();
+    let no_trend = ins.records.iter().filter(|r| matches!(r.kind, RecordKind::Cgm { trend: None, .. })).count();
     assert_eq!(no_trend, 1);
 }
 
 #[test]
 fn entries_csv_equals_entries_json() {
-    let (Some(json), Some(csv)) = (
-        u::inspect(&format!("{DIR}/nightscout_entries.json")),
-        u::inspect(&format!("{DIR}/nightscout_entries.csv")),
-    ) else {
+    let (Some(json), Some(csv)) =
+        (u::inspect(&format!("{DIR}/nightscout_entries.json")), u::inspect(&format!("{DIR}/nightscout_entries.csv")))
+    else {
         return;
     };
     assert_eq!(csv.format, Format::NightscoutEntriesCsv);
@@ -87,30 +82,16 @@ fn profile_json() {
     };
     assert!(ins.rejected.is_empty(), "{:?}", ins.rejected);
     assert_eq!(ins.records.len(), 9);
-    let RecordKind::Settings { values } = &ins.records[0].kind else {
-        panic!()
-    };
+    let RecordKind::Settings { values } = &ins.records[0].kind else { panic!() };
     // The profile's own zone (Europe/Moscow, UTC+3) gives the local time.
-    assert_eq!(
-        ins.records[0].device_time.to_string(),
-        "2026-04-05T11:33:12"
-    );
+    assert_eq!(ins.records[0].device_time.to_string(), "2026-04-05T11:33:12");
     assert_eq!(values["kind"], "profile");
     assert_eq!(values["active_schedule"], "default");
-    assert_eq!(
-        values["basal_schedules"]["default"][1],
-        json!({"start_min": 180, "rate_u_h": 1.3})
-    );
-    assert_eq!(
-        values["carb_ratios"],
-        json!([{"start_min": 0, "g_per_u": 10.0}])
-    );
+    assert_eq!(values["basal_schedules"]["default"][1], json!({"start_min": 180, "rate_u_h": 1.3}));
+    assert_eq!(values["carb_ratios"], json!([{"start_min": 0, "g_per_u": 10.0}]));
     // mmol/L profile: 8 mmol/L/U and a 7.5 mmol/L target in mg/dL.
     assert_eq!(values["sensitivities"][0]["mg_dl_per_u"], 144.1456);
-    assert_eq!(
-        values["bg_targets"][0],
-        json!({"start_min": 0, "low_mg_dl": 135, "high_mg_dl": 135})
-    );
+    assert_eq!(values["bg_targets"][0], json!({"start_min": 0, "low_mg_dl": 135, "high_mg_dl": 135}));
     assert_eq!(values["insulin_action_min"], 360);
     assert_eq!(values["units"], json!({"bg": "mmol/L"}));
 }
@@ -132,11 +113,7 @@ fn ndjson_wrapped_and_bad_elements() {
     );
     assert_eq!(detect(text.as_bytes(), None), Some(Format::NightscoutJson));
     let ins = inspect_bytes(text.as_bytes(), Some("ns.json")).unwrap();
-    let got: Vec<_> = ins
-        .records
-        .iter()
-        .map(|r| serde_json::to_value(r).unwrap())
-        .collect();
+    let got: Vec<_> = ins.records.iter().map(|r| serde_json::to_value(r).unwrap()).collect();
     assert_eq!(
         got,
         [
@@ -155,11 +132,7 @@ fn ndjson_wrapped_and_bad_elements() {
             json!({"type": "cgm", "value_mg_dl": 130, "device_time": "2023-11-14T22:30:00", "time": "2023-11-14T22:30:00Z"}),
         ]
     );
-    let rej: Vec<_> = ins
-        .rejected
-        .iter()
-        .map(|r| (r.line, r.describe()))
-        .collect();
+    let rej: Vec<_> = ins.rejected.iter().map(|r| (r.line, r.describe())).collect();
     assert_eq!(rej.len(), 3, "{rej:?}");
     assert_eq!(rej[0].0, 2);
     assert!(rej[0].1.contains("status code"), "{}", rej[0].1);
@@ -172,22 +145,15 @@ fn ndjson_wrapped_and_bad_elements() {
 #[test]
 fn pretty_printed_array_streams_element_by_element() {
     let text = "[\n  {\n    \"type\": \"sgv\",\n    \"sgv\": 100,\n    \"date\": 1700000000000\n  },\n  {\n    \"type\": \"sgv\",\n    \"sgv\": 1000,\n    \"date\": 1700000300000\n  }\n]\n";
-    let items: Vec<Item> = import(text.as_bytes(), Format::NightscoutJson)
-        .unwrap()
-        .collect();
+    let items: Vec<Item> = import(text.as_bytes(), Format::NightscoutJson).unwrap().collect();
     assert_eq!(items.len(), 2);
     assert!(
         matches!(&items[0], Item::Record(r) if r.kind == RecordKind::Cgm { value_mg_dl: 100, trend: None, out_of_range: None })
     );
     // The second element starts on line 7.
-    assert!(
-        matches!(&items[1], Item::Rejected(r) if r.line == 7 && r.field.as_deref() == Some("sgv"))
-    );
+    assert!(matches!(&items[1], Item::Rejected(r) if r.line == 7 && r.field.as_deref() == Some("sgv")));
     // An empty array is a valid, empty file.
-    assert_eq!(
-        inspect_bytes(b"[]", Some("x.json")).unwrap().records.len(),
-        0
-    );
+    assert_eq!(inspect_bytes(b"[]", Some("x.json")).unwrap().records.len(), 0);
 }
 
 /// AndroidAPS marks a treatment it removed with `isValid: false`: it is not therapy.

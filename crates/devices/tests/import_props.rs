@@ -109,10 +109,7 @@ fn edit() -> impl Strategy<Value = Edit> {
     ]);
     prop_oneof![
         (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Edit::Flip(i, b)),
-        (
-            any::<usize>(),
-            prop_oneof![special, prop::collection::vec(any::<u8>(), 1..8)]
-        )
+        (any::<usize>(), prop_oneof![special, prop::collection::vec(any::<u8>(), 1..8)])
             .prop_map(|(i, s)| Edit::Insert(i, s)),
         (any::<usize>(), 1usize..64).prop_map(|(i, n)| Edit::Delete(i, n)),
         any::<usize>().prop_map(Edit::Truncate),

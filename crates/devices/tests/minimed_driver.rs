@@ -22,16 +22,11 @@ use serde_json::{Map, Value, json};
 const SERIAL: &str = "578398";
 
 fn end() -> NaiveDateTime {
-    NaiveDate::from_ymd_opt(2026, 12, 2)
-        .unwrap()
-        .and_hms_opt(10, 0, 5)
-        .unwrap()
+    NaiveDate::from_ymd_opt(2026, 12, 2).unwrap().and_hms_opt(10, 0, 5).unwrap()
 }
 
 fn utc() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-12-02T09:00:00Z")
-        .unwrap()
-        .with_timezone(&Utc)
+    DateTime::parse_from_rfc3339("2026-12-02T09:00:00Z").unwrap().with_timezone(&Utc)
 }
 
 fn model(n: u16) -> PumpModel {
@@ -61,11 +56,7 @@ fn scenario(m: u16, faults: Vec<Fault>) -> Scenario {
 
 fn expected_settings(s: &TherapySettings) -> Value {
     let sched = |v: &[BasalEntry]| {
-        Value::Array(
-            v.iter()
-                .map(|e| json!({"start_min": e.start_min, "rate_u_h": e.rate_u_h}))
-                .collect(),
-        )
+        Value::Array(v.iter().map(|e| json!({"start_min": e.start_min, "rate_u_h": e.rate_u_h})).collect())
     };
     let mut basal = Map::new();
     basal.insert("standard".into(), sched(&s.basal_standard));
@@ -108,15 +99,10 @@ fn check_dump(dump: &PumpDump, sc: &Scenario) {
         assert_eq!(bytes, sc.history_pages[i], "history page {i}");
         let decoded = decode_history_page(&bytes, m).unwrap();
         assert_eq!(decoded.stop, None, "page {i}");
-        let got: Vec<(Option<NaiveDateTime>, EventData)> = decoded
-            .events
-            .iter()
-            .map(|e| (e.timestamp, e.data.clone()))
-            .collect();
-        let want: Vec<(Option<NaiveDateTime>, EventData)> = sc.history_events[i]
-            .iter()
-            .map(|e| (e.decoded_timestamp(), e.data.clone()))
-            .collect();
+        let got: Vec<(Option<NaiveDateTime>, EventData)> =
+            decoded.events.iter().map(|e| (e.timestamp, e.data.clone())).collect();
+        let want: Vec<(Option<NaiveDateTime>, EventData)> =
+            sc.history_events[i].iter().map(|e| (e.decoded_timestamp(), e.data.clone())).collect();
         assert_eq!(got, want, "history page {i}");
         history.push(decoded);
     }
@@ -128,24 +114,15 @@ fn check_dump(dump: &PumpDump, sc: &Scenario) {
     let newest = sc.glucose_first_page + sc.glucose_pages.len() as u32 - 1;
     let mut readings = 0;
     for (k, p) in dump.glucose_pages.iter().enumerate() {
-        assert_eq!(
-            p.number,
-            newest - k as u32,
-            "CGM pages are read newest first"
-        );
+        assert_eq!(p.number, newest - k as u32, "CGM pages are read newest first");
         let idx = (p.number - sc.glucose_first_page) as usize;
         let bytes = p.bytes().unwrap();
         assert_eq!(bytes, sc.glucose_pages[idx]);
         let decoded = decode_glucose_page(&bytes).unwrap();
-        let got: Vec<(Option<NaiveDateTime>, GlucoseData)> = decoded
-            .events
-            .iter()
-            .map(|e| (e.timestamp, e.data.clone()))
-            .collect();
-        let want: Vec<(Option<NaiveDateTime>, GlucoseData)> = sc.glucose_events[idx]
-            .iter()
-            .map(|(t, d)| (Some(*t), d.clone()))
-            .collect();
+        let got: Vec<(Option<NaiveDateTime>, GlucoseData)> =
+            decoded.events.iter().map(|e| (e.timestamp, e.data.clone())).collect();
+        let want: Vec<(Option<NaiveDateTime>, GlucoseData)> =
+            sc.glucose_events[idx].iter().map(|(t, d)| (Some(*t), d.clone())).collect();
         assert_eq!(got, want, "CGM page {}", p.number);
         readings += glucose_records(&decoded.events, m).records.len();
     }
@@ -164,28 +141,14 @@ fn full_upload_of_ninety_days() {
         let mut sim = Simulator::new(sc.clone());
         let dump = upload(&mut sim, DriverConfig::new(SERIAL)).unwrap();
         check_dump(&dump, &sc);
-        assert!(
-            dump.history_pages.len() >= 20,
-            "{m}: {}",
-            dump.history_pages.len()
-        );
-        assert!(
-            dump.glucose_pages.len() >= 25,
-            "{m}: {}",
-            dump.glucose_pages.len()
-        );
+        assert!(dump.history_pages.len() >= 20, "{m}: {}", dump.history_pages.len());
+        assert!(dump.glucose_pages.len() >= 25, "{m}: {}", dump.glucose_pages.len());
         // The dump survives JSON.
         let json = serde_json::to_string(&dump).unwrap();
         assert_eq!(serde_json::from_str::<PumpDump>(&json).unwrap(), dump);
         // Each page was asked for once.
-        assert_eq!(
-            sim.commands_seen(code::READ_HISTORY_DATA),
-            sc.history_pages.len()
-        );
-        assert_eq!(
-            sim.commands_seen(code::READ_GLUCOSE_HISTORY),
-            sc.glucose_pages.len()
-        );
+        assert_eq!(sim.commands_seen(code::READ_HISTORY_DATA), sc.history_pages.len());
+        assert_eq!(sim.commands_seen(code::READ_GLUCOSE_HISTORY), sc.glucose_pages.len());
         assert_eq!(sim.commands_seen(code::POWER_CONTROL), 1);
     }
 }
@@ -201,35 +164,19 @@ fn baseline() -> (Scenario, PumpDump) {
 fn faults_are_retried() {
     let (_, clean) = baseline();
     let cases: Vec<Vec<Fault>> = vec![
-        vec![Fault::Nak {
-            at_command: code::READ_PUMP_MODEL,
-            times: 2,
-        }],
-        vec![Fault::Nak {
-            at_command: code::READ_HISTORY_DATA,
-            times: 3,
-        }],
+        vec![Fault::Nak { at_command: code::READ_PUMP_MODEL, times: 2 }],
+        vec![Fault::Nak { at_command: code::READ_HISTORY_DATA, times: 3 }],
         vec![Fault::LostFrame { nth_read: 1 }],
         vec![Fault::LostFrame { nth_read: 12 }],
         vec![Fault::LostFrame { nth_read: 40 }],
         vec![Fault::LostFrame { nth_read: 333 }],
-        vec![
-            Fault::LostFrame { nth_read: 700 },
-            Fault::LostFrame { nth_read: 701 },
-        ],
+        vec![Fault::LostFrame { nth_read: 700 }, Fault::LostFrame { nth_read: 701 }],
         vec![Fault::BadCrc { nth_frame: 2 }],
         vec![Fault::BadCrc { nth_frame: 31 }],
-        vec![
-            Fault::BadCrc { nth_frame: 100 },
-            Fault::BadCrc { nth_frame: 101 },
-            Fault::BadCrc { nth_frame: 102 },
-        ],
+        vec![Fault::BadCrc { nth_frame: 100 }, Fault::BadCrc { nth_frame: 101 }, Fault::BadCrc { nth_frame: 102 }],
         vec![Fault::Busy { times: 2 }],
         vec![
-            Fault::Nak {
-                at_command: code::READ_GLUCOSE_HISTORY,
-                times: 1,
-            },
+            Fault::Nak { at_command: code::READ_GLUCOSE_HISTORY, times: 1 },
             Fault::LostFrame { nth_read: 500 },
             Fault::BadCrc { nth_frame: 60 },
             Fault::Busy { times: 1 },
@@ -240,18 +187,11 @@ fn faults_are_retried() {
         let mut sc = base.clone();
         sc.faults = faults.clone();
         let mut sim = Simulator::new(sc);
-        let dump = upload(&mut sim, DriverConfig::new(SERIAL))
-            .unwrap_or_else(|e| panic!("{faults:?}: {e}"));
+        let dump = upload(&mut sim, DriverConfig::new(SERIAL)).unwrap_or_else(|e| panic!("{faults:?}: {e}"));
         assert_eq!(dump, clean, "{faults:?}");
     }
     // A NAKed transmit never reaches the pump.
-    let mut sim = Simulator::new(scenario(
-        522,
-        vec![Fault::Nak {
-            at_command: code::READ_PUMP_MODEL,
-            times: 2,
-        }],
-    ));
+    let mut sim = Simulator::new(scenario(522, vec![Fault::Nak { at_command: code::READ_PUMP_MODEL, times: 2 }]));
     upload(&mut sim, DriverConfig::new(SERIAL)).unwrap();
     assert_eq!(sim.commands_seen(code::READ_PUMP_MODEL), 1);
 }
@@ -274,51 +214,27 @@ fn persistent_faults_are_reported() {
         r
     };
     assert_eq!(
-        run(
-            vec![Fault::PumpStopsAnswering {
-                after_history_pages: 3
-            }],
-            SERIAL
-        ),
+        run(vec![Fault::PumpStopsAnswering { after_history_pages: 3 }], SERIAL),
         Err(DriverError::PumpNotResponding { after_retries: 3 })
     );
     let e = run(vec![], "123456").unwrap_err();
     assert_eq!(e, DriverError::PumpNotResponding { after_retries: 3 });
     assert!(e.to_string().contains("check the serial number"), "{e}");
     assert_eq!(
-        run(
-            vec![Fault::Nak {
-                at_command: code::READ_RTC,
-                times: 10
-            }],
-            SERIAL
-        ),
+        run(vec![Fault::Nak { at_command: code::READ_RTC, times: 10 }], SERIAL),
         Err(DriverError::StickNotResponding)
     );
     // Chunk 1 is the wake-up ack; the model answer then arrives damaged four times.
     assert_eq!(
-        run(
-            (2..=5).map(|n| Fault::BadCrc { nth_frame: n }).collect(),
-            SERIAL
-        ),
+        run((2..=5).map(|n| Fault::BadCrc { nth_frame: n }).collect(), SERIAL),
         Err(DriverError::RadioNoise { bad_crcs: 4 })
     );
-    assert_eq!(
-        run(vec![Fault::Busy { times: 10 }], SERIAL),
-        Err(DriverError::PumpBusy)
-    );
-    assert!(matches!(
-        Driver::new(DriverConfig::new("57839")),
-        Err(DriverError::BadSerial(_))
-    ));
+    assert_eq!(run(vec![Fault::Busy { times: 10 }], SERIAL), Err(DriverError::PumpBusy));
+    assert!(matches!(Driver::new(DriverConfig::new("57839")), Err(DriverError::BadSerial(_))));
 }
 
 /// Drives a driver step by step, calling `hook` after every step with the driver.
-fn drive(
-    sim: &mut Simulator,
-    d: &mut Driver,
-    mut hook: impl FnMut(&mut Driver) -> Option<Action>,
-) -> Action {
+fn drive(sim: &mut Simulator, d: &mut Driver, mut hook: impl FnMut(&mut Driver) -> Option<Action>) -> Action {
     d.set_utc_now(utc());
     let mut a = d.start();
     for _ in 0..2_000_000 {
@@ -356,10 +272,7 @@ fn cancel_mid_history() {
     });
     assert!(cancelled);
     assert_eq!(end, Action::Failed(DriverError::Cancelled));
-    assert_eq!(
-        d.on_read(&[1, 2, 3]),
-        Action::Failed(DriverError::Cancelled)
-    );
+    assert_eq!(d.on_read(&[1, 2, 3]), Action::Failed(DriverError::Cancelled));
     assert_eq!(d.on_waited(), Action::Failed(DriverError::Cancelled));
     let seen = sim.commands_seen(code::READ_HISTORY_DATA);
     assert!((3..6).contains(&seen), "{seen} pages read");
@@ -383,13 +296,7 @@ fn incremental_upload_reads_only_new_pages() {
     // A few records: they fit on page 0.
     let later = |min: i64| end() + Duration::minutes(min);
     let few = vec![
-        HistoryEvent::new(
-            later(10),
-            EventData::TempBasal {
-                rate: TempBasalRate::Absolute(0.5),
-                remote: false,
-            },
-        ),
+        HistoryEvent::new(later(10), EventData::TempBasal { rate: TempBasalRate::Absolute(0.5), remote: false }),
         HistoryEvent::new(later(10), EventData::TempBasalDuration { duration_min: 60 }),
         HistoryEvent::new(later(40), EventData::Suspend),
         HistoryEvent::new(later(55), EventData::Resume { remote: false }),
@@ -413,15 +320,10 @@ fn incremental_upload_reads_only_new_pages() {
         .map(|e| e.data)
         .collect();
     assert_eq!(new, few.iter().map(|e| e.data.clone()).collect::<Vec<_>>());
-    assert!(
-        second.glucose_pages.len() <= 2,
-        "CGM: only the newest page(s)"
-    );
+    assert!(second.glucose_pages.len() <= 2, "CGM: only the newest page(s)");
 
     // Many records: page 0 fills up and a new page starts.
-    let many: Vec<HistoryEvent> = (0..120)
-        .map(|i| HistoryEvent::new(later(120 + i), EventData::Rewind))
-        .collect();
+    let many: Vec<HistoryEvent> = (0..120).map(|i| HistoryEvent::new(later(120 + i), EventData::Rewind)).collect();
     let pages = sim.add_history(&many).unwrap();
     assert!(pages >= 1);
     sim.reset_session();
@@ -438,11 +340,7 @@ fn incremental_upload_reads_only_new_pages() {
 /// Pages an incremental read must fetch: those holding only records newer than `since`, and
 /// the first one that holds an older record.
 fn expected_reads(sc: &Scenario, since: NaiveDateTime) -> usize {
-    sc.history_events
-        .iter()
-        .take_while(|evs| evs.iter().all(|e| e.decoded_timestamp() > Some(since)))
-        .count()
-        + 1
+    sc.history_events.iter().take_while(|evs| evs.iter().all(|e| e.decoded_timestamp() > Some(since))).count() + 1
 }
 
 /// (e) Progress never goes back, passes through the stages in order and ends at 1.0.

@@ -8,10 +8,10 @@ mod import_util;
 
 use chrono::NaiveDateTime;
 use devices::import::{Format, detect, inspect_bytes};
+use devices::minimed::PumpModel;
 use devices::minimed::dump::{self, RawHints, decode_pages, decode_raw};
 use devices::minimed::encode::{HistoryEvent, HistoryPages};
 use devices::minimed::history::{BgUnits, Bolus, BolusType, EventData, WizardEstimate};
-use devices::minimed::PumpModel;
 use std::collections::BTreeSet;
 use therapy::{BolusSubtype, Record, RecordKind};
 
@@ -71,15 +71,7 @@ fn page(events: &[(&str, EventData)]) -> Vec<u8> {
 }
 
 fn basal_start(at: &'static str) -> (&'static str, EventData) {
-    (
-        at,
-        EventData::BasalProfileStart {
-            rate_u_h: 0.8,
-            offset_min: 360,
-            index: 1,
-            pattern: 0,
-        },
-    )
+    (at, EventData::BasalProfileStart { rate_u_h: 0.8, offset_min: 360, index: 1, pattern: 0 })
 }
 
 /// `detect`, and `inspect_bytes` (what `diabase inspect` runs), take `bytes` as MiniMed pages
@@ -99,10 +91,8 @@ fn assert_pages(bytes: &[u8], what: &str) -> Vec<Record> {
 #[test]
 fn encoded_pages_starting_with_a_bracket_are_pages() {
     // 0x7B `{`: a basal profile start first; 0x5B `[`: a Bolus Wizard estimate first.
-    let brace = page(&[
-        basal_start("2024-05-01T06:00:00"),
-        ("2024-05-01T07:00:00", bolus(BolusType::Normal, 1.0, 1.0, 0)),
-    ]);
+    let brace =
+        page(&[basal_start("2024-05-01T06:00:00"), ("2024-05-01T07:00:00", bolus(BolusType::Normal, 1.0, 1.0, 0))]);
     let bracket = page(&[
         ("2024-05-01T08:00:00", wizard(30, 4.5)),
         ("2024-05-01T08:00:05", bolus(BolusType::Normal, 4.5, 4.5, 0)),
@@ -256,10 +246,7 @@ fn a_wizard_whose_bolus_is_on_the_next_page_is_kept() {
     let alone = decode_pages(m522(), &[(1, older)], &[]);
     assert_eq!(wizards(&alone.records), want);
     let newest = decode_pages(m522(), &[(0, newer)], &[]);
-    assert_eq!(
-        record_set(alone.records.into_iter().chain(newest.records)),
-        record_set(together.records)
-    );
+    assert_eq!(record_set(alone.records.into_iter().chain(newest.records)), record_set(together.records));
 }
 
 /// The shared 522 pages decoded one at a time (as separate uploads would) give the records of
@@ -268,7 +255,8 @@ fn a_wizard_whose_bolus_is_on_the_next_page_is_kept() {
 fn decocare_pages_one_at_a_time_match_all_together() {
     let mut pages = Vec::new();
     for i in 0..=10u32 {
-        let Some(p) = import_util::read(&format!("minimed-pages/decocare-578398-mm522/ReadHistoryData-page-{i}.data")) else {
+        let Some(p) = import_util::read(&format!("minimed-pages/decocare-578398-mm522/ReadHistoryData-page-{i}.data"))
+        else {
             return;
         };
         pages.push((i, p));

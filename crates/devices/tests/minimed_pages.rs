@@ -14,12 +14,10 @@ mod import_util;
 use chrono::{NaiveDate, NaiveDateTime};
 use devices::import::{Format, Item, import};
 use devices::minimed::glucose::{
-    self, GlucoseData, SensorCalKind, SensorStatusKind, SensorSyncKind, SensorTimestampKind,
-    decode_glucose_page,
+    self, GlucoseData, SensorCalKind, SensorStatusKind, SensorSyncKind, SensorTimestampKind, decode_glucose_page,
 };
 use devices::minimed::history::{
-    self, BolusType, EventData, HistoryPage, PumpEvent, TempBasalRate, TimelineEnd, decode_history,
-    decode_history_page,
+    self, BolusType, EventData, HistoryPage, PumpEvent, TempBasalRate, TimelineEnd, decode_history, decode_history_page,
 };
 use devices::minimed::records::{glucose_records, history_records};
 use devices::minimed::{PAGE_DATA_LEN, PAGE_LEN, PageError, PumpModel, crc, page_data};
@@ -37,19 +35,13 @@ fn model(n: &str) -> PumpModel {
 fn unhex(s: &str) -> Vec<u8> {
     let s = s.trim();
     assert!(s.len().is_multiple_of(2), "odd hex length");
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
-        .collect()
+    (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap()).collect()
 }
 
 /// A fixture page: `.data` as is, `.hex` decoded. `None` when the fixtures are absent (skip).
 fn page(rel: &str) -> Option<Vec<u8>> {
     let b = import_util::read(&format!("{DIR}/{rel}"))?;
-    Some(if rel.ends_with(".hex") {
-        unhex(std::str::from_utf8(&b).unwrap())
-    } else {
-        b
-    })
+    Some(if rel.ends_with(".hex") { unhex(std::str::from_utf8(&b).unwrap()) } else { b })
 }
 
 fn expected(rel: &str) -> Option<Value> {
@@ -57,18 +49,12 @@ fn expected(rel: &str) -> Option<Value> {
 }
 
 fn t(s: &str) -> NaiveDateTime {
-    let s = if s.len() == 16 {
-        format!("{s}:00")
-    } else {
-        s.to_string()
-    };
+    let s = if s.len() == 16 { format!("{s}:00") } else { s.to_string() };
     NaiveDateTime::parse_from_str(&s, "%Y-%m-%dT%H:%M:%S").unwrap()
 }
 
 fn ts(e: &PumpEvent) -> String {
-    e.timestamp
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string())
-        .unwrap_or_default()
+    e.timestamp.map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string()).unwrap_or_default()
 }
 
 fn f(v: &Value) -> f64 {
@@ -87,12 +73,7 @@ fn every_fixture_page_crc() {
         return;
     };
     let mut n = 0;
-    for sub in [
-        "decocare-578398-mm522",
-        "minimed_rf",
-        "rileylink-minimedkit",
-        "rileylink-minimedkit-glucose",
-    ] {
+    for sub in ["decocare-578398-mm522", "minimed_rf", "rileylink-minimedkit", "rileylink-minimedkit-glucose"] {
         let mut names: Vec<_> = std::fs::read_dir(root.join(DIR).join(sub))
             .unwrap_or_else(|e| panic!("{sub}: {e}"))
             .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -111,10 +92,7 @@ fn every_fixture_page_crc() {
                 let e = decode_history_page(&p, model("551")).unwrap_err();
                 assert!(matches!(e, PageError::BadCrc { .. }), "{rel}: {e}");
                 assert!(e.to_string().contains("CRC mismatch"), "{e}");
-                assert!(matches!(
-                    decode_glucose_page(&p),
-                    Err(PageError::BadCrc { .. })
-                ));
+                assert!(matches!(decode_glucose_page(&p), Err(PageError::BadCrc { .. })));
             }
             n += 1;
         }
@@ -127,12 +105,8 @@ fn every_fixture_page_crc() {
 // decocare 522 (serial 578398)
 
 fn decocare_history(i: usize) -> Option<(HistoryPage, Value)> {
-    let p = page(&format!(
-        "decocare-578398-mm522/ReadHistoryData-page-{i}.data"
-    ))?;
-    let exp = expected(&format!(
-        "decocare-578398-mm522/ReadHistoryData-page-{i}.EXPECTED.json"
-    ))?;
+    let p = page(&format!("decocare-578398-mm522/ReadHistoryData-page-{i}.data"))?;
+    let exp = expected(&format!("decocare-578398-mm522/ReadHistoryData-page-{i}.EXPECTED.json"))?;
     Some((decode_history_page(&p, model("522")).unwrap(), exp))
 }
 
@@ -193,17 +167,11 @@ fn decocare_history_pages_match_decocare() {
             used[k] = true;
             check_decocare(i, r, ours[k].1, ours[k].2);
         }
-        let extra: Vec<&str> = (0..ours.len())
-            .filter(|&k| !used[k])
-            .map(|k| ours[k].0.as_str())
-            .collect();
+        let extra: Vec<&str> = (0..ours.len()).filter(|&k| !used[k]).map(|k| ours[k].0.as_str()).collect();
         if i == 10 {
             assert_eq!(extra, ["5c08e0ea0428fe04"], "page 10");
         } else {
-            assert!(
-                extra.is_empty(),
-                "page {i}: not in decocare's decode: {extra:?}"
-            );
+            assert!(extra.is_empty(), "page {i}: not in decocare's decode: {extra:?}");
         }
         total += theirs.len();
     }
@@ -213,11 +181,7 @@ fn decocare_history_pages_match_decocare() {
 fn check_decocare(page: usize, r: &Value, e: &PumpEvent, attached: bool) {
     let ty = r["_type"].as_str().unwrap();
     let ctx = format!("page {page} {ty} {}", r["_head"]);
-    let ours = if attached {
-        "UnabsorbedInsulin"
-    } else {
-        e.name()
-    };
+    let ours = if attached { "UnabsorbedInsulin" } else { e.name() };
     let same_type = match ty {
         "Bolus" => "BolusNormal",
         "BolusWizard" => "BolusWizardBolusEstimate",
@@ -240,9 +204,7 @@ fn check_decocare(page: usize, r: &Value, e: &PumpEvent, attached: bool) {
     };
     assert_eq!(ours, same_type, "{ctx}");
     if attached {
-        let EventData::Bolus(b) = &e.data else {
-            unreachable!()
-        };
+        let EventData::Bolus(b) = &e.data else { unreachable!() };
         let doses = &b.unabsorbed.as_ref().unwrap().doses;
         let data = r["data"].as_array().unwrap();
         assert_eq!(doses.len(), data.len(), "{ctx}");
@@ -259,48 +221,22 @@ fn check_decocare(page: usize, r: &Value, e: &PumpEvent, attached: bool) {
         EventData::Bolus(b) => {
             assert!(close(b.programmed_u, f(&r["programmed"])), "{ctx}");
             assert!(close(b.delivered_u, f(&r["amount"])), "{ctx}");
-            assert_eq!(
-                u64::from(b.duration_min),
-                r["duration"].as_u64().unwrap(),
-                "{ctx}"
-            );
+            assert_eq!(u64::from(b.duration_min), r["duration"].as_u64().unwrap(), "{ctx}");
             let square = matches!(b.bolus_type, BolusType::Square | BolusType::DualSquare);
             assert_eq!(square, r["type"] == "square", "{ctx}");
         }
         EventData::BolusWizard(w) => {
             assert_eq!(u64::from(w.bg), r["bg"].as_u64().unwrap(), "{ctx}");
-            assert_eq!(
-                u64::from(w.carbs_g),
-                r["carb_input"].as_u64().unwrap(),
-                "{ctx}"
-            );
+            assert_eq!(u64::from(w.carbs_g), r["carb_input"].as_u64().unwrap(), "{ctx}");
             assert!(close(w.carb_ratio_g_per_u, f(&r["carb_ratio"])), "{ctx}");
-            assert_eq!(
-                u64::from(w.sensitivity),
-                r["sensitivity"].as_u64().unwrap(),
-                "{ctx}"
-            );
-            assert_eq!(
-                u64::from(w.target_low),
-                r["bg_target_low"].as_u64().unwrap(),
-                "{ctx}"
-            );
-            assert_eq!(
-                u64::from(w.target_high),
-                r["bg_target_high"].as_u64().unwrap(),
-                "{ctx}"
-            );
+            assert_eq!(u64::from(w.sensitivity), r["sensitivity"].as_u64().unwrap(), "{ctx}");
+            assert_eq!(u64::from(w.target_low), r["bg_target_low"].as_u64().unwrap(), "{ctx}");
+            assert_eq!(u64::from(w.target_high), r["bg_target_high"].as_u64().unwrap(), "{ctx}");
             assert!(close(w.bolus_estimate_u, f(&r["bolus_estimate"])), "{ctx}");
             assert!(close(w.food_estimate_u, f(&r["food_estimate"])), "{ctx}");
-            assert!(
-                close(w.unabsorbed_insulin_u, f(&r["unabsorbed_insulin_total"])),
-                "{ctx}"
-            );
+            assert!(close(w.unabsorbed_insulin_u, f(&r["unabsorbed_insulin_total"])), "{ctx}");
             let tenths = (w.correction_estimate_u * 10.0).round() as i64;
-            assert!(
-                close(f(&r["correction_estimate"]), (tenths % 16) as f64 / 10.0),
-                "{ctx}"
-            );
+            assert!(close(f(&r["correction_estimate"]), (tenths % 16) as f64 / 10.0), "{ctx}");
         }
         EventData::BgReceived { bg_mg_dl, meter } => {
             assert_eq!(u64::from(*bg_mg_dl), r["amount"].as_u64().unwrap(), "{ctx}");
@@ -309,16 +245,9 @@ fn check_decocare(page: usize, r: &Value, e: &PumpEvent, attached: bool) {
         EventData::CalBgForPh { bg_mg_dl } => {
             assert_eq!(u64::from(*bg_mg_dl), r["amount"].as_u64().unwrap(), "{ctx}");
         }
-        EventData::SensorAlarm {
-            code,
-            glucose_mg_dl,
-        } => {
+        EventData::SensorAlarm { code, glucose_mg_dl } => {
             assert_eq!(u64::from(*code), r["alarm_type"].as_u64().unwrap(), "{ctx}");
-            assert_eq!(
-                glucose_mg_dl.map(u64::from),
-                r.get("amount").and_then(Value::as_u64),
-                "{ctx}"
-            );
+            assert_eq!(glucose_mg_dl.map(u64::from), r.get("amount").and_then(Value::as_u64), "{ctx}");
         }
         EventData::TempBasal { rate, .. } => match rate {
             TempBasalRate::Absolute(x) => {
@@ -332,16 +261,9 @@ fn check_decocare(page: usize, r: &Value, e: &PumpEvent, attached: bool) {
             TempBasalRate::Unknown(x) => panic!("{ctx}: rate type {x}"),
         },
         EventData::TempBasalDuration { duration_min } => {
-            assert_eq!(
-                u64::from(*duration_min),
-                r["duration (min)"].as_u64().unwrap(),
-                "{ctx}"
-            );
+            assert_eq!(u64::from(*duration_min), r["duration (min)"].as_u64().unwrap(), "{ctx}");
         }
-        EventData::Prime {
-            amount_u,
-            programmed_u,
-        } => {
+        EventData::Prime { amount_u, programmed_u } => {
             assert!(close(*amount_u, f(&r["amount"])), "{ctx}");
             assert!(close(*programmed_u, f(&r["fixed"])), "{ctx}");
             assert_eq!(r["type"] == "manual", *programmed_u == 0.0, "{ctx}");
@@ -359,20 +281,13 @@ fn decocare_daily_total_matches_carelink() {
         return;
     };
     let e = page.events.iter().find(|e| e.op == 0x07).unwrap();
-    assert_eq!(
-        e.data,
-        EventData::ResultDailyTotal {
-            date: NaiveDate::from_ymd_opt(2015, 4, 28),
-            total_u: 57.35
-        }
-    );
+    assert_eq!(e.data, EventData::ResultDailyTotal { date: NaiveDate::from_ymd_opt(2015, 4, 28), total_u: 57.35 });
     assert_eq!(ts(e), "2015-04-29T00:00:00");
 }
 
 /// `(time, mg/dL)` of the 522's CGM readings in the CareLink export, and the export's end.
 fn carelink_cgm() -> Option<(BTreeMap<NaiveDateTime, u16>, NaiveDateTime)> {
-    let csv =
-        import_util::read("carelink-csv/decocare-578398-mm522/CareLink-Export-1430357806982.csv")?;
+    let csv = import_util::read("carelink-csv/decocare-578398-mm522/CareLink-Export-1430357806982.csv")?;
     let text = String::from_utf8_lossy(&csv);
     let mut m = BTreeMap::new();
     for line in text.lines() {
@@ -401,8 +316,7 @@ fn decocare_cgm_page_matches_decocare_and_carelink() {
     let Some(p) = page("decocare-578398-mm522/ReadGlucoseHistory-page-6.data") else {
         return;
     };
-    let Some(exp) = expected("decocare-578398-mm522/ReadGlucoseHistory-page-6.EXPECTED.json")
-    else {
+    let Some(exp) = expected("decocare-578398-mm522/ReadGlucoseHistory-page-6.EXPECTED.json") else {
         return;
     };
     let exp = exp.as_array().unwrap();
@@ -426,21 +340,13 @@ fn decocare_cgm_page_matches_decocare_and_carelink() {
     // decocare drops the 4 oldest readings (older than the first record it anchors on).
     assert_eq!(ours[..4], [250, 260, 266, 318]);
     assert_eq!(ours[4..], theirs[..]);
-    assert_eq!(
-        exp.iter()
-            .filter(|r| r["name"] == "GlucoseSensorData" && r["sgv"] == 0)
-            .count(),
-        18
-    );
+    assert_eq!(exp.iter().filter(|r| r["name"] == "GlucoseSensorData" && r["sgv"] == 0).count(), 18);
     assert_eq!(exp.iter().filter(|r| r["name"] == "DataEnd").count(), 10);
 
     // Records with their own time, in order.
-    for (op, name) in [
-        (0x0f, "SensorCalFactor"),
-        (0x0e, "CalBGForGH"),
-        (0x08, "SensorTimestamp"),
-        (0x10, "10-Something"),
-    ] {
+    for (op, name) in
+        [(0x0f, "SensorCalFactor"), (0x0e, "CalBGForGH"), (0x08, "SensorTimestamp"), (0x10, "10-Something")]
+    {
         let ours: Vec<_> = g.events.iter().filter(|e| e.op == op).collect();
         let theirs: Vec<_> = exp.iter().filter(|r| r["name"] == name).collect();
         assert_eq!(ours.len(), theirs.len(), "{name}");
@@ -478,19 +384,11 @@ fn decocare_cgm_page_matches_decocare_and_carelink() {
     assert_eq!(after.len(), 6);
     // decocare's readings written after the page's sensor timestamp (the last record it
     // anchors on): there both ways of dating agree.
-    let stamp = exp
-        .iter()
-        .position(|r| r["name"] == "SensorTimestamp")
-        .unwrap();
+    let stamp = exp.iter().position(|r| r["name"] == "SensorTimestamp").unwrap();
     let decocare_after: Vec<_> = exp[stamp..]
         .iter()
         .filter(|r| r["name"] == "GlucoseSensorData")
-        .map(|r| {
-            (
-                t(r["date"].as_str().unwrap()),
-                r["sgv"].as_u64().unwrap() as u16,
-            )
-        })
+        .map(|r| (t(r["date"].as_str().unwrap()), r["sgv"].as_u64().unwrap() as u16))
         .collect();
     assert_eq!(after, decocare_after);
 }
@@ -539,9 +437,7 @@ fn decocare_records_match_the_carelink_importer() {
     let cgm = glucose_records(&decode_glucose_page(&p).unwrap().events, m);
     assert!(cgm.skipped.is_empty());
 
-    let Some(csv) =
-        import_util::read("carelink-csv/decocare-578398-mm522/CareLink-Export-1430357806982.csv")
-    else {
+    let Some(csv) = import_util::read("carelink-csv/decocare-578398-mm522/CareLink-Export-1430357806982.csv") else {
         return;
     };
     let mut carelink = Vec::new();
@@ -620,27 +516,13 @@ fn decocare_records_match_the_carelink_importer() {
             extended_duration_min: Some(240),
         }
     );
-    assert_eq!(
-        at("2015-04-29T17:40:56", "bg"),
-        RecordKind::Bg {
-            value_mg_dl: 216,
-            source: BgSource::LinkedMeter
-        }
-    );
+    assert_eq!(at("2015-04-29T17:40:56", "bg"), RecordKind::Bg { value_mg_dl: 216, source: BgSource::LinkedMeter });
     assert_eq!(
         at("2015-04-28T00:00:00", "daily_total"),
-        RecordKind::DailyTotal {
-            date: "2015-04-28".into(),
-            units: 57.35
-        }
+        RecordKind::DailyTotal { date: "2015-04-28".into(), units: 57.35 }
     );
-    let RecordKind::BolusWizard(w) = at("2015-04-29T17:41:08", "bolus_wizard") else {
-        panic!()
-    };
-    assert_eq!(
-        (w.bg_mg_dl, w.correction_estimate_u, w.active_insulin_u),
-        (Some(216), Some(2.4), Some(2.8))
-    );
+    let RecordKind::BolusWizard(w) = at("2015-04-29T17:41:08", "bolus_wizard") else { panic!() };
+    assert_eq!((w.bg_mg_dl, w.correction_estimate_u, w.active_insulin_u), (Some(216), Some(2.4), Some(2.8)));
     // Every record serialises to the contract shape; unknown records keep op and bytes.
     for r in conv.records.iter().chain(&cgm.records) {
         let v = serde_json::to_value(r).unwrap();
@@ -664,11 +546,7 @@ fn minimed_rf_pages_match_the_spec() {
         let p = page(&format!("minimed_rf/{name}.hex")).unwrap();
         let h = decode_history_page(&p, model(m)).unwrap();
         assert_eq!(h.stop, None, "{name}");
-        assert_eq!(
-            h.events.len() as u64,
-            x["event_count"].as_u64().unwrap(),
-            "{name}"
-        );
+        assert_eq!(h.events.len() as u64, x["event_count"].as_u64().unwrap(), "{name}");
         for ev in x["events"].as_array().unwrap() {
             let e = &h.events[ev["index"].as_u64().unwrap() as usize];
             check_expected(&format!("{name}#{}", ev["index"]), ev, e);
@@ -706,8 +584,7 @@ fn check_expected(ctx: &str, x: &Value, e: &PumpEvent) {
         match (k.as_str(), &e.data) {
             ("index" | "type" | "note" | "to_s", _) => {}
             ("opcode", _) => {
-                let op =
-                    u8::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+                let op = u8::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
                 // MinimedKit's testMeterBGx15 reads the 515's meter BG (opcode 0x39) as
                 // `BGReceived`; the transcription names BGReceived's usual opcode 0x3f.
                 if !(ctx.starts_with("testMeterBGx15") && op == 0x3f) {
@@ -721,18 +598,10 @@ fn check_expected(ctx: &str, x: &Value, e: &PumpEvent) {
                 assert_eq!(date.map(|d| d.to_string()).as_deref(), v.as_str(), "{ctx}")
             }
             ("valid_date_month", EventData::DailyTotalDetail { date }) => {
-                assert_eq!(
-                    date.map(|d| u64::from(chrono::Datelike::month(&d))),
-                    v.as_u64(),
-                    "{ctx}"
-                )
+                assert_eq!(date.map(|d| u64::from(chrono::Datelike::month(&d))), v.as_u64(), "{ctx}")
             }
             ("valid_date_day", EventData::DailyTotalDetail { date }) => {
-                assert_eq!(
-                    date.map(|d| u64::from(chrono::Datelike::day(&d))),
-                    v.as_u64(),
-                    "{ctx}"
-                )
+                assert_eq!(date.map(|d| u64::from(chrono::Datelike::day(&d))), v.as_u64(), "{ctx}")
             }
             ("amount", EventData::Bolus(b)) => assert!(close(b.delivered_u, num()), "{ctx}"),
             ("programmed" | "programmed_amount", EventData::Bolus(b)) => {
@@ -760,11 +629,7 @@ fn check_expected(ctx: &str, x: &Value, e: &PumpEvent) {
                 assert_eq!(doses.len(), want.len(), "{ctx}");
                 for (d, w) in doses.iter().zip(want) {
                     assert!(close(d.amount_u, f(&w["amount"])), "{ctx}");
-                    assert_eq!(
-                        u64::from(d.age_min),
-                        w["age_minutes"].as_u64().unwrap(),
-                        "{ctx}"
-                    );
+                    assert_eq!(u64::from(d.age_min), w["age_minutes"].as_u64().unwrap(), "{ctx}");
                 }
             }
             (k, EventData::BolusWizard(w)) => {
@@ -784,31 +649,14 @@ fn check_expected(ctx: &str, x: &Value, e: &PumpEvent) {
                 assert!(close(got, num()), "{ctx}: {k} {got} vs {v}");
             }
             ("offset_ms", EventData::BasalProfileStart { offset_min, .. }) => {
-                assert_eq!(
-                    u64::from(*offset_min) * 60_000,
-                    v.as_u64().unwrap(),
-                    "{ctx}"
-                )
+                assert_eq!(u64::from(*offset_min) * 60_000, v.as_u64().unwrap(), "{ctx}")
             }
-            (
-                "schedule_entry",
-                EventData::BasalProfileStart {
-                    rate_u_h,
-                    offset_min,
-                    index,
-                    ..
-                },
-            ) => {
-                assert_eq!(
-                    u64::from(*offset_min) * 60,
-                    v["time_offset_seconds"].as_u64().unwrap(),
-                    "{ctx}"
-                );
+            ("schedule_entry", EventData::BasalProfileStart { rate_u_h, offset_min, index, .. }) => {
+                assert_eq!(u64::from(*offset_min) * 60, v["time_offset_seconds"].as_u64().unwrap(), "{ctx}");
                 assert!(close(*rate_u_h, f(&v["rate"])), "{ctx}");
                 assert_eq!(u64::from(*index), v["index"].as_u64().unwrap(), "{ctx}");
             }
-            ("amount", EventData::CalBgForPh { bg_mg_dl })
-            | ("amount", EventData::BgReceived { bg_mg_dl, .. }) => {
+            ("amount", EventData::CalBgForPh { bg_mg_dl }) | ("amount", EventData::BgReceived { bg_mg_dl, .. }) => {
                 assert_eq!(u64::from(*bg_mg_dl), v.as_u64().unwrap(), "{ctx}")
             }
             ("meter", EventData::BgReceived { meter, .. }) => {
@@ -821,20 +669,10 @@ fn check_expected(ctx: &str, x: &Value, e: &PumpEvent) {
                 assert!(close(*programmed_u, num()), "{ctx}")
             }
             ("prime_type", EventData::Prime { programmed_u, .. }) => {
-                let s = if *programmed_u == 0.0 {
-                    "manual"
-                } else {
-                    "fixed"
-                };
+                let s = if *programmed_u == 0.0 { "manual" } else { "fixed" };
                 assert_eq!(s, v.as_str().unwrap(), "{ctx}");
             }
-            (
-                "rate",
-                EventData::TempBasal {
-                    rate: TempBasalRate::Absolute(r),
-                    ..
-                },
-            ) => {
+            ("rate", EventData::TempBasal { rate: TempBasalRate::Absolute(r), .. }) => {
                 assert!(close(*r, num()), "{ctx}")
             }
             ("rate_type", EventData::TempBasal { rate, .. }) => {
@@ -855,11 +693,7 @@ fn check_expected(ctx: &str, x: &Value, e: &PumpEvent) {
                 assert!(close(*carbs, num()), "{ctx}")
             }
             ("carb_units", EventData::MealMarker { exchanges, .. }) => {
-                assert_eq!(
-                    if *exchanges { "exchanges" } else { "grams" },
-                    v.as_str().unwrap(),
-                    "{ctx}"
-                )
+                assert_eq!(if *exchanges { "exchanges" } else { "grams" }, v.as_str().unwrap(), "{ctx}")
             }
             ("alarm_type", EventData::PumpAlarm { code }) => {
                 let name = match code {
@@ -887,31 +721,14 @@ fn minimedkit_history_pages_match_the_tests() {
     for (test, spec) in exp["tests"].as_object().unwrap() {
         let m = model(spec["pump_model"].as_str().unwrap());
         let x = &spec["expect"];
-        let files: Vec<&str> = spec["files"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f.as_str().unwrap())
-            .collect();
-        let pages: Vec<Vec<u8>> = files
-            .iter()
-            .map(|f| page(&format!("rileylink-minimedkit/{f}")).unwrap())
-            .collect();
+        let files: Vec<&str> = spec["files"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+        let pages: Vec<Vec<u8>> = files.iter().map(|f| page(&format!("rileylink-minimedkit/{f}")).unwrap()).collect();
         if x.get("crc_ok") == Some(&Value::Bool(false)) {
-            assert!(
-                matches!(
-                    decode_history_page(&pages[0], m),
-                    Err(PageError::BadCrc { .. })
-                ),
-                "{test}"
-            );
+            assert!(matches!(decode_history_page(&pages[0], m), Err(PageError::BadCrc { .. })), "{test}");
             checked += 1;
             continue;
         }
-        let decoded: Vec<HistoryPage> = pages
-            .iter()
-            .map(|p| decode_history_page(p, m).unwrap())
-            .collect();
+        let decoded: Vec<HistoryPage> = pages.iter().map(|p| decode_history_page(p, m).unwrap()).collect();
         for (f, h) in files.iter().zip(&decoded) {
             assert_eq!(h.stop, None, "{test} {f}");
         }
@@ -922,12 +739,7 @@ fn minimedkit_history_pages_match_the_tests() {
         if let Some(n) = x.get("event_count_greater_than") {
             assert!(h.events.len() as u64 > n.as_u64().unwrap(), "{test}");
         }
-        for ev in x
-            .get("events")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for ev in x.get("events").and_then(Value::as_array).into_iter().flatten() {
             let e = &h.events[ev["index"].as_u64().unwrap() as usize];
             check_expected(&format!("{test}#{}", ev["index"]), ev, e);
         }
@@ -940,10 +752,7 @@ fn minimedkit_history_pages_match_the_tests() {
                 let since = t("2020-11-19T18:00:00");
                 let (events, end) = history::timeline(&decoded, m, Some(since));
                 assert_eq!(events.len() as u64, after["count"].as_u64().unwrap());
-                assert!(
-                    matches!(end, TimelineEnd::ClockReset { page: 0, .. }),
-                    "{end:?}"
-                );
+                assert!(matches!(end, TimelineEnd::ClockReset { page: 0, .. }), "{end:?}");
                 assert!(events.iter().all(|e| e.time > since));
             }
             _ => {}
@@ -959,15 +768,9 @@ fn check_time_shift(pages: &[HistoryPage], m: PumpModel) {
     let (events, end) = history::timeline(pages, m, None);
     assert_eq!(end, TimelineEnd::Exhausted);
     assert!(events.len() > 1000);
-    assert!(
-        events.windows(2).all(|w| w[0].time <= w[1].time),
-        "not in order on one clock"
-    );
+    assert!(events.windows(2).all(|w| w[0].time <= w[1].time), "not in order on one clock");
     let raw: Vec<_> = events.iter().map(|e| e.event.timestamp.unwrap()).collect();
-    assert!(
-        raw.windows(2).any(|w| w[0] > w[1]),
-        "the raw clock should jump"
-    );
+    assert!(raw.windows(2).any(|w| w[0] > w[1]), "the raw clock should jump");
     let changes = pages[7].events.iter().filter(|e| e.op == 0x17).count();
     assert_eq!(changes, 2);
 }
@@ -984,28 +787,11 @@ fn minimedkit_glucose_pages_and_records() {
     let g = decode_glucose_page(&good).unwrap();
     assert_eq!(g.stop, None);
     assert!(!g.needs_timestamp);
-    assert!(
-        g.events
-            .iter()
-            .filter(|e| matches!(e.data, GlucoseData::SensorGlucose { .. }))
-            .count()
-            > 600
-    );
-    assert!(
-        g.events
-            .iter()
-            .filter(|e| e.is_relative())
-            .all(|e| e.timestamp.is_some())
-    );
+    assert!(g.events.iter().filter(|e| matches!(e.data, GlucoseData::SensorGlucose { .. })).count() > 600);
+    assert!(g.events.iter().filter(|e| e.is_relative()).all(|e| e.timestamp.is_some()));
     let bad = page("rileylink-minimedkit-glucose/testGlucosePageInvalidCRC.hex").unwrap();
-    assert!(matches!(
-        decode_glucose_page(&bad),
-        Err(PageError::BadCrc { .. })
-    ));
-    assert_eq!(
-        exp["pages"]["testGlucosePageInvalidCRC.hex"]["crc_ok"],
-        false
-    );
+    assert!(matches!(decode_glucose_page(&bad), Err(PageError::BadCrc { .. })));
+    assert_eq!(exp["pages"]["testGlucosePageInvalidCRC.hex"]["crc_ok"], false);
 
     for s in exp["synthetic_pages"].as_array().unwrap() {
         let h = s["records_hex"].as_str().unwrap();
@@ -1018,10 +804,7 @@ fn minimedkit_glucose_pages_and_records() {
         if let Some(first) = x.get("first_event") {
             assert_eq!(first["type"], "Unknown");
             assert_eq!(g.events[0].data, GlucoseData::Unknown);
-            assert_eq!(
-                format!("{:02x}", g.events[0].op),
-                first["op"].as_str().unwrap()
-            );
+            assert_eq!(format!("{:02x}", g.events[0].op), first["op"].as_str().unwrap());
         }
         if let Some(n) = x.get("needs_timestamp") {
             assert_eq!(g.needs_timestamp, n.as_bool().unwrap(), "{}", s["test"]);
@@ -1030,8 +813,7 @@ fn minimedkit_glucose_pages_and_records() {
 
     for r in exp["records"].as_array().unwrap() {
         let ctx = r["test"].as_str().unwrap();
-        let e = glucose::decode_record(&unhex(r["hex"].as_str().unwrap()))
-            .unwrap_or_else(|| panic!("{ctx}"));
+        let e = glucose::decode_record(&unhex(r["hex"].as_str().unwrap())).unwrap_or_else(|| panic!("{ctx}"));
         let name = glucose::name(e.op);
         assert_eq!(name, r["type"].as_str().unwrap(), "{ctx}");
         for (k, v) in r.as_object().unwrap() {
@@ -1119,14 +901,8 @@ fn minimedkit_glucose_pages_and_records() {
                     assert_eq!(format!("0x{:02x}", e.op), v.as_str().unwrap(), "{ctx}")
                 }
                 ("length", _) => assert_eq!(e.raw.len() as u64, v.as_u64().unwrap(), "{ctx}"),
-                ("year", _) => assert_eq!(
-                    e.timestamp.map(|t| i64::from(chrono::Datelike::year(&t))),
-                    v.as_i64()
-                ),
-                ("month", _) => assert_eq!(
-                    e.timestamp.map(|t| u64::from(chrono::Datelike::month(&t))),
-                    v.as_u64()
-                ),
+                ("year", _) => assert_eq!(e.timestamp.map(|t| i64::from(chrono::Datelike::year(&t))), v.as_i64()),
+                ("month", _) => assert_eq!(e.timestamp.map(|t| u64::from(chrono::Datelike::month(&t))), v.as_u64()),
                 ("was_remotely_triggered", EventData::Resume { remote }) => {
                     assert_eq!(*remote, v.as_bool().unwrap())
                 }
@@ -1155,17 +931,11 @@ fn glucose_records_map_readings_and_status() {
     // Page order (oldest first): sensor timestamp 2016-10-19 20:51 last_rf, reading 0x53,
     // "below 40" (0x06), "above 400" (0x07 ff), weak signal (0x02), a sensor-start packet
     // (0x04 02). After a `last_rf` timestamp the relative records follow 5 minutes apart.
-    let data = [
-        0x10, 0x13, 0xb3, 0x94, 0x08, 0x53, 0x06, 0xff, 0x07, 0x02, 0x02, 0x04,
-    ];
+    let data = [0x10, 0x13, 0xb3, 0x94, 0x08, 0x53, 0x06, 0xff, 0x07, 0x02, 0x02, 0x04];
     let g = glucose::decode_glucose(&data);
     assert_eq!(g.stop, None);
     let conv = glucose_records(&g.events, model("754"));
-    let got: Vec<String> = conv
-        .records
-        .iter()
-        .map(|r| serde_json::to_string(r).unwrap())
-        .collect();
+    let got: Vec<String> = conv.records.iter().map(|r| serde_json::to_string(r).unwrap()).collect();
     assert_eq!(
         got,
         [

@@ -18,9 +18,7 @@ pub struct SimStick {
 }
 
 fn local(ms: f64) -> Result<NaiveDateTime, JsValue> {
-    DateTime::from_timestamp_millis(ms as i64)
-        .map(|t| t.naive_utc())
-        .ok_or_else(|| JsValue::from_str("bad time"))
+    DateTime::from_timestamp_millis(ms as i64).map(|t| t.naive_utc()).ok_or_else(|| JsValue::from_str("bad time"))
 }
 
 #[wasm_bindgen]

@@ -17,10 +17,7 @@
 //! state stays for `verify` to report.
 
 use crate::entity::{audit_head, audit_log};
-use sea_orm::{
-    ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryOrder, QuerySelect,
-    Set, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryOrder, QuerySelect, Set, TransactionTrait};
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -69,7 +66,8 @@ impl AuditKey {
     fn verifies(&self, h: &audit_head::Model) -> bool {
         use hmac::Mac;
         let Ok(tag) = hex::decode(&h.mac) else { return false };
-        !h.mac.is_empty() && self.keys.iter().any(|k| Self::mac(k, h.count, h.last_seq, &h.last_hash).verify_slice(&tag).is_ok())
+        !h.mac.is_empty()
+            && self.keys.iter().any(|k| Self::mac(k, h.count, h.last_seq, &h.last_hash).verify_slice(&tag).is_ok())
     }
 }
 
@@ -115,7 +113,11 @@ pub async fn append(db: &sea_orm::DatabaseConnection, key: &AuditKey, e: Entry<'
 /// Appends several entries in one transaction (one lock, one round of
 /// inserts, one head update); returns the last entry's sequence number (0
 /// for none).
-pub async fn append_many(db: &sea_orm::DatabaseConnection, key: &AuditKey, entries: &[Entry<'_>]) -> Result<i64, DbErr> {
+pub async fn append_many(
+    db: &sea_orm::DatabaseConnection,
+    key: &AuditKey,
+    entries: &[Entry<'_>],
+) -> Result<i64, DbErr> {
     if entries.is_empty() {
         return Ok(0);
     }
@@ -130,11 +132,7 @@ pub async fn append_many(db: &sea_orm::DatabaseConnection, key: &AuditKey, entri
         // queue's worker) commits in between.
         txn.execute_unprepared("UPDATE audit_log SET seq = seq WHERE 0 = 1").await?;
     }
-    let last = audit_log::Entity::find()
-        .order_by_desc(audit_log::Column::Seq)
-        .limit(1)
-        .one(&txn)
-        .await?;
+    let last = audit_log::Entity::find().order_by_desc(audit_log::Column::Seq).limit(1).one(&txn).await?;
     let (mut seq, mut prev) = match last {
         Some(l) => (l.seq, l.hash),
         None => (0, GENESIS.to_string()),
@@ -171,7 +169,9 @@ pub async fn append_many(db: &sea_orm::DatabaseConnection, key: &AuditKey, entri
             head.mac = Set(key.seal(count, seq, &prev));
             sea_orm::ActiveModelTrait::update(head, &txn).await?;
         }
-        Some(_) => tracing::error!("the audit log's sealed head does not verify; left as found for `diabase audit verify`"),
+        Some(_) => {
+            tracing::error!("the audit log's sealed head does not verify; left as found for `diabase audit verify`")
+        }
         None => tracing::error!("the audit log's sealed head is missing; `diabase audit verify` reports it"),
     }
     txn.commit().await?;
@@ -223,10 +223,15 @@ pub async fn seal_new_head(db: &sea_orm::DatabaseConnection, key: &AuditKey) -> 
 /// The result of walking the chain.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
-    Intact { entries: u64 },
+    Intact {
+        entries: u64,
+    },
     /// The first entry whose hash or link does not hold (a removed entry shows
     /// as a gap in `seq` at the entry after it).
-    Broken { seq: i64, reason: String },
+    Broken {
+        seq: i64,
+        reason: String,
+    },
 }
 
 /// Walks the whole chain in order, then checks it ends where the sealed
@@ -283,21 +288,35 @@ pub async fn verify<C: ConnectionTrait>(db: &C, key: &AuditKey) -> Result<Verdic
     let Some(head) = audit_head::Entity::find_by_id(HEAD_ID).one(db).await? else {
         return Ok(Verdict::Broken {
             seq: last_seq + 1,
-            reason: format!("the log ends at entry {last_seq} and its sealed head is missing: entries may have been removed"),
+            reason: format!(
+                "the log ends at entry {last_seq} and its sealed head is missing: entries may have been removed"
+            ),
         });
     };
     if !key.verifies(&head) {
-        let why = if head.mac == UNSEALED { "was never sealed" } else { "does not verify under the key (forged, or another key)" };
+        let why = if head.mac == UNSEALED {
+            "was never sealed"
+        } else {
+            "does not verify under the key (forged, or another key)"
+        };
         return Ok(Verdict::Broken {
             seq: last_seq + 1,
-            reason: format!("the log ends at entry {last_seq} but its sealed head {why}: entries may have been removed"),
+            reason: format!(
+                "the log ends at entry {last_seq} but its sealed head {why}: entries may have been removed"
+            ),
         });
     }
     if head.count != count as i64 || head.last_seq != last_seq || head.last_hash != prev {
         let reason = if head.count > count as i64 {
-            format!("the log ends at entry {last_seq} but its sealed head says {} entries: entries were removed", head.count)
+            format!(
+                "the log ends at entry {last_seq} but its sealed head says {} entries: entries were removed",
+                head.count
+            )
         } else {
-            format!("the log ends at entry {last_seq} but its sealed head says {} entries ending at entry {}: the log does not end where it was sealed", head.count, head.last_seq)
+            format!(
+                "the log ends at entry {last_seq} but its sealed head says {} entries ending at entry {}: the log does not end where it was sealed",
+                head.count, head.last_seq
+            )
         };
         return Ok(Verdict::Broken { seq: last_seq.min(head.last_seq) + 1, reason });
     }

@@ -85,7 +85,8 @@ impl FieldCipher {
                     Ok(()) => Ok(key),
                     // Another process made it first: use theirs.
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        let text = std::fs::read_to_string(path).map_err(|source| CryptoError::KeyFile { path: p.clone(), source })?;
+                        let text = std::fs::read_to_string(path)
+                            .map_err(|source| CryptoError::KeyFile { path: p.clone(), source })?;
                         parse_key(&text).ok_or(CryptoError::KeyFormat { path: p })
                     }
                     Err(source) => Err(CryptoError::KeyFile { path: p, source }),
@@ -130,7 +131,8 @@ impl FieldCipher {
             return Ok(stored.to_string());
         };
         let (id, b64) = rest.split_once(':').ok_or(CryptoError::Tampered)?;
-        let (key, _) = self.keys.iter().find(|(_, i)| i == id).ok_or_else(|| CryptoError::UnknownKey(id.to_string()))?;
+        let (key, _) =
+            self.keys.iter().find(|(_, i)| i == id).ok_or_else(|| CryptoError::UnknownKey(id.to_string()))?;
         let blob = base64::engine::general_purpose::STANDARD_NO_PAD.decode(b64).map_err(|_| CryptoError::Tampered)?;
         if blob.len() < 24 + 16 {
             return Err(CryptoError::Tampered);

@@ -40,17 +40,13 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, StoreError> {
         let path = path.split('?').next().unwrap_or(path);
         if let Some(parent) = std::path::Path::new(path).parent() {
             if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent).map_err(|source| StoreError::Folder {
-                    path: parent.display().to_string(),
-                    source,
-                })?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|source| StoreError::Folder { path: parent.display().to_string(), source })?;
             }
         }
     }
     let mut opts = ConnectOptions::new(url.to_string());
-    opts.sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(30));
+    opts.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(30));
     if is_sqlite {
         // One in-memory database per connection otherwise.
         opts.max_connections(if memory { 1 } else { 8 }).min_connections(1);
@@ -95,10 +91,8 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), StoreError> {
 /// `key` (see `audit`). Every process that holds the key migrates this way.
 pub async fn migrate_sealed(db: &DatabaseConnection, key: &audit::AuditKey) -> Result<(), StoreError> {
     use migration::MigratorTrait;
-    let creates_head = migration::Migrator::get_pending_migrations(db)
-        .await?
-        .iter()
-        .any(|m| m.name() == "m0012_audit_head");
+    let creates_head =
+        migration::Migrator::get_pending_migrations(db).await?.iter().any(|m| m.name() == "m0012_audit_head");
     migration::Migrator::up(db, None).await?;
     if creates_head {
         audit::seal_new_head(db, key).await?;

@@ -132,30 +132,37 @@ pub fn prepare(backend: DbBackend, batch: &Batch<'_>, records: &[Record]) -> Res
                 num.clear();
                 push_decimal(&mut num, u64::from(*value_mg_dl));
                 let dedup = dedup_key(&mut scratch, &[dev.as_bytes(), b"cgm", device_time.as_bytes(), &num]);
-                g_rows.push(("cgm", GlucoseRow {
-                    time_ms,
-                    device_time,
-                    value_mg_dl: i32::from(*value_mg_dl),
-                    bg_source: None,
-                    trend: trend.map(|t| enum_str(&t)),
-                    out_of_range: out_of_range.map(|o| enum_str(&o)),
-                    dedup,
-                }));
+                g_rows.push((
+                    "cgm",
+                    GlucoseRow {
+                        time_ms,
+                        device_time,
+                        value_mg_dl: i32::from(*value_mg_dl),
+                        bg_source: None,
+                        trend: trend.map(|t| enum_str(&t)),
+                        out_of_range: out_of_range.map(|o| enum_str(&o)),
+                        dedup,
+                    },
+                ));
             }
             RecordKind::Bg { value_mg_dl, source } => {
                 let src = enum_str(source);
                 num.clear();
                 push_decimal(&mut num, u64::from(*value_mg_dl));
-                let dedup = dedup_key(&mut scratch, &[dev.as_bytes(), b"bg", device_time.as_bytes(), &num, src.as_bytes()]);
-                g_rows.push(("bg", GlucoseRow {
-                    time_ms,
-                    device_time,
-                    value_mg_dl: i32::from(*value_mg_dl),
-                    bg_source: Some(src),
-                    trend: None,
-                    out_of_range: None,
-                    dedup,
-                }));
+                let dedup =
+                    dedup_key(&mut scratch, &[dev.as_bytes(), b"bg", device_time.as_bytes(), &num, src.as_bytes()]);
+                g_rows.push((
+                    "bg",
+                    GlucoseRow {
+                        time_ms,
+                        device_time,
+                        value_mg_dl: i32::from(*value_mg_dl),
+                        bg_source: Some(src),
+                        trend: None,
+                        out_of_range: None,
+                        dedup,
+                    },
+                ));
             }
             kind => {
                 let mut stored = r.clone();
@@ -163,9 +170,15 @@ pub fn prepare(backend: DbBackend, batch: &Batch<'_>, records: &[Record]) -> Res
                 let json = serde_json::to_string(&stored).map_err(|e| DbErr::Custom(e.to_string()))?;
                 let type_name = kind.type_name();
                 let keyed = key_json(&stored, batch.rank).map_err(|e| DbErr::Custom(e.to_string()))?;
-                let dedup = dedup_key(&mut scratch, &[dev.as_bytes(), type_name.as_bytes(), keyed.as_deref().unwrap_or(&json).as_bytes()]);
+                let dedup = dedup_key(
+                    &mut scratch,
+                    &[dev.as_bytes(), type_name.as_bytes(), keyed.as_deref().unwrap_or(&json).as_bytes()],
+                );
                 let (amount, duration_min) = hot_values(kind);
-                e_rows.push((type_name, EventRow { time_ms, device_time, amount, duration_min, record_json: json, dedup }));
+                e_rows.push((
+                    type_name,
+                    EventRow { time_ms, device_time, amount, duration_min, record_json: json, dedup },
+                ));
             }
         }
     }
@@ -299,7 +312,11 @@ fn values_statement<const N: usize>(
 
 /// The statement inserting one chunk of glucose rows of one kind (their
 /// strings are moved out).
-fn glucose_statement(backend: DbBackend, batch: &Batch<'_>, chunk: &mut [(&'static str, GlucoseRow)]) -> (String, Params) {
+fn glucose_statement(
+    backend: DbBackend,
+    batch: &Batch<'_>,
+    chunk: &mut [(&'static str, GlucoseRow)],
+) -> (String, Params) {
     let kind = chunk[0].0;
     let rows = chunk
         .iter_mut()
@@ -517,7 +534,10 @@ mod tests {
         let wizard = |carbs: Option<f64>| {
             Record::new(
                 "2015-04-29T11:44:40".parse().unwrap(),
-                RecordKind::BolusWizard(Box::new(therapy::record::BolusWizard { carbs_g: carbs, ..Default::default() })),
+                RecordKind::BolusWizard(Box::new(therapy::record::BolusWizard {
+                    carbs_g: carbs,
+                    ..Default::default()
+                })),
             )
         };
         insert_records(&db, &batch, &[wizard(None)]).await.unwrap();

@@ -42,7 +42,14 @@ async fn drop_db(db: DatabaseConnection, name: Option<String>) {
 }
 
 fn entry(i: usize) -> Entry<'static> {
-    Entry { at_ms: 1_700_000_000_000 + i as i64, actor_user_id: Some("u1"), patient_id: None, action: "test", detail: "d", ip: None }
+    Entry {
+        at_ms: 1_700_000_000_000 + i as i64,
+        actor_user_id: Some("u1"),
+        patient_id: None,
+        action: "test",
+        detail: "d",
+        ip: None,
+    }
 }
 
 async fn fill(db: &DatabaseConnection, key: &AuditKey, n: usize) {
@@ -78,7 +85,10 @@ async fn scenario(pg: bool) {
     let v = audit::verify(&db, &key).await.unwrap();
     let (seq, reason) = broken(&v);
     assert_eq!(seq, 28, "{reason}");
-    assert!(reason.contains("ends at entry 27") && reason.contains("says 30 entries") && reason.contains("removed"), "{reason}");
+    assert!(
+        reason.contains("ends at entry 27") && reason.contains("says 30 entries") && reason.contains("removed"),
+        "{reason}"
+    );
     // A later append does not heal it.
     audit::append(&db, &key, entry(99)).await.unwrap();
     let v = audit::verify(&db, &key).await.unwrap();
@@ -140,7 +150,10 @@ async fn rotation(pg: bool) {
     assert_eq!(audit::verify(&db, &ring.audit_key()).await.unwrap(), Verdict::Intact { entries: 7 });
     audit::reseal_head(&db, &ring.audit_key()).await.unwrap();
     // The new key alone now verifies it.
-    assert_eq!(audit::verify(&db, &FieldCipher::new(new_key).audit_key()).await.unwrap(), Verdict::Intact { entries: 7 });
+    assert_eq!(
+        audit::verify(&db, &FieldCipher::new(new_key).audit_key()).await.unwrap(),
+        Verdict::Intact { entries: 7 }
+    );
     drop_db(db, name).await;
 }
 

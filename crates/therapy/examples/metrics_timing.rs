@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, NaiveDate};
 use std::time::Instant;
-use therapy::metrics::{glucose_report, Reading, ReportInput};
+use therapy::metrics::{Reading, ReportInput, glucose_report};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);

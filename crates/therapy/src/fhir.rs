@@ -15,7 +15,7 @@
 use crate::metrics::GlucoseReport;
 use crate::record::{BgSource, OutOfRange};
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::io::{self, Write};
 
 pub const LOINC: &str = "http://loinc.org";
@@ -117,7 +117,8 @@ impl<'p, W: Write> BundleWriter<'p, W> {
         patient: &'p PatientInfo<'p>,
         devices: &[DeviceInfo<'_>],
     ) -> io::Result<Self> {
-        let head = json!({"resourceType": "Bundle", "id": bundle_uuid, "type": "collection", "timestamp": utc(timestamp)});
+        let head =
+            json!({"resourceType": "Bundle", "id": bundle_uuid, "type": "collection", "timestamp": utc(timestamp)});
         let head = serde_json::to_string(&head)?;
         // `{...}` without its closing brace, then the entries.
         out.write_all(head[..head.len() - 1].as_bytes())?;
@@ -212,7 +213,8 @@ impl<'p, W: Write> BundleWriter<'p, W> {
         if g.readings == 0 {
             return Ok(());
         }
-        let period = json!({"start": s.from.format("%Y-%m-%d").to_string(), "end": s.to.format("%Y-%m-%d").to_string()});
+        let period =
+            json!({"start": s.from.format("%Y-%m-%d").to_string(), "end": s.to.format("%Y-%m-%d").to_string()});
         let [summary_id, mean_id, ranges_id, gmi_id, cv_id, wear_id, active_id] = s.uuids;
         let base = |id: &str, profile: &str, code: Value| {
             json!({
@@ -231,9 +233,14 @@ impl<'p, W: Write> BundleWriter<'p, W> {
             let mut o = base(
                 mean_id,
                 "cgm-summary-mean-glucose-mass-per-volume",
-                json!([coding(LOINC, "97507-8", "Average glucose [Mass/volume] in Interstitial fluid during Reporting Period")]),
+                json!([coding(
+                    LOINC,
+                    "97507-8",
+                    "Average glucose [Mass/volume] in Interstitial fluid during Reporting Period"
+                )]),
             );
-            o["valueQuantity"] = json!({"value": (mean * 10.0).round() / 10.0, "unit": "mg/dL", "system": UCUM, "code": "mg/dL"});
+            o["valueQuantity"] =
+                json!({"value": (mean * 10.0).round() / 10.0, "unit": "mg/dL", "system": UCUM, "code": "mg/dL"});
             members.push((mean_id.to_string(), o));
         }
         if let (Some(vl), Some(l), Some(r), Some(h), Some(vh)) =
@@ -244,24 +251,31 @@ impl<'p, W: Write> BundleWriter<'p, W> {
                 "cgm-summary-times-in-ranges",
                 json!([coding(LOINC, "106793-3", "Continuous glucose monitoring time in ranges panel")]),
             );
-            let part = |code: &str, display: &str, v: f64| {
-                json!({"code": {"coding": [coding(LOINC, code, display)]}, "valueQuantity": percent(v)})
-            };
+            let part = |code: &str, display: &str, v: f64| json!({"code": {"coding": [coding(LOINC, code, display)]}, "valueQuantity": percent(v)});
             o["component"] = json!([
-                part("104642-4", "Time below range, very low in Reporting Period Interstitial fluid by calculation", vl),
+                part(
+                    "104642-4",
+                    "Time below range, very low in Reporting Period Interstitial fluid by calculation",
+                    vl
+                ),
                 part("104641-6", "Time below range, low in Reporting Period Interstitial fluid by calculation", l),
-                part("97510-2", "Glucose measurements in range out of Total glucose measurements during reporting period", r),
+                part(
+                    "97510-2",
+                    "Glucose measurements in range out of Total glucose measurements during reporting period",
+                    r
+                ),
                 part("104640-8", "Time above range, high in Reporting Period Interstitial fluid by calculation", h),
-                part("104639-0", "Time above range, very high in Reporting Period Interstitial fluid by calculation", vh),
+                part(
+                    "104639-0",
+                    "Time above range, very high in Reporting Period Interstitial fluid by calculation",
+                    vh
+                ),
             ]);
             members.push((ranges_id.to_string(), o));
         }
         if let Some(gmi) = g.gmi_percent {
-            let mut o = base(
-                gmi_id,
-                "cgm-summary-gmi",
-                json!([coding(LOINC, "97506-0", "Glucose management indicator")]),
-            );
+            let mut o =
+                base(gmi_id, "cgm-summary-gmi", json!([coding(LOINC, "97506-0", "Glucose management indicator")]));
             o["valueQuantity"] = percent(gmi);
             members.push((gmi_id.to_string(), o));
         }
@@ -317,12 +331,21 @@ impl<'p, W: Write> BundleWriter<'p, W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{glucose_report, Reading as MReading, ReportInput};
+    use crate::metrics::{Reading as MReading, ReportInput, glucose_report};
     use chrono::TimeZone;
 
     fn bundle(readings: &[Reading<'_>], summary: Option<&Summary<'_>>) -> Value {
-        let p = PatientInfo { uuid: "00000000-0000-4000-8000-000000000001", name: "Ana Żółć", email: Some("ana@example.org") };
-        let d = [DeviceInfo { uuid: "00000000-0000-4000-8000-000000000002", manufacturer: "Medtronic", model: "MiniMed 640G", serial: "NG1234567H" }];
+        let p = PatientInfo {
+            uuid: "00000000-0000-4000-8000-000000000001",
+            name: "Ana Żółć",
+            email: Some("ana@example.org"),
+        };
+        let d = [DeviceInfo {
+            uuid: "00000000-0000-4000-8000-000000000002",
+            manufacturer: "Medtronic",
+            model: "MiniMed 640G",
+            serial: "NG1234567H",
+        }];
         let t = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
         let mut w = BundleWriter::new(Vec::new(), "00000000-0000-4000-8000-0000000000ff", t, &p, &d).unwrap();
         for r in readings {
@@ -353,9 +376,30 @@ mod tests {
     fn readings_carry_loinc_units_and_comparators() {
         let t = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
         let rs = [
-            Reading { uuid: "a", time: t, value_mg_dl: 123, kind: ReadingKind::Cgm, out_of_range: None, device_uuid: Some("dev") },
-            Reading { uuid: "b", time: t, value_mg_dl: 40, kind: ReadingKind::Cgm, out_of_range: Some(OutOfRange::Below), device_uuid: None },
-            Reading { uuid: "c", time: t, value_mg_dl: 98, kind: ReadingKind::Bg(BgSource::Calibration), out_of_range: None, device_uuid: None },
+            Reading {
+                uuid: "a",
+                time: t,
+                value_mg_dl: 123,
+                kind: ReadingKind::Cgm,
+                out_of_range: None,
+                device_uuid: Some("dev"),
+            },
+            Reading {
+                uuid: "b",
+                time: t,
+                value_mg_dl: 40,
+                kind: ReadingKind::Cgm,
+                out_of_range: Some(OutOfRange::Below),
+                device_uuid: None,
+            },
+            Reading {
+                uuid: "c",
+                time: t,
+                value_mg_dl: 98,
+                kind: ReadingKind::Bg(BgSource::Calibration),
+                out_of_range: None,
+                device_uuid: None,
+            },
         ];
         let b = bundle(&rs, None);
         let e = b["entry"].as_array().unwrap();
@@ -379,7 +423,10 @@ mod tests {
         let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         // 288 readings: 1/4 at 50, 1/4 at 65, 1/4 at 150, 1/4 at 300 mg/dL.
         let cgm: Vec<MReading> = (0..288)
-            .map(|i| MReading { time: start + chrono::Duration::minutes(5 * i), value_mg_dl: [50, 65, 150, 300][(i % 4) as usize] })
+            .map(|i| MReading {
+                time: start + chrono::Duration::minutes(5 * i),
+                value_mg_dl: [50, 65, 150, 300][(i % 4) as usize],
+            })
             .collect();
         let report = glucose_report(&ReportInput::new(&cgm, zone, from, to));
         let s = Summary { from, to, report: &report, days_of_wear: 1, uuids: ["s", "m", "r", "g", "v", "w", "x"] };
@@ -394,7 +441,12 @@ mod tests {
         let find = |id: &str| e.iter().find(|x| x["resource"]["id"] == id).unwrap()["resource"].clone();
         assert_eq!(find("m")["valueQuantity"]["value"], 141.3);
         let ranges = find("r");
-        let pcts: Vec<f64> = ranges["component"].as_array().unwrap().iter().map(|c| c["valueQuantity"]["value"].as_f64().unwrap()).collect();
+        let pcts: Vec<f64> = ranges["component"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["valueQuantity"]["value"].as_f64().unwrap())
+            .collect();
         assert_eq!(pcts, vec![25.0, 25.0, 25.0, 0.0, 25.0]);
         assert_eq!(find("w")["valueQuantity"]["value"], 1);
         assert_eq!(find("x")["valueQuantity"]["value"], 100.0);
@@ -405,7 +457,8 @@ mod tests {
         let zone = chrono_tz::UTC;
         let d = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
         let report = glucose_report(&ReportInput::new(&[], zone, d, d));
-        let s = Summary { from: d, to: d, report: &report, days_of_wear: 0, uuids: ["s", "m", "r", "g", "v", "w", "x"] };
+        let s =
+            Summary { from: d, to: d, report: &report, days_of_wear: 0, uuids: ["s", "m", "r", "g", "v", "w", "x"] };
         assert_eq!(bundle(&[], Some(&s))["entry"].as_array().unwrap().len(), 2);
     }
 }

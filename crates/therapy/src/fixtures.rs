@@ -10,11 +10,8 @@ use std::path::PathBuf;
 pub fn fixtures_dir() -> Option<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     // crates/therapy -> project root -> ../shared/fixtures
-    let candidates = [
-        root.join("../../../shared/fixtures"),
-        root.join("../../shared/fixtures"),
-        root.join("../shared/fixtures"),
-    ];
+    let candidates =
+        [root.join("../../../shared/fixtures"), root.join("../../shared/fixtures"), root.join("../shared/fixtures")];
     if let Ok(dir) = std::env::var("DIABASE_FIXTURES") {
         let p = PathBuf::from(dir);
         if p.is_dir() {

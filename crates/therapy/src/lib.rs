@@ -5,13 +5,13 @@
 //! `wasm32-unknown-unknown` alike.
 
 pub mod fhir;
+#[doc(hidden)]
+pub mod fixtures;
 pub mod metrics;
 pub mod record;
 pub mod report_data;
 pub mod time;
 pub mod units;
-#[doc(hidden)]
-pub mod fixtures;
 
 pub use record::{BgSource, BolusSubtype, PrimeKind, Record, RecordKind, Trend};
 pub use time::DeviceTime;

@@ -276,13 +276,9 @@ impl RecordKind {
     /// form bolus records had before they carried parts. Other kinds are returned unchanged.
     pub fn without_bolus_parts(&self) -> RecordKind {
         match self {
-            RecordKind::Bolus {
-                subtype,
-                programmed_u,
-                delivered_u,
-                duration_min,
-                ..
-            } => RecordKind::bolus(*subtype, *programmed_u, *delivered_u, *duration_min),
+            RecordKind::Bolus { subtype, programmed_u, delivered_u, duration_min, .. } => {
+                RecordKind::bolus(*subtype, *programmed_u, *delivered_u, *duration_min)
+            }
             other => other.clone(),
         }
     }
@@ -364,10 +360,7 @@ mod tests {
         );
         let back: Record = serde_json::from_value(v).unwrap();
         assert_eq!(back, r);
-        assert_eq!(
-            r.kind.without_bolus_parts(),
-            RecordKind::bolus(BolusSubtype::Dual, Some(6.0), Some(5.0), Some(80))
-        );
+        assert_eq!(r.kind.without_bolus_parts(), RecordKind::bolus(BolusSubtype::Dual, Some(6.0), Some(5.0), Some(80)));
     }
 
     #[test]
@@ -384,9 +377,6 @@ mod tests {
     #[test]
     fn suspend_has_only_type_and_time() {
         let r = Record::new("2020-01-01T00:00:00".parse().unwrap(), RecordKind::Suspend);
-        assert_eq!(
-            serde_json::to_value(&r).unwrap(),
-            json!({"type": "suspend", "device_time": "2020-01-01T00:00:00"})
-        );
+        assert_eq!(serde_json::to_value(&r).unwrap(), json!({"type": "suspend", "device_time": "2020-01-01T00:00:00"}));
     }
 }

@@ -55,7 +55,14 @@ mod display_tests {
 
     #[test]
     fn display_matches_the_format_string() {
-        for s in ["2024-03-31T02:30:00", "0001-01-01T00:00:00", "9999-12-31T23:59:59", "2015-01-01T00:05:09", "0000-06-30T19:48:07", "1970-10-01T10:10:10"] {
+        for s in [
+            "2024-03-31T02:30:00",
+            "0001-01-01T00:00:00",
+            "9999-12-31T23:59:59",
+            "2015-01-01T00:05:09",
+            "0000-06-30T19:48:07",
+            "1970-10-01T10:10:10",
+        ] {
             let t: DeviceTime = s.parse().unwrap();
             assert_eq!(t.to_string(), s);
             assert_eq!(t.to_string(), t.0.format(DEVICE_TIME_FORMAT).to_string());
@@ -81,9 +88,7 @@ pub struct BadDeviceTime(pub String);
 impl FromStr for DeviceTime {
     type Err = BadDeviceTime;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        NaiveDateTime::parse_from_str(s, DEVICE_TIME_FORMAT)
-            .map(DeviceTime)
-            .map_err(|_| BadDeviceTime(s.to_string()))
+        NaiveDateTime::parse_from_str(s, DEVICE_TIME_FORMAT).map(DeviceTime).map_err(|_| BadDeviceTime(s.to_string()))
     }
 }
 
@@ -173,16 +178,15 @@ mod tests {
     fn readings_across_dst_transitions_keep_their_spacing() {
         // (zone, day, readings from midnight to the end of the transition hour)
         for (zone, day, n) in [
-            ("Europe/Berlin", "2024-03-31", 36),     // gap 02:00-02:59
-            ("Europe/Berlin", "2024-10-27", 36),     // fold 02:00-02:59
-            ("America/New_York", "2024-03-10", 36),  // gap 02:00-02:59
-            ("America/New_York", "2024-11-03", 24),  // fold 01:00-01:59
+            ("Europe/Berlin", "2024-03-31", 36),    // gap 02:00-02:59
+            ("Europe/Berlin", "2024-10-27", 36),    // fold 02:00-02:59
+            ("America/New_York", "2024-03-10", 36), // gap 02:00-02:59
+            ("America/New_York", "2024-11-03", 24), // fold 01:00-01:59
         ] {
             let z: Tz = zone.parse().unwrap();
             let midnight: DeviceTime = format!("{day}T00:00:00").parse().unwrap();
-            let times: Vec<DateTime<Utc>> = (0..n)
-                .map(|i| to_utc(DeviceTime(midnight.0 + chrono::Duration::minutes(5 * i)), z, 0))
-                .collect();
+            let times: Vec<DateTime<Utc>> =
+                (0..n).map(|i| to_utc(DeviceTime(midnight.0 + chrono::Duration::minutes(5 * i)), z, 0)).collect();
             for w in times.windows(2) {
                 assert_eq!((w[1] - w[0]).num_minutes(), 5, "{zone} {day}: {} then {}", w[0], w[1]);
             }

@@ -172,8 +172,7 @@ fn load_iglu(path: &Path) -> BTreeMap<String, Vec<Reading>> {
     let mut out: BTreeMap<String, Vec<Reading>> = BTreeMap::new();
     for rec in rdr.records() {
         let rec = rec.expect("csv record");
-        let reading =
-            Reading { time: naive_as_utc(&rec[2], "%Y-%m-%d %H:%M:%S"), value_mg_dl: mg_dl(&rec[3]) };
+        let reading = Reading { time: naive_as_utc(&rec[2], "%Y-%m-%d %H:%M:%S"), value_mg_dl: mg_dl(&rec[3]) };
         out.entry(rec[1].to_string()).or_default().push(reading);
     }
     out
@@ -209,8 +208,7 @@ fn load_clarity(path: &Path) -> (Vec<Reading>, Vec<Reading>) {
 /// every timestamp parses as `MM-DD-YYYY`.
 fn load_libre(path: &Path) -> Vec<Reading> {
     let text = std::fs::read_to_string(path).expect("libre csv");
-    let body =
-        text.trim_start_matches('\u{feff}').split_once('\n').map(|(_, rest)| rest).expect("title line");
+    let body = text.trim_start_matches('\u{feff}').split_once('\n').map(|(_, rest)| rest).expect("title line");
     let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(body.as_bytes());
     let header = rdr.headers().expect("header").clone();
     let col = |prefix: &str| {
@@ -224,11 +222,7 @@ fn load_libre(path: &Path) -> Vec<Reading> {
         .map(|r| (r[ti].to_string(), r[gi].to_string()))
         .collect();
     let us = "%m-%d-%Y %H:%M";
-    let fmt = if raw.iter().all(|(t, _)| NaiveDateTime::parse_from_str(t, us).is_ok()) {
-        us
-    } else {
-        "%d-%m-%Y %H:%M"
-    };
+    let fmt = if raw.iter().all(|(t, _)| NaiveDateTime::parse_from_str(t, us).is_ok()) { us } else { "%d-%m-%Y %H:%M" };
     raw.iter().map(|(t, g)| Reading { time: naive_as_utc(t, fmt), value_mg_dl: mg_dl(g) }).collect()
 }
 
@@ -295,18 +289,14 @@ fn iglu_subjects_match_r_iglu_and_peers() {
     let r_iglu = read_json(&dir.join("EXPECTED.iglu-R.json"));
     let peers = read_json(&dir.join("PEER_METRICS.json"));
     assert_eq!(subjects.len(), 3);
-    assert_eq!(
-        subjects.values().map(Vec::len).sum::<usize>(),
-        num(&peers["data_summary"], "n_readings") as usize
-    );
+    assert_eq!(subjects.values().map(Vec::len).sum::<usize>(), num(&peers["data_summary"], "n_readings") as usize);
 
     // R iglu's metric calls with default arguments.
     let r_metric = |method: &str, id: &str, key: &str| -> f64 {
         let m = r_iglu["metrics"]
             .as_array()
             .and_then(|ms| {
-                ms.iter()
-                    .find(|m| m["method"] == method && m["kwargs"].as_object().is_some_and(|k| k.is_empty()))
+                ms.iter().find(|m| m["method"] == method && m["kwargs"].as_object().is_some_and(|k| k.is_empty()))
             })
             .unwrap_or_else(|| panic!("no default call of {method}"));
         num(row(&m["rows"], id), key)
@@ -334,21 +324,13 @@ fn iglu_subjects_match_r_iglu_and_peers() {
             r.low_percent,
             r_metric("below_percent", id, "below_70") - r_metric("below_percent", id, "below_54"),
         );
-        assert_close(
-            &what("in range vs R"),
-            r.in_range_percent,
-            r_metric("in_range_percent", id, "in_range_70_180"),
-        );
+        assert_close(&what("in range vs R"), r.in_range_percent, r_metric("in_range_percent", id, "in_range_70_180"));
         assert_close(
             &what("high vs R"),
             r.high_percent,
             r_metric("above_percent", id, "above_180") - r_metric("above_percent", id, "above_250"),
         );
-        assert_close(
-            &what("very high vs R"),
-            r.very_high_percent,
-            r_metric("above_percent", id, "above_250"),
-        );
+        assert_close(&what("very high vs R"), r.very_high_percent, r_metric("above_percent", id, "above_250"));
         assert_close(&what("GRI vs R"), r.gri, r_metric("gri", id, "GRI"));
         let whole = report_over_data(readings, 1440);
         assert_close(&what("median vs R"), Some(whole.agp[0].p50), r_metric("median_glu", id, "median"));
@@ -363,9 +345,7 @@ fn iglu_subjects_match_r_iglu_and_peers() {
             .expect("episodes");
         let lv2 = m["rows"]
             .as_array()
-            .and_then(|rows| {
-                rows.iter().find(|x| x["id"] == id.as_str() && x["type"] == "hypo" && x["level"] == "lv2")
-            })
+            .and_then(|rows| rows.iter().find(|x| x["id"] == id.as_str() && x["type"] == "hypo" && x["level"] == "lv2"))
             .expect("lv2 row");
         assert_eq!(r.hypo_episode_count as f64, num(lv2, "total_episodes"), "{id}");
 
@@ -430,9 +410,8 @@ fn carelink_guardian_connect_matches_peers() {
     let r = report_over_data(&readings, 15);
     assert_eq!(
         r.days,
-        (NaiveDate::from_ymd_opt(2021, 7, 25).expect("date")
-            - NaiveDate::from_ymd_opt(2021, 4, 30).expect("date"))
-        .num_days() as u32
+        (NaiveDate::from_ymd_opt(2021, 7, 25).expect("date") - NaiveDate::from_ymd_opt(2021, 4, 30).expect("date"))
+            .num_days() as u32
             + 1
     );
 }

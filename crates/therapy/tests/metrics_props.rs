@@ -49,9 +49,11 @@ fn build(zone: Tz, from: NaiveDate, raw: &[(i64, u16)]) -> Vec<Reading> {
     let base = window_utc(zone, from, from).map(|(s, _)| s).unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
     raw.iter()
         .map(|&(off, v)| {
-            let time = Duration::try_seconds(off)
-                .and_then(|d| base.checked_add_signed(d))
-                .unwrap_or(if off < 0 { DateTime::<Utc>::MIN_UTC } else { DateTime::<Utc>::MAX_UTC });
+            let time = Duration::try_seconds(off).and_then(|d| base.checked_add_signed(d)).unwrap_or(if off < 0 {
+                DateTime::<Utc>::MIN_UTC
+            } else {
+                DateTime::<Utc>::MAX_UTC
+            });
             Reading { time, value_mg_dl: v }
         })
         .collect()
@@ -77,11 +79,10 @@ fn check_coherent(r: &GlucoseReport, total: usize) -> Result<(), TestCaseError> 
         return Ok(());
     }
     prop_assert!(fields.iter().all(|f| f.is_some_and(f64::is_finite)));
-    let sum: f64 =
-        [r.very_low_percent, r.low_percent, r.in_range_percent, r.high_percent, r.very_high_percent]
-            .iter()
-            .map(|p| p.unwrap_or(0.0))
-            .sum();
+    let sum: f64 = [r.very_low_percent, r.low_percent, r.in_range_percent, r.high_percent, r.very_high_percent]
+        .iter()
+        .map(|p| p.unwrap_or(0.0))
+        .sum();
     prop_assert!((sum - 100.0).abs() < 1e-6, "ranges sum to {}", sum);
     let active = r.cgm_active_percent.unwrap_or(-1.0);
     prop_assert!((0.0..=100.0).contains(&active));
@@ -97,14 +98,10 @@ fn check_coherent(r: &GlucoseReport, total: usize) -> Result<(), TestCaseError> 
     let mean = r.mean_mg_dl.unwrap_or(f64::NAN);
     let lo = r.agp.iter().map(|b| b.p5).fold(f64::INFINITY, f64::min);
     let hi = r.agp.iter().map(|b| b.p95).fold(f64::NEG_INFINITY, f64::max);
-    prop_assert!(
-        lo <= hi && (0.0..=65535.0).contains(&lo) && hi <= 65535.0 && (0.0..=65535.0).contains(&mean)
-    );
+    prop_assert!(lo <= hi && (0.0..=65535.0).contains(&lo) && hi <= 65535.0 && (0.0..=65535.0).contains(&mean));
     // Episodes: in order, at least 15 minutes, minimum below 54.
     prop_assert_eq!(r.hypo_episode_count, r.hypo_episodes.len());
-    prop_assert!(
-        r.hypo_episodes.iter().all(|e| e.end - e.start >= Duration::minutes(15) && e.min_mg_dl < 54)
-    );
+    prop_assert!(r.hypo_episodes.iter().all(|e| e.end - e.start >= Duration::minutes(15) && e.min_mg_dl < 54));
     prop_assert!(r.hypo_episodes.windows(2).all(|w| w[0].end <= w[1].start));
     Ok(())
 }

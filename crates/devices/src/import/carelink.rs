@@ -92,11 +92,7 @@ impl<R: Read> Parser<R> {
     pub(crate) fn new(src: R, sniff: &str) -> Result<Self, ImportError> {
         let delim = sniff_delimiter(sniff);
         let has_header = sniff.lines().take(256).any(|l| {
-            let first = l
-                .trim_start_matches('\u{feff}')
-                .split([',', ';'])
-                .next()
-                .unwrap_or("");
+            let first = l.trim_start_matches('\u{feff}').split([',', ';']).next().unwrap_or("");
             first.trim().trim_matches('"').eq_ignore_ascii_case("index")
         });
         if !has_header {
@@ -106,11 +102,7 @@ impl<R: Read> Parser<R> {
             });
         }
         let rdr = super::source::csv_reader(src, delim);
-        Ok(Parser {
-            rdr,
-            rec: ByteRecord::new(),
-            st: State::default(),
-        })
+        Ok(Parser { rdr, rec: ByteRecord::new(), st: State::default() })
     }
 
     pub(crate) fn next(&mut self) -> Option<Item> {
@@ -133,11 +125,7 @@ impl<R: Read> Parser<R> {
                 Err(e) => {
                     let line = e.position().map_or(self.st.last_line + 1, |p| p.line());
                     let fatal = matches!(e.kind(), csv::ErrorKind::Io(_));
-                    self.st.out.push_back(Item::Rejected(Rejected::new(
-                        line,
-                        None,
-                        format!("unreadable CSV: {e}"),
-                    )));
+                    self.st.out.push_back(Item::Rejected(Rejected::new(line, None, format!("unreadable CSV: {e}"))));
                     if fatal {
                         self.st.eof = true;
                         self.st.flush_all();
@@ -244,42 +232,30 @@ impl Cols {
                 _ if l.starts_with("temp basal duration") => c.temp_duration = Some(i),
                 _ if l.starts_with("bolus volume selected") => c.bolus_selected = Some(i),
                 _ if l.starts_with("bolus volume delivered") => c.bolus_delivered = Some(i),
-                _ if l.starts_with("programmed bolus duration")
-                    || l.starts_with("bolus duration") =>
-                {
+                _ if l.starts_with("programmed bolus duration") || l.starts_with("bolus duration") => {
                     c.bolus_duration = Some(i)
                 }
                 _ if l.starts_with("prime volume delivered") => c.prime_volume = Some(i),
                 _ if l.starts_with("bwz estimate") => c.bwz_estimate = Some(i),
-                _ if l.starts_with("bwz target high bg") => {
-                    (c.bwz_target_high, c.bwz_target_mmol) = (Some(i), mmol)
-                }
-                _ if l.starts_with("bwz target low bg") => {
-                    (c.bwz_target_low, c.bwz_target_mmol) = (Some(i), mmol)
-                }
+                _ if l.starts_with("bwz target high bg") => (c.bwz_target_high, c.bwz_target_mmol) = (Some(i), mmol),
+                _ if l.starts_with("bwz target low bg") => (c.bwz_target_low, c.bwz_target_mmol) = (Some(i), mmol),
                 // Carb ratios in exchanges (U/Ex) are not grams: not read.
                 _ if l.starts_with("bwz carb ratio") => {
                     if !l.contains("ex") {
                         c.bwz_carb_ratio = Some(i)
                     }
                 }
-                _ if l.starts_with("bwz insulin sensitivity") => {
-                    (c.bwz_isf, c.bwz_isf_mmol) = (Some(i), mmol)
-                }
+                _ if l.starts_with("bwz insulin sensitivity") => (c.bwz_isf, c.bwz_isf_mmol) = (Some(i), mmol),
                 _ if l.starts_with("bwz carb input") => {
                     if !l.contains("ex") {
                         c.bwz_carb_input = Some(i)
                     }
                 }
-                _ if l.starts_with("bwz bg input") => {
-                    (c.bwz_bg_input, c.bwz_bg_mmol) = (Some(i), mmol)
-                }
+                _ if l.starts_with("bwz bg input") => (c.bwz_bg_input, c.bwz_bg_mmol) = (Some(i), mmol),
                 _ if l.starts_with("bwz correction estimate") => c.bwz_correction = Some(i),
                 _ if l.starts_with("bwz food estimate") => c.bwz_food = Some(i),
                 _ if l.starts_with("bwz active insulin") => c.bwz_active = Some(i),
-                _ if l.starts_with("sensor calibration bg") => {
-                    (c.cal_bg, c.cal_mmol) = (Some(i), mmol)
-                }
+                _ if l.starts_with("sensor calibration bg") => (c.cal_bg, c.cal_mmol) = (Some(i), mmol),
                 _ if l.starts_with("sensor glucose") => (c.sg, c.sg_mmol) = (Some(i), mmol),
                 _ if l.starts_with("daily insulin total") => c.daily_total = Some(i),
                 _ => content = false,
@@ -310,11 +286,7 @@ fn raw_get<'a>(raw: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
         let part = trim(part);
         if part.len() > key.len() && part.starts_with(key) && part[key.len()] == b'=' {
             let v = trim(&part[key.len() + 1..]);
-            return if v.is_empty() || v == b"null" {
-                None
-            } else {
-                Some(v)
-            };
+            return if v.is_empty() || v == b"null" { None } else { Some(v) };
         }
     }
     None
@@ -348,13 +320,11 @@ struct State {
 
 impl State {
     fn emit(&mut self, t: NaiveDateTime, kind: RecordKind) {
-        self.out
-            .push_back(Item::Record(Record::new(DeviceTime(t), kind)));
+        self.out.push_back(Item::Record(Record::new(DeviceTime(t), kind)));
     }
 
     fn reject(&mut self, line: u64, field: &str, reason: String) {
-        self.out
-            .push_back(Item::Rejected(Rejected::new(line, Some(field), reason)));
+        self.out.push_back(Item::Rejected(Rejected::new(line, Some(field), reason)));
     }
 
     fn flush_all(&mut self) {
@@ -384,16 +354,9 @@ impl State {
 
     fn section(&mut self, rec: &ByteRecord) {
         self.flush_all();
-        let model = rec
-            .get(1)
-            .map(|f| text::owned(f, 80))
-            .filter(|s| !s.is_empty());
-        let serial = rec
-            .get(3)
-            .map(|f| text::owned(f, 80))
-            .filter(|s| !s.is_empty() && !s.starts_with('-'));
-        self.out
-            .push_back(Item::Device(DeviceInfo::new(MEDTRONIC, model, serial)));
+        let model = rec.get(1).map(|f| text::owned(f, 80)).filter(|s| !s.is_empty());
+        let serial = rec.get(3).map(|f| text::owned(f, 80)).filter(|s| !s.is_empty() && !s.starts_with('-'));
+        self.out.push_back(Item::Device(DeviceInfo::new(MEDTRONIC, model, serial)));
         self.announced = true;
         self.device_key = None;
         self.cols = None;
@@ -412,11 +375,7 @@ impl State {
             return;
         }
         if cols.raw_device.is_none() && !self.announced {
-            let d = self
-                .preamble
-                .first()
-                .cloned()
-                .unwrap_or_else(|| DeviceInfo::new(MEDTRONIC, None, None));
+            let d = self.preamble.first().cloned().unwrap_or_else(|| DeviceInfo::new(MEDTRONIC, None, None));
             self.out.push_back(Item::Device(d));
             self.announced = true;
         }
@@ -427,22 +386,13 @@ impl State {
         let f0 = text::text(trim(rec.get(0).unwrap_or(b""))).to_ascii_lowercase();
         // v1.0.1: `Pump:,Paradigm 522,#578398,` / `Meter:,…` / `Sensor:,In use," ",`
         if f0 == "pump:" || f0 == "meter:" || f0 == "sensor:" || f0 == "cgm:" {
-            let model = rec
-                .get(1)
-                .map(|f| text::owned(f, 80))
-                .filter(|s| !s.is_empty() && s != "In use");
+            let model = rec.get(1).map(|f| text::owned(f, 80)).filter(|s| !s.is_empty() && s != "In use");
             let serial = rec
                 .get(2)
-                .map(|f| {
-                    text::owned(f, 80)
-                        .trim_start_matches('#')
-                        .trim()
-                        .to_string()
-                })
+                .map(|f| text::owned(f, 80).trim_start_matches('#').trim().to_string())
                 .filter(|s| !s.is_empty());
             if model.is_some() && f0 != "meter:" {
-                self.preamble
-                    .push(DeviceInfo::new(MEDTRONIC, model, serial));
+                self.preamble.push(DeviceInfo::new(MEDTRONIC, model, serial));
             }
             return;
         }
@@ -454,9 +404,7 @@ impl State {
                 if !model.is_empty() {
                     match self.preamble.first_mut() {
                         Some(d) if d.model.is_none() => d.model = Some(model),
-                        _ => self
-                            .preamble
-                            .push(DeviceInfo::new(MEDTRONIC, Some(model), None)),
+                        _ => self.preamble.push(DeviceInfo::new(MEDTRONIC, Some(model), None)),
                     }
                 }
             } else if k == "serial number" {
@@ -464,9 +412,7 @@ impl State {
                 if !serial.is_empty() {
                     match self.preamble.last_mut() {
                         Some(d) if d.serial.is_none() => d.serial = Some(serial),
-                        _ => self
-                            .preamble
-                            .push(DeviceInfo::new(MEDTRONIC, None, Some(serial))),
+                        _ => self.preamble.push(DeviceInfo::new(MEDTRONIC, None, Some(serial))),
                     }
                 }
             }
@@ -475,10 +421,7 @@ impl State {
 
     fn row_time(&mut self, rec: &ByteRecord, cols: &Cols) -> Option<NaiveDateTime> {
         let order = self.order.unwrap_or(DateOrder::Mdy);
-        if let Some(t) = cols
-            .timestamp
-            .and_then(|i| text::datetime(field(rec, Some(i)), order))
-        {
+        if let Some(t) = cols.timestamp.and_then(|i| text::datetime(field(rec, Some(i)), order)) {
             return Some(t);
         }
         let d = field(rec, cols.date);
@@ -503,23 +446,11 @@ impl State {
 
     fn data_row_with(&mut self, rec: &ByteRecord, line: u64, cols: &Cols) {
         let Some(t) = self.row_time(rec, cols) else {
-            if cols
-                .content
-                .iter()
-                .any(|&i| !field(rec, Some(i)).is_empty())
-                || !field(rec, cols.raw_type).is_empty()
-            {
+            if cols.content.iter().any(|&i| !field(rec, Some(i)).is_empty()) || !field(rec, cols.raw_type).is_empty() {
                 let (name, v) = if cols.timestamp.is_some() {
                     ("Timestamp", text::show(field(rec, cols.timestamp)))
                 } else {
-                    (
-                        "Date",
-                        format!(
-                            "{} {}",
-                            text::show(field(rec, cols.date)),
-                            text::show(field(rec, cols.time))
-                        ),
-                    )
+                    ("Date", format!("{} {}", text::show(field(rec, cols.date)), text::show(field(rec, cols.time))))
                 };
                 self.reject(line, name, format!("{v} is not a date and time"));
             }
@@ -566,39 +497,23 @@ impl State {
     }
 
     /// Rows read by `Raw-Type`. `Ok(false)`: not a type we know, read the columns instead.
-    fn raw_row(
-        &mut self,
-        rec: &ByteRecord,
-        t: NaiveDateTime,
-        raw_type: &[u8],
-        cols: &Cols,
-    ) -> Result<bool, Reject> {
+    fn raw_row(&mut self, rec: &ByteRecord, t: NaiveDateTime, raw_type: &[u8], cols: &Cols) -> Result<bool, Reject> {
         let raw = field(rec, cols.raw_values);
         match raw_type {
             b"GlucoseSensorData" | b"GlucoseSensorDataHigh" | b"GlucoseSensorDataLow" => {
                 let v = field(rec, cols.sg);
                 let mg = if v.is_empty() {
-                    let a =
-                        raw_num(raw, b"AMOUNT").ok_or(("Raw-Values", "no AMOUNT".to_string()))?;
-                    text::glucose_value(a, false, &text::CGM_MG_DL)
-                        .map_err(|e| ("Raw-Values", e))?
+                    let a = raw_num(raw, b"AMOUNT").ok_or(("Raw-Values", "no AMOUNT".to_string()))?;
+                    text::glucose_value(a, false, &text::CGM_MG_DL).map_err(|e| ("Raw-Values", e))?
                 } else {
-                    text::glucose_in(v, cols.sg_mmol, &text::CGM_MG_DL)
-                        .map_err(|e| ("Sensor Glucose", e))?
+                    text::glucose_in(v, cols.sg_mmol, &text::CGM_MG_DL).map_err(|e| ("Sensor Glucose", e))?
                 };
                 let out_of_range = match raw_type {
                     b"GlucoseSensorDataHigh" => Some(OutOfRange::Above),
                     b"GlucoseSensorDataLow" => Some(OutOfRange::Below),
                     _ => None,
                 };
-                self.emit(
-                    t,
-                    RecordKind::Cgm {
-                        value_mg_dl: mg,
-                        trend: None,
-                        out_of_range,
-                    },
-                );
+                self.emit(t, RecordKind::Cgm { value_mg_dl: mg, trend: None, out_of_range });
             }
             b"BGReceived" | b"BGCapturedOnPump" | b"CalBGForPH" => {
                 let (col, mmol, name) = if raw_type == b"CalBGForPH" {
@@ -608,8 +523,7 @@ impl State {
                 };
                 let v = field(rec, col);
                 let mg = if v.is_empty() {
-                    let a =
-                        raw_num(raw, b"AMOUNT").ok_or(("Raw-Values", "no AMOUNT".to_string()))?;
+                    let a = raw_num(raw, b"AMOUNT").ok_or(("Raw-Values", "no AMOUNT".to_string()))?;
                     text::glucose_value(a, false, &text::BG_MG_DL).map_err(|e| ("Raw-Values", e))?
                 } else {
                     text::glucose_in(v, mmol, &text::BG_MG_DL).map_err(|e| (name, e))?
@@ -625,9 +539,7 @@ impl State {
                 self.bg(t, mg, source);
             }
             b"CalBGForGH" => {}
-            b"BolusNormal" | b"BolusSquare" => {
-                self.bolus_row(rec, t, cols, Some(raw_type == b"BolusSquare"))?
-            }
+            b"BolusNormal" | b"BolusSquare" => self.bolus_row(rec, t, cols, Some(raw_type == b"BolusSquare"))?,
             b"BolusWizardBolusEstimate" => self.wizard_row(rec, t, cols)?,
             b"BasalProfileStart" => {
                 let v = field(rec, cols.basal_rate);
@@ -641,14 +553,7 @@ impl State {
                 let offset_min = raw_num(raw, b"START_TIME")
                     .filter(|ms| (0.0..=86_400_000.0).contains(ms))
                     .map(|ms| (ms / 60_000.0).round() as u32);
-                self.emit(
-                    t,
-                    RecordKind::BasalProfileStart {
-                        rate_u_h: rate,
-                        profile,
-                        offset_min,
-                    },
-                );
+                self.emit(t, RecordKind::BasalProfileStart { rate_u_h: rate, profile, offset_min });
             }
             b"ChangeTempBasalPercent" => {
                 let p = match raw_num(raw, b"PERCENT_OF_RATE") {
@@ -656,16 +561,11 @@ impl State {
                     None => text::num(field(rec, cols.temp_amount))
                         .ok_or(("Raw-Values", "no PERCENT_OF_RATE".to_string()))?,
                 };
-                let p =
-                    text::within(p, &text::PERCENT, "%").map_err(|e| ("Temp Basal Amount", e))?;
+                let p = text::within(p, &text::PERCENT, "%").map_err(|e| ("Temp Basal Amount", e))?;
                 let dur = self.temp_duration(rec, cols, raw)?;
                 self.emit(
                     t,
-                    RecordKind::TempBasal {
-                        rate_u_h: None,
-                        percent: Some(p.round() as u32),
-                        duration_min: dur,
-                    },
+                    RecordKind::TempBasal { rate_u_h: None, percent: Some(p.round() as u32), duration_min: dur },
                 );
             }
             b"ChangeTempBasal" => self.temp_basal_row(rec, t, cols, raw)?,
@@ -673,16 +573,9 @@ impl State {
             b"ChangeSuspendEnable" => {
                 let kind = match raw_get(raw, b"ENABLE") {
                     Some(
-                        b"normal_pumping"
-                        | b"user_restart_basal"
-                        | b"auto_resume_complete"
-                        | b"auto_resume_reduced",
+                        b"normal_pumping" | b"user_restart_basal" | b"auto_resume_complete" | b"auto_resume_reduced",
                     ) => Some(RecordKind::Resume),
-                    Some(e)
-                        if e.ends_with(b"suspend")
-                            || e.starts_with(b"low_suspend")
-                            || e.starts_with(b"alarm") =>
-                    {
+                    Some(e) if e.ends_with(b"suspend") || e.starts_with(b"low_suspend") || e.starts_with(b"alarm") => {
                         Some(RecordKind::Suspend)
                     }
                     _ => suspend_kind(field(rec, cols.suspend)),
@@ -695,11 +588,8 @@ impl State {
             b"Rewind" => self.emit(t, RecordKind::Rewind),
             b"AlarmPump" | b"AlarmSensor" => {
                 let txt = text::owned(field(rec, cols.alarm), 200);
-                let code = text::alarm_code(&txt).or_else(|| {
-                    raw_num(raw, b"ALARM_TYPE")
-                        .or_else(|| raw_num(raw, b"RAW_TYPE"))
-                        .map(|c| c as u32)
-                });
+                let code = text::alarm_code(&txt)
+                    .or_else(|| raw_num(raw, b"ALARM_TYPE").or_else(|| raw_num(raw, b"RAW_TYPE")).map(|c| c as u32));
                 let description = strip_code(&txt);
                 self.emit(t, RecordKind::Alarm { code, description });
             }
@@ -708,97 +598,49 @@ impl State {
                     Some(a) => format!("Low reservoir ({a} U left)"),
                     None => "Low reservoir".to_string(),
                 };
-                self.emit(
-                    t,
-                    RecordKind::Alarm {
-                        code: None,
-                        description: Some(d),
-                    },
-                );
+                self.emit(t, RecordKind::Alarm { code: None, description: Some(d) });
             }
-            b"JournalEntryPumpLowBattery" => self.emit(
-                t,
-                RecordKind::Alarm {
-                    code: None,
-                    description: Some("Low battery".into()),
-                },
-            ),
+            b"JournalEntryPumpLowBattery" => {
+                self.emit(t, RecordKind::Alarm { code: None, description: Some("Low battery".into()) })
+            }
             b"ResultDailyTotal" => {
                 let v = field(rec, cols.daily_total);
                 // Raw AMOUNT has more digits than the column (43.325 vs 43.3).
                 let units = match raw_num(raw, b"AMOUNT") {
-                    Some(a) => {
-                        text::within(a, &text::DAILY_TOTAL_U, "U").map_err(|e| ("Raw-Values", e))?
-                    }
-                    None => text::number_in(v, &text::DAILY_TOTAL_U, "U")
-                        .map_err(|e| ("Daily Insulin Total", e))?,
+                    Some(a) => text::within(a, &text::DAILY_TOTAL_U, "U").map_err(|e| ("Raw-Values", e))?,
+                    None => text::number_in(v, &text::DAILY_TOTAL_U, "U").map_err(|e| ("Daily Insulin Total", e))?,
                 };
-                self.emit(
-                    t,
-                    RecordKind::DailyTotal {
-                        date: t.date().to_string(),
-                        units,
-                    },
-                );
+                self.emit(t, RecordKind::DailyTotal { date: t.date().to_string(), units });
             }
             // The pump's own clock change: `New Device Time` holds the new clock reading.
             // (`ChangeTimeGH` mirrors it in the glucose history with only the new time: skipped.)
             b"ChangeTime" => {
                 let v = field(rec, cols.new_device_time);
                 if !v.is_empty() {
-                    let to = text::datetime(v, self.order.unwrap_or(DateOrder::Mdy)).ok_or_else(
-                        || {
-                            (
-                                "New Device Time",
-                                format!("{} is not a date and time", text::show(v)),
-                            )
-                        },
-                    )?;
-                    self.emit(
-                        t,
-                        RecordKind::TimeChange {
-                            from: DeviceTime(t),
-                            to: DeviceTime(to),
-                        },
-                    );
+                    let to = text::datetime(v, self.order.unwrap_or(DateOrder::Mdy))
+                        .ok_or_else(|| ("New Device Time", format!("{} is not a date and time", text::show(v))))?;
+                    self.emit(t, RecordKind::TimeChange { from: DeviceTime(t), to: DeviceTime(to) });
                 }
             }
             b"ChangeTimeGH" => {}
             b"SensorPacket" => {
                 if raw_get(raw, b"PACKET_TYPE") == Some(b"init") {
-                    self.emit(
-                        t,
-                        RecordKind::SensorEvent {
-                            kind: "sensor_start".into(),
-                        },
-                    );
+                    self.emit(t, RecordKind::SensorEvent { kind: "sensor_start".into() });
                 }
             }
             b"SensorError" => {
-                let kind = if raw_get(raw, b"ERROR_TYPE") == Some(b"end") {
-                    "sensor_end"
-                } else {
-                    "sensor_error"
-                };
+                let kind = if raw_get(raw, b"ERROR_TYPE") == Some(b"end") { "sensor_end" } else { "sensor_error" };
                 self.emit(t, RecordKind::SensorEvent { kind: kind.into() });
             }
             b"SensorStatus" => {
                 let kind = match raw_get(raw, b"STATUS_TYPE") {
                     Some(b"lost") => "signal_lost".to_string(),
-                    Some(s) => format!(
-                        "status_{}",
-                        text::owned(s, 40).to_ascii_lowercase().replace(' ', "_")
-                    ),
+                    Some(s) => format!("status_{}", text::owned(s, 40).to_ascii_lowercase().replace(' ', "_")),
                     None => "status".to_string(),
                 };
                 self.emit(t, RecordKind::SensorEvent { kind });
             }
-            b"SensorWeakSignal" => self.emit(
-                t,
-                RecordKind::SensorEvent {
-                    kind: "weak_signal".into(),
-                },
-            ),
+            b"SensorWeakSignal" => self.emit(t, RecordKind::SensorEvent { kind: "weak_signal".into() }),
             b"UnabsorbedInsulin"
             | b"SensorCal"
             | b"SensorCalFactor"
@@ -825,26 +667,14 @@ impl State {
         let sg = field(rec, cols.sg);
         if !sg.is_empty() {
             let r = text::glucose_in(sg, cols.sg_mmol, &text::CGM_MG_DL)
-                .map(|mg| {
-                    self.emit(
-                        t,
-                        RecordKind::Cgm {
-                            value_mg_dl: mg,
-                            trend: None,
-                            out_of_range: None,
-                        },
-                    )
-                })
+                .map(|mg| self.emit(t, RecordKind::Cgm { value_mg_dl: mg, trend: None, out_of_range: None }))
                 .map_err(|e| ("Sensor Glucose", e));
             go(self, r);
         }
         let bg = field(rec, cols.bg);
         if !bg.is_empty() {
-            let source = if field(rec, cols.linked_meter).is_empty() {
-                BgSource::Manual
-            } else {
-                BgSource::LinkedMeter
-            };
+            let source =
+                if field(rec, cols.linked_meter).is_empty() { BgSource::Manual } else { BgSource::LinkedMeter };
             let r = text::glucose_in(bg, cols.bg_mmol, &text::BG_MG_DL)
                 .map(|mg| self.bg(t, mg, source))
                 .map_err(|e| ("BG Reading", e));
@@ -861,8 +691,7 @@ impl State {
             let r = self.bolus_row(rec, t, cols, None);
             go(self, r);
         }
-        if !field(rec, cols.bwz_estimate).is_empty() || !field(rec, cols.bwz_carb_input).is_empty()
-        {
+        if !field(rec, cols.bwz_estimate).is_empty() || !field(rec, cols.bwz_carb_input).is_empty() {
             let r = self.wizard_row(rec, t, cols);
             go(self, r);
         }
@@ -874,14 +703,7 @@ impl State {
         if !basal.is_empty() {
             let r = text::number_in(basal, &text::RATE_U_H, "U/h")
                 .map(|rate| {
-                    self.emit(
-                        t,
-                        RecordKind::BasalProfileStart {
-                            rate_u_h: rate,
-                            profile: None,
-                            offset_min: None,
-                        },
-                    )
+                    self.emit(t, RecordKind::BasalProfileStart { rate_u_h: rate, profile: None, offset_min: None })
                 })
                 .map_err(|e| ("Basal Rate", e));
             go(self, r);
@@ -894,11 +716,7 @@ impl State {
         if !sus.is_empty() {
             match suspend_kind(sus) {
                 Some(k) => self.emit(t, k),
-                None => self.reject(
-                    line,
-                    "Suspend",
-                    format!("unknown suspend state {}", text::show(sus)),
-                ),
+                None => self.reject(line, "Suspend", format!("unknown suspend state {}", text::show(sus))),
             }
         }
         if !field(rec, cols.rewind).is_empty() {
@@ -914,15 +732,7 @@ impl State {
         let total = field(rec, cols.daily_total);
         if !total.is_empty() {
             let r = text::number_in(total, &text::DAILY_TOTAL_U, "U")
-                .map(|units| {
-                    self.emit(
-                        t,
-                        RecordKind::DailyTotal {
-                            date: t.date().to_string(),
-                            units,
-                        },
-                    )
-                })
+                .map(|units| self.emit(t, RecordKind::DailyTotal { date: t.date().to_string(), units }))
                 .map_err(|e| ("Daily Insulin Total", e));
             go(self, r);
         }
@@ -934,18 +744,8 @@ impl State {
         let ndt = field(rec, cols.new_device_time);
         if !ndt.is_empty() {
             match text::datetime(ndt, self.order.unwrap_or(DateOrder::Mdy)) {
-                Some(to) => self.emit(
-                    t,
-                    RecordKind::TimeChange {
-                        from: DeviceTime(t),
-                        to: DeviceTime(to),
-                    },
-                ),
-                None => self.reject(
-                    line,
-                    "New Device Time",
-                    format!("{} is not a date and time", text::show(ndt)),
-                ),
+                Some(to) => self.emit(t, RecordKind::TimeChange { from: DeviceTime(t), to: DeviceTime(to) }),
+                None => self.reject(line, "New Device Time", format!("{} is not a date and time", text::show(ndt))),
             }
         }
     }
@@ -979,13 +779,7 @@ impl State {
                 self.recent_bg.pop_front();
             }
             self.recent_bg.push_back((t, mg));
-            self.out.push_back(Item::Record(Record::new(
-                DeviceTime(t),
-                RecordKind::Bg {
-                    value_mg_dl: mg,
-                    source,
-                },
-            )));
+            self.out.push_back(Item::Record(Record::new(DeviceTime(t), RecordKind::Bg { value_mg_dl: mg, source })));
         }
     }
 
@@ -1004,13 +798,7 @@ impl State {
             None if btype.contains("square") => true,
             None if btype.contains("normal") => false,
             None => {
-                return Err((
-                    "Bolus Type",
-                    format!(
-                        "unknown bolus type {}",
-                        text::show(field(rec, cols.bolus_type))
-                    ),
-                ));
+                return Err(("Bolus Type", format!("unknown bolus type {}", text::show(field(rec, cols.bolus_type)))));
             }
         };
         let dual = match raw_get(raw, b"IS_DUAL_COMPONENT") {
@@ -1018,27 +806,18 @@ impl State {
             Some(b"false") => false,
             _ => btype.contains("dual"),
         };
-        let amount =
-            |col: Option<usize>, key: &[u8], name: &'static str| -> Result<Option<f64>, Reject> {
-                let v = field(rec, col);
-                if v.is_empty() {
-                    match raw_num(raw, key) {
-                        Some(a) => text::within(a, &text::INSULIN_U, "U")
-                            .map(Some)
-                            .map_err(|e| ("Raw-Values", e)),
-                        None => Ok(None),
-                    }
-                } else {
-                    text::number_in(v, &text::INSULIN_U, "U")
-                        .map(Some)
-                        .map_err(|e| (name, e))
+        let amount = |col: Option<usize>, key: &[u8], name: &'static str| -> Result<Option<f64>, Reject> {
+            let v = field(rec, col);
+            if v.is_empty() {
+                match raw_num(raw, key) {
+                    Some(a) => text::within(a, &text::INSULIN_U, "U").map(Some).map_err(|e| ("Raw-Values", e)),
+                    None => Ok(None),
                 }
-            };
-        let programmed = amount(
-            cols.bolus_selected,
-            b"PROGRAMMED_AMOUNT",
-            "Bolus Volume Selected",
-        )?;
+            } else {
+                text::number_in(v, &text::INSULIN_U, "U").map(Some).map_err(|e| (name, e))
+            }
+        };
+        let programmed = amount(cols.bolus_selected, b"PROGRAMMED_AMOUNT", "Bolus Volume Selected")?;
         let delivered = amount(cols.bolus_delivered, b"AMOUNT", "Bolus Volume Delivered")?;
         let (upload, seq) = self.raw_ids(rec, cols);
         let ev = if is_square {
@@ -1046,37 +825,16 @@ impl State {
             let dur = if d.is_empty() {
                 raw_num(raw, b"DURATION").map(|ms| ms / 60_000.0)
             } else {
-                Some(text::hms_minutes(d).ok_or((
-                    "Bolus Duration",
-                    format!("{} is not h:mm:ss", text::show(d)),
-                ))?)
+                Some(text::hms_minutes(d).ok_or(("Bolus Duration", format!("{} is not h:mm:ss", text::show(d))))?)
             };
             if let Some(m) = dur {
                 text::within(m, &text::DURATION_MIN, "min").map_err(|e| ("Bolus Duration", e))?;
             }
-            Ev::Square {
-                programmed,
-                delivered,
-                duration_min: dur,
-                dual,
-            }
+            Ev::Square { programmed, delivered, duration_min: dur, dual }
         } else {
-            Ev::Normal {
-                programmed,
-                delivered,
-                dual,
-            }
+            Ev::Normal { programmed, delivered, dual }
         };
-        self.bolus.push(
-            Pending {
-                time: t,
-                upload,
-                seq,
-                ev,
-                done: false,
-            },
-            &mut self.out,
-        );
+        self.bolus.push(Pending { time: t, upload, seq, ev, done: false }, &mut self.out);
         Ok(())
     }
 
@@ -1085,82 +843,42 @@ impl State {
         let upload = if upload.is_empty() {
             None
         } else {
-            Some(
-                std::str::from_utf8(upload)
-                    .ok()
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or_else(|| {
-                        // Not numeric: any stable fingerprint will do.
-                        upload.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-                            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-                        })
-                    }),
-            )
+            Some(std::str::from_utf8(upload).ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+                // Not numeric: any stable fingerprint will do.
+                upload.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+            }))
         };
-        let seq = std::str::from_utf8(field(rec, cols.raw_seq))
-            .ok()
-            .and_then(|s| s.parse().ok());
+        let seq = std::str::from_utf8(field(rec, cols.raw_seq)).ok().and_then(|s| s.parse().ok());
         (upload, seq)
     }
 
-    fn wizard_row(
-        &mut self,
-        rec: &ByteRecord,
-        t: NaiveDateTime,
-        cols: &Cols,
-    ) -> Result<(), Reject> {
+    fn wizard_row(&mut self, rec: &ByteRecord, t: NaiveDateTime, cols: &Cols) -> Result<(), Reject> {
         let raw = field(rec, cols.raw_values);
         let opt = |col: Option<usize>, key: &[u8]| -> Option<Vec<u8>> {
             let v = field(rec, col);
-            if v.is_empty() {
-                raw_get(raw, key).map(<[u8]>::to_vec)
-            } else {
-                Some(v.to_vec())
+            if v.is_empty() { raw_get(raw, key).map(<[u8]>::to_vec) } else { Some(v.to_vec()) }
+        };
+        let num_in = |v: Option<Vec<u8>>, range: &std::ops::RangeInclusive<f64>, unit: &str, name: &'static str| {
+            v.map(|v| text::number_in(&v, range, unit).map(text::round6)).transpose().map_err(|e| (name, e))
+        };
+        let gl = |v: Option<Vec<u8>>, mmol: bool, name: &'static str| -> Result<Option<u16>, Reject> {
+            match v {
+                None => Ok(None),
+                Some(v) if text::num(&v) == Some(0.0) => Ok(None),
+                Some(v) => text::glucose_in(&v, mmol, &text::BG_MG_DL).map(Some).map_err(|e| (name, e)),
             }
         };
-        let num_in = |v: Option<Vec<u8>>,
-                      range: &std::ops::RangeInclusive<f64>,
-                      unit: &str,
-                      name: &'static str| {
-            v.map(|v| text::number_in(&v, range, unit).map(text::round6))
-                .transpose()
-                .map_err(|e| (name, e))
-        };
-        let gl =
-            |v: Option<Vec<u8>>, mmol: bool, name: &'static str| -> Result<Option<u16>, Reject> {
-                match v {
-                    None => Ok(None),
-                    Some(v) if text::num(&v) == Some(0.0) => Ok(None),
-                    Some(v) => text::glucose_in(&v, mmol, &text::BG_MG_DL)
-                        .map(Some)
-                        .map_err(|e| (name, e)),
-                }
-            };
         let isf = opt(cols.bwz_isf, b"INSULIN_SENSITIVITY")
             .map(|v| {
-                let n =
-                    text::num(&v).ok_or_else(|| format!("{} is not a number", text::show(&v)))?;
-                let mg = if cols.bwz_isf_mmol {
-                    n * therapy::units::MG_DL_PER_MMOL_L
-                } else {
-                    n
-                };
+                let n = text::num(&v).ok_or_else(|| format!("{} is not a number", text::show(&v)))?;
+                let mg = if cols.bwz_isf_mmol { n * therapy::units::MG_DL_PER_MMOL_L } else { n };
                 text::within(text::round6(mg), &text::ISF_MG_DL_U, "mg/dL/U")
             })
             .transpose()
             .map_err(|e| ("BWZ Insulin Sensitivity", e))?;
         let w = BolusWizard {
-            carbs_g: num_in(
-                opt(cols.bwz_carb_input, b"CARB_INPUT"),
-                &text::CARBS_G,
-                "g",
-                "BWZ Carb Input",
-            )?,
-            bg_mg_dl: gl(
-                opt(cols.bwz_bg_input, b"BG_INPUT"),
-                cols.bwz_bg_mmol,
-                "BWZ BG Input",
-            )?,
+            carbs_g: num_in(opt(cols.bwz_carb_input, b"CARB_INPUT"), &text::CARBS_G, "g", "BWZ Carb Input")?,
+            bg_mg_dl: gl(opt(cols.bwz_bg_input, b"BG_INPUT"), cols.bwz_bg_mmol, "BWZ BG Input")?,
             carb_ratio_g_per_u: match opt(cols.bwz_carb_ratio, b"CARB_RATIO") {
                 Some(v) if text::num(&v) == Some(0.0) => None,
                 v => num_in(v, &text::CARB_RATIO_G_U, "g/U", "BWZ Carb Ratio")?,
@@ -1176,12 +894,7 @@ impl State {
                 cols.bwz_target_mmol,
                 "BWZ Target High BG",
             )?,
-            food_estimate_u: num_in(
-                opt(cols.bwz_food, b"FOOD_ESTIMATE"),
-                &text::ESTIMATE_U,
-                "U",
-                "BWZ Food Estimate",
-            )?,
+            food_estimate_u: num_in(opt(cols.bwz_food, b"FOOD_ESTIMATE"), &text::ESTIMATE_U, "U", "BWZ Food Estimate")?,
             correction_estimate_u: num_in(
                 opt(cols.bwz_correction, b"CORRECTION_ESTIMATE"),
                 &text::ESTIMATE_U,
@@ -1202,122 +915,62 @@ impl State {
             )?,
         };
         let (upload, seq) = self.raw_ids(rec, cols);
-        self.bolus.push(
-            Pending {
-                time: t,
-                upload,
-                seq,
-                ev: Ev::Wizard(Box::new(w)),
-                done: false,
-            },
-            &mut self.out,
-        );
+        self.bolus.push(Pending { time: t, upload, seq, ev: Ev::Wizard(Box::new(w)), done: false }, &mut self.out);
         Ok(())
     }
 
-    fn temp_duration(
-        &self,
-        rec: &ByteRecord,
-        cols: &Cols,
-        raw: &[u8],
-    ) -> Result<Option<u32>, Reject> {
+    fn temp_duration(&self, rec: &ByteRecord, cols: &Cols, raw: &[u8]) -> Result<Option<u32>, Reject> {
         let d = field(rec, cols.temp_duration);
         let m = if d.is_empty() {
             raw_num(raw, b"DURATION").map(|ms| ms / 60_000.0)
         } else {
-            Some(text::hms_minutes(d).ok_or((
-                "Temp Basal Duration",
-                format!("{} is not h:mm:ss", text::show(d)),
-            ))?)
+            Some(text::hms_minutes(d).ok_or(("Temp Basal Duration", format!("{} is not h:mm:ss", text::show(d))))?)
         };
         m.map(|m| text::within(m, &text::DURATION_MIN, "min").map(|m| m.round() as u32))
             .transpose()
             .map_err(|e| ("Temp Basal Duration", e))
     }
 
-    fn temp_basal_row(
-        &mut self,
-        rec: &ByteRecord,
-        t: NaiveDateTime,
-        cols: &Cols,
-        raw: &[u8],
-    ) -> Result<(), Reject> {
+    fn temp_basal_row(&mut self, rec: &ByteRecord, t: NaiveDateTime, cols: &Cols, raw: &[u8]) -> Result<(), Reject> {
         let ttype = text::text(field(rec, cols.temp_type)).to_ascii_lowercase();
         let amount = field(rec, cols.temp_amount);
         let percent = ttype.contains("percent") || raw_get(raw, b"PERCENT_OF_RATE").is_some();
         let dur = self.temp_duration(rec, cols, raw)?;
         let value = if amount.is_empty() {
-            raw_num(
-                raw,
-                if percent {
-                    b"PERCENT_OF_RATE".as_slice()
-                } else {
-                    b"RATE".as_slice()
-                },
-            )
+            raw_num(raw, if percent { b"PERCENT_OF_RATE".as_slice() } else { b"RATE".as_slice() })
         } else {
-            Some(text::num(amount).ok_or((
-                "Temp Basal Amount",
-                format!("{} is not a number", text::show(amount)),
-            ))?)
+            Some(text::num(amount).ok_or(("Temp Basal Amount", format!("{} is not a number", text::show(amount))))?)
         };
         let kind = if percent {
             let p = value
                 .map(|p| text::within(p, &text::PERCENT, "%").map(|p| p.round() as u32))
                 .transpose()
                 .map_err(|e| ("Temp Basal Amount", e))?;
-            RecordKind::TempBasal {
-                rate_u_h: None,
-                percent: p,
-                duration_min: dur,
-            }
+            RecordKind::TempBasal { rate_u_h: None, percent: p, duration_min: dur }
         } else {
             let r = value
                 .map(|r| text::within(r, &text::RATE_U_H, "U/h"))
                 .transpose()
                 .map_err(|e| ("Temp Basal Amount", e))?;
-            RecordKind::TempBasal {
-                rate_u_h: r,
-                percent: None,
-                duration_min: dur,
-            }
+            RecordKind::TempBasal { rate_u_h: r, percent: None, duration_min: dur }
         };
-        if let RecordKind::TempBasal {
-            rate_u_h: None,
-            percent: None,
-            duration_min: None,
-        } = kind
-        {
+        if let RecordKind::TempBasal { rate_u_h: None, percent: None, duration_min: None } = kind {
             return Err(("Temp Basal Amount", "no amount and no duration".into()));
         }
         self.emit(t, kind);
         Ok(())
     }
 
-    fn prime_row(
-        &mut self,
-        rec: &ByteRecord,
-        t: NaiveDateTime,
-        cols: &Cols,
-        raw: &[u8],
-    ) -> Result<(), Reject> {
+    fn prime_row(&mut self, rec: &ByteRecord, t: NaiveDateTime, cols: &Cols, raw: &[u8]) -> Result<(), Reject> {
         let v = field(rec, cols.prime_volume);
         let units = if v.is_empty() {
             raw_num(raw, b"AMOUNT").ok_or(("Prime Volume Delivered", "no volume".to_string()))?
         } else {
-            text::num(v).ok_or((
-                "Prime Volume Delivered",
-                format!("{} is not a number", text::show(v)),
-            ))?
+            text::num(v).ok_or(("Prime Volume Delivered", format!("{} is not a number", text::show(v))))?
         };
-        let units = text::within(units, &text::INSULIN_U, "U")
-            .map_err(|e| ("Prime Volume Delivered", e))?;
+        let units = text::within(units, &text::INSULIN_U, "U").map_err(|e| ("Prime Volume Delivered", e))?;
         let kt = field(rec, cols.prime_type);
-        let kt = if kt.is_empty() {
-            raw_get(raw, b"PRIME_TYPE").unwrap_or(b"")
-        } else {
-            kt
-        };
+        let kt = if kt.is_empty() { raw_get(raw, b"PRIME_TYPE").unwrap_or(b"") } else { kt };
         let k = text::text(kt).to_ascii_lowercase();
         let kind = if k.contains("manual") || k.contains("tubing") {
             Some(PrimeKind::Manual)
@@ -1334,14 +987,9 @@ impl State {
         let txt = text::owned(marker, 500);
         let lower = txt.to_ascii_lowercase();
         if let Some(rest) = lower.strip_prefix("meal:") {
-            let n = rest
-                .trim()
-                .trim_end_matches("grams")
-                .trim_end_matches('g')
-                .trim();
+            let n = rest.trim().trim_end_matches("grams").trim_end_matches('g').trim();
             if let Some(g) = text::num(n.as_bytes()) {
-                let grams =
-                    text::within(g, &text::CARBS_G, "g").map_err(|e| ("Event Marker", e))?;
+                let grams = text::within(g, &text::CARBS_G, "g").map_err(|e| ("Event Marker", e))?;
                 self.emit(t, RecordKind::Carbs { grams });
                 return Ok(());
             }
@@ -1375,28 +1023,15 @@ fn strip_code(s: &str) -> Option<String> {
         Some((d, c)) if c.trim().parse::<u32>().is_ok() => d.trim(),
         _ => s,
     };
-    if d.is_empty() {
-        None
-    } else {
-        Some(d.to_string())
-    }
+    if d.is_empty() { None } else { Some(d.to_string()) }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Bolus assembly: dual-wave parts and Bolus Wizard estimates, held for a bounded window.
 
 enum Ev {
-    Normal {
-        programmed: Option<f64>,
-        delivered: Option<f64>,
-        dual: bool,
-    },
-    Square {
-        programmed: Option<f64>,
-        delivered: Option<f64>,
-        duration_min: Option<f64>,
-        dual: bool,
-    },
+    Normal { programmed: Option<f64>, delivered: Option<f64>, dual: bool },
+    Square { programmed: Option<f64>, delivered: Option<f64>, duration_min: Option<f64>, dual: bool },
     Wizard(Box<BolusWizard>),
 }
 
@@ -1506,9 +1141,7 @@ impl Assembler {
             // that (x22 pumps write other history records between the parts), the nearest in time.
             let dt = secs(me.time, p.time).abs();
             let score = match (me.upload, me.seq, p.upload, p.seq) {
-                (Some(u1), Some(s1), Some(u2), Some(s2)) if u1 == u2 && (s1 - s2).abs() <= 3 => {
-                    (s1 - s2).abs()
-                }
+                (Some(u1), Some(s1), Some(u2), Some(s2)) if u1 == u2 && (s1 - s2).abs() <= 3 => (s1 - s2).abs(),
                 _ if dt <= PAIR_WINDOW_S => 100 + dt,
                 _ => continue,
             };
@@ -1546,17 +1179,8 @@ impl Assembler {
         })
     }
 
-    fn emit_bolus(
-        &mut self,
-        normal: Option<usize>,
-        square: Option<usize>,
-        out: &mut VecDeque<Item>,
-    ) {
-        let times: Vec<NaiveDateTime> = normal
-            .iter()
-            .chain(square.iter())
-            .map(|&k| self.pending[k].time)
-            .collect();
+    fn emit_bolus(&mut self, normal: Option<usize>, square: Option<usize>, out: &mut VecDeque<Item>) {
+        let times: Vec<NaiveDateTime> = normal.iter().chain(square.iter()).map(|&k| self.pending[k].time).collect();
         let Some(&first) = times.iter().min() else {
             return;
         };
@@ -1580,11 +1204,7 @@ impl Assembler {
         let mut now_part: Option<(Option<f64>, Option<f64>)> = None;
         let mut extended: Option<(Option<f64>, Option<f64>)> = None;
         if let Some(n) = normal
-            && let Ev::Normal {
-                programmed,
-                delivered,
-                dual,
-            } = self.pending[n].ev
+            && let Ev::Normal { programmed, delivered, dual } = self.pending[n].ev
         {
             add(&mut prog, programmed);
             add(&mut deliv, delivered);
@@ -1593,12 +1213,7 @@ impl Assembler {
         }
         let mut duration_min = None;
         if let Some(s) = square
-            && let Ev::Square {
-                programmed,
-                delivered,
-                duration_min: d,
-                ..
-            } = self.pending[s].ev
+            && let Ev::Square { programmed, delivered, duration_min: d, .. } = self.pending[s].ev
         {
             add(&mut prog, programmed);
             add(&mut deliv, delivered);
@@ -1619,12 +1234,7 @@ impl Assembler {
             now_part = Some((Some(0.0), Some(0.0)));
         }
         let kind = if subtype == BolusSubtype::Normal {
-            RecordKind::bolus(
-                subtype,
-                prog.map(text::round6),
-                deliv.map(text::round6),
-                duration_min,
-            )
+            RecordKind::bolus(subtype, prog.map(text::round6), deliv.map(text::round6), duration_min)
         } else {
             RecordKind::Bolus {
                 subtype,
@@ -1643,15 +1253,9 @@ impl Assembler {
 }
 
 fn emit_wizard(t: NaiveDateTime, w: &BolusWizard, out: &mut VecDeque<Item>) {
-    out.push_back(Item::Record(Record::new(
-        DeviceTime(t),
-        RecordKind::BolusWizard(Box::new(w.clone())),
-    )));
+    out.push_back(Item::Record(Record::new(DeviceTime(t), RecordKind::BolusWizard(Box::new(w.clone())))));
     if let Some(g) = w.carbs_g.filter(|&g| g > 0.0) {
-        out.push_back(Item::Record(Record::new(
-            DeviceTime(t),
-            RecordKind::Carbs { grams: g },
-        )));
+        out.push_back(Item::Record(Record::new(DeviceTime(t), RecordKind::Carbs { grams: g })));
     }
 }
 
@@ -1678,21 +1282,15 @@ struct Settings {
 
 /// A positive value as a whole number (0 means "not set" in these records).
 fn positive_int(v: Option<f64>) -> Option<Value> {
-    v.filter(|v| *v > 0.0 && *v < 1e9)
-        .map(|v| json!(v.round() as i64))
+    v.filter(|v| *v > 0.0 && *v < 1e9).map(|v| json!(v.round() as i64))
 }
 
 fn datum(raw: &[u8]) -> Vec<u8> {
-    raw_get(raw, b"PATTERN_DATUM_ID")
-        .or_else(|| raw_get(raw, b"PATTERN_DATUM"))
-        .unwrap_or(b"")
-        .to_vec()
+    raw_get(raw, b"PATTERN_DATUM_ID").or_else(|| raw_get(raw, b"PATTERN_DATUM")).unwrap_or(b"").to_vec()
 }
 
 fn start_min(raw: &[u8]) -> Option<u32> {
-    raw_num(raw, b"START_TIME")
-        .filter(|ms| (0.0..86_400_000.0).contains(ms))
-        .map(|ms| (ms / 60_000.0).round() as u32)
+    raw_num(raw, b"START_TIME").filter(|ms| (0.0..86_400_000.0).contains(ms)).map(|ms| (ms / 60_000.0).round() as u32)
 }
 
 fn units_name(v: &[u8]) -> String {
@@ -1710,14 +1308,7 @@ impl Settings {
         }
     }
 
-    fn add(
-        &mut self,
-        t: NaiveDateTime,
-        ty: &[u8],
-        raw: &[u8],
-        id: &[u8],
-        out: &mut VecDeque<Item>,
-    ) {
+    fn add(&mut self, t: NaiveDateTime, ty: &[u8], raw: &[u8], id: &[u8], out: &mut VecDeque<Item>) {
         let snapshot = ty.starts_with(b"Current");
         if self.time.is_some() && (self.time != Some(t) || self.snapshot != snapshot) {
             self.flush(out);
@@ -1762,91 +1353,42 @@ impl Settings {
                 }
             }
             b"BGTargetRange" => {
-                if let (Some(s), Some(lo), Some(hi)) = (
-                    start_min(raw),
-                    raw_num(raw, b"AMOUNT_LOW"),
-                    raw_num(raw, b"AMOUNT_HIGH"),
-                ) {
+                if let (Some(s), Some(lo), Some(hi)) =
+                    (start_min(raw), raw_num(raw, b"AMOUNT_LOW"), raw_num(raw, b"AMOUNT_HIGH"))
+                {
                     self.targets.push((datum(raw), s, lo, hi));
                 }
             }
-            b"BolusWizardBGUnits" => scalar(
-                self,
-                "bg_units",
-                raw_get(raw, b"UNITS").map(|u| json!(units_name(u))),
-            ),
-            b"BolusWizardCarbUnits" => scalar(
-                self,
-                "carb_units",
-                raw_get(raw, b"UNITS").map(|u| json!(units_name(u))),
-            ),
+            b"BolusWizardBGUnits" => scalar(self, "bg_units", raw_get(raw, b"UNITS").map(|u| json!(units_name(u)))),
+            b"BolusWizardCarbUnits" => scalar(self, "carb_units", raw_get(raw, b"UNITS").map(|u| json!(units_name(u)))),
             b"BolusWizardSetupConfig" => {
                 // Old and new configurations come together: the newest (highest Raw-ID) wins.
-                let rid = std::str::from_utf8(id)
-                    .ok()
-                    .and_then(|s| s.parse::<u64>().ok())
-                    .unwrap_or(0);
+                let rid = std::str::from_utf8(id).ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
                 if rid >= self.config_id {
                     self.config_id = rid;
-                    scalar(
-                        self,
-                        "bg_units",
-                        raw_get(raw, b"BG_UNITS").map(|u| json!(units_name(u))),
-                    );
-                    scalar(
-                        self,
-                        "carb_units",
-                        raw_get(raw, b"CARB_UNITS").map(|u| json!(units_name(u))),
-                    );
-                    scalar(
-                        self,
-                        "insulin_action_min",
-                        positive_int(raw_num(raw, b"INSULIN_ACTION_CURVE")),
-                    );
+                    scalar(self, "bg_units", raw_get(raw, b"BG_UNITS").map(|u| json!(units_name(u))));
+                    scalar(self, "carb_units", raw_get(raw, b"CARB_UNITS").map(|u| json!(units_name(u))));
+                    scalar(self, "insulin_action_min", positive_int(raw_num(raw, b"INSULIN_ACTION_CURVE")));
                 }
             }
             b"MaxBasal" => scalar(
                 self,
                 "max_basal_u_h",
-                raw_num(raw, b"RATE")
-                    .or_else(|| raw_num(raw, b"AMOUNT"))
-                    .map(|v| json!(v)),
+                raw_num(raw, b"RATE").or_else(|| raw_num(raw, b"AMOUNT")).map(|v| json!(v)),
             ),
-            b"MaxBolus" => scalar(
-                self,
-                "max_bolus_u",
-                raw_num(raw, b"AMOUNT").map(|v| json!(v)),
-            ),
-            b"InsulinActionCurve" => scalar(
-                self,
-                "insulin_action_min",
-                positive_int(raw_num(raw, b"AMOUNT")),
-            ),
-            b"BolusWizardEnable" => scalar(
-                self,
-                "bolus_wizard_enabled",
-                raw_get(raw, b"ENABLE").map(|v| json!(v == b"true")),
-            ),
-            b"SensorHighGlucoseLimit" => scalar(
-                self,
-                "sensor_high_limit_mg_dl",
-                positive_int(raw_num(raw, b"AMOUNT")),
-            ),
-            b"SensorLowGlucoseLimit" => scalar(
-                self,
-                "sensor_low_limit_mg_dl",
-                positive_int(raw_num(raw, b"AMOUNT")),
-            ),
-            b"PumpModelNumber" => scalar(
-                self,
-                "pump_model",
-                raw_get(raw, b"MODEL_NUMBER").map(|v| json!(text::owned(v, 40))),
-            ),
-            b"TempBasalType" => scalar(
-                self,
-                "temp_basal_type",
-                raw_get(raw, b"TEMP_BASAL_TYPE").map(|v| json!(text::owned(v, 40))),
-            ),
+            b"MaxBolus" => scalar(self, "max_bolus_u", raw_num(raw, b"AMOUNT").map(|v| json!(v))),
+            b"InsulinActionCurve" => scalar(self, "insulin_action_min", positive_int(raw_num(raw, b"AMOUNT"))),
+            b"BolusWizardEnable" => {
+                scalar(self, "bolus_wizard_enabled", raw_get(raw, b"ENABLE").map(|v| json!(v == b"true")))
+            }
+            b"SensorHighGlucoseLimit" => scalar(self, "sensor_high_limit_mg_dl", positive_int(raw_num(raw, b"AMOUNT"))),
+            b"SensorLowGlucoseLimit" => scalar(self, "sensor_low_limit_mg_dl", positive_int(raw_num(raw, b"AMOUNT"))),
+            b"PumpModelNumber" => {
+                scalar(self, "pump_model", raw_get(raw, b"MODEL_NUMBER").map(|v| json!(text::owned(v, 40))))
+            }
+            b"TempBasalType" => {
+                scalar(self, "temp_basal_type", raw_get(raw, b"TEMP_BASAL_TYPE").map(|v| json!(text::owned(v, 40))))
+            }
             _ => {}
         }
     }
@@ -1855,10 +1397,7 @@ impl Settings {
         let Some(t) = self.time.take() else { return };
         let s = std::mem::take(self);
         let mut m = Map::new();
-        m.insert(
-            "kind".into(),
-            json!(if s.snapshot { "snapshot" } else { "change" }),
-        );
+        m.insert("kind".into(), json!(if s.snapshot { "snapshot" } else { "change" }));
         if let Some(a) = &s.active {
             m.insert("active_schedule".into(), json!(a));
         }
@@ -1868,22 +1407,13 @@ impl Settings {
             if *pre {
                 continue;
             }
-            let mut entries: Vec<(u32, f64)> = s
-                .profiles
-                .iter()
-                .filter(|p| !p.3 && &p.0 == id)
-                .map(|p| (p.1, p.2))
-                .collect();
+            let mut entries: Vec<(u32, f64)> =
+                s.profiles.iter().filter(|p| !p.3 && &p.0 == id).map(|p| (p.1, p.2)).collect();
             entries.sort_by_key(|e| e.0);
             entries.dedup_by_key(|e| e.0);
             schedules.insert(
                 name.clone(),
-                Value::Array(
-                    entries
-                        .iter()
-                        .map(|(s, r)| json!({"start_min": s, "rate_u_h": r}))
-                        .collect(),
-                ),
+                Value::Array(entries.iter().map(|(s, r)| json!({"start_min": s, "rate_u_h": r})).collect()),
             );
         }
         if !schedules.is_empty() {
@@ -1891,12 +1421,7 @@ impl Settings {
         }
         // For ratios, sensitivities and targets the newest pattern datum (highest id) wins.
         fn newest<T>(v: &[T], key: impl Fn(&T) -> &[u8]) -> Vec<&T> {
-            let id = |t: &T| {
-                std::str::from_utf8(key(t))
-                    .ok()
-                    .and_then(|s| s.parse::<u64>().ok())
-                    .unwrap_or(0)
-            };
+            let id = |t: &T| std::str::from_utf8(key(t)).ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
             let Some(max) = v.iter().map(&id).max() else {
                 return Vec::new();
             };
@@ -1920,17 +1445,16 @@ impl Settings {
         let mut isf = newest(&s.isf, |c| &c.0);
         isf.sort_by_key(|c| c.1);
         if !isf.is_empty() {
-            let a: Vec<Value> = isf
-                .iter()
-                .map(|c| json!({"start_min": c.1, "mg_dl_per_u": c.2}))
-                .collect();
+            let a: Vec<Value> = isf.iter().map(|c| json!({"start_min": c.1, "mg_dl_per_u": c.2})).collect();
             m.insert("sensitivities".into(), Value::Array(a));
         }
         let mut tg = newest(&s.targets, |c| &c.0);
         tg.sort_by_key(|c| c.1);
         if !tg.is_empty() {
-            let a: Vec<Value> =
-                tg.iter().map(|c| json!({"start_min": c.1, "low_mg_dl": c.2.round() as i64, "high_mg_dl": c.3.round() as i64})).collect();
+            let a: Vec<Value> = tg
+                .iter()
+                .map(|c| json!({"start_min": c.1, "low_mg_dl": c.2.round() as i64, "high_mg_dl": c.3.round() as i64}))
+                .collect();
             m.insert("bg_targets".into(), Value::Array(a));
         }
         let mut sc = s.scalars;
@@ -1948,10 +1472,7 @@ impl Settings {
         }
         m.extend(sc);
         if m.len() > 1 {
-            out.push_back(Item::Record(Record::new(
-                DeviceTime(t),
-                RecordKind::Settings { values: m },
-            )));
+            out.push_back(Item::Record(Record::new(DeviceTime(t), RecordKind::Settings { values: m })));
         }
     }
 }

@@ -56,15 +56,11 @@ impl Cols {
                 _ if l == "event subtype" => c.subtype = Some(i),
                 _ if l == "device info" => c.device_info = Some(i),
                 _ if l == "source device id" => c.source_device = Some(i),
-                _ if l.starts_with("glucose value") => {
-                    (c.glucose, c.glucose_mmol) = (Some(i), mmol)
-                }
+                _ if l.starts_with("glucose value") => (c.glucose, c.glucose_mmol) = (Some(i), mmol),
                 _ if l.starts_with("insulin value") => c.insulin = Some(i),
                 _ if l.starts_with("carb value") => c.carbs = Some(i),
                 _ if l.starts_with("duration") => c.duration = Some(i),
-                _ if l.starts_with("glucose rate of change") => {
-                    (c.rate, c.rate_mmol) = (Some(i), mmol)
-                }
+                _ if l.starts_with("glucose rate of change") => (c.rate, c.rate_mmol) = (Some(i), mmol),
                 _ => {}
             }
         }
@@ -88,16 +84,10 @@ fn field(rec: &ByteRecord, i: Option<usize>) -> &[u8] {
 impl<R: Read> Parser<R> {
     pub(crate) fn new(src: R, sniff: &str) -> Result<Self, ImportError> {
         let lower = sniff.to_ascii_lowercase();
-        if !lower
-            .lines()
-            .take(16)
-            .any(|l| l.contains("timestamp") && l.contains("event type"))
-        {
+        if !lower.lines().take(16).any(|l| l.contains("timestamp") && l.contains("event type")) {
             return Err(ImportError::Malformed {
                 format: super::Format::DexcomClarityCsv,
-                what:
-                    "no header row with `Timestamp (YYYY-MM-DDThh:mm:ss)` and `Event Type` columns"
-                        .into(),
+                what: "no header row with `Timestamp (YYYY-MM-DDThh:mm:ss)` and `Event Type` columns".into(),
             });
         }
         let delim = super::carelink::sniff_delimiter(sniff);
@@ -133,8 +123,7 @@ impl<R: Read> Parser<R> {
                             ))),
                         },
                         Some(cols) => {
-                            if let Err((f, reason)) = row(&self.rec, cols, &mut self.out, &mut self.device_announced)
-                            {
+                            if let Err((f, reason)) = row(&self.rec, cols, &mut self.out, &mut self.device_announced) {
                                 self.out.push_back(Item::Rejected(Rejected::new(line, Some(f), reason)));
                             }
                         }
@@ -144,11 +133,7 @@ impl<R: Read> Parser<R> {
                 Err(e) => {
                     let line = e.position().map_or(0, |p| p.line());
                     self.eof = matches!(e.kind(), csv::ErrorKind::Io(_));
-                    self.out.push_back(Item::Rejected(Rejected::new(
-                        line,
-                        None,
-                        format!("unreadable CSV: {e}"),
-                    )));
+                    self.out.push_back(Item::Rejected(Rejected::new(line, None, format!("unreadable CSV: {e}"))));
                 }
             }
         }
@@ -157,18 +142,12 @@ impl<R: Read> Parser<R> {
 
 type Reject = (&'static str, String);
 
-fn row(
-    rec: &ByteRecord,
-    cols: &Cols,
-    out: &mut VecDeque<Item>,
-    announced: &mut bool,
-) -> Result<(), Reject> {
+fn row(rec: &ByteRecord, cols: &Cols, out: &mut VecDeque<Item>, announced: &mut bool) -> Result<(), Reject> {
     let et = field(rec, cols.event_type);
     let ts = field(rec, cols.timestamp);
     if ts.is_empty() {
         if et.eq_ignore_ascii_case(b"Device") {
-            let model =
-                Some(text::owned(field(rec, cols.device_info), 80)).filter(|s| !s.is_empty());
+            let model = Some(text::owned(field(rec, cols.device_info), 80)).filter(|s| !s.is_empty());
             let src = text::owned(field(rec, cols.source_device), 80);
             let serial = (!src.is_empty() && !src.contains(' ')).then_some(src);
             out.push_back(Item::Device(DeviceInfo::new("Dexcom", model, serial)));
@@ -177,12 +156,8 @@ fn row(
         // Patient names, alert settings: not records.
         return Ok(());
     }
-    let t = text::datetime(ts, DateOrder::Mdy).ok_or_else(|| {
-        (
-            "Timestamp",
-            format!("{} is not a date and time", text::show(ts)),
-        )
-    })?;
+    let t = text::datetime(ts, DateOrder::Mdy)
+        .ok_or_else(|| ("Timestamp", format!("{} is not a date and time", text::show(ts))))?;
     if !*announced {
         out.push_back(Item::Device(DeviceInfo::new("Dexcom", None, None)));
         *announced = true;
@@ -199,65 +174,27 @@ fn row(
             } else if g.eq_ignore_ascii_case(b"high") {
                 (401, Some(OutOfRange::Above))
             } else {
-                (
-                    text::glucose_in(g, cols.glucose_mmol, &text::CGM_MG_DL)
-                        .map_err(|e| ("Glucose Value", e))?,
-                    None,
-                )
+                (text::glucose_in(g, cols.glucose_mmol, &text::CGM_MG_DL).map_err(|e| ("Glucose Value", e))?, None)
             };
             let trend = text::num(field(rec, cols.rate)).map(|r| {
-                let r = if cols.rate_mmol {
-                    r * therapy::units::MG_DL_PER_MMOL_L
-                } else {
-                    r
-                };
+                let r = if cols.rate_mmol { r * therapy::units::MG_DL_PER_MMOL_L } else { r };
                 trend_of(r)
             });
-            emit(
-                out,
-                t,
-                RecordKind::Cgm {
-                    value_mg_dl: value,
-                    trend,
-                    out_of_range: oor,
-                },
-            );
+            emit(out, t, RecordKind::Cgm { value_mg_dl: value, trend, out_of_range: oor });
         }
         "calibration" => {
             let g = field(rec, cols.glucose);
-            let mg = text::glucose_in(g, cols.glucose_mmol, &text::BG_MG_DL)
-                .map_err(|e| ("Glucose Value", e))?;
-            emit(
-                out,
-                t,
-                RecordKind::Bg {
-                    value_mg_dl: mg,
-                    source: BgSource::Calibration,
-                },
-            );
+            let mg = text::glucose_in(g, cols.glucose_mmol, &text::BG_MG_DL).map_err(|e| ("Glucose Value", e))?;
+            emit(out, t, RecordKind::Bg { value_mg_dl: mg, source: BgSource::Calibration });
         }
         "insulin" => {
             let v = field(rec, cols.insulin);
             let u = text::number_in(v, &text::INSULIN_U, "U").map_err(|e| ("Insulin Value", e))?;
             if sub.to_ascii_lowercase().contains("fast") {
-                emit(
-                    out,
-                    t,
-                    RecordKind::bolus(BolusSubtype::Normal, None, Some(u), None),
-                );
+                emit(out, t, RecordKind::bolus(BolusSubtype::Normal, None, Some(u), None));
             } else {
-                let kind = if sub.is_empty() {
-                    "Insulin".to_string()
-                } else {
-                    format!("{sub} insulin")
-                };
-                emit(
-                    out,
-                    t,
-                    RecordKind::Note {
-                        text: format!("{kind}: {u} U"),
-                    },
-                );
+                let kind = if sub.is_empty() { "Insulin".to_string() } else { format!("{sub} insulin") };
+                emit(out, t, RecordKind::Note { text: format!("{kind}: {u} U") });
             }
         }
         "carbs" => {
@@ -266,19 +203,8 @@ fn row(
             emit(out, t, RecordKind::Carbs { grams: g });
         }
         "alert" => {
-            let d = if sub.is_empty() {
-                "Alert".to_string()
-            } else {
-                format!("{sub} alert")
-            };
-            emit(
-                out,
-                t,
-                RecordKind::Alarm {
-                    code: None,
-                    description: Some(d),
-                },
-            );
+            let d = if sub.is_empty() { "Alert".to_string() } else { format!("{sub} alert") };
+            emit(out, t, RecordKind::Alarm { code: None, description: Some(d) });
         }
         "exercise" | "health" | "notes" | "note" => {
             let mut s = text::text(et).into_owned();

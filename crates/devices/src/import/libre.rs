@@ -107,10 +107,7 @@ struct State {
 impl<R: Read> Parser<R> {
     pub(crate) fn new(src: R, sniff: &str) -> Result<Self, ImportError> {
         let lower = sniff.to_ascii_lowercase();
-        if !lower
-            .lines()
-            .take(16)
-            .any(|l| l.contains("record type") && (l.contains("timestamp") || l.contains("time")))
+        if !lower.lines().take(16).any(|l| l.contains("record type") && (l.contains("timestamp") || l.contains("time")))
         {
             return Err(ImportError::Malformed {
                 format: super::Format::LibreViewCsv,
@@ -118,17 +115,9 @@ impl<R: Read> Parser<R> {
             });
         }
         let first = sniff.lines().nth(1).unwrap_or("");
-        let delim = if first.contains('\t') {
-            b'\t'
-        } else {
-            super::carelink::sniff_delimiter(sniff)
-        };
+        let delim = if first.contains('\t') { b'\t' } else { super::carelink::sniff_delimiter(sniff) };
         let rdr = super::source::csv_reader(src, delim);
-        Ok(Parser {
-            rdr,
-            rec: ByteRecord::new(),
-            st: State::default(),
-        })
+        Ok(Parser { rdr, rec: ByteRecord::new(), st: State::default() })
     }
 
     pub(crate) fn next(&mut self) -> Option<Item> {
@@ -154,11 +143,7 @@ impl<R: Read> Parser<R> {
                         self.st.eof = true;
                         self.st.decide_and_release();
                     }
-                    self.st.out.push_back(Item::Rejected(Rejected::new(
-                        line,
-                        None,
-                        format!("unreadable CSV: {e}"),
-                    )));
+                    self.st.out.push_back(Item::Rejected(Rejected::new(line, None, format!("unreadable CSV: {e}"))));
                 }
             }
         }
@@ -237,13 +222,11 @@ impl State {
     fn decide_and_release(&mut self) {
         if self.order.is_none() {
             let mmol = self.cols.as_ref().is_some_and(|c| c.mmol);
-            self.order = Some(
-                if self.votes_dmy > self.votes_mdy || (self.votes_dmy == self.votes_mdy && mmol) {
-                    DateOrder::Dmy
-                } else {
-                    DateOrder::Mdy
-                },
-            );
+            self.order = Some(if self.votes_dmy > self.votes_mdy || (self.votes_dmy == self.votes_mdy && mmol) {
+                DateOrder::Dmy
+            } else {
+                DateOrder::Mdy
+            });
         }
         self.release();
     }
@@ -257,8 +240,7 @@ impl State {
 
     fn process(&mut self, rec: &ByteRecord, line: u64) {
         if let Err((f, reason)) = self.process_inner(rec) {
-            self.out
-                .push_back(Item::Rejected(Rejected::new(line, Some(f), reason)));
+            self.out.push_back(Item::Rejected(Rejected::new(line, Some(f), reason)));
         }
     }
 
@@ -272,31 +254,19 @@ impl State {
         if rt.is_empty() && ts.is_empty() {
             return Ok(());
         }
-        let t = text::datetime(ts, order).ok_or_else(|| {
-            (
-                "Device Timestamp",
-                format!("{} is not a date and time", text::show(ts)),
-            )
-        })?;
+        let t = text::datetime(ts, order)
+            .ok_or_else(|| ("Device Timestamp", format!("{} is not a date and time", text::show(ts))))?;
         // Device sections.
         let dev = field(rec, cols.device);
         let ser = field(rec, cols.serial);
-        if self
-            .device
-            .as_ref()
-            .is_none_or(|(d, s)| d != dev || s != ser)
-        {
+        if self.device.as_ref().is_none_or(|(d, s)| d != dev || s != ser) {
             self.device = Some((dev.to_vec(), ser.to_vec()));
             let model = Some(text::owned(dev, 80)).filter(|s| !s.is_empty());
             let serial = Some(text::owned(ser, 80)).filter(|s| !s.is_empty());
-            self.out
-                .push_back(Item::Device(DeviceInfo::new("Abbott", model, serial)));
+            self.out.push_back(Item::Device(DeviceInfo::new("Abbott", model, serial)));
         }
         let mmol = cols.mmol;
-        let mut emit = |t: NaiveDateTime, kind| {
-            self.out
-                .push_back(Item::Record(Record::new(DeviceTime(t), kind)))
-        };
+        let mut emit = |t: NaiveDateTime, kind| self.out.push_back(Item::Record(Record::new(DeviceTime(t), kind)));
         match rt {
             b"0" => {
                 // A historic row without a value is no reading (as the peer tools read it).
@@ -309,20 +279,11 @@ impl State {
             b"2" => {
                 let v = field(rec, cols.strip);
                 let mg = if v.eq_ignore_ascii_case(b"lo") || v.eq_ignore_ascii_case(b"hi") {
-                    return Err((
-                        "Strip Glucose",
-                        format!("{} is outside the meter's range", text::show(v)),
-                    ));
+                    return Err(("Strip Glucose", format!("{} is outside the meter's range", text::show(v))));
                 } else {
                     text::glucose_in(v, mmol, &text::BG_MG_DL).map_err(|e| ("Strip Glucose", e))?
                 };
-                emit(
-                    t,
-                    RecordKind::Bg {
-                        value_mg_dl: mg,
-                        source: BgSource::Meter,
-                    },
-                );
+                emit(t, RecordKind::Bg { value_mg_dl: mg, source: BgSource::Meter });
             }
             b"4" => {
                 let rapid = field(rec, cols.rapid);
@@ -330,37 +291,20 @@ impl State {
                 let mut any = false;
                 if !rapid.is_empty() {
                     any = true;
-                    let u = text::number_in(rapid, &text::INSULIN_U, "U")
-                        .map_err(|e| ("Rapid-Acting Insulin", e))?;
-                    emit(
-                        t,
-                        RecordKind::bolus(BolusSubtype::Normal, None, Some(u), None),
-                    );
+                    let u = text::number_in(rapid, &text::INSULIN_U, "U").map_err(|e| ("Rapid-Acting Insulin", e))?;
+                    emit(t, RecordKind::bolus(BolusSubtype::Normal, None, Some(u), None));
                 }
                 if !long.is_empty() {
                     any = true;
-                    let u = text::number_in(long, &text::INSULIN_U, "U")
-                        .map_err(|e| ("Long-Acting Insulin", e))?;
-                    emit(
-                        t,
-                        RecordKind::Note {
-                            text: format!("Long-acting insulin: {u} U"),
-                        },
-                    );
+                    let u = text::number_in(long, &text::INSULIN_U, "U").map_err(|e| ("Long-Acting Insulin", e))?;
+                    emit(t, RecordKind::Note { text: format!("Long-acting insulin: {u} U") });
                 }
-                for (col, what) in [
-                    (cols.rapid_text, "Rapid-acting insulin"),
-                    (cols.long_text, "Long-acting insulin"),
-                ] {
+                for (col, what) in [(cols.rapid_text, "Rapid-acting insulin"), (cols.long_text, "Long-acting insulin")]
+                {
                     let v = field(rec, col);
                     if !v.is_empty() {
                         any = true;
-                        emit(
-                            t,
-                            RecordKind::Note {
-                                text: format!("{what}: {}", text::owned(v, 200)),
-                            },
-                        );
+                        emit(t, RecordKind::Note { text: format!("{what}: {}", text::owned(v, 200)) });
                     }
                 }
                 if !any {
@@ -372,23 +316,12 @@ impl State {
                 let s = field(rec, cols.servings);
                 let f = field(rec, cols.food_text);
                 if !g.is_empty() {
-                    let g = text::number_in(g, &text::CARBS_G, "g")
-                        .map_err(|e| ("Carbohydrates (grams)", e))?;
+                    let g = text::number_in(g, &text::CARBS_G, "g").map_err(|e| ("Carbohydrates (grams)", e))?;
                     emit(t, RecordKind::Carbs { grams: g });
                 } else if !s.is_empty() {
-                    emit(
-                        t,
-                        RecordKind::Note {
-                            text: format!("Food: {} servings", text::owned(s, 20)),
-                        },
-                    );
+                    emit(t, RecordKind::Note { text: format!("Food: {} servings", text::owned(s, 20)) });
                 } else if !f.is_empty() {
-                    emit(
-                        t,
-                        RecordKind::Note {
-                            text: format!("Food: {}", text::owned(f, 200)),
-                        },
-                    );
+                    emit(t, RecordKind::Note { text: format!("Food: {}", text::owned(f, 200)) });
                 } else {
                     return Err(("Carbohydrates (grams)", "food row without an amount".into()));
                 }
@@ -396,12 +329,7 @@ impl State {
             b"6" => {
                 let n = field(rec, cols.notes);
                 if !n.is_empty() {
-                    emit(
-                        t,
-                        RecordKind::Note {
-                            text: text::owned(n, 2000),
-                        },
-                    );
+                    emit(t, RecordKind::Note { text: text::owned(n, 2000) });
                 }
             }
             _ => {}
@@ -418,9 +346,5 @@ fn sensor(v: &[u8], mmol: bool) -> Result<RecordKind, String> {
     } else {
         (text::glucose_in(v, mmol, &text::CGM_MG_DL)?, None)
     };
-    Ok(RecordKind::Cgm {
-        value_mg_dl: value,
-        trend: None,
-        out_of_range: oor,
-    })
+    Ok(RecordKind::Cgm { value_mg_dl: value, trend: None, out_of_range: oor })
 }

@@ -46,12 +46,12 @@
 //! present — a profile without `utcOffset` uses its own `timezone` — and is the UTC wall time
 //! otherwise.
 
-pub mod synth;
 mod carelink;
 mod clarity;
 mod libre;
 mod nightscout;
 mod source;
+pub mod synth;
 mod text;
 
 use serde::{Deserialize, Serialize};
@@ -141,11 +141,7 @@ pub struct DeviceInfo {
 
 impl DeviceInfo {
     pub(crate) fn new(manufacturer: &str, model: Option<String>, serial: Option<String>) -> Self {
-        DeviceInfo {
-            manufacturer: Some(manufacturer.to_string()),
-            model,
-            serial,
-        }
+        DeviceInfo { manufacturer: Some(manufacturer.to_string()), model, serial }
     }
 }
 
@@ -162,11 +158,7 @@ pub struct Rejected {
 
 impl Rejected {
     pub(crate) fn new(line: u64, field: Option<&str>, reason: impl Into<String>) -> Self {
-        Rejected {
-            line,
-            field: field.map(str::to_string),
-            reason: reason.into(),
-        }
+        Rejected { line, field: field.map(str::to_string), reason: reason.into() }
     }
 
     /// `"<field>: <reason>"`, or the reason alone.
@@ -203,9 +195,7 @@ pub enum Item {
 pub enum ImportError {
     #[error("the file is empty")]
     Empty,
-    #[error(
-        "unrecognised format: not a CareLink, Dexcom Clarity, LibreView or Nightscout export (it begins {0:?})"
-    )]
+    #[error("unrecognised format: not a CareLink, Dexcom Clarity, LibreView or Nightscout export (it begins {0:?})")]
     UnrecognisedFormat(String),
     #[error("not a valid {format}: {what}")]
     Malformed { format: Format, what: String },
@@ -231,9 +221,7 @@ pub fn detect(head: &[u8], file_name: Option<&str>) -> Option<Format> {
 /// a file with no UTF-16 byte-order mark (a UTF-16 text file has NULs too).
 fn looks_like_binary_pages(head: &[u8]) -> bool {
     use crate::minimed::{PAGE_LEN, dump};
-    if dump::starts_with_page(head)
-        && (head.len() >= HEAD_LEN || head.len().is_multiple_of(PAGE_LEN))
-    {
+    if dump::starts_with_page(head) && (head.len() >= HEAD_LEN || head.len().is_multiple_of(PAGE_LEN)) {
         return true;
     }
     !head.starts_with(&[0xFF, 0xFE])
@@ -247,16 +235,12 @@ fn detect_text(text: &str, file_name: Option<&str>) -> Option<Format> {
     if t.is_empty() {
         return None;
     }
-    let name_lower = file_name
-        .map(|n| n.to_ascii_lowercase())
-        .unwrap_or_default();
+    let name_lower = file_name.map(|n| n.to_ascii_lowercase()).unwrap_or_default();
     // Pages as hex text, before any JSON guess (a page starting with a basal profile start or
     // a Bolus Wizard estimate is `7b…` / `5b…`): nothing but hex digits, at least one page's
     // worth.
     let digits = t.bytes().filter(u8::is_ascii_hexdigit).count();
-    if digits >= 2 * crate::minimed::PAGE_LEN
-        && t.bytes().all(|b| b.is_ascii_hexdigit() || b.is_ascii_whitespace())
-    {
+    if digits >= 2 * crate::minimed::PAGE_LEN && t.bytes().all(|b| b.is_ascii_hexdigit() || b.is_ascii_whitespace()) {
         return Some(Format::MinimedPages);
     }
     if t.starts_with('{') && t.contains("\"minimed_pages\"") {
@@ -285,16 +269,10 @@ fn detect_text(text: &str, file_name: Option<&str>) -> Option<Format> {
         }
         return None;
     }
-    let lower: String = t
-        .chars()
-        .take(16 * 1024)
-        .collect::<String>()
-        .to_ascii_lowercase();
+    let lower: String = t.chars().take(16 * 1024).collect::<String>().to_ascii_lowercase();
     let first_line = lower.lines().next().unwrap_or("");
     if lower.contains("timestamp (yyyy-mm-ddthh:mm:ss)")
-        || (lower.contains("event type")
-            && lower.contains("glucose value")
-            && lower.contains("transmitter"))
+        || (lower.contains("event type") && lower.contains("glucose value") && lower.contains("transmitter"))
     {
         return Some(Format::DexcomClarityCsv);
     }
@@ -313,10 +291,7 @@ fn detect_text(text: &str, file_name: Option<&str>) -> Option<Format> {
     });
     if carelink_header
         || first_line.contains("carelink")
-        || lower
-            .lines()
-            .take(64)
-            .any(|l| l.starts_with("-------;") || l.starts_with("-------,"))
+        || lower.lines().take(64).any(|l| l.starts_with("-------;") || l.starts_with("-------,"))
         || first_line.starts_with("last name;first name;patient id")
         || first_line.starts_with("last name,first name,patient id")
     {
@@ -348,18 +323,12 @@ pub fn import_named<R: Read>(
         let mut bytes = Vec::new();
         reader.read_to_end(&mut bytes)?;
         let items = minimed_items(&bytes, file_name)?;
-        return Ok(Importer {
-            format,
-            inner: Inner::Items(items.into_iter(), std::marker::PhantomData),
-        });
+        return Ok(Importer { format, inner: Inner::Items(items.into_iter(), std::marker::PhantomData) });
     }
     let head = source::read_head(&mut reader)?;
     let src = source::Source::new(head, reader);
     let sniff = src.sniff();
-    if sniff
-        .trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
-        .is_empty()
-    {
+    if sniff.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}').is_empty() {
         return Err(ImportError::Empty);
     }
     let inner = match format {
@@ -392,10 +361,7 @@ enum Inner<R: Read> {
 /// A MiniMed dump (JSON) or bare pages, decoded into items.
 fn minimed_items(bytes: &[u8], file_name: Option<&str>) -> Result<Vec<Item>, ImportError> {
     use crate::minimed::dump::{self, PumpDump, RawHints};
-    let malformed = |e: dump::DumpError| ImportError::Malformed {
-        format: Format::MinimedPages,
-        what: e.to_string(),
-    };
+    let malformed = |e: dump::DumpError| ImportError::Malformed { format: Format::MinimedPages, what: e.to_string() };
     let trimmed = bytes.trim_ascii_start();
     if trimmed.is_empty() {
         return Err(ImportError::Empty);
@@ -437,9 +403,7 @@ impl<R: Read> Iterator for Importer<R> {
 
 impl<R: Read> fmt::Debug for Importer<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Importer")
-            .field("format", &self.format)
-            .finish_non_exhaustive()
+        f.debug_struct("Importer").field("format", &self.format).finish_non_exhaustive()
     }
 }
 
@@ -506,17 +470,10 @@ impl Serialize for Inspection {
 pub fn inspect_bytes(bytes: &[u8], file_name: Option<&str>) -> Result<Inspection, ImportError> {
     let head = &bytes[..bytes.len().min(HEAD_LEN)];
     if looks_like_binary_pages(head) {
-        return Ok(Inspection::collect(import_named(
-            bytes,
-            Format::MinimedPages,
-            file_name,
-        )?));
+        return Ok(Inspection::collect(import_named(bytes, Format::MinimedPages, file_name)?));
     }
     let text = source::sniff_text(head);
-    if text
-        .trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
-        .is_empty()
-    {
+    if text.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}').is_empty() {
         return Err(ImportError::Empty);
     }
     let format = detect_text(&text, file_name).ok_or_else(|| {

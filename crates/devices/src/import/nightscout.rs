@@ -104,17 +104,14 @@ impl<R: Read> JsonParser<R> {
             match self.scan() {
                 Ok(Scan::Element(line)) => match serde_json::from_slice::<Value>(&self.elem) {
                     Ok(v) => value(v, line, &mut self.out, 0),
-                    Err(e) => self.out.push_back(Item::Rejected(Rejected::new(
-                        line,
-                        None,
-                        format!("invalid JSON: {e}"),
-                    ))),
+                    Err(e) => {
+                        self.out.push_back(Item::Rejected(Rejected::new(line, None, format!("invalid JSON: {e}"))))
+                    }
                 },
                 Ok(Scan::End) => self.eof = true,
                 Err((line, reason)) => {
                     self.eof = true;
-                    self.out
-                        .push_back(Item::Rejected(Rejected::new(line, None, reason)));
+                    self.out.push_back(Item::Rejected(Rejected::new(line, None, reason)));
                 }
             }
         }
@@ -175,10 +172,7 @@ impl<R: Read> JsonParser<R> {
                 }
                 if scalar
                     && !in_str
-                    && matches!(
-                        c,
-                        b',' | b']' | b'\n' | b'\r' | b' ' | b'\t' | b'}' | b'{' | b'['
-                    )
+                    && matches!(c, b',' | b']' | b'\n' | b'\r' | b' ' | b'\t' | b'}' | b'{' | b'[')
                     && !self.elem.is_empty()
                 {
                     done = true;
@@ -214,10 +208,7 @@ impl<R: Read> JsonParser<R> {
             }
             self.rdr.consume(consumed);
             if self.elem.len() > MAX_ELEMENT {
-                return Err((
-                    start_line,
-                    format!("a JSON element larger than {} MB", MAX_ELEMENT >> 20),
-                ));
+                return Err((start_line, format!("a JSON element larger than {} MB", MAX_ELEMENT >> 20)));
             }
             if done {
                 return Ok(Scan::Element(start_line));
@@ -237,10 +228,7 @@ fn value(v: Value, line: u64, out: &mut VecDeque<Item>, depth: u32) {
         other => out.push_back(Item::Rejected(Rejected::new(
             line,
             None,
-            format!(
-                "expected a Nightscout document (a JSON object), found {}",
-                kind_of(&other)
-            ),
+            format!("expected a Nightscout document (a JSON object), found {}", kind_of(&other)),
         ))),
     }
 }
@@ -279,10 +267,7 @@ fn object(mut o: Map<String, Value>, line: u64, out: &mut VecDeque<Item>, depth:
     } else if o.contains_key("sgv") || o.contains_key("mbg") || o.contains_key("type") {
         entry(&o, out)
     } else {
-        Err((
-            None,
-            "not a Nightscout entry, treatment or profile".to_string(),
-        ))
+        Err((None, "not a Nightscout entry, treatment or profile".to_string()))
     };
     if let Err((field, reason)) = r {
         out.push_back(Item::Rejected(Rejected::new(line, field, reason)));
@@ -300,10 +285,7 @@ fn num(v: Option<&Value>) -> Option<f64> {
 }
 
 fn string<'a>(o: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
-    o.get(k)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
+    o.get(k).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
 }
 
 /// Epoch milliseconds within 1970..2200.
@@ -325,20 +307,12 @@ fn parse_instant_any(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
-    for f in [
-        "%Y-%m-%dT%H:%M:%S%.f%z",
-        "%Y-%m-%d %H:%M:%S%.f%z",
-        "%a %b %d %Y %H:%M:%S GMT%z",
-    ] {
+    for f in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z", "%a %b %d %Y %H:%M:%S GMT%z"] {
         if let Ok(t) = DateTime::parse_from_str(s, f) {
             return Some(t.with_timezone(&Utc));
         }
     }
-    for f in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-    ] {
+    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s.trim_end_matches('Z'), f) {
             return Some(Utc.from_utc_datetime(&t));
         }
@@ -366,9 +340,7 @@ fn instant(o: &Map<String, Value>, keys: &[&'static str]) -> Result<DateTime<Utc
 }
 
 fn utc_offset_min(o: &Map<String, Value>) -> Option<i64> {
-    num(o.get("utcOffset"))
-        .filter(|m| (-16.0 * 60.0..=16.0 * 60.0).contains(m))
-        .map(|m| m.round() as i64)
+    num(o.get("utcOffset")).filter(|m| (-16.0 * 60.0..=16.0 * 60.0).contains(m)).map(|m| m.round() as i64)
 }
 
 /// `time` keeps the instant as given (milliseconds included); `device_time` is whole seconds.
@@ -398,25 +370,12 @@ fn entry(o: &Map<String, Value>, out: &mut VecDeque<Item>) -> Result<(), Reject>
     let off = utc_offset_min(o);
     let v = o.get(key);
     let g = num(v).ok_or_else(|| {
-        (
-            Some(key),
-            format!(
-                "{} is not a glucose value",
-                v.map_or("nothing".into(), Value::to_string)
-            ),
-        )
+        (Some(key), format!("{} is not a glucose value", v.map_or("nothing".into(), Value::to_string)))
     })?;
     if source.is_none() && (0.0..20.0).contains(&g) {
-        return Err((
-            Some(key),
-            format!("{g} is a Nightscout sensor status code, not a reading"),
-        ));
+        return Err((Some(key), format!("{g} is a Nightscout sensor status code, not a reading")));
     }
-    let range = if source.is_none() {
-        &text::CGM_MG_DL
-    } else {
-        &text::BG_MG_DL
-    };
+    let range = if source.is_none() { &text::CGM_MG_DL } else { &text::BG_MG_DL };
     let mg = text::glucose_value(g, false, range).map_err(|e| (Some(key), e))?;
     let kind = match source {
         None => RecordKind::Cgm {
@@ -424,10 +383,7 @@ fn entry(o: &Map<String, Value>, out: &mut VecDeque<Item>) -> Result<(), Reject>
             trend: string(o, "direction").and_then(Trend::from_direction),
             out_of_range: None,
         },
-        Some(s) => RecordKind::Bg {
-            value_mg_dl: mg,
-            source: s,
-        },
+        Some(s) => RecordKind::Bg { value_mg_dl: mg, source: s },
     };
     push(out, record(t, off, kind));
     Ok(())
@@ -441,8 +397,7 @@ fn treatment(o: &Map<String, Value>, out: &mut VecDeque<Item>) -> Result<(), Rej
     let mut produced = false;
     let insulin = num(o.get("insulin"));
     let carbs = num(o.get("carbs"));
-    let duration = num(o.get("duration"))
-        .or_else(|| num(o.get("durationInMilliseconds")).map(|ms| ms / 60_000.0));
+    let duration = num(o.get("duration")).or_else(|| num(o.get("durationInMilliseconds")).map(|ms| ms / 60_000.0));
     // Validate first, so that a bad row emits nothing.
     let insulin = insulin
         .filter(|&u| u > 0.0 || lower.contains("bolus"))
@@ -456,9 +411,7 @@ fn treatment(o: &Map<String, Value>, out: &mut VecDeque<Item>) -> Result<(), Rej
     let bg = if lower == "bg check" || glucose_type == "finger" {
         let mmol = string(o, "units").is_some_and(|u| u.to_ascii_lowercase().starts_with("mmol"));
         num(o.get("glucose"))
-            .map(|g| {
-                text::glucose_value(g, mmol, &text::BG_MG_DL).map_err(|e| (Some("glucose"), e))
-            })
+            .map(|g| text::glucose_value(g, mmol, &text::BG_MG_DL).map_err(|e| (Some("glucose"), e)))
             .transpose()?
     } else {
         None
@@ -471,30 +424,14 @@ fn treatment(o: &Map<String, Value>, out: &mut VecDeque<Item>) -> Result<(), Rej
         let rate = num(o.get("absolute")).or_else(|| num(o.get("rate")));
         let kind = if let Some(r) = rate {
             let r = text::within(r, &text::RATE_U_H, "U/h").map_err(|e| (Some("absolute"), e))?;
-            RecordKind::TempBasal {
-                rate_u_h: Some(r),
-                percent: None,
-                duration_min: dur,
-            }
+            RecordKind::TempBasal { rate_u_h: Some(r), percent: None, duration_min: dur }
         } else if let Some(p) = num(o.get("percent")) {
-            let p =
-                text::within(100.0 + p, &text::PERCENT, "%").map_err(|e| (Some("percent"), e))?;
-            RecordKind::TempBasal {
-                rate_u_h: None,
-                percent: Some(p.round() as u32),
-                duration_min: dur,
-            }
+            let p = text::within(100.0 + p, &text::PERCENT, "%").map_err(|e| (Some("percent"), e))?;
+            RecordKind::TempBasal { rate_u_h: None, percent: Some(p.round() as u32), duration_min: dur }
         } else if dur == Some(0) {
-            RecordKind::TempBasal {
-                rate_u_h: None,
-                percent: None,
-                duration_min: Some(0),
-            }
+            RecordKind::TempBasal { rate_u_h: None, percent: None, duration_min: Some(0) }
         } else {
-            return Err((
-                Some("absolute"),
-                "temp basal without a rate or percent".into(),
-            ));
+            return Err((Some("absolute"), "temp basal without a rate or percent".into()));
         };
         push(out, record(t, off, kind));
         return Ok(());
@@ -502,9 +439,7 @@ fn treatment(o: &Map<String, Value>, out: &mut VecDeque<Item>) -> Result<(), Rej
     if let Some(u) = insulin {
         let programmed = num(o.get("enteredinsulin")).filter(|p| text::INSULIN_U.contains(p));
         let kind = if lower == "combo bolus" {
-            let duration_min = duration
-                .filter(|d| text::DURATION_MIN.contains(d))
-                .map(|d| d.round() as u32);
+            let duration_min = duration.filter(|d| text::DURATION_MIN.contains(d)).map(|d| d.round() as u32);
             // `insulin` is the part given now, `enteredinsulin` the whole bolus; the extended
             // part is the difference, else `relative` (its rate, U/h) over `duration`.
             let extended = match programmed {
@@ -537,29 +472,13 @@ fn treatment(o: &Map<String, Value>, out: &mut VecDeque<Item>) -> Result<(), Rej
         produced = true;
     }
     if let Some(mg) = bg {
-        push(
-            out,
-            record(
-                t,
-                off,
-                RecordKind::Bg {
-                    value_mg_dl: mg,
-                    source: BgSource::Manual,
-                },
-            ),
-        );
+        push(out, record(t, off, RecordKind::Bg { value_mg_dl: mg, source: BgSource::Manual }));
         produced = true;
     }
     let simple = match lower.as_str() {
-        "sensor start" => Some(RecordKind::SensorEvent {
-            kind: "sensor_start".into(),
-        }),
-        "sensor change" => Some(RecordKind::SensorEvent {
-            kind: "sensor_change".into(),
-        }),
-        "sensor stop" => Some(RecordKind::SensorEvent {
-            kind: "sensor_stop".into(),
-        }),
+        "sensor start" => Some(RecordKind::SensorEvent { kind: "sensor_start".into() }),
+        "sensor change" => Some(RecordKind::SensorEvent { kind: "sensor_change".into() }),
+        "sensor stop" => Some(RecordKind::SensorEvent { kind: "sensor_stop".into() }),
         "suspend pump" | "pump suspend" => Some(RecordKind::Suspend),
         "resume pump" | "pump resume" => Some(RecordKind::Resume),
         _ => None,
@@ -572,18 +491,11 @@ fn treatment(o: &Map<String, Value>, out: &mut VecDeque<Item>) -> Result<(), Rej
         return Ok(());
     }
     // Everything else is a note, with what details it has.
-    let mut txt = if et.is_empty() {
-        "Note".to_string()
-    } else {
-        et.to_string()
-    };
+    let mut txt = if et.is_empty() { "Note".to_string() } else { et.to_string() };
     let mut details = Vec::new();
     if lower == "temporary target" {
         if let (Some(lo), Some(hi)) = (num(o.get("targetBottom")), num(o.get("targetTop"))) {
-            details.push(format!(
-                "{lo}–{hi} {}",
-                string(o, "units").unwrap_or("mg/dL")
-            ));
+            details.push(format!("{lo}–{hi} {}", string(o, "units").unwrap_or("mg/dL")));
         }
         if let Some(r) = string(o, "reason") {
             details.push(r.to_string());
@@ -616,15 +528,10 @@ fn schedule(v: Option<&Value>) -> Vec<(u32, f64)> {
                 let secs = num(e.get("timeAsSeconds")).or_else(|| {
                     let t = e.get("time")?.as_str()?;
                     let (h, m) = t.split_once(':')?;
-                    Some(
-                        h.trim().parse::<f64>().ok()? * 3600.0
-                            + m.trim().parse::<f64>().ok()? * 60.0,
-                    )
+                    Some(h.trim().parse::<f64>().ok()? * 3600.0 + m.trim().parse::<f64>().ok()? * 60.0)
                 })?;
                 let v = num(e.get("value"))?;
-                (0.0..86_400.0)
-                    .contains(&secs)
-                    .then_some(((secs / 60.0).round() as u32, v))
+                (0.0..86_400.0).contains(&secs).then_some(((secs / 60.0).round() as u32, v))
             })
             .collect(),
         Some(v) => num(Some(v)).map(|x| vec![(0, x)]).unwrap_or_default(),
@@ -635,62 +542,35 @@ fn schedule(v: Option<&Value>) -> Vec<(u32, f64)> {
 }
 
 fn profile_block(p: &Map<String, Value>, doc_units: Option<&str>) -> Map<String, Value> {
-    let units = string(p, "units")
-        .or(doc_units)
-        .unwrap_or("mg/dl")
-        .to_ascii_lowercase();
+    let units = string(p, "units").or(doc_units).unwrap_or("mg/dl").to_ascii_lowercase();
     let mmol = units.starts_with("mmol");
-    let g = |v: f64| {
-        text::round6(if mmol {
-            v * therapy::units::MG_DL_PER_MMOL_L
-        } else {
-            v
-        })
-    };
+    let g = |v: f64| text::round6(if mmol { v * therapy::units::MG_DL_PER_MMOL_L } else { v });
     let gi = |v: f64| g(v).round();
     let mut m = Map::new();
-    let basal: Vec<Value> = schedule(p.get("basal"))
-        .iter()
-        .map(|(s, r)| json!({"start_min": s, "rate_u_h": r}))
-        .collect();
+    let basal: Vec<Value> =
+        schedule(p.get("basal")).iter().map(|(s, r)| json!({"start_min": s, "rate_u_h": r})).collect();
     m.insert("basal".into(), Value::Array(basal));
-    let cr: Vec<Value> = schedule(p.get("carbratio"))
-        .iter()
-        .map(|(s, r)| json!({"start_min": s, "g_per_u": r}))
-        .collect();
+    let cr: Vec<Value> =
+        schedule(p.get("carbratio")).iter().map(|(s, r)| json!({"start_min": s, "g_per_u": r})).collect();
     m.insert("carb_ratios".into(), Value::Array(cr));
-    let isf: Vec<Value> = schedule(p.get("sens"))
-        .iter()
-        .map(|(s, v)| json!({"start_min": s, "mg_dl_per_u": g(*v)}))
-        .collect();
+    let isf: Vec<Value> =
+        schedule(p.get("sens")).iter().map(|(s, v)| json!({"start_min": s, "mg_dl_per_u": g(*v)})).collect();
     m.insert("sensitivities".into(), Value::Array(isf));
     let lo = schedule(p.get("target_low"));
     let hi = schedule(p.get("target_high"));
     let mut targets = Vec::new();
     for &(s, l) in &lo {
-        let h = hi
-            .iter()
-            .rev()
-            .find(|e| e.0 <= s)
-            .or(hi.first())
-            .map_or(l, |e| e.1);
-        targets
-            .push(json!({"start_min": s, "low_mg_dl": gi(l) as i64, "high_mg_dl": gi(h) as i64}));
+        let h = hi.iter().rev().find(|e| e.0 <= s).or(hi.first()).map_or(l, |e| e.1);
+        targets.push(json!({"start_min": s, "low_mg_dl": gi(l) as i64, "high_mg_dl": gi(h) as i64}));
     }
     m.insert("bg_targets".into(), Value::Array(targets));
     if let Some(d) = num(p.get("dia")).filter(|d| (0.0..=24.0).contains(d)) {
-        m.insert(
-            "insulin_action_min".into(),
-            json!((d * 60.0).round() as i64),
-        );
+        m.insert("insulin_action_min".into(), json!((d * 60.0).round() as i64));
     }
     if let Some(tz) = string(p, "timezone") {
         m.insert("timezone".into(), json!(tz));
     }
-    m.insert(
-        "units".into(),
-        json!({"bg": if mmol { "mmol/L" } else { "mg/dL" }}),
-    );
+    m.insert("units".into(), json!({"bg": if mmol { "mmol/L" } else { "mg/dL" }}));
     m
 }
 
@@ -700,9 +580,7 @@ fn profile(o: &Map<String, Value>, out: &mut VecDeque<Item>) -> Result<(), Rejec
         return Err((Some("store"), "profile store is not an object".into()));
     };
     let doc_units = string(o, "units");
-    let default = string(o, "defaultProfile")
-        .map(str::to_string)
-        .or_else(|| store.keys().next().cloned());
+    let default = string(o, "defaultProfile").map(str::to_string).or_else(|| store.keys().next().cloned());
     let mut values = Map::new();
     values.insert("kind".into(), json!("profile"));
     if let Some(d) = &default {
@@ -756,12 +634,7 @@ pub(crate) struct CsvParser<R: Read> {
 impl<R: Read> CsvParser<R> {
     pub(crate) fn new(src: R) -> Self {
         let rdr = super::source::csv_reader(src, b',');
-        CsvParser {
-            rdr,
-            rec: csv::ByteRecord::new(),
-            out: VecDeque::new(),
-            eof: false,
-        }
+        CsvParser { rdr, rec: csv::ByteRecord::new(), out: VecDeque::new(), eof: false }
     }
 
     pub(crate) fn next(&mut self) -> Option<Item> {
@@ -776,19 +649,14 @@ impl<R: Read> CsvParser<R> {
                 Ok(true) => {
                     let line = self.rec.position().map_or(0, |p| p.line());
                     if let Err((f, reason)) = csv_row(&self.rec, &mut self.out) {
-                        self.out
-                            .push_back(Item::Rejected(Rejected::new(line, f, reason)));
+                        self.out.push_back(Item::Rejected(Rejected::new(line, f, reason)));
                     }
                 }
                 Ok(false) => self.eof = true,
                 Err(e) => {
                     let line = e.position().map_or(0, |p| p.line());
                     self.eof = matches!(e.kind(), csv::ErrorKind::Io(_));
-                    self.out.push_back(Item::Rejected(Rejected::new(
-                        line,
-                        None,
-                        format!("unreadable CSV: {e}"),
-                    )));
+                    self.out.push_back(Item::Rejected(Rejected::new(line, None, format!("unreadable CSV: {e}"))));
                 }
             }
         }
@@ -804,31 +672,12 @@ fn csv_row(rec: &csv::ByteRecord, out: &mut VecDeque<Item>) -> Result<(), Reject
         .and_then(from_millis)
         .or_else(|| parse_instant(&text::text(f(0))))
         .ok_or_else(|| (Some("date"), format!("{} is not a time", text::show(f(1)))))?;
-    let g = text::num(f(2)).ok_or_else(|| {
-        (
-            Some("sgv"),
-            format!("{} is not a glucose value", text::show(f(2))),
-        )
-    })?;
+    let g = text::num(f(2)).ok_or_else(|| (Some("sgv"), format!("{} is not a glucose value", text::show(f(2)))))?;
     if (0.0..20.0).contains(&g) {
-        return Err((
-            Some("sgv"),
-            format!("{g} is a Nightscout sensor status code, not a reading"),
-        ));
+        return Err((Some("sgv"), format!("{g} is a Nightscout sensor status code, not a reading")));
     }
     let mg = text::glucose_value(g, false, &text::CGM_MG_DL).map_err(|e| (Some("sgv"), e))?;
     let trend = Trend::from_direction(&text::text(f(3)));
-    push(
-        out,
-        record(
-            t,
-            None,
-            RecordKind::Cgm {
-                value_mg_dl: mg,
-                trend,
-                out_of_range: None,
-            },
-        ),
-    );
+    push(out, record(t, None, RecordKind::Cgm { value_mg_dl: mg, trend, out_of_range: None }));
     Ok(())
 }

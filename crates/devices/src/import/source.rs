@@ -45,11 +45,7 @@ fn sniff_encoding(head: &[u8]) -> (Enc, usize) {
         let (mut zero_odd, mut zero_even) = (0, 0);
         for (i, &b) in head[..n].iter().enumerate() {
             if b == 0 {
-                if i % 2 == 1 {
-                    zero_odd += 1
-                } else {
-                    zero_even += 1
-                }
+                if i % 2 == 1 { zero_odd += 1 } else { zero_even += 1 }
             }
         }
         let half = n / 2;
@@ -144,15 +140,7 @@ impl<R: Read> Source<R> {
                 finished: false,
             })),
         };
-        Source {
-            raw: Raw {
-                head,
-                pos: skip,
-                rest,
-            },
-            sniff,
-            transcoder,
-        }
+        Source { raw: Raw { head, pos: skip, rest }, sniff, transcoder }
     }
 
     /// The decoded head (lossy), for delimiter and header sniffing.
@@ -192,8 +180,7 @@ impl<R: Read> Read for Source<R> {
                 t.in_eof = n == 0;
             }
             let (result, read, written, _) =
-                t.decoder
-                    .decode_to_utf8(&t.inbuf[t.in_pos..t.in_len], &mut t.out, t.in_eof);
+                t.decoder.decode_to_utf8(&t.inbuf[t.in_pos..t.in_len], &mut t.out, t.in_eof);
             t.in_pos += read;
             t.out_pos = 0;
             t.out_len = written;
@@ -218,13 +205,7 @@ pub(crate) struct Lines<R> {
 
 impl<R: Read> Lines<R> {
     pub(crate) fn new(inner: R) -> Self {
-        Lines {
-            inner,
-            buf: vec![0u8; 32 * 1024].into_boxed_slice(),
-            pos: 0,
-            len: 0,
-            prev: b'\n',
-        }
+        Lines { inner, buf: vec![0u8; 32 * 1024].into_boxed_slice(), pos: 0, len: 0, prev: b'\n' }
     }
 }
 
@@ -311,11 +292,8 @@ mod tests {
 
     #[test]
     fn csv_line_numbers_are_true() {
-        for data in [
-            "a\r\nb\r\n\r\nc\r\n\"x\ny\"\r\nd\r\n",
-            "a\nb\n\nc\n\"x\ny\"\nd\n",
-            "\n\na\nb\n\n\nc\n\"x\ny\"\nd",
-        ] {
+        for data in ["a\r\nb\r\n\r\nc\r\n\"x\ny\"\r\nd\r\n", "a\nb\n\nc\n\"x\ny\"\nd\n", "\n\na\nb\n\n\nc\n\"x\ny\"\nd"]
+        {
             let mut r = csv_reader(data.as_bytes(), b',');
             let mut rec = csv::ByteRecord::new();
             let mut seen = Vec::new();
@@ -326,21 +304,9 @@ mod tests {
                 }
             }
             let want = if data.starts_with('\n') {
-                vec![
-                    ("a".to_string(), 3),
-                    ("b".into(), 4),
-                    ("c".into(), 7),
-                    ("x\ny".into(), 8),
-                    ("d".into(), 10),
-                ]
+                vec![("a".to_string(), 3), ("b".into(), 4), ("c".into(), 7), ("x\ny".into(), 8), ("d".into(), 10)]
             } else {
-                vec![
-                    ("a".to_string(), 1),
-                    ("b".into(), 2),
-                    ("c".into(), 4),
-                    ("x\ny".into(), 5),
-                    ("d".into(), 7),
-                ]
+                vec![("a".to_string(), 1), ("b".into(), 2), ("c".into(), 4), ("x\ny".into(), 5), ("d".into(), 7)]
             };
             assert_eq!(seen, want, "{data:?}");
         }

@@ -17,11 +17,9 @@ pub fn carelink_csv(rows: usize) -> Vec<u8> {
     let mut fields: Vec<String> = vec![String::new(); columns.len()];
     while n < rows {
         // Consecutive real dates from 2015-01-01 (no wrap-around: every row is distinct).
-        let t = chrono::NaiveDate::from_ymd_opt(2015, 1, 1)
-            .unwrap_or_default()
-            .and_hms_opt(0, 0, 0)
-            .unwrap_or_default()
-            + chrono::Duration::minutes(minute as i64);
+        let t =
+            chrono::NaiveDate::from_ymd_opt(2015, 1, 1).unwrap_or_default().and_hms_opt(0, 0, 0).unwrap_or_default()
+                + chrono::Duration::minutes(minute as i64);
         seq += 1;
         let g = 80 + (minute * 7 % 160);
         for f in fields.iter_mut() {

@@ -31,11 +31,7 @@ pub(crate) fn text(b: &[u8]) -> Cow<'_, str> {
 /// Owned, trimmed text of a field, capped to `max` characters.
 pub(crate) fn owned(b: &[u8], max: usize) -> String {
     let t = text(trim(b));
-    if t.chars().count() > max {
-        t.chars().take(max).collect()
-    } else {
-        t.into_owned()
-    }
+    if t.chars().count() > max { t.chars().take(max).collect() } else { t.into_owned() }
 }
 
 /// A short quoted excerpt of a field for messages.
@@ -70,11 +66,7 @@ pub(crate) fn num(b: &[u8]) -> Option<f64> {
     if digits == 0 {
         return None;
     }
-    std::str::from_utf8(&buf[..b.len()])
-        .ok()?
-        .parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite())
+    std::str::from_utf8(&buf[..b.len()]).ok()?.parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
 /// Day/month order of numeric dates whose year is last.
@@ -118,11 +110,7 @@ pub(crate) fn date_parts(b: &[u8]) -> Option<([u32; 3], [usize; 3])> {
 fn full_year(y: u32, len: usize) -> Option<i32> {
     match len {
         4 => Some(y as i32),
-        2 => Some(if y < 70 {
-            2000 + y as i32
-        } else {
-            1900 + y as i32
-        }),
+        2 => Some(if y < 70 { 2000 + y as i32 } else { 1900 + y as i32 }),
         _ => None,
     }
 }
@@ -253,11 +241,7 @@ pub(crate) fn hms_minutes(b: &[u8]) -> Option<f64> {
     if k == 0 || len == 0 {
         return None;
     }
-    let secs = if k == 2 {
-        parts[0] * 3600 + parts[1] * 60 + parts[2]
-    } else {
-        parts[0] * 3600 + parts[1] * 60
-    };
+    let secs = if k == 2 { parts[0] * 3600 + parts[1] * 60 + parts[2] } else { parts[0] * 3600 + parts[1] * 60 };
     Some(secs as f64 / 60.0)
 }
 
@@ -265,11 +249,7 @@ pub(crate) fn hms_minutes(b: &[u8]) -> Option<f64> {
 /// after a final `:`: `"Other Alarm Code: 1003"` → 1003.
 pub(crate) fn alarm_code(s: &str) -> Option<u32> {
     let s = s.trim();
-    if let Some(inner) = s
-        .strip_suffix(')')
-        .and_then(|x| x.rsplit_once('('))
-        .map(|(_, c)| c)
-    {
+    if let Some(inner) = s.strip_suffix(')').and_then(|x| x.rsplit_once('(')).map(|(_, c)| c) {
         return inner.trim().parse().ok();
     }
     s.rsplit_once(':').and_then(|(_, c)| c.trim().parse().ok())
@@ -295,11 +275,7 @@ pub(crate) fn within(v: f64, range: &RangeInclusive<f64>, unit: &str) -> Result<
     if range.contains(&v) {
         Ok(v)
     } else {
-        Err(format!(
-            "{v} {unit} is outside the accepted {}–{} {unit}",
-            range.start(),
-            range.end()
-        ))
+        Err(format!("{v} {unit} is outside the accepted {}–{} {unit}", range.start(), range.end()))
     }
 }
 
@@ -315,31 +291,15 @@ pub(crate) fn glucose_in(b: &[u8], mmol: bool, range: &RangeInclusive<f64>) -> R
     glucose_value(v, mmol, range)
 }
 
-pub(crate) fn glucose_value(
-    v: f64,
-    mmol: bool,
-    range: &RangeInclusive<f64>,
-) -> Result<u16, String> {
-    let mg = if mmol {
-        v * therapy::units::MG_DL_PER_MMOL_L
-    } else {
-        v
-    };
+pub(crate) fn glucose_value(v: f64, mmol: bool, range: &RangeInclusive<f64>) -> Result<u16, String> {
+    let mg = if mmol { v * therapy::units::MG_DL_PER_MMOL_L } else { v };
     let mg = mg.round();
     if range.contains(&mg) {
         Ok(mg as u16)
     } else if mmol {
-        Err(format!(
-            "{v} mmol/L ({mg} mg/dL) is outside the accepted {}–{} mg/dL",
-            range.start(),
-            range.end()
-        ))
+        Err(format!("{v} mmol/L ({mg} mg/dL) is outside the accepted {}–{} mg/dL", range.start(), range.end()))
     } else {
-        Err(format!(
-            "{v} mg/dL is outside the accepted {}–{} mg/dL",
-            range.start(),
-            range.end()
-        ))
+        Err(format!("{v} mg/dL is outside the accepted {}–{} mg/dL", range.start(), range.end()))
     }
 }
 
@@ -370,36 +330,16 @@ mod tests {
     fn dates_and_times() {
         let d = |s: &str, o| date(s.as_bytes(), o).map(|d| d.to_string());
         assert_eq!(d("4/1/15", DateOrder::Mdy).as_deref(), Some("2015-04-01"));
-        assert_eq!(
-            d("2021/07/25", DateOrder::Mdy).as_deref(),
-            Some("2021-07-25")
-        );
-        assert_eq!(
-            d("12-04-1961", DateOrder::Dmy).as_deref(),
-            Some("1961-04-12")
-        );
+        assert_eq!(d("2021/07/25", DateOrder::Mdy).as_deref(), Some("2021-07-25"));
+        assert_eq!(d("12-04-1961", DateOrder::Dmy).as_deref(), Some("1961-04-12"));
         assert_eq!(d("13/13/15", DateOrder::Mdy), None);
-        assert_eq!(
-            time(b"18:05").map(|t| t.to_string()).as_deref(),
-            Some("18:05:00")
-        );
-        assert_eq!(
-            time(b"6:36 PM").map(|t| t.to_string()).as_deref(),
-            Some("18:36:00")
-        );
-        assert_eq!(
-            time(b"12:10 AM").map(|t| t.to_string()).as_deref(),
-            Some("00:10:00")
-        );
-        assert_eq!(
-            time(b"00:29:03.250").map(|t| t.to_string()).as_deref(),
-            Some("00:29:03")
-        );
+        assert_eq!(time(b"18:05").map(|t| t.to_string()).as_deref(), Some("18:05:00"));
+        assert_eq!(time(b"6:36 PM").map(|t| t.to_string()).as_deref(), Some("18:36:00"));
+        assert_eq!(time(b"12:10 AM").map(|t| t.to_string()).as_deref(), Some("00:10:00"));
+        assert_eq!(time(b"00:29:03.250").map(|t| t.to_string()).as_deref(), Some("00:29:03"));
         assert_eq!(time(b"25:00"), None);
         assert_eq!(
-            datetime(b"1961-04-12T00:56:47", DateOrder::Mdy)
-                .map(|t| t.to_string())
-                .as_deref(),
+            datetime(b"1961-04-12T00:56:47", DateOrder::Mdy).map(|t| t.to_string()).as_deref(),
             Some("1961-04-12 00:56:47")
         );
         assert_eq!(hms_minutes(b"02:00:00"), Some(120.0));

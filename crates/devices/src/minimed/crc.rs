@@ -19,8 +19,7 @@ pub fn crc16_ccitt(data: &[u8]) -> u16 {
 /// CRC8 (polynomial 0x9B, initial value 0, no reflection), as the CareLink stick and the pump's
 /// radio packets carry it (decocare `lib.CRC8`, MinimedKit `computeCRC8`).
 pub fn crc8(data: &[u8]) -> u8 {
-    data.iter()
-        .fold(0u8, |crc, &b| CRC8_TABLE[(crc ^ b) as usize])
+    data.iter().fold(0u8, |crc, &b| CRC8_TABLE[(crc ^ b) as usize])
 }
 
 /// The CRC16 stored in a page's last two bytes (big-endian), or `None` when the slice is too
@@ -37,11 +36,7 @@ const CRC16_TABLE: [u16; 256] = {
         let mut c = (i as u16) << 8;
         let mut k = 0;
         while k < 8 {
-            c = if c & 0x8000 != 0 {
-                (c << 1) ^ 0x1021
-            } else {
-                c << 1
-            };
+            c = if c & 0x8000 != 0 { (c << 1) ^ 0x1021 } else { c << 1 };
             k += 1;
         }
         t[i] = c;
@@ -57,11 +52,7 @@ const CRC8_TABLE: [u8; 256] = {
         let mut c = i as u8;
         let mut k = 0;
         while k < 8 {
-            c = if c & 0x80 != 0 {
-                (c << 1) ^ 0x9B
-            } else {
-                c << 1
-            };
+            c = if c & 0x80 != 0 { (c << 1) ^ 0x9B } else { c << 1 };
             k += 1;
         }
         t[i] = c;
@@ -79,11 +70,7 @@ mod tests {
         for &b in data {
             crc ^= u16::from(b) << 8;
             for _ in 0..8 {
-                crc = if crc & 0x8000 != 0 {
-                    (crc << 1) ^ 0x1021
-                } else {
-                    crc << 1
-                };
+                crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
             }
         }
         crc
@@ -101,12 +88,9 @@ mod tests {
     #[test]
     fn crc8_matches_minimedkit() {
         // MinimedKitTests/CRC8Tests.swift.
-        let hex =
-            "a259705504a24117043a0e080b003d3d00015b030105d817790a0f00000300008b1702000e080b0000";
-        let bytes: Vec<u8> = (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or(0))
-            .collect();
+        let hex = "a259705504a24117043a0e080b003d3d00015b030105d817790a0f00000300008b1702000e080b0000";
+        let bytes: Vec<u8> =
+            (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or(0)).collect();
         assert_eq!(crc8(&bytes), 0x71);
         assert_eq!(crc8(&[]), 0);
     }

@@ -49,13 +49,7 @@ pub struct Encoded {
 pub fn demo_settings() -> TherapySettings {
     use crate::demo::schedules as s;
     TherapySettings {
-        basal_standard: s::BASAL
-            .iter()
-            .map(|&(start_min, rate_u_h)| BasalEntry {
-                start_min,
-                rate_u_h,
-            })
-            .collect(),
+        basal_standard: s::BASAL.iter().map(|&(start_min, rate_u_h)| BasalEntry { start_min, rate_u_h }).collect(),
         basal_a: Vec::new(),
         basal_b: Vec::new(),
         settings: Settings {
@@ -68,10 +62,7 @@ pub fn demo_settings() -> TherapySettings {
             temp_basal_percent: true,
             insulin_action_hours: s::ACTIVE_INSULIN_TIME_H as u8,
         },
-        carb_ratios: CarbRatios {
-            units: CarbUnits::Grams,
-            entries: s::CARB_RATIOS.to_vec(),
-        },
+        carb_ratios: CarbRatios { units: CarbUnits::Grams, entries: s::CARB_RATIOS.to_vec() },
         sensitivities: BgSchedule {
             units: super::pump::BgUnits::MgDl,
             entries: s::SENSITIVITIES.to_vec(),
@@ -79,20 +70,14 @@ pub fn demo_settings() -> TherapySettings {
         },
         bg_targets: BgSchedule {
             units: super::pump::BgUnits::MgDl,
-            entries: s::BG_TARGETS
-                .iter()
-                .map(|&(o, lo, _)| (o, f64::from(lo)))
-                .collect(),
+            entries: s::BG_TARGETS.iter().map(|&(o, lo, _)| (o, f64::from(lo))).collect(),
             high: s::BG_TARGETS.iter().map(|&(_, _, hi)| f64::from(hi)).collect(),
         },
     }
 }
 
 /// The demo data set of `cfg` in the demo pump, whose clock reads `clock`.
-pub fn demo_scenario(
-    cfg: &crate::demo::DemoConfig,
-    clock: NaiveDateTime,
-) -> Result<Encoded, EncodeError> {
+pub fn demo_scenario(cfg: &crate::demo::DemoConfig, clock: NaiveDateTime) -> Result<Encoded, EncodeError> {
     let data = crate::demo::generate(cfg);
     let model = PumpModel::new(DEMO_MODEL).map_err(|_| EncodeError::Unsupported("model"))?;
     scenario_from_records(model, DEMO_SERIAL, clock, demo_settings(), &data.records)
@@ -136,32 +121,20 @@ pub fn scenario_from_records(
         }
         let mut push = |data: EventData| events.push(HistoryEvent::new(t, data));
         match &r.kind {
-            RecordKind::Cgm {
-                value_mg_dl,
-                out_of_range,
-                ..
-            } => {
+            RecordKind::Cgm { value_mg_dl, out_of_range, .. } => {
                 let data = match out_of_range {
                     Some(OutOfRange::Below) => GlucoseData::SensorDataLow,
                     Some(OutOfRange::Above) => GlucoseData::SensorDataHigh,
                     None if *value_mg_dl < 40 => GlucoseData::SensorDataLow,
                     None if *value_mg_dl > 400 => GlucoseData::SensorDataHigh,
-                    None => GlucoseData::SensorGlucose {
-                        mg_dl: (value_mg_dl.div_ceil(2) * 2).min(400),
-                    },
+                    None => GlucoseData::SensorGlucose { mg_dl: (value_mg_dl.div_ceil(2) * 2).min(400) },
                 };
                 cgm.push((minute(t), data));
             }
-            RecordKind::Bg {
-                value_mg_dl,
-                source,
-            } => {
+            RecordKind::Bg { value_mg_dl, source } => {
                 let bg = (*value_mg_dl).min(1023);
                 if matches!(source, BgSource::LinkedMeter) {
-                    push(EventData::BgReceived {
-                        bg_mg_dl: bg,
-                        meter: DEMO_METER.into(),
-                    });
+                    push(EventData::BgReceived { bg_mg_dl: bg, meter: DEMO_METER.into() });
                 }
                 push(EventData::CalBgForPh { bg_mg_dl: bg });
                 // The pump sends the BG on to the sensor as a calibration.
@@ -183,10 +156,7 @@ pub fn scenario_from_records(
                     target_low: byte(w.target_low_mg_dl.map(f64::from)),
                     target_high: byte(w.target_high_mg_dl.map(f64::from)),
                     food_estimate_u: quantize(w.food_estimate_u.unwrap_or(0.0), stroke),
-                    correction_estimate_u: quantize(
-                        w.correction_estimate_u.unwrap_or(0.0),
-                        stroke,
-                    ),
+                    correction_estimate_u: quantize(w.correction_estimate_u.unwrap_or(0.0), stroke),
                     unabsorbed_insulin_u: iob,
                     bolus_estimate_u: quantize(w.total_estimate_u.unwrap_or(0.0), stroke),
                 }));
@@ -194,29 +164,16 @@ pub fn scenario_from_records(
             }
             RecordKind::Carbs { grams } => {
                 // The wizard just before, at the same second, holds these carbs already.
-                let from_wizard =
-                    wizard.is_some_and(|(wt, g, _)| wt == t && (g - grams.round()).abs() < 0.5);
+                let from_wizard = wizard.is_some_and(|(wt, g, _)| wt == t && (g - grams.round()).abs() < 0.5);
                 if !from_wizard {
-                    push(EventData::MealMarker {
-                        carbs: grams.round().clamp(0.0, 511.0),
-                        exchanges: false,
-                    });
+                    push(EventData::MealMarker { carbs: grams.round().clamp(0.0, 511.0), exchanges: false });
                 }
             }
-            RecordKind::Bolus {
-                subtype,
-                programmed_u,
-                delivered_u,
-                duration_min,
-                normal_programmed_u,
-                ..
-            } => {
+            RecordKind::Bolus { subtype, programmed_u, delivered_u, duration_min, normal_programmed_u, .. } => {
                 let programmed = quantize(programmed_u.or(*delivered_u).unwrap_or(0.0), stroke);
                 let delivered = quantize(delivered_u.unwrap_or(programmed), stroke);
                 // Boluses within a minute of a wizard count its insulin on board.
-                let iob = wizard
-                    .filter(|(wt, _, _)| (t - *wt).num_seconds().abs() <= 90)
-                    .map_or(0.0, |w| w.2);
+                let iob = wizard.filter(|(wt, _, _)| (t - *wt).num_seconds().abs() <= 90).map_or(0.0, |w| w.2);
                 let bolus = |bolus_type, programmed_u, delivered_u, duration_min| Bolus {
                     bolus_type,
                     programmed_u,
@@ -236,8 +193,7 @@ pub fn scenario_from_records(
                     }
                     BolusSubtype::Dual => {
                         // The part now as the record gives it, else 60 %.
-                        let now = quantize(normal_programmed_u.unwrap_or(programmed * 0.6), stroke)
-                            .min(programmed);
+                        let now = quantize(normal_programmed_u.unwrap_or(programmed * 0.6), stroke).min(programmed);
                         let later = quantize(programmed - now, stroke);
                         let d_now = now.min(delivered);
                         let d_later = quantize((delivered - d_now).max(0.0), stroke);
@@ -250,17 +206,9 @@ pub fn scenario_from_records(
                     }
                 }
             }
-            RecordKind::BasalProfileStart {
-                rate_u_h,
-                offset_min,
-                ..
-            } => {
+            RecordKind::BasalProfileStart { rate_u_h, offset_min, .. } => {
                 let offset = offset_min.unwrap_or((t.hour() * 60 + t.minute()) / 30 * 30);
-                let index = settings
-                    .basal_standard
-                    .iter()
-                    .position(|e| e.start_min == offset)
-                    .unwrap_or(0);
+                let index = settings.basal_standard.iter().position(|e| e.start_min == offset).unwrap_or(0);
                 push(EventData::BasalProfileStart {
                     rate_u_h: quantize(*rate_u_h, 0.025),
                     offset_min: offset / 30 * 30,
@@ -268,23 +216,14 @@ pub fn scenario_from_records(
                     pattern: 0,
                 });
             }
-            RecordKind::TempBasal {
-                rate_u_h,
-                percent,
-                duration_min,
-            } => {
+            RecordKind::TempBasal { rate_u_h, percent, duration_min } => {
                 let rate = match (percent, rate_u_h) {
                     (Some(p), _) => TempBasalRate::Percent((*p).min(200) as u8),
                     (None, Some(r)) => TempBasalRate::Absolute(quantize(*r, 0.025)),
                     (None, None) => TempBasalRate::Percent(100),
                 };
-                push(EventData::TempBasal {
-                    rate,
-                    remote: false,
-                });
-                push(EventData::TempBasalDuration {
-                    duration_min: half_hours(duration_min.unwrap_or(30)),
-                });
+                push(EventData::TempBasal { rate, remote: false });
+                push(EventData::TempBasalDuration { duration_min: half_hours(duration_min.unwrap_or(30)) });
             }
             RecordKind::Suspend => push(EventData::Suspend),
             RecordKind::Resume => push(EventData::Resume { remote: false }),
@@ -293,11 +232,7 @@ pub fn scenario_from_records(
                 let amount = quantize(*units, 0.1).min(25.5);
                 push(EventData::Prime {
                     amount_u: amount,
-                    programmed_u: if *kind == Some(PrimeKind::Fixed) {
-                        amount
-                    } else {
-                        0.0
-                    },
+                    programmed_u: if *kind == Some(PrimeKind::Fixed) { amount } else { 0.0 },
                 });
             }
             RecordKind::Alarm { code, description } => {
@@ -317,15 +252,10 @@ pub fn scenario_from_records(
             RecordKind::SensorEvent { kind } if kind == "sensor_start" => {
                 cgm.push((minute(t), GlucoseData::SensorSync(SensorSyncKind::New)));
             }
-            RecordKind::DailyTotal { date, units } => {
-                match NaiveDate::parse_from_str(date, "%Y-%m-%d") {
-                    Ok(d) => push(EventData::ResultDailyTotal {
-                        date: Some(d),
-                        total_u: quantize(*units, 0.025),
-                    }),
-                    Err(_) => *left_out.entry("daily_total").or_default() += 1,
-                }
-            }
+            RecordKind::DailyTotal { date, units } => match NaiveDate::parse_from_str(date, "%Y-%m-%d") {
+                Ok(d) => push(EventData::ResultDailyTotal { date: Some(d), total_u: quantize(*units, 0.025) }),
+                Err(_) => *left_out.entry("daily_total").or_default() += 1,
+            },
             other => *left_out.entry(other.type_name()).or_default() += 1,
         }
     }

@@ -30,8 +30,8 @@
 use super::dump::{ClockReading, DumpPage, PumpDump, response};
 use super::pump::{self, code};
 use super::stick::{
-    self, Interface, LinkStatus, ProductInfo, PumpSerial, RADIO_OVERHEAD, RADIO_STATUS_NAK,
-    RADIO_STATUS_TIMEOUT, REPLY_COMMAND, REPLY_RADIO, StickError, TransmitPacket,
+    self, Interface, LinkStatus, ProductInfo, PumpSerial, RADIO_OVERHEAD, RADIO_STATUS_NAK, RADIO_STATUS_TIMEOUT,
+    REPLY_COMMAND, REPLY_RADIO, StickError, TransmitPacket,
 };
 use super::{PAGE_LEN, PumpModel, glucose, history, page_data};
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -56,22 +56,14 @@ pub struct DriverConfig {
 impl DriverConfig {
     /// A full read of the pump with this serial, with the default limits.
     pub fn new(serial: impl Into<String>) -> Self {
-        DriverConfig {
-            serial: serial.into(),
-            since: None,
-            max_history_pages: 36,
-            max_glucose_pages: 32,
-            retries: 3,
-        }
+        DriverConfig { serial: serial.into(), since: None, max_history_pages: 36, max_glucose_pages: 32, retries: 3 }
     }
 }
 
 /// Why an upload failed, in words a person can act on.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DriverError {
-    #[error(
-        "the CareLink USB stick did not answer properly: unplug it, plug it back in and try again"
-    )]
+    #[error("the CareLink USB stick did not answer properly: unplug it, plug it back in and try again")]
     StickNotResponding,
     #[error(
         "the pump did not answer: move it closer to the stick, check the serial number and the pump's battery (tried {} times)", after_retries + 1
@@ -85,9 +77,7 @@ pub enum DriverError {
         "the pump is busy (delivering a bolus, priming, or showing a menu): wait until it is back on its home screen and try again"
     )]
     PumpBusy,
-    #[error(
-        "the pump serial number must be the 6 digits printed on the back of the pump (SN), not {0:?}"
-    )]
+    #[error("the pump serial number must be the 6 digits printed on the back of the pump (SN), not {0:?}")]
     BadSerial(String),
     #[error("the upload was cancelled")]
     Cancelled,
@@ -254,11 +244,7 @@ impl Link {
                 Action::Write(bytes)
             }
             Req::Read(kind) => {
-                *self = Link::Reading {
-                    kind,
-                    buf: Vec::new(),
-                    stale: 0,
-                };
+                *self = Link::Reading { kind, buf: Vec::new(), stale: 0 };
                 Action::Read
             }
             Req::Wait(ms) => {
@@ -285,22 +271,11 @@ impl Link {
         let state = std::mem::take(self);
         match (state, ev) {
             (Link::Writing(kind), Ev::Written) => {
-                *self = Link::Reading {
-                    kind,
-                    buf: Vec::new(),
-                    stale: 0,
-                };
+                *self = Link::Reading { kind, buf: Vec::new(), stale: 0 };
                 Ok(LinkStep::Io(Action::Read))
             }
             (Link::Writing(_), Ev::Timeout) => Ok(LinkStep::Done(Res::Timeout { partial: false })),
-            (
-                Link::Reading {
-                    kind,
-                    mut buf,
-                    stale,
-                },
-                Ev::Read(bytes),
-            ) => {
+            (Link::Reading { kind, mut buf, stale }, Ev::Read(bytes)) => {
                 let head = match kind {
                     ReplyKind::Stick => REPLY_COMMAND,
                     ReplyKind::Radio => REPLY_RADIO,
@@ -310,19 +285,13 @@ impl Link {
                     if stale + 1 > MAX_STALE {
                         return Ok(LinkStep::Done(Res::Reply(bytes.to_vec())));
                     }
-                    *self = Link::Reading {
-                        kind,
-                        buf,
-                        stale: stale + 1,
-                    };
+                    *self = Link::Reading { kind, buf, stale: stale + 1 };
                     return Ok(LinkStep::Io(Action::Read));
                 }
                 buf.extend_from_slice(bytes);
                 let complete = match kind {
                     ReplyKind::Stick => true,
-                    ReplyKind::Radio => {
-                        stick::radio_reply_len(&buf).is_some_and(|total| buf.len() >= total)
-                    }
+                    ReplyKind::Radio => stick::radio_reply_len(&buf).is_some_and(|total| buf.len() >= total),
                 };
                 if complete {
                     Ok(LinkStep::Done(Res::Reply(buf)))
@@ -331,9 +300,7 @@ impl Link {
                     Ok(LinkStep::Io(Action::Read))
                 }
             }
-            (Link::Reading { buf, .. }, Ev::Timeout) => Ok(LinkStep::Done(Res::Timeout {
-                partial: !buf.is_empty(),
-            })),
+            (Link::Reading { buf, .. }, Ev::Timeout) => Ok(LinkStep::Done(Res::Timeout { partial: !buf.is_empty() })),
             (Link::Waiting, Ev::Waited) => Ok(LinkStep::Done(Res::Waited)),
             (Link::Flushing { reads }, Ev::Read(_)) => {
                 if reads + 1 >= MAX_FLUSH_READS {
@@ -378,11 +345,7 @@ struct StickOp {
 
 impl StickOp {
     fn new(cmd: Vec<u8>) -> Self {
-        StickOp {
-            cmd,
-            tries: 0,
-            backing_off: false,
-        }
+        StickOp { cmd, tries: 0, backing_off: false }
     }
 
     fn start(&mut self) -> OpStep {
@@ -457,12 +420,7 @@ struct PumpOp {
 }
 
 impl PumpOp {
-    fn new(
-        serial: PumpSerial,
-        code: u8,
-        params: Vec<u8>,
-        retries: u32,
-    ) -> Result<Self, DriverError> {
+    fn new(serial: PumpSerial, code: u8, params: Vec<u8>, retries: u32) -> Result<Self, DriverError> {
         let len = pump::answer_len(code);
         let packet = TransmitPacket::new(serial, code, params, len)
             .encode()
@@ -477,11 +435,7 @@ impl PumpOp {
             packet,
             // Pages must be whole; basal profiles (decocare asks for two frames) and the rest
             // need one frame.
-            min_len: if len == PAGE_LEN {
-                PAGE_LEN
-            } else {
-                len.min(64)
-            },
+            min_len: if len == PAGE_LEN { PAGE_LEN } else { len.min(64) },
             effect_ms,
             retries,
             attempts: 0,
@@ -560,12 +514,8 @@ impl PumpOp {
 
     fn error(&self) -> DriverError {
         match self.last {
-            Failure::NoAnswer | Failure::Lost => DriverError::PumpNotResponding {
-                after_retries: self.retries,
-            },
-            Failure::BadCrc => DriverError::RadioNoise {
-                bad_crcs: self.bad_crcs,
-            },
+            Failure::NoAnswer | Failure::Lost => DriverError::PumpNotResponding { after_retries: self.retries },
+            Failure::BadCrc => DriverError::RadioNoise { bad_crcs: self.bad_crcs },
             Failure::Busy => DriverError::PumpBusy,
             Failure::StickNak => DriverError::StickNotResponding,
         }
@@ -646,32 +596,28 @@ impl PumpOp {
                 }
             }
             (P::Effect | P::PollPause, Res::Waited) => self.poll(),
-            (P::Poll, Res::Reply(b)) => {
-                match stick::parse_stick_reply(&b).and_then(LinkStatus::decode) {
-                    Ok(ls) if ls.size > 0 => {
-                        self.phase = P::Radio;
-                        let size = ls.size.max(RADIO_OVERHEAD as u16);
-                        OpStep::Req(Req::Exchange(stick::read_radio(size), ReplyKind::Radio))
-                    }
-                    Ok(_) => self.not_yet(),
-                    Err(_) => self.poll_error(),
+            (P::Poll, Res::Reply(b)) => match stick::parse_stick_reply(&b).and_then(LinkStatus::decode) {
+                Ok(ls) if ls.size > 0 => {
+                    self.phase = P::Radio;
+                    let size = ls.size.max(RADIO_OVERHEAD as u16);
+                    OpStep::Req(Req::Exchange(stick::read_radio(size), ReplyKind::Radio))
                 }
-            }
+                Ok(_) => self.not_yet(),
+                Err(_) => self.poll_error(),
+            },
             (P::Poll, Res::Timeout { .. }) => self.poll_error(),
             (P::Radio, Res::Reply(b)) => self.on_radio(&b),
             (P::Radio, Res::Timeout { .. }) => self.fail(Failure::Lost, true),
             (P::Flush, Res::Flushed) => self.drain_poll(),
-            (P::DrainPoll, Res::Reply(b)) => {
-                match stick::parse_stick_reply(&b).and_then(LinkStatus::decode) {
-                    Ok(ls) if ls.size > 0 && self.drains < MAX_DRAINS => {
-                        self.drains += 1;
-                        self.phase = P::DrainRadio;
-                        let size = ls.size.max(RADIO_OVERHEAD as u16);
-                        OpStep::Req(Req::Exchange(stick::read_radio(size), ReplyKind::Radio))
-                    }
-                    _ => self.backoff(),
+            (P::DrainPoll, Res::Reply(b)) => match stick::parse_stick_reply(&b).and_then(LinkStatus::decode) {
+                Ok(ls) if ls.size > 0 && self.drains < MAX_DRAINS => {
+                    self.drains += 1;
+                    self.phase = P::DrainRadio;
+                    let size = ls.size.max(RADIO_OVERHEAD as u16);
+                    OpStep::Req(Req::Exchange(stick::read_radio(size), ReplyKind::Radio))
                 }
-            }
+                _ => self.backoff(),
+            },
             (P::DrainPoll, _) => self.backoff(),
             (P::DrainRadio, Res::Timeout { partial: true }) => {
                 self.phase = P::Flush;
@@ -679,9 +625,7 @@ impl PumpOp {
             }
             (P::DrainRadio, _) => self.drain_poll(),
             (P::Backoff, Res::Waited) => self.start(),
-            (phase, res) => OpStep::Fail(DriverError::Protocol(format!(
-                "internal: {res:?} while {phase:?}"
-            ))),
+            (phase, res) => OpStep::Fail(DriverError::Protocol(format!("internal: {res:?} while {phase:?}"))),
         }
     }
 }
@@ -750,9 +694,7 @@ impl Task {
             | Task::ClearRadio(_)
             | Task::Pause(_) => Stage::Connecting,
             Task::Power => Stage::WakingPump,
-            Task::Model | Task::Firmware | Task::Clock | Task::Battery | Task::Reservoir => {
-                Stage::ReadingIdentity
-            }
+            Task::Model | Task::Firmware | Task::Clock | Task::Battery | Task::Reservoir => Stage::ReadingIdentity,
             Task::Settings(_)
             | Task::Basal(_)
             | Task::CarbRatios
@@ -766,10 +708,7 @@ impl Task {
 
     /// Whether finishing it counts as a step of its stage's progress.
     fn counts(self) -> bool {
-        !matches!(
-            self,
-            Task::ClearRadio(_) | Task::Pause(_) | Task::CurGlucosePage
-        )
+        !matches!(self, Task::ClearRadio(_) | Task::Pause(_) | Task::CurGlucosePage)
     }
 }
 
@@ -809,10 +748,7 @@ impl Driver {
     /// A driver for this configuration; [`DriverError::BadSerial`] when the serial is not 6
     /// hex digits.
     pub fn new(cfg: DriverConfig) -> Result<Self, DriverError> {
-        let serial = cfg
-            .serial
-            .parse::<PumpSerial>()
-            .map_err(|_| DriverError::BadSerial(cfg.serial.clone()))?;
+        let serial = cfg.serial.parse::<PumpSerial>().map_err(|_| DriverError::BadSerial(cfg.serial.clone()))?;
         let history_total = cfg.max_history_pages;
         Ok(Driver {
             cfg,
@@ -843,9 +779,9 @@ impl Driver {
     /// The first action.
     pub fn start(&mut self) -> Action {
         if self.started {
-            return self.repeat_terminal().unwrap_or_else(|| {
-                Action::Failed(DriverError::Protocol("start() was called twice".into()))
-            });
+            return self
+                .repeat_terminal()
+                .unwrap_or_else(|| Action::Failed(DriverError::Protocol("start() was called twice".into())));
         }
         self.started = true;
         self.queue.extend([
@@ -926,11 +862,7 @@ impl Driver {
 
     fn raw_fraction(&self) -> f32 {
         let (a, b) = self.stage.span();
-        let within = if self.total == 0 {
-            0.0
-        } else {
-            self.done.min(self.total) as f32 / self.total as f32
-        };
+        let within = if self.total == 0 { 0.0 } else { self.done.min(self.total) as f32 / self.total as f32 };
         a + (b - a) * within
     }
 
@@ -941,9 +873,9 @@ impl Driver {
     fn repeat_terminal(&self) -> Option<Action> {
         match &self.terminal {
             Some(Terminal::Failed(e)) => Some(Action::Failed(e.clone())),
-            Some(Terminal::Done) => Some(Action::Failed(DriverError::Protocol(
-                "the upload is already finished".into(),
-            ))),
+            Some(Terminal::Done) => {
+                Some(Action::Failed(DriverError::Protocol("the upload is already finished".into())))
+            }
             None => None,
         }
     }
@@ -997,9 +929,7 @@ impl Driver {
     fn finish(&mut self) -> Action {
         self.op = None;
         let Some(dump) = self.dump.take() else {
-            return self.fail(DriverError::Protocol(
-                "the pump's model was never read".into(),
-            ));
+            return self.fail(DriverError::Protocol("the pump's model was never read".into()));
         };
         self.terminal = Some(Terminal::Done);
         self.stage = Stage::Finished;
@@ -1036,9 +966,7 @@ impl Driver {
         }
         let serial = self.serial;
         let retries = self.cfg.retries;
-        let pump = |c: u8, params: Vec<u8>| {
-            PumpOp::new(serial, c, params, retries).map(|o| Op::Pump(Box::new(o)))
-        };
+        let pump = |c: u8, params: Vec<u8>| PumpOp::new(serial, c, params, retries).map(|o| Op::Pump(Box::new(o)));
         let op = match task {
             Task::ProductInfo => Ok(Op::Stick(StickOp::new(stick::product_info()))),
             Task::Signal => Ok(Op::Stick(StickOp::new(stick::signal_strength()))),
@@ -1046,10 +974,7 @@ impl Driver {
             Task::ClearStatus => Ok(Op::Stick(StickOp::new(stick::link_status()))),
             Task::ClearRadio(size) => Ok(Op::Discard(stick::read_radio(size))),
             Task::Pause(ms) => Ok(Op::Pause(ms)),
-            Task::Power => pump(
-                code::POWER_CONTROL,
-                pump::power_control_params(WAKE_MINUTES),
-            ),
+            Task::Power => pump(code::POWER_CONTROL, pump::power_control_params(WAKE_MINUTES)),
             Task::Model => pump(code::READ_PUMP_MODEL, vec![]),
             Task::Firmware => pump(code::READ_FIRMWARE_VERSION, vec![]),
             Task::Clock => pump(code::READ_RTC, vec![]),
@@ -1074,9 +999,7 @@ impl Driver {
     }
 
     fn dump_mut(&mut self) -> Result<&mut PumpDump, DriverError> {
-        self.dump
-            .as_mut()
-            .ok_or_else(|| DriverError::Protocol("internal: no dump before the model".into()))
+        self.dump.as_mut().ok_or_else(|| DriverError::Protocol("internal: no dump before the model".into()))
     }
 
     /// Handles a finished task's answer and plans what follows.
@@ -1109,17 +1032,13 @@ impl Driver {
                     self.clear_rounds += 1;
                     self.done = self.done.saturating_sub(1);
                     self.queue.push_front(Task::ClearStatus);
-                    self.queue
-                        .push_front(Task::ClearRadio(ls.size.max(RADIO_OVERHEAD as u16)));
+                    self.queue.push_front(Task::ClearRadio(ls.size.max(RADIO_OVERHEAD as u16)));
                 }
             }
             Task::Model => {
-                let name =
-                    pump::decode_model(body).map_err(|e| DriverError::Protocol(e.to_string()))?;
+                let name = pump::decode_model(body).map_err(|e| DriverError::Protocol(e.to_string()))?;
                 let model: PumpModel = name.parse().map_err(|_| {
-                    DriverError::Protocol(format!(
-                        "the pump says it is a model {name:?}, which Diabase cannot read"
-                    ))
+                    DriverError::Protocol(format!("the pump says it is a model {name:?}, which Diabase cannot read"))
                 })?;
                 self.model = Some(model);
                 let mut dump = PumpDump::new(&name, &self.cfg.serial);
@@ -1168,11 +1087,9 @@ impl Driver {
             }
             Task::History(n) => self.history_page(n, body)?,
             Task::CurGlucosePage => {
-                let info = pump::decode_glucose_page_info(body)
-                    .map_err(|e| DriverError::Protocol(e.to_string()))?;
-                let count = u32::from(info.glucose_pages)
-                    .min(self.cfg.max_glucose_pages)
-                    .min(info.page.saturating_add(1));
+                let info = pump::decode_glucose_page_info(body).map_err(|e| DriverError::Protocol(e.to_string()))?;
+                let count =
+                    u32::from(info.glucose_pages).min(self.cfg.max_glucose_pages).min(info.page.saturating_add(1));
                 self.total = count;
                 self.done = 0;
                 self.glucose_left = count;
@@ -1188,19 +1105,14 @@ impl Driver {
 
     fn plan_after_model(&mut self, model: PumpModel) {
         let g = model.generation();
-        self.queue
-            .extend([Task::Firmware, Task::Clock, Task::Battery, Task::Reservoir]);
+        self.queue.extend([Task::Firmware, Task::Clock, Task::Battery, Task::Reservoir]);
         // decocare's per-model commands (models/__init__.py): ReadSettings 0xC0 from x15 (0x91
         // on a 512, 0x7F on a 511); the 512-style profiles from x12 (508/511 use other codes
         // and are not read); BG targets 0x9F from x15, 0x8C on a 512.
         match g {
             15.. => self.queue.push_back(Task::Settings(code::READ_SETTINGS)),
-            12 => self
-                .queue
-                .push_back(Task::Settings(code::READ_SETTINGS_512)),
-            11 => self
-                .queue
-                .push_back(Task::Settings(code::READ_SETTINGS_511)),
+            12 => self.queue.push_back(Task::Settings(code::READ_SETTINGS_512)),
+            11 => self.queue.push_back(Task::Settings(code::READ_SETTINGS_511)),
             _ => {}
         }
         if g >= 12 {
@@ -1210,11 +1122,7 @@ impl Driver {
                 Task::Basal(code::READ_PROFILE_B),
                 Task::CarbRatios,
                 Task::Sensitivities,
-                Task::BgTargets(if g >= 15 {
-                    code::READ_BG_TARGETS
-                } else {
-                    code::READ_BG_TARGETS_512
-                }),
+                Task::BgTargets(if g >= 15 { code::READ_BG_TARGETS } else { code::READ_BG_TARGETS_512 }),
             ]);
         }
         self.queue.push_back(Task::CurPage);
@@ -1289,11 +1197,7 @@ where
 
 /// [`run_blocking`], with `utc_now` asked for the time before every read is handed over (the
 /// CLI passes the system clock; tests a fixed time).
-pub fn run_blocking_with_clock<F, C>(
-    driver: &mut Driver,
-    mut io: F,
-    mut utc_now: C,
-) -> Result<PumpDump, DriverError>
+pub fn run_blocking_with_clock<F, C>(driver: &mut Driver, mut io: F, mut utc_now: C) -> Result<PumpDump, DriverError>
 where
     F: FnMut(&Action) -> Reply,
     C: FnMut() -> Option<DateTime<Utc>>,
@@ -1327,18 +1231,10 @@ mod tests {
     #[test]
     fn bad_serials_are_refused() {
         for s in ["", "12345", "1234567", "12345g"] {
-            assert!(matches!(
-                Driver::new(DriverConfig::new(s)),
-                Err(DriverError::BadSerial(_))
-            ));
+            assert!(matches!(Driver::new(DriverConfig::new(s)), Err(DriverError::BadSerial(_))));
         }
         let msg = DriverError::PumpNotResponding { after_retries: 3 }.to_string();
-        assert!(
-            msg.contains(
-                "move it closer to the stick, check the serial number and the pump's battery"
-            ),
-            "{msg}"
-        );
+        assert!(msg.contains("move it closer to the stick, check the serial number and the pump's battery"), "{msg}");
     }
 
     #[test]
@@ -1349,21 +1245,15 @@ mod tests {
         // A stale radio packet is skipped; then the captured ProductInfo reply.
         assert_eq!(d.on_read(&[2, 0, 0]), Action::Read);
         let mut pi = vec![
-            0x01, 0x55, 0x00, 0x0c, 0x17, 0x00, 0x00, 0x00, 0x00, b'C', b'o', b'm', b'L', b'i',
-            b'n', b'k', b' ', b'I', b'I', 0x01, 0x10, 0x02, 0x00, 0x01, 0x01, 0x03,
+            0x01, 0x55, 0x00, 0x0c, 0x17, 0x00, 0x00, 0x00, 0x00, b'C', b'o', b'm', b'L', b'i', b'n', b'k', b' ', b'I',
+            b'I', 0x01, 0x10, 0x02, 0x00, 0x01, 0x01, 0x03,
         ];
         pi.resize(64, 0);
         assert_eq!(d.on_read(&pi), Action::Write(vec![6, 0, 0]));
-        assert_eq!(
-            d.stick_info().map(|i| i.description.as_str()),
-            Some("ComLink II")
-        );
+        assert_eq!(d.stick_info().map(|i| i.description.as_str()), Some("ComLink II"));
         // Out-of-order callbacks are a protocol error, and stay one.
         let a = d.on_waited();
-        assert!(
-            matches!(a, Action::Failed(DriverError::Protocol(_))),
-            "{a:?}"
-        );
+        assert!(matches!(a, Action::Failed(DriverError::Protocol(_))), "{a:?}");
         assert_eq!(d.on_written(), a);
     }
 

@@ -92,10 +92,7 @@ pub struct DumpPage {
 
 impl DumpPage {
     pub fn new(number: u32, bytes: &[u8]) -> DumpPage {
-        DumpPage {
-            number,
-            hex: super::hex(bytes),
-        }
+        DumpPage { number, hex: super::hex(bytes) }
     }
 
     /// The page's bytes, or what is wrong with its hex.
@@ -152,10 +149,7 @@ impl PumpDump {
 
 /// Hex digits (either case; whitespace between bytes is ignored) to bytes.
 pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
-    let digits: Vec<u8> = text
-        .bytes()
-        .filter(|b| !b.is_ascii_whitespace())
-        .collect();
+    let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     if !digits.len().is_multiple_of(2) {
         return Err(format!("odd number of hex digits ({})", digits.len()));
     }
@@ -167,11 +161,7 @@ pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
             _ => Err(format!("not a hex digit at position {at}: {:?}", char::from(c))),
         }
     };
-    digits
-        .chunks_exact(2)
-        .enumerate()
-        .map(|(i, p)| Ok(val(p[0], 2 * i)? << 4 | val(p[1], 2 * i + 1)?))
-        .collect()
+    digits.chunks_exact(2).enumerate().map(|(i, p)| Ok(val(p[0], 2 * i)? << 4 | val(p[1], 2 * i + 1)?)).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -227,9 +217,7 @@ pub enum DumpError {
     Serial(String),
     #[error("the dump holds no pages")]
     NoPages,
-    #[error(
-        "the dump holds more than {max} pages ({n}); a pump keeps at most 36 history and 32 CGM pages"
-    )]
+    #[error("the dump holds more than {max} pages ({n}); a pump keeps at most 36 history and 32 CGM pages")]
     TooManyPages { n: usize, max: usize },
     #[error("not a page dump: {0}")]
     Malformed(String),
@@ -246,8 +234,7 @@ pub const MAX_PAGES: usize = 128;
 impl PumpDump {
     /// Parses the JSON document.
     pub fn from_json(bytes: &[u8]) -> Result<PumpDump, DumpError> {
-        let dump: PumpDump =
-            serde_json::from_slice(bytes).map_err(|e| DumpError::Malformed(e.to_string()))?;
+        let dump: PumpDump = serde_json::from_slice(bytes).map_err(|e| DumpError::Malformed(e.to_string()))?;
         if dump.format != FORMAT {
             return Err(DumpError::WrongFormat(dump.format));
         }
@@ -256,10 +243,7 @@ impl PumpDump {
 
     /// The pump model the dump names.
     pub fn model(&self) -> Result<PumpModel, DumpError> {
-        self.device
-            .model
-            .parse()
-            .map_err(|e: super::UnknownModel| DumpError::Model(e.to_string()))
+        self.device.model.parse().map_err(|e: super::UnknownModel| DumpError::Model(e.to_string()))
     }
 
     /// (pump clock − true local time) in seconds, the pump's clock error at upload against the
@@ -311,10 +295,9 @@ impl PumpDump {
             }
             if !values.is_empty() {
                 match &self.clock {
-                    Some(c) => d.records.push(Record::new(
-                        therapy::DeviceTime(c.pump),
-                        therapy::RecordKind::Settings { values },
-                    )),
+                    Some(c) => d
+                        .records
+                        .push(Record::new(therapy::DeviceTime(c.pump), therapy::RecordKind::Settings { values })),
                     None => rejected.push(Rejected::new(
                         0,
                         Some("settings"),
@@ -339,11 +322,7 @@ fn page_rejected(kind: PageKind, number: u32, offset: Option<usize>, reason: Str
 }
 
 /// Decodes pages: `history` newest first (page 0 first, as read), `glucose` oldest first.
-pub fn decode_pages(
-    model: PumpModel,
-    history: &[(u32, Vec<u8>)],
-    glucose: &[(u32, Vec<u8>)],
-) -> Decoded {
+pub fn decode_pages(model: PumpModel, history: &[(u32, Vec<u8>)], glucose: &[(u32, Vec<u8>)]) -> Decoded {
     let mut rejected = Vec::new();
     let mut records = Vec::new();
 
@@ -355,12 +334,7 @@ pub fn decode_pages(
             Ok(data) => {
                 let page = decode_history(data, model);
                 if let Some(stop) = &page.stop {
-                    rejected.push(page_rejected(
-                        PageKind::History,
-                        *number,
-                        Some(stop.offset),
-                        stop.to_string(),
-                    ));
+                    rejected.push(page_rejected(PageKind::History, *number, Some(stop.offset), stop.to_string()));
                 }
                 pages.push((*number, page));
             }
@@ -398,10 +372,8 @@ pub fn decode_pages(
     // how much. Those records are moved by the change. Small changes (a DST change, a few
     // minutes of drift corrected) are left alone: the patient's zone handles DST, and moving
     // old records by a later small change would store them twice once another change comes.
-    let shift_of: std::collections::HashMap<*const PumpEvent, chrono::Duration> = timed
-        .iter()
-        .filter_map(|t| Some((std::ptr::from_ref(t.event), t.time - t.event.timestamp?)))
-        .collect();
+    let shift_of: std::collections::HashMap<*const PumpEvent, chrono::Duration> =
+        timed.iter().filter_map(|t| Some((std::ptr::from_ref(t.event), t.time - t.event.timestamp?))).collect();
     let mut shifts: Vec<Vec<chrono::Duration>> = Vec::with_capacity(decoded.len());
     let mut current = chrono::Duration::zero();
     for page in &decoded {
@@ -416,11 +388,7 @@ pub fn decode_pages(
         }
         shifts.push(v);
     }
-    let floor = timed
-        .iter()
-        .map(|t| t.time)
-        .min()
-        .map(|t| t - chrono::Duration::days(1));
+    let floor = timed.iter().map(|t| t.time).min().map(|t| t - chrono::Duration::days(1));
     let mut seen = std::collections::HashSet::new();
     let mut events: Vec<PumpEvent> = Vec::new();
     for (i, page) in decoded.iter().enumerate().rev() {
@@ -460,11 +428,7 @@ pub fn decode_pages(
     let conv = history_records(events.iter(), model);
     records.extend(conv.records);
     for s in conv.skipped {
-        rejected.push(Rejected::new(
-            0,
-            Some(&format!("history, byte {} (record {:#04x})", s.offset, s.op)),
-            s.reason,
-        ));
+        rejected.push(Rejected::new(0, Some(&format!("history, byte {} (record {:#04x})", s.offset, s.op)), s.reason));
     }
 
     // CGM: each page decodes on its own (its readings are placed from its own timestamps).
@@ -473,12 +437,7 @@ pub fn decode_pages(
             Ok(data) => {
                 let page = decode_glucose(data);
                 if let Some(stop) = &page.stop {
-                    rejected.push(page_rejected(
-                        PageKind::Glucose,
-                        *number,
-                        Some(stop.offset),
-                        stop.to_string(),
-                    ));
+                    rejected.push(page_rejected(PageKind::Glucose, *number, Some(stop.offset), stop.to_string()));
                 }
                 let conv = glucose_records(&page.events, model);
                 let unplaced = conv.skipped.len();
@@ -487,10 +446,7 @@ pub fn decode_pages(
                         PageKind::Glucose,
                         *number,
                         None,
-                        format!(
-                            "{unplaced} record(s) could not be placed in time: {}",
-                            conv.skipped[0].reason
-                        ),
+                        format!("{unplaced} record(s) could not be placed in time: {}", conv.skipped[0].reason),
                     ));
                 }
                 records.extend(conv.records);
@@ -498,12 +454,7 @@ pub fn decode_pages(
             Err(e) => rejected.push(page_rejected(PageKind::Glucose, *number, None, e.to_string())),
         }
     }
-    Decoded {
-        model,
-        device: DeviceInfo::new("Medtronic", Some(model.display_name()), None),
-        records,
-        rejected,
-    }
+    Decoded { model, device: DeviceInfo::new("Medtronic", Some(model.display_name()), None), records, rejected }
 }
 
 /// Hints for bare pages (a `.data` or `.hex` file), usually from the file's name.
@@ -568,9 +519,8 @@ fn history_fit(data: &[u8], model: PumpModel) -> (usize, usize) {
 /// text: a page whose first record is a basal profile start (0x7B, `{`) or a Bolus Wizard
 /// estimate (0x5B, `[`) looks like the start of a JSON document.
 pub fn starts_with_page(head: &[u8]) -> bool {
-    head.get(..PAGE_LEN).is_some_and(|p| {
-        page_data(p).is_ok() && !p.iter().all(|&b| b.is_ascii_graphic() || b.is_ascii_whitespace())
-    })
+    head.get(..PAGE_LEN)
+        .is_some_and(|p| page_data(p).is_ok() && !p.iter().all(|&b| b.is_ascii_graphic() || b.is_ascii_whitespace()))
 }
 
 /// Whether a whole file is bare MiniMed pages, by size and CRC: binary, a whole number of
@@ -580,9 +530,7 @@ pub fn starts_with_page(head: &[u8]) -> bool {
 pub fn is_bare_pages(bytes: &[u8]) -> bool {
     let n = bytes.len();
     if n > 0 && n.is_multiple_of(PAGE_LEN) && n / PAGE_LEN <= MAX_PAGES {
-        let text = bytes
-            .iter()
-            .all(|&b| b.is_ascii_graphic() || b.is_ascii_whitespace());
+        let text = bytes.iter().all(|&b| b.is_ascii_graphic() || b.is_ascii_whitespace());
         if !text && bytes.chunks_exact(PAGE_LEN).any(|p| page_data(p).is_ok()) {
             return true;
         }
@@ -652,21 +600,12 @@ pub fn decode_raw(bytes: &[u8], hints: RawHints) -> Result<Decoded, DumpError> {
         let glucose_ok = datas.iter().all(|d| {
             let g = decode_glucose(d);
             g.stop.is_none()
-                && g.events.iter().any(|e| {
-                    matches!(e.data, super::glucose::GlucoseData::SensorTimestamp(_))
-                })
+                && g.events.iter().any(|e| matches!(e.data, super::glucose::GlucoseData::SensorTimestamp(_)))
         });
-        if history_read < total && glucose_ok {
-            PageKind::Glucose
-        } else {
-            PageKind::History
-        }
+        if history_read < total && glucose_ok { PageKind::Glucose } else { PageKind::History }
     });
-    let numbered: Vec<(u32, Vec<u8>)> = pages
-        .into_iter()
-        .enumerate()
-        .map(|(i, p)| (u32::try_from(i).unwrap_or(u32::MAX), p))
-        .collect();
+    let numbered: Vec<(u32, Vec<u8>)> =
+        pages.into_iter().enumerate().map(|(i, p)| (u32::try_from(i).unwrap_or(u32::MAX), p)).collect();
     Ok(match kind {
         PageKind::History => decode_pages(model, &numbered, &[]),
         PageKind::Glucose => decode_pages(model, &[], &numbered),

@@ -30,11 +30,7 @@ pub enum EncodeError {
     #[error("{0} records are not written by this encoder")]
     Unsupported(&'static str),
     #[error("{field} = {value} does not fit the record (allowed: {allowed})")]
-    OutOfRange {
-        field: &'static str,
-        value: f64,
-        allowed: &'static str,
-    },
+    OutOfRange { field: &'static str, value: f64, allowed: &'static str },
     #[error("{0} cannot be written: pump dates run from 2000 to 2127")]
     Date(NaiveDateTime),
     #[error("{0}: CGM records have minute resolution; the seconds must be 0")]
@@ -46,11 +42,7 @@ pub enum EncodeError {
 }
 
 fn range(field: &'static str, value: f64, allowed: &'static str) -> EncodeError {
-    EncodeError::OutOfRange {
-        field,
-        value,
-        allowed,
-    }
+    EncodeError::OutOfRange { field, value, allowed }
 }
 
 /// `units × per_unit` as a whole number of strokes no larger than `max`.
@@ -62,8 +54,7 @@ fn strokes(
     allowed: &'static str,
 ) -> Result<u32, EncodeError> {
     let s = (units * per_unit).round();
-    if !units.is_finite() || s < 0.0 || s > f64::from(max) || ((s / per_unit) - units).abs() > 1e-6
-    {
+    if !units.is_finite() || s < 0.0 || s > f64::from(max) || ((s / per_unit) - units).abs() > 1e-6 {
         return Err(range(field, units, allowed));
     }
     Ok(s as u32)
@@ -97,10 +88,7 @@ pub fn pump_date(d: NaiveDate) -> Result<[u8; 2], EncodeError> {
         return Err(EncodeError::Date(d.and_time(chrono::NaiveTime::MIN)));
     }
     let month = d.month() as u8;
-    Ok([
-        ((month >> 1) << 5) | d.day() as u8,
-        ((month & 1) << 7) | year as u8,
-    ])
+    Ok([((month >> 1) << 5) | d.day() as u8, ((month & 1) << 7) | year as u8])
 }
 
 /// The 4-byte CGM timestamp in reading order (inverse of
@@ -139,9 +127,9 @@ impl HistoryEvent {
     /// The timestamp [`super::history::decode_history`] gives the encoded record.
     pub fn decoded_timestamp(&self) -> Option<NaiveDateTime> {
         match &self.data {
-            EventData::ResultDailyTotal { date, .. } => date
-                .and_then(|d| d.succ_opt())
-                .and_then(|d| d.and_hms_opt(0, 0, 0)),
+            EventData::ResultDailyTotal { date, .. } => {
+                date.and_then(|d| d.succ_opt()).and_then(|d| d.and_hms_opt(0, 0, 0))
+            }
             _ => Some(self.timestamp),
         }
     }
@@ -173,41 +161,19 @@ fn encode_bolus(ts: [u8; 5], b: &Bolus, model: PumpModel) -> Result<Vec<u8>, Enc
         });
     }
     if !b.duration_min.is_multiple_of(30) || b.duration_min > 255 * 30 {
-        return Err(range(
-            "duration_min",
-            f64::from(b.duration_min),
-            "multiples of 30 up to 7650",
-        ));
+        return Err(range("duration_min", f64::from(b.duration_min), "multiples of 30 up to 7650"));
     }
     let dur = (b.duration_min / 30) as u8;
     let mut ts = ts;
     ts[2] |= bolus_bits(b.bolus_type) << 5;
     if model.larger() {
-        let p = strokes(
-            "programmed_u",
-            b.programmed_u,
-            40.0,
-            0xFFFF,
-            "0-1638.375 U in 0.025 U",
-        )?;
-        let d = strokes(
-            "delivered_u",
-            b.delivered_u,
-            40.0,
-            0xFFFF,
-            "0-1638.375 U in 0.025 U",
-        )?;
+        let p = strokes("programmed_u", b.programmed_u, 40.0, 0xFFFF, "0-1638.375 U in 0.025 U")?;
+        let d = strokes("delivered_u", b.delivered_u, 40.0, 0xFFFF, "0-1638.375 U in 0.025 U")?;
         let iob = b.unabsorbed_total_u.ok_or(EncodeError::Invalid {
             what: "bolus",
             detail: "x23 and later boluses carry the insulin on board".into(),
         })?;
-        let i = strokes(
-            "unabsorbed_total_u",
-            iob,
-            40.0,
-            0xFFFF,
-            "0-1638.375 U in 0.025 U",
-        )?;
+        let i = strokes("unabsorbed_total_u", iob, 40.0, 0xFFFF, "0-1638.375 U in 0.025 U")?;
         if b.remote.unwrap_or(false) {
             ts[3] |= 0x40;
         }
@@ -225,13 +191,7 @@ fn encode_bolus(ts: [u8; 5], b: &Bolus, model: PumpModel) -> Result<Vec<u8>, Enc
                 detail: "before x23 a bolus record has no insulin-on-board or remote field".into(),
             });
         }
-        let p = strokes(
-            "programmed_u",
-            b.programmed_u,
-            10.0,
-            255,
-            "0-25.5 U in 0.1 U",
-        )?;
+        let p = strokes("programmed_u", b.programmed_u, 10.0, 255, "0-25.5 U in 0.1 U")?;
         let d = strokes("delivered_u", b.delivered_u, 10.0, 255, "0-25.5 U in 0.1 U")?;
         let mut v = vec![0x01, p as u8, d as u8, dur];
         v.extend_from_slice(&ts);
@@ -247,11 +207,7 @@ fn units_bits(u: BgUnits) -> u8 {
     }
 }
 
-fn encode_wizard(
-    ts: [u8; 5],
-    w: &WizardEstimate,
-    model: PumpModel,
-) -> Result<Vec<u8>, EncodeError> {
+fn encode_wizard(ts: [u8; 5], w: &WizardEstimate, model: PumpModel) -> Result<Vec<u8>, EncodeError> {
     if w.bg > 0x3FF {
         return Err(range("bg", f64::from(w.bg), "0-1023"));
     }
@@ -270,96 +226,40 @@ fn encode_wizard(
         }
         v[7] = (w.carbs_g & 0xFF) as u8;
         v[8] |= ((w.carbs_g >> 8) as u8 & 0x03) << 2;
-        let cr = strokes(
-            "carb_ratio_g_per_u",
-            w.carb_ratio_g_per_u,
-            10.0,
-            0x7FF,
-            "0-204.7 in 0.1",
-        )?;
+        let cr = strokes("carb_ratio_g_per_u", w.carb_ratio_g_per_u, 10.0, 0x7FF, "0-204.7 in 0.1")?;
         v[9] = (cr >> 8) as u8 & 0x07;
         v[10] = (cr & 0xFF) as u8;
         v[11] = sens;
         v[12] = tlo;
-        let food = strokes(
-            "food_estimate_u",
-            w.food_estimate_u,
-            40.0,
-            0xFFFF,
-            "0.025 U steps",
-        )?;
+        let food = strokes("food_estimate_u", w.food_estimate_u, 40.0, 0xFFFF, "0.025 U steps")?;
         v[14..16].copy_from_slice(&(food as u16).to_be_bytes());
         let c = (w.correction_estimate_u * 40.0).round();
         if !(-1024.0..=1023.0).contains(&c) || (c / 40.0 - w.correction_estimate_u).abs() > 1e-6 {
-            return Err(range(
-                "correction_estimate_u",
-                w.correction_estimate_u,
-                "-25.6 to 25.575 U in 0.025 U",
-            ));
+            return Err(range("correction_estimate_u", w.correction_estimate_u, "-25.6 to 25.575 U in 0.025 U"));
         }
         let c = (c as i32 as u16) & 0x7FF;
         v[13] = (c & 0xFF) as u8;
         v[16] = ((c >> 8) as u8 & 0x07) << 3;
-        let iob = strokes(
-            "unabsorbed_insulin_u",
-            w.unabsorbed_insulin_u,
-            40.0,
-            0xFFFF,
-            "0.025 U steps",
-        )?;
+        let iob = strokes("unabsorbed_insulin_u", w.unabsorbed_insulin_u, 40.0, 0xFFFF, "0.025 U steps")?;
         v[17..19].copy_from_slice(&(iob as u16).to_be_bytes());
-        let est = strokes(
-            "bolus_estimate_u",
-            w.bolus_estimate_u,
-            40.0,
-            0xFFFF,
-            "0.025 U steps",
-        )?;
+        let est = strokes("bolus_estimate_u", w.bolus_estimate_u, 40.0, 0xFFFF, "0.025 U steps")?;
         v[19..21].copy_from_slice(&(est as u16).to_be_bytes());
         v[21] = thi;
     } else {
         v[7] = byte("carbs_g", u32::from(w.carbs_g), "0-255")?;
-        let cr = strokes(
-            "carb_ratio_g_per_u",
-            w.carb_ratio_g_per_u,
-            1.0,
-            255,
-            "0-255 g/U, whole",
-        )?;
+        let cr = strokes("carb_ratio_g_per_u", w.carb_ratio_g_per_u, 1.0, 255, "0-255 g/U, whole")?;
         v[9] = cr as u8;
         v[11] = tlo;
-        v[13] = strokes(
-            "food_estimate_u",
-            w.food_estimate_u,
-            10.0,
-            255,
-            "0-25.5 U in 0.1 U",
-        )? as u8;
+        v[13] = strokes("food_estimate_u", w.food_estimate_u, 10.0, 255, "0-25.5 U in 0.1 U")? as u8;
         let c = (w.correction_estimate_u * 10.0).round();
         if !(-32768.0..=32767.0).contains(&c) || (c / 10.0 - w.correction_estimate_u).abs() > 1e-6 {
-            return Err(range(
-                "correction_estimate_u",
-                w.correction_estimate_u,
-                "0.1 U steps",
-            ));
+            return Err(range("correction_estimate_u", w.correction_estimate_u, "0.1 U steps"));
         }
         let [hi, lo] = (c as i16).to_be_bytes();
         v[14] = hi;
         v[12] = lo;
-        v[16] = strokes(
-            "unabsorbed_insulin_u",
-            w.unabsorbed_insulin_u,
-            10.0,
-            255,
-            "0-25.5 U in 0.1 U",
-        )? as u8;
-        v[18] = strokes(
-            "bolus_estimate_u",
-            w.bolus_estimate_u,
-            10.0,
-            255,
-            "0-25.5 U in 0.1 U",
-        )? as u8;
+        v[16] = strokes("unabsorbed_insulin_u", w.unabsorbed_insulin_u, 10.0, 255, "0-25.5 U in 0.1 U")? as u8;
+        v[18] = strokes("bolus_estimate_u", w.bolus_estimate_u, 10.0, 255, "0-25.5 U in 0.1 U")? as u8;
         v[19] = thi;
     }
     Ok(v)
@@ -376,18 +276,9 @@ pub fn encode_history_event(ev: &HistoryEvent, model: PumpModel) -> Result<Vec<u
     let v = match &ev.data {
         EventData::Bolus(b) => encode_bolus(ts, b, model)?,
         EventData::BolusWizard(w) => encode_wizard(ts, w, model)?,
-        EventData::Prime {
-            amount_u,
-            programmed_u,
-        } => {
+        EventData::Prime { amount_u, programmed_u } => {
             let a = strokes("amount_u", *amount_u, 10.0, 255, "0-25.5 U in 0.1 U")?;
-            let p = strokes(
-                "programmed_u",
-                *programmed_u,
-                10.0,
-                255,
-                "0-25.5 U in 0.1 U",
-            )?;
+            let p = strokes("programmed_u", *programmed_u, 10.0, 255, "0-25.5 U in 0.1 U")?;
             let mut v = vec![0x03, 0, p as u8, 0, a as u8];
             v.extend_from_slice(&ts);
             v
@@ -399,10 +290,8 @@ pub fn encode_history_event(ev: &HistoryEvent, model: PumpModel) -> Result<Vec<u
         }
         EventData::ClearAlarm { code } => simple(0x0c, *code, ts),
         EventData::ResultDailyTotal { date, total_u } => {
-            let d = date.ok_or(EncodeError::Invalid {
-                what: "daily total",
-                detail: "the record needs its date".into(),
-            })?;
+            let d =
+                date.ok_or(EncodeError::Invalid { what: "daily total", detail: "the record needs its date".into() })?;
             let t = strokes("total_u", *total_u, 40.0, 0xFFFF, "0-1638.375 U in 0.025 U")?;
             let mut v = vec![0x07, 0, 0];
             v.extend_from_slice(&(t as u16).to_be_bytes());
@@ -424,10 +313,8 @@ pub fn encode_history_event(ev: &HistoryEvent, model: PumpModel) -> Result<Vec<u
             if *bg_mg_dl > 0x7FF {
                 return Err(range("bg_mg_dl", f64::from(*bg_mg_dl), "0-2047"));
             }
-            let m = super::dump::parse_hex(meter)
-                .ok()
-                .filter(|m| m.len() == 3)
-                .ok_or_else(|| EncodeError::Invalid {
+            let m =
+                super::dump::parse_hex(meter).ok().filter(|m| m.len() == 3).ok_or_else(|| EncodeError::Invalid {
                     what: "BG received",
                     detail: format!("the meter id is 6 hex digits, not {meter:?}"),
                 })?;
@@ -457,26 +344,13 @@ pub fn encode_history_event(ev: &HistoryEvent, model: PumpModel) -> Result<Vec<u
         }
         EventData::TempBasalDuration { duration_min } => {
             if !duration_min.is_multiple_of(30) || *duration_min > 255 * 30 {
-                return Err(range(
-                    "duration_min",
-                    f64::from(*duration_min),
-                    "multiples of 30 up to 7650",
-                ));
+                return Err(range("duration_min", f64::from(*duration_min), "multiples of 30 up to 7650"));
             }
             simple(0x16, (duration_min / 30) as u8, ts)
         }
-        EventData::BasalProfileStart {
-            rate_u_h,
-            offset_min,
-            index,
-            pattern,
-        } => {
+        EventData::BasalProfileStart { rate_u_h, offset_min, index, pattern } => {
             if !offset_min.is_multiple_of(30) || *offset_min >= 1440 {
-                return Err(range(
-                    "offset_min",
-                    f64::from(*offset_min),
-                    "multiples of 30 below 1440",
-                ));
+                return Err(range("offset_min", f64::from(*offset_min), "multiples of 30 below 1440"));
             }
             if *pattern > 7 {
                 return Err(range("pattern", f64::from(*pattern), "0-7"));
@@ -522,9 +396,9 @@ pub fn encode_history_event(ev: &HistoryEvent, model: PumpModel) -> Result<Vec<u
             r.extend_from_slice(&[(v & 0xFF) as u8, if *exchanges { 0x02 } else { 0 }]);
             r
         }
-        EventData::ExerciseMarker
-        | EventData::InsulinMarker { .. }
-        | EventData::OtherMarker => return Err(EncodeError::Unsupported("journal marker")),
+        EventData::ExerciseMarker | EventData::InsulinMarker { .. } | EventData::OtherMarker => {
+            return Err(EncodeError::Unsupported("journal marker"));
+        }
         EventData::Settings | EventData::Other => {
             return Err(EncodeError::Unsupported("settings and other"));
         }
@@ -562,10 +436,7 @@ impl HistoryPages {
         if rec.len() > PAGE_DATA_LEN {
             return Err(EncodeError::TooLong(rec.len()));
         }
-        let fits = self
-            .data
-            .last()
-            .is_some_and(|d| d.len() + rec.len() <= PAGE_DATA_LEN);
+        let fits = self.data.last().is_some_and(|d| d.len() + rec.len() <= PAGE_DATA_LEN);
         if !fits {
             self.data.push(Vec::new());
             self.events.push(Vec::new());
@@ -579,10 +450,7 @@ impl HistoryPages {
 
     /// The finished 1024-byte pages, oldest first.
     pub fn pages(&self) -> Vec<Vec<u8>> {
-        self.data
-            .iter()
-            .filter_map(|d| finish_page(d).ok())
-            .collect()
+        self.data.iter().filter_map(|d| finish_page(d).ok()).collect()
     }
 
     /// Keeps only the newest `n` pages (a pump holds 36).
@@ -701,10 +569,7 @@ impl CgmWriter {
 
     fn close_run(&mut self) -> Result<(), EncodeError> {
         if let Some(last) = self.run.take() {
-            self.put(
-                last,
-                GlucoseData::SensorTimestamp(SensorTimestampKind::PageEnd),
-            )?;
+            self.put(last, GlucoseData::SensorTimestamp(SensorTimestampKind::PageEnd))?;
         }
         Ok(())
     }
@@ -732,24 +597,14 @@ impl CgmWriter {
         if self.page.len() + TS_LEN + len + TS_LEN > PAGE_DATA_LEN {
             self.flush()?;
         }
-        let anchor = t
-            .checked_sub_signed(Duration::minutes(5))
-            .ok_or(EncodeError::Date(t))?;
-        self.put(
-            anchor,
-            GlucoseData::SensorTimestamp(SensorTimestampKind::LastRf),
-        )?;
+        let anchor = t.checked_sub_signed(Duration::minutes(5)).ok_or(EncodeError::Date(t))?;
+        self.put(anchor, GlucoseData::SensorTimestamp(SensorTimestampKind::LastRf))?;
         self.put(t, data)?;
         self.run = Some(t);
         Ok(())
     }
 
-    fn own_time(
-        &mut self,
-        t: NaiveDateTime,
-        data: GlucoseData,
-        len: usize,
-    ) -> Result<(), EncodeError> {
+    fn own_time(&mut self, t: NaiveDateTime, data: GlucoseData, len: usize) -> Result<(), EncodeError> {
         self.close_run()?;
         if self.page.len() + len > PAGE_DATA_LEN {
             self.flush()?;
@@ -764,12 +619,7 @@ impl CgmWriter {
 /// page decodes alone to exactly `events` (see [`GlucosePages::events`]). Sensor timestamps in
 /// the input are refused (the encoder places its own).
 pub fn encode_glucose(items: &[(NaiveDateTime, GlucoseData)]) -> Result<GlucosePages, EncodeError> {
-    let mut w = CgmWriter {
-        out: GlucosePages::default(),
-        page: Vec::new(),
-        events: Vec::new(),
-        run: None,
-    };
+    let mut w = CgmWriter { out: GlucosePages::default(), page: Vec::new(), events: Vec::new(), run: None };
     let mut last: Option<NaiveDateTime> = None;
     for (t, data) in items {
         if last.is_some_and(|l| *t < l) {
@@ -780,9 +630,9 @@ pub fn encode_glucose(items: &[(NaiveDateTime, GlucoseData)]) -> Result<GlucoseP
         }
         last = Some(*t);
         match data {
-            GlucoseData::SensorGlucose { .. }
-            | GlucoseData::SensorDataLow
-            | GlucoseData::SensorDataHigh => w.reading(*t, data.clone())?,
+            GlucoseData::SensorGlucose { .. } | GlucoseData::SensorDataLow | GlucoseData::SensorDataHigh => {
+                w.reading(*t, data.clone())?
+            }
             GlucoseData::SensorTimestamp(_) => {
                 return Err(EncodeError::Invalid {
                     what: "CGM events",
@@ -817,12 +667,8 @@ mod tests {
     /// MinimedKit BolusNormalPumpEventTests' 523 record re-encoded byte for byte.
     #[test]
     fn bolus_523_matches_minimedkit_bytes() {
-        let p = decode_history(
-            &[
-                0x01, 0x00, 0x90, 0x00, 0x90, 0x00, 0x58, 0x00, 0x8a, 0x34, 0x4b, 0x10, 0x10,
-            ],
-            model(523),
-        );
+        let p =
+            decode_history(&[0x01, 0x00, 0x90, 0x00, 0x90, 0x00, 0x58, 0x00, 0x8a, 0x34, 0x4b, 0x10, 0x10], model(523));
         let e = &p.events[0];
         let ev = HistoryEvent::new(e.timestamp.unwrap_or_default(), e.data.clone());
         assert_eq!(encode_history_event(&ev, model(523)), Ok(e.raw.clone()));
@@ -832,14 +678,8 @@ mod tests {
     fn timestamps_invert_the_decoders() {
         let x = t("2012-11-16T14:20:19");
         assert_eq!(pump_timestamp(x), Ok([0x93, 0xd4, 0x0e, 0x10, 0x0c]));
-        assert_eq!(
-            pump_date(NaiveDate::from_ymd_opt(2015, 4, 28).unwrap_or_default()),
-            Ok([0x5c, 0x0f])
-        );
-        assert_eq!(
-            glucose_timestamp(t("2016-02-08T20:54:00"), 1),
-            Ok([0x14, 0xb6, 0x28, 0x10])
-        );
+        assert_eq!(pump_date(NaiveDate::from_ymd_opt(2015, 4, 28).unwrap_or_default()), Ok([0x5c, 0x0f]));
+        assert_eq!(glucose_timestamp(t("2016-02-08T20:54:00"), 1), Ok([0x14, 0xb6, 0x28, 0x10]));
         assert!(pump_timestamp(t("1999-12-31T00:00:00")).is_err());
         assert!(glucose_timestamp(t("2016-02-08T20:54:01"), 0).is_err());
     }
@@ -858,30 +698,18 @@ mod tests {
         let ev = HistoryEvent::new(t("2020-01-01T00:00:00"), EventData::Bolus(b.clone()));
         assert!(matches!(
             encode_history_event(&ev, model(522)),
-            Err(EncodeError::OutOfRange {
-                field: "programmed_u",
-                ..
-            })
+            Err(EncodeError::OutOfRange { field: "programmed_u", .. })
         ));
         let ev = HistoryEvent::new(
             t("2020-01-01T00:00:00"),
-            EventData::Bolus(Bolus {
-                programmed_u: 1.05,
-                delivered_u: 1.0,
-                ..b
-            }),
+            EventData::Bolus(Bolus { programmed_u: 1.05, delivered_u: 1.0, ..b }),
         );
         assert!(encode_history_event(&ev, model(522)).is_err());
         assert_eq!(
-            encode_history_event(
-                &HistoryEvent::new(ev.timestamp, EventData::Other),
-                model(522)
-            ),
+            encode_history_event(&HistoryEvent::new(ev.timestamp, EventData::Other), model(522)),
             Err(EncodeError::Unsupported("settings and other"))
         );
-        assert!(
-            encode_glucose_record(ev.timestamp, &GlucoseData::SensorGlucose { mg_dl: 41 }).is_err()
-        );
+        assert!(encode_glucose_record(ev.timestamp, &GlucoseData::SensorGlucose { mg_dl: 41 }).is_err());
     }
 
     // ---- property tests: encode → decode gives the same events ----
@@ -929,28 +757,22 @@ mod tests {
             if larger { 0u32..4000 } else { 0u32..256 },
             if larger { 0u32..4000 } else { 0u32..256 },
         )
-            .prop_map(
-                move |(units, bg, carbs, cr, (s, lo, hi), food, corr, iob, est)| {
-                    let per = if larger { 40.0 } else { 10.0 };
-                    WizardEstimate {
-                        units,
-                        carbs_g: carbs,
-                        bg,
-                        carb_ratio_g_per_u: if larger {
-                            f64::from(cr) / 10.0
-                        } else {
-                            f64::from(cr)
-                        },
-                        sensitivity: u16::from(s),
-                        target_low: u16::from(lo),
-                        target_high: u16::from(hi),
-                        food_estimate_u: f64::from(food) / per,
-                        correction_estimate_u: f64::from(corr) / per,
-                        unabsorbed_insulin_u: f64::from(iob) / per,
-                        bolus_estimate_u: f64::from(est) / per,
-                    }
-                },
-            )
+            .prop_map(move |(units, bg, carbs, cr, (s, lo, hi), food, corr, iob, est)| {
+                let per = if larger { 40.0 } else { 10.0 };
+                WizardEstimate {
+                    units,
+                    carbs_g: carbs,
+                    bg,
+                    carb_ratio_g_per_u: if larger { f64::from(cr) / 10.0 } else { f64::from(cr) },
+                    sensitivity: u16::from(s),
+                    target_low: u16::from(lo),
+                    target_high: u16::from(hi),
+                    food_estimate_u: f64::from(food) / per,
+                    correction_estimate_u: f64::from(corr) / per,
+                    unabsorbed_insulin_u: f64::from(iob) / per,
+                    bolus_estimate_u: f64::from(est) / per,
+                }
+            })
     }
 
     fn arb_event(larger: bool) -> impl Strategy<Value = EventData> {
@@ -965,69 +787,38 @@ mod tests {
                 rate: TempBasalRate::Absolute(f64::from(r) / 40.0),
                 remote
             }),
-            (any::<u8>(), any::<bool>()).prop_map(|(p, remote)| EventData::TempBasal {
-                rate: TempBasalRate::Percent(p),
-                remote
-            }),
-            (0u32..256).prop_map(|d| EventData::TempBasalDuration {
-                duration_min: d * 30
-            }),
+            (any::<u8>(), any::<bool>())
+                .prop_map(|(p, remote)| EventData::TempBasal { rate: TempBasalRate::Percent(p), remote }),
+            (0u32..256).prop_map(|d| EventData::TempBasalDuration { duration_min: d * 30 }),
             (0u32..256, 0u32..48, any::<u8>(), 0u8..8).prop_map(|(r, o, index, pattern)| {
-                EventData::BasalProfileStart {
-                    rate_u_h: f64::from(r) / 40.0,
-                    offset_min: o * 30,
-                    index,
-                    pattern,
-                }
+                EventData::BasalProfileStart { rate_u_h: f64::from(r) / 40.0, offset_min: o * 30, index, pattern }
             }),
             Just(EventData::Suspend),
             any::<bool>().prop_map(|remote| EventData::Resume { remote }),
             Just(EventData::Rewind),
             (0u16..1024).prop_map(|bg_mg_dl| EventData::CalBgForPh { bg_mg_dl }),
-            (0u16..2048, any::<[u8; 3]>()).prop_map(|(bg_mg_dl, m)| EventData::BgReceived {
-                bg_mg_dl,
-                meter: super::super::hex(&m)
-            }),
+            (0u16..2048, any::<[u8; 3]>())
+                .prop_map(|(bg_mg_dl, m)| EventData::BgReceived { bg_mg_dl, meter: super::super::hex(&m) }),
             any::<u8>().prop_map(|code| EventData::PumpAlarm { code }),
             any::<u8>().prop_map(|code| EventData::ClearAlarm { code }),
-            (0u32..256).prop_map(|a| EventData::LowReservoir {
-                amount_u: f64::from(a) / 10.0
-            }),
+            (0u32..256).prop_map(|a| EventData::LowReservoir { amount_u: f64::from(a) / 10.0 }),
             Just(EventData::LowBattery),
-            (0u32..512).prop_map(|g| EventData::MealMarker {
-                carbs: f64::from(g),
-                exchanges: false
-            }),
-            (0u32..256).prop_map(|x| EventData::MealMarker {
-                carbs: f64::from(x) / 10.0,
-                exchanges: true
-            }),
+            (0u32..512).prop_map(|g| EventData::MealMarker { carbs: f64::from(g), exchanges: false }),
+            (0u32..256).prop_map(|x| EventData::MealMarker { carbs: f64::from(x) / 10.0, exchanges: true }),
             (0i64..7000, 0u32..8000).prop_map(|(d, tot)| EventData::ResultDailyTotal {
-                date: NaiveDate::from_ymd_opt(2005, 1, 1)
-                    .and_then(|x| x.checked_add_signed(Duration::days(d))),
+                date: NaiveDate::from_ymd_opt(2005, 1, 1).and_then(|x| x.checked_add_signed(Duration::days(d))),
                 total_u: f64::from(tot) / 40.0
             }),
         ]
     }
 
     fn arb_history() -> impl Strategy<Value = (u16, Vec<HistoryEvent>)> {
-        prop_oneof![
-            Just(522u16),
-            Just(515),
-            Just(523),
-            Just(554),
-            Just(722),
-            Just(751)
-        ]
-        .prop_flat_map(|m| {
+        prop_oneof![Just(522u16), Just(515), Just(523), Just(554), Just(722), Just(751)].prop_flat_map(|m| {
             let larger = model(m).larger();
             (
                 Just(m),
                 prop::collection::vec((arb_time(), arb_event(larger)), 1..120).prop_map(|v| {
-                    let mut v: Vec<HistoryEvent> = v
-                        .into_iter()
-                        .map(|(t, d)| HistoryEvent::new(t, d))
-                        .collect();
+                    let mut v: Vec<HistoryEvent> = v.into_iter().map(|(t, d)| HistoryEvent::new(t, d)).collect();
                     v.sort_by_key(|e| e.timestamp);
                     v
                 }),

@@ -204,23 +204,13 @@ pub fn decode_glucose(data: &[u8]) -> GlucosePage {
                 timestamp: None,
                 data: GlucoseData::Unknown,
             });
-            page.stop = Some(DecodeStop {
-                offset: n - i - 1,
-                op,
-                reason: StopReason::UnknownOpcode,
-            });
+            page.stop = Some(DecodeStop { offset: n - i - 1, op, reason: StopReason::UnknownOpcode });
             break;
         };
         let available = n - i;
         if len > available {
-            page.stop = Some(DecodeStop {
-                offset: n - i - 1,
-                op,
-                reason: StopReason::Truncated {
-                    needed: len,
-                    available,
-                },
-            });
+            page.stop =
+                Some(DecodeStop { offset: n - i - 1, op, reason: StopReason::Truncated { needed: len, available } });
             break;
         }
         let raw = &rev[i..i + len];
@@ -264,15 +254,9 @@ fn initial_time(events: &[GlucoseEvent]) -> Option<NaiveDateTime> {
         match e.data {
             _ if e.is_relative() => count += 1,
             GlucoseData::SensorTimestamp(kind)
-                if count == 0
-                    || matches!(
-                        kind,
-                        SensorTimestampKind::LastRf | SensorTimestampKind::PageEnd
-                    ) =>
+                if count == 0 || matches!(kind, SensorTimestampKind::LastRf | SensorTimestampKind::PageEnd) =>
             {
-                return e
-                    .timestamp?
-                    .checked_add_signed(Duration::minutes(5 * count));
+                return e.timestamp?.checked_add_signed(Duration::minutes(5 * count));
             }
             GlucoseData::NineteenSomething => {}
             _ => return None,
@@ -293,14 +277,8 @@ fn data_of(op: u8, raw: &[u8]) -> GlucoseData {
             2 => SensorCalKind::CalError,
             c => SensorCalKind::Other(c),
         }),
-        0x04 => GlucoseData::SensorPacket {
-            init: d(1) == 2,
-            code: d(1),
-        },
-        0x05 => GlucoseData::SensorError {
-            end: d(1) == 1,
-            code: d(1),
-        },
+        0x04 => GlucoseData::SensorPacket { init: d(1) == 2, code: d(1) },
+        0x05 => GlucoseData::SensorError { end: d(1) == 1, code: d(1) },
         0x06 => GlucoseData::SensorDataLow,
         0x07 => GlucoseData::SensorDataHigh,
         0x08 => GlucoseData::SensorTimestamp(match sub {
@@ -323,17 +301,11 @@ fn data_of(op: u8, raw: &[u8]) -> GlucoseData {
             3 => SensorSyncKind::Find,
             _ => SensorSyncKind::Unknown,
         }),
-        0x0e => GlucoseData::CalBgForGh {
-            bg_mg_dl: (u16::from(d(3) & 0x20) << 3) | u16::from(d(5)),
-        },
-        0x0f => GlucoseData::SensorCalFactor {
-            factor: f64::from(u16::from_be_bytes([d(5), d(6)])) / 1000.0,
-        },
+        0x0e => GlucoseData::CalBgForGh { bg_mg_dl: (u16::from(d(3) & 0x20) << 3) | u16::from(d(5)) },
+        0x0f => GlucoseData::SensorCalFactor { factor: f64::from(u16::from_be_bytes([d(5), d(6)])) / 1000.0 },
         0x10 => GlucoseData::TenSomething,
         0x13 => GlucoseData::NineteenSomething,
-        _ => GlucoseData::SensorGlucose {
-            mg_dl: u16::from(op) * 2,
-        },
+        _ => GlucoseData::SensorGlucose { mg_dl: u16::from(op) * 2 },
     }
 }
 
@@ -347,13 +319,7 @@ pub fn decode_record(raw: &[u8]) -> Option<GlucoseEvent> {
         .then(|| raw.get(1..5).and_then(|s| <[u8; 4]>::try_from(s).ok()))
         .flatten()
         .and_then(glucose_datetime);
-    Some(GlucoseEvent {
-        offset: 0,
-        op,
-        raw: raw.to_vec(),
-        timestamp,
-        data: data_of(op, raw),
-    })
+    Some(GlucoseEvent { offset: 0, op, raw: raw.to_vec(), timestamp, data: data_of(op, raw) })
 }
 
 #[cfg(test)]
@@ -370,10 +336,7 @@ mod tests {
         let sg = page.events[1].timestamp.map(|t| t.to_string());
         assert_eq!(ts.as_deref(), Some("2016-10-19 20:51:00"));
         assert_eq!(sg.as_deref(), Some("2016-10-19 20:56:00"));
-        assert_eq!(
-            page.events[1].data,
-            GlucoseData::SensorGlucose { mg_dl: 166 }
-        );
+        assert_eq!(page.events[1].data, GlucoseData::SensorGlucose { mg_dl: 166 });
         assert_eq!(page.events[0].offset, 0);
         assert_eq!(page.events[1].offset, 5);
     }

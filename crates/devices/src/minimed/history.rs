@@ -345,42 +345,19 @@ pub fn name(op: u8) -> &'static str {
 /// Length and timestamp position of an opcode on a model; `None` for an unknown opcode.
 fn spec(op: u8, model: PumpModel) -> Option<Spec> {
     let big = model.larger();
-    let f = |n: usize| {
-        Some(Spec {
-            len: Len::Fixed(n),
-            ts: Ts::At(2),
-        })
-    };
+    let f = |n: usize| Some(Spec { len: Len::Fixed(n), ts: Ts::At(2) });
     match op {
-        0x01 => Some(Spec {
-            len: Len::Fixed(if big { 13 } else { 9 }),
-            ts: Ts::At(if big { 8 } else { 4 }),
-        }),
-        0x03 => Some(Spec {
-            len: Len::Fixed(10),
-            ts: Ts::At(5),
-        }),
-        0x06 => Some(Spec {
-            len: Len::Fixed(9),
-            ts: Ts::At(4),
-        }),
-        0x07 => Some(Spec {
-            len: Len::Fixed(if big { 10 } else { 7 }),
-            ts: Ts::Date(5),
-        }),
+        0x01 => Some(Spec { len: Len::Fixed(if big { 13 } else { 9 }), ts: Ts::At(if big { 8 } else { 4 }) }),
+        0x03 => Some(Spec { len: Len::Fixed(10), ts: Ts::At(5) }),
+        0x06 => Some(Spec { len: Len::Fixed(9), ts: Ts::At(4) }),
+        0x07 => Some(Spec { len: Len::Fixed(if big { 10 } else { 7 }), ts: Ts::Date(5) }),
         0x08 | 0x09 => f(152),
-        0x0b => Some(Spec {
-            len: Len::Fixed(8),
-            ts: Ts::At(3),
-        }),
+        0x0b => Some(Spec { len: Len::Fixed(8), ts: Ts::At(3) }),
         0x0a | 0x0c | 0x14 | 0x16..=0x1c | 0x1e..=0x25 | 0x27 | 0x2c | 0x2d => f(7),
         0x26 | 0x29 | 0x36 | 0x3c => f(21),
         0x2e => f(107),
         0x2f => f(19),
-        0x30 | 0x5c => Some(Spec {
-            len: Len::HeadByte,
-            ts: Ts::None,
-        }),
+        0x30 | 0x5c => Some(Spec { len: Len::HeadByte, ts: Ts::None }),
         0x31 | 0x32 | 0x34 | 0x35 | 0x3a | 0x3b | 0x43 | 0x44 | 0x51 | 0x52 | 0x57 => f(7),
         0x33 | 0x41 | 0x42 | 0x53 | 0x7f => f(8),
         0x39 | 0x3f => f(10),
@@ -388,26 +365,14 @@ fn spec(op: u8, model: PumpModel) -> Option<Spec> {
         0x4f => f(if big { 39 } else { 47 }),
         0x50 => f(if model.long_sensor_setup() { 41 } else { 37 }),
         0x54 => f(64),
-        0x55 => Some(Spec {
-            len: Len::Triples,
-            ts: Ts::At(2),
-        }),
+        0x55 => Some(Spec { len: Len::Triples, ts: Ts::At(2) }),
         0x56 | 0x81 | 0x82 => f(12),
         0x5a => f(if big { 144 } else { 124 }),
         0x5b => f(if big { 22 } else { 20 }),
         0x5d..=0x66 | 0x6a | 0x6f | 0x7c | 0x7e | 0x83 => f(7),
-        0x6c => Some(Spec {
-            len: Len::Fixed(38),
-            ts: Ts::Date(1),
-        }),
-        0x6d => Some(Spec {
-            len: Len::Fixed(44),
-            ts: Ts::Date(1),
-        }),
-        0x6e => Some(Spec {
-            len: Len::Fixed(52),
-            ts: Ts::Date(1),
-        }),
+        0x6c => Some(Spec { len: Len::Fixed(38), ts: Ts::Date(1) }),
+        0x6d => Some(Spec { len: Len::Fixed(44), ts: Ts::Date(1) }),
+        0x6e => Some(Spec { len: Len::Fixed(52), ts: Ts::Date(1) }),
         0x7b => f(10),
         0x7d => f(37),
         0xa8 => f(15),
@@ -434,11 +399,7 @@ pub fn decode_history(data: &[u8], model: PumpModel) -> HistoryPage {
             i += 1;
             continue;
         }
-        let stop = |reason| DecodeStop {
-            offset: i,
-            op,
-            reason,
-        };
+        let stop = |reason| DecodeStop { offset: i, op, reason };
         let Some(spec) = spec(op, model) else {
             page.stop = Some(stop(StopReason::UnknownOpcode));
             break;
@@ -447,46 +408,28 @@ pub fn decode_history(data: &[u8], model: PumpModel) -> HistoryPage {
         let len = match spec.len {
             Len::Fixed(n) => Some(n),
             Len::HeadByte => data.get(i + 1).map(|&b| usize::from(b).max(2)),
-            Len::Triples => data
-                .get(i + 1)
-                .and_then(|&b| (b > 0).then(|| 7 + 3 * (usize::from(b) - 1))),
+            Len::Triples => data.get(i + 1).and_then(|&b| (b > 0).then(|| 7 + 3 * (usize::from(b) - 1))),
         };
         let Some(len) = len else {
-            let reason = if available < 2 {
-                StopReason::Truncated {
-                    needed: 2,
-                    available,
-                }
-            } else {
-                StopReason::UnknownOpcode
-            };
+            let reason =
+                if available < 2 { StopReason::Truncated { needed: 2, available } } else { StopReason::UnknownOpcode };
             page.stop = Some(stop(reason));
             break;
         };
         if len > available {
-            page.stop = Some(stop(StopReason::Truncated {
-                needed: len,
-                available,
-            }));
+            page.stop = Some(stop(StopReason::Truncated { needed: len, available }));
             break;
         }
         let raw = &data[i..i + len];
         let timestamp = match spec.ts {
             Ts::At(o) => five(raw, o).and_then(pump_datetime),
-            Ts::Date(o) => two(raw, o)
-                .and_then(pump_date)
-                .and_then(|d| d.succ_opt())
-                .and_then(|d| d.and_hms_opt(0, 0, 0)),
+            Ts::Date(o) => {
+                two(raw, o).and_then(pump_date).and_then(|d| d.succ_opt()).and_then(|d| d.and_hms_opt(0, 0, 0))
+            }
             Ts::None => None,
         };
         let data_ = event_data(op, raw, model);
-        let mut ev = PumpEvent {
-            offset: i,
-            op,
-            raw: raw.to_vec(),
-            timestamp,
-            data: data_,
-        };
+        let mut ev = PumpEvent { offset: i, op, raw: raw.to_vec(), timestamp, data: data_ };
         i += len;
         if matches!(ev.data, EventData::UnabsorbedInsulin(_)) {
             let at = page.events.len();
@@ -503,11 +446,7 @@ pub fn decode_history(data: &[u8], model: PumpModel) -> HistoryPage {
             && let Some((_, p)) = pending_unabsorbed.take()
             && let EventData::UnabsorbedInsulin(doses) = p.data
         {
-            b.unabsorbed = Some(UnabsorbedInsulin {
-                offset: p.offset,
-                raw: p.raw,
-                doses,
-            });
+            b.unabsorbed = Some(UnabsorbedInsulin { offset: p.offset, raw: p.raw, doses });
         }
         page.events.push(ev);
     }
@@ -554,14 +493,7 @@ fn event_data(op: u8, raw: &[u8], model: PumpModel) -> EventData {
                     Some(b(raw, 11)),
                 )
             } else {
-                (
-                    f64::from(b(raw, 1)),
-                    f64::from(b(raw, 2)),
-                    None,
-                    u32::from(b(raw, 3)),
-                    b(raw, 6),
-                    None,
-                )
+                (f64::from(b(raw, 1)), f64::from(b(raw, 2)), None, u32::from(b(raw, 3)), b(raw, 6), None)
             };
             let duration_min = dur * 30;
             let bolus_type = match hour_byte >> 5 {
@@ -592,22 +524,15 @@ fn event_data(op: u8, raw: &[u8], model: PumpModel) -> EventData {
             date: two(raw, 5).and_then(pump_date),
             total_u: units(f64::from(be16(raw, 3)), 40.0),
         },
-        0x6c..=0x6e => EventData::DailyTotalDetail {
-            date: two(raw, 1).and_then(pump_date),
-        },
+        0x6c..=0x6e => EventData::DailyTotalDetail { date: two(raw, 1).and_then(pump_date) },
         0x0a => EventData::CalBgForPh {
-            bg_mg_dl: (u16::from(b(raw, 4) & 0x80) << 2)
-                | (u16::from(b(raw, 6) & 0x80) << 1)
-                | u16::from(b(raw, 1)),
+            bg_mg_dl: (u16::from(b(raw, 4) & 0x80) << 2) | (u16::from(b(raw, 6) & 0x80) << 1) | u16::from(b(raw, 1)),
         },
         0x0b => {
             let code = b(raw, 1);
-            let glucose_mg_dl = matches!(code, 101 | 102)
-                .then(|| (u16::from(b(raw, 7) & 0x80) << 1) | u16::from(b(raw, 2)));
-            EventData::SensorAlarm {
-                code,
-                glucose_mg_dl,
-            }
+            let glucose_mg_dl =
+                matches!(code, 101 | 102).then(|| (u16::from(b(raw, 7) & 0x80) << 1) | u16::from(b(raw, 2)));
+            EventData::SensorAlarm { code, glucose_mg_dl }
         }
         0x0c => EventData::ClearAlarm { code: b(raw, 1) },
         0x39 | 0x3f => EventData::BgReceived {
@@ -617,21 +542,13 @@ fn event_data(op: u8, raw: &[u8], model: PumpModel) -> EventData {
         0x33 => {
             let t = b(raw, 7);
             let rate = match t >> 3 {
-                0 => TempBasalRate::Absolute(units(
-                    f64::from((u16::from(t & 0x07) << 8) | u16::from(b(raw, 1))),
-                    40.0,
-                )),
+                0 => TempBasalRate::Absolute(units(f64::from((u16::from(t & 0x07) << 8) | u16::from(b(raw, 1))), 40.0)),
                 1 => TempBasalRate::Percent(b(raw, 1)),
                 _ => TempBasalRate::Unknown(t),
             };
-            EventData::TempBasal {
-                rate,
-                remote: b(raw, 5) & 0x40 != 0,
-            }
+            EventData::TempBasal { rate, remote: b(raw, 5) & 0x40 != 0 }
         }
-        0x16 => EventData::TempBasalDuration {
-            duration_min: u32::from(b(raw, 1)) * 30,
-        },
+        0x16 => EventData::TempBasalDuration { duration_min: u32::from(b(raw, 1)) * 30 },
         0x7b => EventData::BasalProfileStart {
             rate_u_h: units(f64::from(b(raw, 8)), 40.0),
             offset_min: u32::from(b(raw, 7)) * 30,
@@ -639,15 +556,11 @@ fn event_data(op: u8, raw: &[u8], model: PumpModel) -> EventData {
             pattern: b(raw, 4) >> 5,
         },
         0x1e => EventData::Suspend,
-        0x1f => EventData::Resume {
-            remote: b(raw, 5) & 0x40 != 0,
-        },
+        0x1f => EventData::Resume { remote: b(raw, 5) & 0x40 != 0 },
         0x21 => EventData::Rewind,
         0x17 => EventData::ChangeTime,
         0x18 => EventData::NewTime,
-        0x34 => EventData::LowReservoir {
-            amount_u: units(f64::from(b(raw, 1)), 10.0),
-        },
+        0x34 => EventData::LowReservoir { amount_u: units(f64::from(b(raw, 1)), 10.0) },
         0x19 => EventData::LowBattery,
         0x5b => EventData::BolusWizard(wizard(raw, model)),
         0x30 | 0x5c => EventData::UnabsorbedInsulin(
@@ -672,10 +585,7 @@ fn event_data(op: u8, raw: &[u8], model: PumpModel) -> EventData {
         0x41 => EventData::ExerciseMarker,
         // decocare (after MinimedKit): low byte in byte 1, two high bits in the minute byte.
         0x42 => EventData::InsulinMarker {
-            amount_u: units(
-                f64::from((u16::from(b(raw, 4) & 0x60) << 3) | u16::from(b(raw, 1))),
-                10.0,
-            ),
+            amount_u: units(f64::from((u16::from(b(raw, 4) & 0x60) << 3) | u16::from(b(raw, 1))), 10.0),
         },
         0x43 => EventData::OtherMarker,
         0x08
@@ -723,11 +633,7 @@ fn wizard(raw: &[u8], model: PumpModel) -> WizardEstimate {
     let bg = (u16::from(d(8) & 0x03) << 8) | u16::from(d(1));
     if model.larger() {
         let corr_raw = (u16::from(d(16) & 0x38) << 5) | u16::from(d(13));
-        let corr = if corr_raw & 0x400 != 0 {
-            i32::from(corr_raw) - 0x800
-        } else {
-            i32::from(corr_raw)
-        };
+        let corr = if corr_raw & 0x400 != 0 { i32::from(corr_raw) - 0x800 } else { i32::from(corr_raw) };
         WizardEstimate {
             units: units_,
             carbs_g: (u16::from(d(8) & 0x0C) << 6) | u16::from(d(7)),
@@ -823,28 +729,19 @@ pub fn timeline<'a>(
             ) || !seen.insert(ev.raw.as_slice());
             if !skip {
                 if let (EventData::ChangeTime, Some(n)) = (&ev.data, newer)
-                    && let (EventData::NewTime, Some(to), Some(from)) =
-                        (&n.data, n.timestamp, ev.timestamp)
+                    && let (EventData::NewTime, Some(to), Some(from)) = (&n.data, n.timestamp, ev.timestamp)
                 {
                     shift += to - from;
                 }
                 if let EventData::PumpAlarm { code } = ev.data
                     && alarm_resets_clock(code)
                 {
-                    return finish(
-                        out,
-                        TimelineEnd::ClockReset {
-                            page: p,
-                            offset: ev.offset,
-                        },
-                    );
+                    return finish(out, TimelineEnd::ClockReset { page: p, offset: ev.offset });
                 }
                 if let Some(ts) = ev.timestamp {
                     let time = ts + shift;
                     let delayed = match &ev.data {
-                        EventData::Bolus(b) => {
-                            !(b.duration_min > 0 && model.appends_square_wave_at_start())
-                        }
+                        EventData::Bolus(b) => !(b.duration_min > 0 && model.appends_square_wave_at_start()),
                         _ => false,
                     };
                     if !delayed {
@@ -852,13 +749,7 @@ pub fn timeline<'a>(
                             return finish(out, TimelineEnd::ReachedSince);
                         }
                         if cursor.is_some_and(|c| time - c > Duration::minutes(60)) {
-                            return finish(
-                                out,
-                                TimelineEnd::OutOfOrder {
-                                    page: p,
-                                    offset: ev.offset,
-                                },
-                            );
+                            return finish(out, TimelineEnd::OutOfOrder { page: p, offset: ev.offset });
                         }
                         cursor = Some(time);
                     }
@@ -880,9 +771,7 @@ mod tests {
     }
 
     fn bytes(hex: &str) -> Vec<u8> {
-        (0..hex.len() / 2)
-            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or(0))
-            .collect()
+        (0..hex.len() / 2).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or(0)).collect()
     }
 
     #[test]
@@ -892,13 +781,8 @@ mod tests {
         assert_eq!(p.stop, None);
         let e = &p.events[0];
         assert_eq!(e.raw.len(), 13);
-        let EventData::Bolus(b) = &e.data else {
-            panic!("{:?}", e.data)
-        };
-        assert_eq!(
-            (b.programmed_u, b.delivered_u, b.duration_min),
-            (3.6, 3.6, 0)
-        );
+        let EventData::Bolus(b) = &e.data else { panic!("{:?}", e.data) };
+        assert_eq!((b.programmed_u, b.delivered_u, b.duration_min), (3.6, 3.6, 0));
         assert_eq!(b.unabsorbed_total_u, Some(2.2));
         assert_eq!(b.bolus_type, BolusType::Normal);
         let t = e.timestamp.map(|t| t.format("%Y-%m").to_string());
@@ -917,32 +801,13 @@ mod tests {
     fn unknown_opcode_and_truncation_stop_with_the_offset() {
         let p = decode_history(&bytes("000021000384141510ee00"), m(522));
         assert_eq!(p.events.len(), 1);
-        assert_eq!(
-            p.stop,
-            Some(DecodeStop {
-                offset: 9,
-                op: 0xee,
-                reason: StopReason::UnknownOpcode
-            })
-        );
+        assert_eq!(p.stop, Some(DecodeStop { offset: 9, op: 0xee, reason: StopReason::UnknownOpcode }));
         let msg = p.stop.as_ref().map(ToString::to_string).unwrap_or_default();
         assert!(msg.contains("opcode 0xee at byte 9"), "{msg}");
         let p = decode_history(&bytes("21000384"), m(522));
         assert!(p.events.is_empty());
-        assert_eq!(
-            p.stop.map(|s| s.reason),
-            Some(StopReason::Truncated {
-                needed: 7,
-                available: 4
-            })
-        );
-        assert_eq!(
-            decode_history(&[0x5c], m(522)).stop.map(|s| s.offset),
-            Some(0)
-        );
-        assert_eq!(
-            decode_history(&[0x55, 0], m(522)).stop.map(|s| s.reason),
-            Some(StopReason::UnknownOpcode)
-        );
+        assert_eq!(p.stop.map(|s| s.reason), Some(StopReason::Truncated { needed: 7, available: 4 }));
+        assert_eq!(decode_history(&[0x5c], m(522)).stop.map(|s| s.offset), Some(0));
+        assert_eq!(decode_history(&[0x55, 0], m(522)).stop.map(|s| s.reason), Some(StopReason::UnknownOpcode));
     }
 }

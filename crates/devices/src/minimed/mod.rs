@@ -50,9 +50,8 @@ pub use crc::{PAGE_DATA_LEN, PAGE_LEN};
 pub struct PumpModel(u16);
 
 /// Model numbers known to the reference decoders (x08 to x54, 5xx = 176 U reservoir, 7xx = 300 U).
-const KNOWN_MODELS: [u16; 19] = [
-    508, 511, 711, 512, 712, 515, 715, 522, 722, 523, 723, 530, 730, 540, 740, 551, 751, 554, 754,
-];
+const KNOWN_MODELS: [u16; 19] =
+    [508, 511, 711, 512, 712, 515, 715, 522, 722, 523, 723, 530, 730, 540, 740, 551, 751, 554, 754];
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -63,11 +62,7 @@ pub struct UnknownModel(pub String);
 impl PumpModel {
     /// The model from its number (`522`).
     pub fn new(number: u16) -> Result<PumpModel, UnknownModel> {
-        if KNOWN_MODELS.contains(&number) {
-            Ok(PumpModel(number))
-        } else {
-            Err(UnknownModel(number.to_string()))
-        }
+        if KNOWN_MODELS.contains(&number) { Ok(PumpModel(number)) } else { Err(UnknownModel(number.to_string())) }
     }
 
     /// The model number, e.g. `522`.
@@ -123,19 +118,12 @@ impl FromStr for PumpModel {
     /// Accepts `522`, `MMT-522`, `MMT-522NAS` and the like.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
-        let digits = t
-            .strip_prefix("MMT-")
-            .or_else(|| t.strip_prefix("mmt-"))
-            .unwrap_or(t);
+        let digits = t.strip_prefix("MMT-").or_else(|| t.strip_prefix("mmt-")).unwrap_or(t);
         let digits: String = digits.chars().take_while(char::is_ascii_digit).collect();
         if digits.len() != 3 {
             return Err(UnknownModel(s.to_string()));
         }
-        digits
-            .parse::<u16>()
-            .ok()
-            .and_then(|n| PumpModel::new(n).ok())
-            .ok_or_else(|| UnknownModel(s.to_string()))
+        digits.parse::<u16>().ok().and_then(|n| PumpModel::new(n).ok()).ok_or_else(|| UnknownModel(s.to_string()))
     }
 }
 
@@ -231,13 +219,7 @@ mod tests {
         assert!("999".parse::<PumpModel>().is_err());
         assert!("52".parse::<PumpModel>().is_err());
         assert!("".parse::<PumpModel>().is_err());
-        assert_eq!(
-            PumpModel::new(754)
-                .map(|m| m.display_name())
-                .ok()
-                .as_deref(),
-            Some("Paradigm Veo - 754")
-        );
+        assert_eq!(PumpModel::new(754).map(|m| m.display_name()).ok().as_deref(), Some("Paradigm Veo - 754"));
     }
 
     #[test]

@@ -85,28 +85,17 @@ pub fn power_control_params(minutes: u8) -> Vec<u8> {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AnswerError {
     #[error("the {what} answer is {len} bytes, at least {needed} are needed")]
-    Short {
-        what: &'static str,
-        len: usize,
-        needed: usize,
-    },
+    Short { what: &'static str, len: usize, needed: usize },
     #[error("the {what} answer is not valid: {detail}")]
     Invalid { what: &'static str, detail: String },
 }
 
 fn need<'a>(p: &'a [u8], n: usize, what: &'static str) -> Result<&'a [u8], AnswerError> {
-    p.get(..n).ok_or(AnswerError::Short {
-        what,
-        len: p.len(),
-        needed: n,
-    })
+    p.get(..n).ok_or(AnswerError::Short { what, len: p.len(), needed: n })
 }
 
 fn invalid(what: &'static str, detail: impl Into<String>) -> AnswerError {
-    AnswerError::Invalid {
-        what,
-        detail: detail.into(),
-    }
+    AnswerError::Invalid { what, detail: detail.into() }
 }
 
 fn padded(mut v: Vec<u8>, len: usize) -> Vec<u8> {
@@ -117,11 +106,7 @@ fn padded(mut v: Vec<u8>, len: usize) -> Vec<u8> {
 /// ReadPumpModel: `[len, ASCII…]` → "522".
 pub fn decode_model(p: &[u8]) -> Result<String, AnswerError> {
     let n = usize::from(*need(p, 1, "model")?.first().unwrap_or(&0));
-    let s = p.get(1..1 + n).ok_or(AnswerError::Short {
-        what: "model",
-        len: p.len(),
-        needed: 1 + n,
-    })?;
+    let s = p.get(1..1 + n).ok_or(AnswerError::Short { what: "model", len: p.len(), needed: 1 + n })?;
     if n == 0 || !s.iter().all(u8::is_ascii_alphanumeric) {
         return Err(invalid("model", format!("bytes {}", hex(s))));
     }
@@ -144,10 +129,7 @@ pub fn decode_firmware(p: &[u8]) -> Result<String, AnswerError> {
         Some(&n) if (1..0x20).contains(&n) && n != 0x0B => p.get(1..).unwrap_or(&[]),
         _ => p,
     };
-    let end = body
-        .iter()
-        .position(|&c| c == 0x0B || c == 0)
-        .unwrap_or(body.len());
+    let end = body.iter().position(|&c| c == 0x0B || c == 0).unwrap_or(body.len());
     let s = &body[..end];
     if !s.iter().all(|&c| c.is_ascii_graphic() || c == b' ') {
         return Err(invalid("firmware", format!("bytes {}", hex(s))));
@@ -179,18 +161,7 @@ pub fn decode_clock(p: &[u8]) -> Result<NaiveDateTime, AnswerError> {
 /// The clock answer (simulator side).
 pub fn encode_clock(t: NaiveDateTime) -> Vec<u8> {
     let [yh, yl] = u16::try_from(t.year()).unwrap_or(0).to_be_bytes();
-    padded(
-        vec![
-            t.hour() as u8,
-            t.minute() as u8,
-            t.second() as u8,
-            yh,
-            yl,
-            t.month() as u8,
-            t.day() as u8,
-        ],
-        64,
-    )
+    padded(vec![t.hour() as u8, t.minute() as u8, t.second() as u8, yh, yl, t.month() as u8, t.day() as u8], 64)
 }
 
 /// The battery indicator.
@@ -281,11 +252,7 @@ pub struct GlucosePageInfo {
 /// (decocare; MinimedKit `ReadCurrentGlucosePageMessageBody` one index later).
 pub fn decode_glucose_page_info(p: &[u8]) -> Result<GlucosePageInfo, AnswerError> {
     let b = need(p, 8, "current glucose page")?;
-    Ok(GlucosePageInfo {
-        page: u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
-        glucose_pages: b[5],
-        isig_pages: b[7],
-    })
+    Ok(GlucosePageInfo { page: u32::from_be_bytes([b[0], b[1], b[2], b[3]]), glucose_pages: b[5], isig_pages: b[7] })
 }
 
 /// The ReadCurGlucosePageNumber answer (simulator side).
@@ -318,10 +285,7 @@ pub fn decode_basal_schedule(p: &[u8]) -> Vec<BasalEntry> {
         if slot >= 48 || out.last().is_some_and(|l| l.start_min >= slot * 30) {
             break;
         }
-        out.push(BasalEntry {
-            start_min: slot * 30,
-            rate_u_h: f64::from(u16::from_le_bytes([e[0], e[1]])) / 40.0,
-        });
+        out.push(BasalEntry { start_min: slot * 30, rate_u_h: f64::from(u16::from_le_bytes([e[0], e[1]])) / 40.0 });
     }
     out
 }
@@ -389,13 +353,7 @@ pub fn decode_carb_ratios(p: &[u8], model: PumpModel) -> Result<CarbRatios, Answ
     };
     let mut entries: Vec<(u32, f64)> = Vec::new();
     let (from, step) = if model.larger() { (2, 3) } else { (1, 2) };
-    for (i, e) in p
-        .get(from..)
-        .unwrap_or(&[])
-        .chunks_exact(step)
-        .take(8)
-        .enumerate()
-    {
+    for (i, e) in p.get(from..).unwrap_or(&[]).chunks_exact(step).take(8).enumerate() {
         let slot = u32::from(e[0]);
         if i > 0 && slot == 0 {
             break;
@@ -430,25 +388,14 @@ pub fn encode_carb_ratios(c: &CarbRatios, model: PumpModel) -> Vec<u8> {
     if model.larger() {
         v.push(c.entries.len().min(8) as u8);
         for &(start, r) in entries {
-            let scale = if c.units == CarbUnits::Grams {
-                10.0
-            } else {
-                1000.0
-            };
+            let scale = if c.units == CarbUnits::Grams { 10.0 } else { 1000.0 };
             let [h, l] = ((r * scale).round().clamp(0.0, 65535.0) as u16).to_be_bytes();
             v.extend_from_slice(&[(start / 30) as u8, h, l]);
         }
     } else {
         for &(start, r) in entries {
-            let scale = if c.units == CarbUnits::Grams {
-                1.0
-            } else {
-                10.0
-            };
-            v.extend_from_slice(&[
-                (start / 30) as u8,
-                (r * scale).round().clamp(0.0, 255.0) as u8,
-            ]);
+            let scale = if c.units == CarbUnits::Grams { 1.0 } else { 10.0 };
+            v.extend_from_slice(&[(start / 30) as u8, (r * scale).round().clamp(0.0, 255.0) as u8]);
         }
     }
     padded(v, 64)
@@ -484,11 +431,7 @@ pub fn decode_sensitivities(p: &[u8]) -> Result<BgSchedule, AnswerError> {
         };
         entries.push((slot * 30, v));
     }
-    Ok(BgSchedule {
-        units,
-        entries,
-        high: Vec::new(),
-    })
+    Ok(BgSchedule { units, entries, high: Vec::new() })
 }
 
 /// The sensitivity answer (simulator side).
@@ -526,11 +469,7 @@ pub fn decode_bg_targets(p: &[u8]) -> Result<BgSchedule, AnswerError> {
         entries.push((slot * 30, f64::from(e[1]) / scale));
         high.push(f64::from(e[2]) / scale);
     }
-    Ok(BgSchedule {
-        units,
-        entries,
-        high,
-    })
+    Ok(BgSchedule { units, entries, high })
 }
 
 /// The BG target answer (simulator side).
@@ -677,11 +616,9 @@ pub fn settings_values(dump: &PumpDump, model: PumpModel) -> (Map<String, Value>
     let mut units = Map::new();
 
     let mut schedules = Map::new();
-    for (key, name) in [
-        (response::BASAL_STANDARD, "standard"),
-        (response::BASAL_A, "pattern a"),
-        (response::BASAL_B, "pattern b"),
-    ] {
+    for (key, name) in
+        [(response::BASAL_STANDARD, "standard"), (response::BASAL_A, "pattern a"), (response::BASAL_B, "pattern b")]
+    {
         let Some(bytes) = dump.response(key) else {
             continue;
         };
@@ -690,10 +627,7 @@ pub fn settings_values(dump: &PumpDump, model: PumpModel) -> (Map<String, Value>
         }
         let entries = decode_basal_schedule(&bytes);
         if entries.is_empty() {
-            problems.push(format!(
-                "basal {name}: the answer ({} bytes) holds no entry",
-                bytes.len()
-            ));
+            problems.push(format!("basal {name}: the answer ({} bytes) holds no entry", bytes.len()));
         } else if let Some(e) = entries.iter().find(|e| !(0.0..=35.0).contains(&e.rate_u_h)) {
             problems.push(format!(
                 "basal {name}: rate {} U/h at minute {} is out of range (0-35 U/h)",
@@ -703,10 +637,7 @@ pub fn settings_values(dump: &PumpDump, model: PumpModel) -> (Map<String, Value>
             schedules.insert(
                 name.into(),
                 Value::Array(
-                    entries
-                        .iter()
-                        .map(|e| json!({"start_min": e.start_min, "rate_u_h": round3(e.rate_u_h)}))
-                        .collect(),
+                    entries.iter().map(|e| json!({"start_min": e.start_min, "rate_u_h": round3(e.rate_u_h)})).collect(),
                 ),
             );
         }
@@ -717,9 +648,7 @@ pub fn settings_values(dump: &PumpDump, model: PumpModel) -> (Map<String, Value>
 
     if let Some(bytes) = dump.response(response::SETTINGS) {
         if model.generation() < 15 {
-            problems.push(format!(
-                "settings: the layout of a {model}'s settings answer is not known; not decoded"
-            ));
+            problems.push(format!("settings: the layout of a {model}'s settings answer is not known; not decoded"));
         } else {
             match decode_settings(&bytes, model) {
                 Err(e) => problems.push(format!("settings: {e}")),
@@ -736,31 +665,18 @@ pub fn settings_values(dump: &PumpDump, model: PumpModel) -> (Map<String, Value>
                     if (0.0..=35.0).contains(&s.max_basal_u_h) {
                         m.insert("max_basal_u_h".into(), json!(round3(s.max_basal_u_h)));
                     } else {
-                        problems.push(format!(
-                            "settings: max basal {} U/h is out of range (0-35)",
-                            s.max_basal_u_h
-                        ));
+                        problems.push(format!("settings: max basal {} U/h is out of range (0-35)", s.max_basal_u_h));
                     }
                     m.insert("max_bolus_u".into(), json!(round3(s.max_bolus_u)));
                     if (1..=8).contains(&s.insulin_action_hours) {
-                        m.insert(
-                            "insulin_action_min".into(),
-                            json!(u32::from(s.insulin_action_hours) * 60),
-                        );
+                        m.insert("insulin_action_min".into(), json!(u32::from(s.insulin_action_hours) * 60));
                     } else {
                         problems.push(format!(
                             "settings: insulin action {} h is out of range (1-8 h)",
                             s.insulin_action_hours
                         ));
                     }
-                    m.insert(
-                        "temp_basal_type".into(),
-                        json!(if s.temp_basal_percent {
-                            "percent"
-                        } else {
-                            "rate"
-                        }),
-                    );
+                    m.insert("temp_basal_type".into(), json!(if s.temp_basal_percent { "percent" } else { "rate" }));
                 }
             }
         }
@@ -777,19 +693,11 @@ pub fn settings_values(dump: &PumpDump, model: PumpModel) -> (Map<String, Value>
                 if !starts_ok(c.entries.iter().map(|e| e.0)) {
                     problems.push("carb ratios: start times do not rise within the day".into());
                 } else if let Some(e) = c.entries.iter().find(|e| !range.contains(&e.1)) {
-                    problems.push(format!(
-                        "carb ratios: {} {key} at minute {} is out of range",
-                        e.1, e.0
-                    ));
+                    problems.push(format!("carb ratios: {} {key} at minute {} is out of range", e.1, e.0));
                 } else {
                     m.insert(
                         "carb_ratios".into(),
-                        Value::Array(
-                            c.entries
-                                .iter()
-                                .map(|&(s, r)| json!({"start_min": s, key: round3(r)}))
-                                .collect(),
-                        ),
+                        Value::Array(c.entries.iter().map(|&(s, r)| json!({"start_min": s, key: round3(r)})).collect()),
                     );
                     units.insert("carb".into(), json!(unit));
                 }
@@ -802,15 +710,9 @@ pub fn settings_values(dump: &PumpDump, model: PumpModel) -> (Map<String, Value>
         match decode_sensitivities(&bytes) {
             Err(e) => problems.push(format!("insulin sensitivities: {e}")),
             Ok(s) => {
-                let mg: Vec<(u32, i64)> = s
-                    .entries
-                    .iter()
-                    .map(|&(t, v)| (t, to_mg_dl(v, s.units)))
-                    .collect();
+                let mg: Vec<(u32, i64)> = s.entries.iter().map(|&(t, v)| (t, to_mg_dl(v, s.units))).collect();
                 if !starts_ok(mg.iter().map(|e| e.0)) {
-                    problems.push(
-                        "insulin sensitivities: start times do not rise within the day".into(),
-                    );
+                    problems.push("insulin sensitivities: start times do not rise within the day".into());
                 } else if let Some(e) = mg.iter().find(|e| !(1..=600).contains(&e.1)) {
                     problems.push(format!(
                         "insulin sensitivities: {} mg/dL per U at minute {} is out of range (1-600)",
@@ -819,11 +721,7 @@ pub fn settings_values(dump: &PumpDump, model: PumpModel) -> (Map<String, Value>
                 } else if !mg.is_empty() {
                     m.insert(
                         "sensitivities".into(),
-                        Value::Array(
-                            mg.iter()
-                                .map(|&(t, v)| json!({"start_min": t, "mg_dl_per_u": v}))
-                                .collect(),
-                        ),
+                        Value::Array(mg.iter().map(|&(t, v)| json!({"start_min": t, "mg_dl_per_u": v})).collect()),
                     );
                     bg_unit = Some(s.units);
                 }
@@ -843,9 +741,8 @@ pub fn settings_values(dump: &PumpDump, model: PumpModel) -> (Map<String, Value>
                     .collect();
                 if !starts_ok(rows.iter().map(|e| e.0)) {
                     problems.push("BG targets: start times do not rise within the day".into());
-                } else if let Some(e) = rows
-                    .iter()
-                    .find(|e| !(40..=400).contains(&e.1) || !(40..=400).contains(&e.2) || e.1 > e.2)
+                } else if let Some(e) =
+                    rows.iter().find(|e| !(40..=400).contains(&e.1) || !(40..=400).contains(&e.2) || e.1 > e.2)
                 {
                     problems.push(format!(
                         "BG targets: {}-{} mg/dL at minute {} is out of range (40-400, low ≤ high)",
@@ -856,9 +753,7 @@ pub fn settings_values(dump: &PumpDump, model: PumpModel) -> (Map<String, Value>
                         "bg_targets".into(),
                         Value::Array(
                             rows.iter()
-                                .map(|&(t, lo, hi)| {
-                                    json!({"start_min": t, "low_mg_dl": lo, "high_mg_dl": hi})
-                                })
+                                .map(|&(t, lo, hi)| json!({"start_min": t, "low_mg_dl": lo, "high_mg_dl": hi}))
                                 .collect(),
                         ),
                     );
@@ -898,29 +793,15 @@ mod tests {
     #[test]
     fn model_firmware_clock() {
         // The captured 515 answer (bewest/decoding-carelink).
-        assert_eq!(
-            decode_model(&pad(vec![3, b'5', b'1', b'5'])).as_deref(),
-            Ok("515")
-        );
-        assert_eq!(
-            decode_model(&encode_model(model(754))).as_deref(),
-            Ok("754")
-        );
+        assert_eq!(decode_model(&pad(vec![3, b'5', b'1', b'5'])).as_deref(), Ok("515"));
+        assert_eq!(decode_model(&encode_model(model(754))).as_deref(), Ok("754"));
         assert!(decode_model(&[]).is_err());
         assert!(decode_model(&[9, b'5']).is_err());
         assert!(decode_model(&pad(vec![0])).is_err());
-        assert_eq!(
-            decode_firmware(&encode_firmware("VER 2.4A1.1")).as_deref(),
-            Ok("VER 2.4A1.1")
-        );
-        assert_eq!(
-            decode_firmware(&pad(b"VER 2.1A1.1".to_vec())).as_deref(),
-            Ok("VER 2.1A1.1")
-        );
+        assert_eq!(decode_firmware(&encode_firmware("VER 2.4A1.1")).as_deref(), Ok("VER 2.4A1.1"));
+        assert_eq!(decode_firmware(&pad(b"VER 2.1A1.1".to_vec())).as_deref(), Ok("VER 2.1A1.1"));
         assert!(decode_firmware(&pad(vec![])).is_err());
-        let t = NaiveDate::from_ymd_opt(2026, 12, 2)
-            .and_then(|d| d.and_hms_opt(10, 0, 5))
-            .unwrap_or_default();
+        let t = NaiveDate::from_ymd_opt(2026, 12, 2).and_then(|d| d.and_hms_opt(10, 0, 5)).unwrap_or_default();
         assert_eq!(decode_clock(&encode_clock(t)), Ok(t));
         // decocare ReadRTC layout: 18:59:37 on 2006-10-10 (the logged 515 clock).
         assert_eq!(
@@ -936,16 +817,10 @@ mod tests {
         let b = decode_battery(&[0, 0x00, 0x83]).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((b.status, b.voltage), (BatteryStatus::Normal, 1.31));
         assert_eq!(decode_battery(&encode_battery(b)), Ok(b));
-        assert_eq!(
-            decode_battery(&[1, 0, 120]).map(|b| b.status),
-            Ok(BatteryStatus::Low)
-        );
+        assert_eq!(decode_battery(&[1, 0, 120]).map(|b| b.status), Ok(BatteryStatus::Low));
         // 36.8 U on a 515 (the logged answer), 122.5 U on a 523.
         assert_eq!(decode_reservoir(&[0x01, 0x70], model(515)), Ok(36.8));
-        assert_eq!(
-            decode_reservoir(&encode_reservoir(122.5, model(523)), model(523)),
-            Ok(122.5)
-        );
+        assert_eq!(decode_reservoir(&encode_reservoir(122.5, model(523)), model(523)), Ok(122.5));
         assert!(decode_reservoir(&[0, 0, 1], model(523)).is_err());
         assert_eq!(decode_history_page_count(&[0, 0, 0, 23]), 23);
         assert_eq!(decode_history_page_count(&[0, 0, 0, 0]), 36);
@@ -953,13 +828,9 @@ mod tests {
         assert_eq!(decode_history_page_count(&[5]), 5);
         assert_eq!(decode_history_page_count(&[]), 36);
         // The logged 722: page 19, 20 glucose pages, 20 ISIG pages.
-        let i = decode_glucose_page_info(&pad(vec![0, 0, 0, 19, 0, 20, 0, 20]))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let i = decode_glucose_page_info(&pad(vec![0, 0, 0, 19, 0, 20, 0, 20])).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((i.page, i.glucose_pages, i.isig_pages), (19, 20, 20));
-        assert_eq!(
-            decode_glucose_page_info(&encode_glucose_page_info(i)),
-            Ok(i)
-        );
+        assert_eq!(decode_glucose_page_info(&encode_glucose_page_info(i)), Ok(i));
     }
 
     /// decocare `ReadProfile_STD512` doctest: 0.8 at 00:00, 0.95 at 06:30, 1.1 at 09:30, 0.95
@@ -973,10 +844,7 @@ mod tests {
         assert_eq!(got, vec![(0, 0.8), (390, 0.95), (570, 1.1), (840, 0.95)]);
         assert_eq!(decode_basal_schedule(&encode_basal_schedule(&s, 192)), s);
         // Rates above 6.375 U/h use the high byte (MinimedKit).
-        let big = [BasalEntry {
-            start_min: 0,
-            rate_u_h: 7.5,
-        }];
+        let big = [BasalEntry { start_min: 0, rate_u_h: 7.5 }];
         assert_eq!(decode_basal_schedule(&encode_basal_schedule(&big, 64)), big);
         // The empty marker and a zero first entry.
         assert!(decode_basal_schedule(&[0, 0, 0x3f, 0, 0, 0]).is_empty());
@@ -987,20 +855,11 @@ mod tests {
     /// overflow bit.
     #[test]
     fn sensitivities_match_decocare() {
-        let s =
-            decode_sensitivities(&pad(vec![0x01, 0x00, 0x2d])).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            (s.units, s.entries.clone()),
-            (BgUnits::MgDl, vec![(0, 45.0)])
-        );
-        let uk =
-            decode_sensitivities(&pad(vec![0x02, 0x00, 0x16])).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            (uk.units, uk.entries.clone()),
-            (BgUnits::MmolL, vec![(0, 2.2)])
-        );
-        let hi =
-            decode_sensitivities(&pad(vec![0x01, 0x40, 0x0c])).unwrap_or_else(|e| panic!("{e}"));
+        let s = decode_sensitivities(&pad(vec![0x01, 0x00, 0x2d])).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((s.units, s.entries.clone()), (BgUnits::MgDl, vec![(0, 45.0)]));
+        let uk = decode_sensitivities(&pad(vec![0x02, 0x00, 0x16])).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((uk.units, uk.entries.clone()), (BgUnits::MmolL, vec![(0, 2.2)]));
+        let hi = decode_sensitivities(&pad(vec![0x01, 0x40, 0x0c])).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(hi.entries, vec![(0, 268.0)]);
         assert_eq!(decode_sensitivities(&encode_sensitivities(&hi)), Ok(hi));
         assert!(decode_sensitivities(&pad(vec![3, 0, 1])).is_err());
@@ -1010,36 +869,22 @@ mod tests {
     /// 6 g/U then 8 g/U from 09:00; a 523's 3-byte entries.
     #[test]
     fn carb_ratios_old_and_new() {
-        let c = decode_carb_ratios(&pad(vec![1, 0x00, 0x06, 0x12, 0x08]), model(522))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let c = decode_carb_ratios(&pad(vec![1, 0x00, 0x06, 0x12, 0x08]), model(522)).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.entries, vec![(0, 6.0), (540, 8.0)]);
-        let new = CarbRatios {
-            units: CarbUnits::Grams,
-            entries: vec![(0, 12.5), (660, 10.0)],
-        };
+        let new = CarbRatios { units: CarbUnits::Grams, entries: vec![(0, 12.5), (660, 10.0)] };
         let bytes = encode_carb_ratios(&new, model(523));
         assert_eq!(&bytes[..8], &[1, 2, 0, 0, 125, 22, 0, 100]);
         assert_eq!(decode_carb_ratios(&bytes, model(523)), Ok(new));
-        let ex = CarbRatios {
-            units: CarbUnits::Exchanges,
-            entries: vec![(0, 1.5), (360, 1.2)],
-        };
+        let ex = CarbRatios { units: CarbUnits::Exchanges, entries: vec![(0, 1.5), (360, 1.2)] };
         for m in [522, 554] {
-            assert_eq!(
-                decode_carb_ratios(&encode_carb_ratios(&ex, model(m)), model(m)),
-                Ok(ex.clone())
-            );
+            assert_eq!(decode_carb_ratios(&encode_carb_ratios(&ex, model(m)), model(m)), Ok(ex.clone()));
         }
         assert!(decode_carb_ratios(&pad(vec![7]), model(522)).is_err());
     }
 
     #[test]
     fn targets_and_settings_roundtrip() {
-        let t = BgSchedule {
-            units: BgUnits::MmolL,
-            entries: vec![(0, 5.5), (420, 5.0)],
-            high: vec![6.5, 6.0],
-        };
+        let t = BgSchedule { units: BgUnits::MmolL, entries: vec![(0, 5.5), (420, 5.0)], high: vec![6.5, 6.0] };
         assert_eq!(decode_bg_targets(&encode_bg_targets(&t)), Ok(t));
         // MinimedKit ReadSettingsCarelinkMessageBodyTests (their byte 0, the length, dropped):
         // an x23-layout answer (length 25) with max basal 3.5, max bolus 15, standard pattern,
@@ -1047,52 +892,27 @@ mod tests {
         // 34 U/h, 22.9 U.
         let new = hex_bytes("00010001010096008c00000000000064010400140019010101");
         let s = decode_settings(&new, model(523)).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            (
-                s.max_basal_u_h,
-                s.max_bolus_u,
-                s.selected_pattern,
-                s.insulin_action_hours
-            ),
-            (3.5, 15.0, 0, 4)
-        );
+        assert_eq!((s.max_basal_u_h, s.max_bolus_u, s.selected_pattern, s.insulin_action_hours), (3.5, 15.0, 0, 4));
         let b = hex_bytes("0003010100e5055000000000000001640004001400000000");
         let s = decode_settings(&b, model(522)).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((s.max_basal_u_h, s.max_bolus_u), (34.0, 22.9));
         // ecc1 settings_test x23 case (its byte 0 dropped): 14 U, 2 U/h.
         let x23 = hex_bytes("0004010501008c00500000000000016401040014006401");
         let s = decode_settings(&x23, model(523)).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            (s.max_bolus_u, s.max_basal_u_h, s.insulin_action_hours),
-            (14.0, 2.0, 4)
-        );
-        assert_eq!(
-            decode_settings(&encode_settings(&s, model(523)), model(523)),
-            Ok(s)
-        );
+        assert_eq!((s.max_bolus_u, s.max_basal_u_h, s.insulin_action_hours), (14.0, 2.0, 4));
+        assert_eq!(decode_settings(&encode_settings(&s, model(523)), model(523)), Ok(s));
         assert!(decode_settings(&[0; 10], model(522)).is_err());
     }
 
     fn hex_bytes(s: &str) -> Vec<u8> {
-        (0..s.len() / 2)
-            .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap_or(0))
-            .collect()
+        (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap_or(0)).collect()
     }
 
     #[test]
     fn settings_values_shape_and_problems() {
         let m = model(554);
         let mut d = PumpDump::new("554", "123456");
-        let std = [
-            BasalEntry {
-                start_min: 0,
-                rate_u_h: 0.85,
-            },
-            BasalEntry {
-                start_min: 360,
-                rate_u_h: 1.0,
-            },
-        ];
+        let std = [BasalEntry { start_min: 0, rate_u_h: 0.85 }, BasalEntry { start_min: 360, rate_u_h: 1.0 }];
         d.set_response(response::BASAL_STANDARD, &encode_basal_schedule(&std, 192));
         d.set_response(response::BASAL_A, &[0; 192]);
         let s = Settings {
@@ -1108,29 +928,15 @@ mod tests {
         d.set_response(response::SETTINGS, &encode_settings(&s, m));
         d.set_response(
             response::CARB_RATIOS,
-            &encode_carb_ratios(
-                &CarbRatios {
-                    units: CarbUnits::Exchanges,
-                    entries: vec![(0, 1.5)],
-                },
-                m,
-            ),
+            &encode_carb_ratios(&CarbRatios { units: CarbUnits::Exchanges, entries: vec![(0, 1.5)] }, m),
         );
         d.set_response(
             response::SENSITIVITIES,
-            &encode_sensitivities(&BgSchedule {
-                units: BgUnits::MmolL,
-                entries: vec![(0, 2.2)],
-                high: vec![],
-            }),
+            &encode_sensitivities(&BgSchedule { units: BgUnits::MmolL, entries: vec![(0, 2.2)], high: vec![] }),
         );
         d.set_response(
             response::BG_TARGETS,
-            &encode_bg_targets(&BgSchedule {
-                units: BgUnits::MmolL,
-                entries: vec![(0, 5.0)],
-                high: vec![6.7],
-            }),
+            &encode_bg_targets(&BgSchedule { units: BgUnits::MmolL, entries: vec![(0, 5.0)], high: vec![6.7] }),
         );
         let (v, problems) = settings_values(&d, m);
         assert!(problems.is_empty(), "{problems:?}");

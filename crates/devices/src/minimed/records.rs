@@ -76,10 +76,7 @@ fn secs(a: NaiveDateTime, b: NaiveDateTime) -> i64 {
 /// Records from pump-history events in time order (one page's events, or several pages'
 /// concatenated oldest page first: `pages.iter().rev().flat_map(|p| &p.events)` for pages
 /// read newest first).
-pub fn history_records<'a>(
-    events: impl IntoIterator<Item = &'a PumpEvent>,
-    model: PumpModel,
-) -> Conversion {
+pub fn history_records<'a>(events: impl IntoIterator<Item = &'a PumpEvent>, model: PumpModel) -> Conversion {
     let events: Vec<&PumpEvent> = events.into_iter().collect();
     let n = events.len();
     let ts = |i: usize| events[i].timestamp;
@@ -89,21 +86,14 @@ pub fn history_records<'a>(
     };
     // (time, index) of the events of one kind, sorted by time, for window look-ups.
     let sorted = |keep: &dyn Fn(&PumpEvent) -> bool| -> Vec<(NaiveDateTime, usize)> {
-        let mut v: Vec<_> = (0..n)
-            .filter(|&i| keep(events[i]))
-            .filter_map(|i| ts(i).map(|t| (t, i)))
-            .collect();
+        let mut v: Vec<_> = (0..n).filter(|&i| keep(events[i])).filter_map(|i| ts(i).map(|t| (t, i))).collect();
         v.sort_unstable();
         v
     };
-    let window = |v: &[(NaiveDateTime, usize)],
-                  from: NaiveDateTime,
-                  to: NaiveDateTime|
-     -> std::ops::Range<usize> {
+    let window = |v: &[(NaiveDateTime, usize)], from: NaiveDateTime, to: NaiveDateTime| -> std::ops::Range<usize> {
         v.partition_point(|p| p.0 < from)..v.partition_point(|p| p.0 <= to)
     };
-    let is_type =
-        |e: &PumpEvent, ty: BolusType| matches!(&e.data, EventData::Bolus(b) if b.bolus_type == ty);
+    let is_type = |e: &PumpEvent, ty: BolusType| matches!(&e.data, EventData::Bolus(b) if b.bolus_type == ty);
 
     // Dual-wave pairing: each normal part takes the nearest free square part within the window.
     let squares = sorted(&|e| is_type(e, BolusType::DualSquare));
@@ -140,11 +130,7 @@ pub fn history_records<'a>(
         let (Some(_), Some(tb)) = (bolus(i), ts(i)) else {
             continue;
         };
-        let r = window(
-            &wizards,
-            tb - Duration::seconds(WIZARD_WINDOW_S),
-            tb + Duration::seconds(WIZARD_SLACK_S),
-        );
+        let r = window(&wizards, tb - Duration::seconds(WIZARD_WINDOW_S), tb + Duration::seconds(WIZARD_SLACK_S));
         if let Some(&(_, j)) = wizards[r].last() {
             wizard_kept[j] = true;
         }
@@ -169,11 +155,7 @@ pub fn history_records<'a>(
         }
     }
 
-    let mut out = Conversion {
-        device: device(model),
-        records: Vec::new(),
-        skipped: Vec::new(),
-    };
+    let mut out = Conversion { device: device(model), records: Vec::new(), skipped: Vec::new() };
     // Fingersticks waiting for their twin: (time, mg/dL, source, index in out.records).
     let mut bgs: Vec<(NaiveDateTime, u16, BgSource, usize)> = Vec::new();
     let mut i = 0;
@@ -183,41 +165,25 @@ pub fn history_records<'a>(
         i += 1;
         let Some(t) = e.timestamp else {
             let reason = match e.data {
-                EventData::UnabsorbedInsulin(_) => {
-                    "unabsorbed-insulin record with no bolus after it on the page"
-                }
+                EventData::UnabsorbedInsulin(_) => "unabsorbed-insulin record with no bolus after it on the page",
                 EventData::ResultDailyTotal { .. } | EventData::DailyTotalDetail { .. } => {
                     "the daily total's date bytes are not a calendar date"
                 }
                 _ => "the record's timestamp bytes are not a calendar date",
             };
-            out.skipped.push(Skipped {
-                offset: e.offset,
-                op: e.op,
-                reason: reason.into(),
-            });
+            out.skipped.push(Skipped { offset: e.offset, op: e.op, reason: reason.into() });
             continue;
         };
-        let unknown = || RecordKind::Unknown {
-            op: u16::from(e.op),
-            raw_hex: hex(&e.raw),
-        };
+        let unknown = || RecordKind::Unknown { op: u16::from(e.op), raw_hex: hex(&e.raw) };
         let kind = match &e.data {
             EventData::Bolus(b) => {
                 let scaled = |d: u32, p: f64, v: f64| -> u32 {
-                    if p > 0.0 && v < p {
-                        (f64::from(d) * v / p).round() as u32
-                    } else {
-                        d
-                    }
+                    if p > 0.0 && v < p { (f64::from(d) * v / p).round() as u32 } else { d }
                 };
                 match b.bolus_type {
-                    BolusType::Normal => RecordKind::bolus(
-                        BolusSubtype::Normal,
-                        Some(b.programmed_u),
-                        Some(b.delivered_u),
-                        None,
-                    ),
+                    BolusType::Normal => {
+                        RecordKind::bolus(BolusSubtype::Normal, Some(b.programmed_u), Some(b.delivered_u), None)
+                    }
                     BolusType::Square | BolusType::DualSquare => {
                         if paired_square[idx] {
                             continue;
@@ -241,12 +207,8 @@ pub fn history_records<'a>(
                         let d = sq.map(|s| scaled(s.duration_min, s.programmed_u, s.delivered_u));
                         RecordKind::Bolus {
                             subtype: BolusSubtype::Dual,
-                            programmed_u: Some(round(
-                                b.programmed_u + sq.map_or(0.0, |s| s.programmed_u),
-                            )),
-                            delivered_u: Some(round(
-                                b.delivered_u + sq.map_or(0.0, |s| s.delivered_u),
-                            )),
+                            programmed_u: Some(round(b.programmed_u + sq.map_or(0.0, |s| s.programmed_u))),
+                            delivered_u: Some(round(b.delivered_u + sq.map_or(0.0, |s| s.delivered_u))),
                             duration_min: d,
                             normal_programmed_u: Some(b.programmed_u),
                             normal_delivered_u: Some(b.delivered_u),
@@ -264,8 +226,7 @@ pub fn history_records<'a>(
                 }
                 let bw = wizard_record(w);
                 let carbs = bw.carbs_g.filter(|&g| g > 0.0);
-                out.records
-                    .push(rec(t, RecordKind::BolusWizard(Box::new(bw))));
+                out.records.push(rec(t, RecordKind::BolusWizard(Box::new(bw))));
                 if let Some(g) = carbs {
                     out.records.push(rec(t, RecordKind::Carbs { grams: g }));
                 }
@@ -277,26 +238,17 @@ pub fn history_records<'a>(
                     _ => None,
                 });
                 match *rate {
-                    TempBasalRate::Absolute(r) => RecordKind::TempBasal {
-                        rate_u_h: Some(r),
-                        percent: None,
-                        duration_min,
-                    },
-                    TempBasalRate::Percent(p) => RecordKind::TempBasal {
-                        rate_u_h: None,
-                        percent: Some(u32::from(p)),
-                        duration_min,
-                    },
+                    TempBasalRate::Absolute(r) => {
+                        RecordKind::TempBasal { rate_u_h: Some(r), percent: None, duration_min }
+                    }
+                    TempBasalRate::Percent(p) => {
+                        RecordKind::TempBasal { rate_u_h: None, percent: Some(u32::from(p)), duration_min }
+                    }
                     TempBasalRate::Unknown(_) => unknown(),
                 }
             }
             EventData::TempBasalDuration { .. } if duration_used[idx] => continue,
-            EventData::BasalProfileStart {
-                rate_u_h,
-                offset_min,
-                pattern,
-                ..
-            } => RecordKind::BasalProfileStart {
+            EventData::BasalProfileStart { rate_u_h, offset_min, pattern, .. } => RecordKind::BasalProfileStart {
                 rate_u_h: *rate_u_h,
                 profile: match pattern {
                     0 => Some("standard".to_string()),
@@ -309,16 +261,9 @@ pub fn history_records<'a>(
             EventData::Suspend => RecordKind::Suspend,
             EventData::Resume { .. } => RecordKind::Resume,
             EventData::Rewind => RecordKind::Rewind,
-            EventData::Prime {
-                amount_u,
-                programmed_u,
-            } => RecordKind::Prime {
+            EventData::Prime { amount_u, programmed_u } => RecordKind::Prime {
                 units: *amount_u,
-                kind: Some(if *programmed_u == 0.0 {
-                    PrimeKind::Manual
-                } else {
-                    PrimeKind::Fixed
-                }),
+                kind: Some(if *programmed_u == 0.0 { PrimeKind::Manual } else { PrimeKind::Fixed }),
             },
             EventData::CalBgForPh { bg_mg_dl } | EventData::BgReceived { bg_mg_dl, .. } => {
                 let source = if matches!(e.data, EventData::BgReceived { .. }) {
@@ -329,9 +274,7 @@ pub fn history_records<'a>(
                 if let Some(p) = bgs.iter_mut().find(|p| p.0 == t && p.1 == *bg_mg_dl) {
                     if source == BgSource::LinkedMeter && p.2 != BgSource::LinkedMeter {
                         p.2 = source;
-                        if let Some(RecordKind::Bg { source: s, .. }) =
-                            out.records.get_mut(p.3).map(|r| &mut r.kind)
-                        {
+                        if let Some(RecordKind::Bg { source: s, .. }) = out.records.get_mut(p.3).map(|r| &mut r.kind) {
                             *s = source;
                         }
                     }
@@ -339,19 +282,13 @@ pub fn history_records<'a>(
                 }
                 bgs.retain(|p| secs(t, p.0).abs() <= 60);
                 bgs.push((t, *bg_mg_dl, source, out.records.len()));
-                RecordKind::Bg {
-                    value_mg_dl: *bg_mg_dl,
-                    source,
-                }
+                RecordKind::Bg { value_mg_dl: *bg_mg_dl, source }
             }
             EventData::PumpAlarm { code } => RecordKind::Alarm {
                 code: Some(u32::from(*code)),
                 description: pump_alarm_name(*code).map(str::to_string),
             },
-            EventData::SensorAlarm {
-                code,
-                glucose_mg_dl,
-            } => RecordKind::Alarm {
+            EventData::SensorAlarm { code, glucose_mg_dl } => RecordKind::Alarm {
                 code: Some(u32::from(*code)),
                 description: Some(match (sensor_alarm_name(*code), glucose_mg_dl) {
                     (Some(n), Some(g)) => format!("{n} ({g} mg/dL)"),
@@ -359,24 +296,14 @@ pub fn history_records<'a>(
                     (None, _) => format!("Sensor alarm {code}"),
                 }),
             },
-            EventData::LowReservoir { amount_u } => RecordKind::Alarm {
-                code: None,
-                description: Some(format!("Low reservoir ({amount_u} U left)")),
-            },
-            EventData::LowBattery => RecordKind::Alarm {
-                code: None,
-                description: Some("Low battery".into()),
-            },
-            EventData::ResultDailyTotal {
-                date: Some(d),
-                total_u,
-            } => {
+            EventData::LowReservoir { amount_u } => {
+                RecordKind::Alarm { code: None, description: Some(format!("Low reservoir ({amount_u} U left)")) }
+            }
+            EventData::LowBattery => RecordKind::Alarm { code: None, description: Some("Low battery".into()) },
+            EventData::ResultDailyTotal { date: Some(d), total_u } => {
                 out.records.push(Record::new(
                     DeviceTime(d.and_time(chrono::NaiveTime::MIN)),
-                    RecordKind::DailyTotal {
-                        date: d.to_string(),
-                        units: *total_u,
-                    },
+                    RecordKind::DailyTotal { date: d.to_string(), units: *total_u },
                 ));
                 continue;
             }
@@ -384,32 +311,17 @@ pub fn history_records<'a>(
                 Some(next) if next.data == EventData::NewTime && next.timestamp.is_some() => {
                     let to = next.timestamp.unwrap_or(t);
                     i += 1;
-                    RecordKind::TimeChange {
-                        from: DeviceTime(t),
-                        to: DeviceTime(to),
-                    }
+                    RecordKind::TimeChange { from: DeviceTime(t), to: DeviceTime(to) }
                 }
                 _ => unknown(),
             },
-            EventData::MealMarker {
-                carbs,
-                exchanges: false,
-            } => RecordKind::Carbs { grams: *carbs },
-            EventData::MealMarker {
-                carbs,
-                exchanges: true,
-            } => RecordKind::Note {
-                text: format!("Meal: {carbs} exchanges"),
-            },
-            EventData::InsulinMarker { amount_u } => RecordKind::Note {
-                text: format!("Insulin: {amount_u} U"),
-            },
-            EventData::ExerciseMarker => RecordKind::Note {
-                text: "Exercise".into(),
-            },
-            EventData::OtherMarker => RecordKind::Note {
-                text: "Marker".into(),
-            },
+            EventData::MealMarker { carbs, exchanges: false } => RecordKind::Carbs { grams: *carbs },
+            EventData::MealMarker { carbs, exchanges: true } => {
+                RecordKind::Note { text: format!("Meal: {carbs} exchanges") }
+            }
+            EventData::InsulinMarker { amount_u } => RecordKind::Note { text: format!("Insulin: {amount_u} U") },
+            EventData::ExerciseMarker => RecordKind::Note { text: "Exercise".into() },
+            EventData::OtherMarker => RecordKind::Note { text: "Marker".into() },
             _ => unknown(),
         };
         out.records.push(rec(t, kind));
@@ -476,33 +388,19 @@ pub fn sensor_alarm_name(code: u8) -> Option<&'static str> {
 
 /// Records from CGM-page events (oldest first, as [`super::glucose::decode_glucose`] returns them).
 pub fn glucose_records(events: &[GlucoseEvent], model: PumpModel) -> Conversion {
-    let mut out = Conversion {
-        device: device(model),
-        records: Vec::new(),
-        skipped: Vec::new(),
-    };
+    let mut out = Conversion { device: device(model), records: Vec::new(), skipped: Vec::new() };
     for e in events {
-        let sensor = |k: &str| {
-            Some(RecordKind::SensorEvent {
-                kind: k.to_string(),
-            })
-        };
+        let sensor = |k: &str| Some(RecordKind::SensorEvent { kind: k.to_string() });
         let kind = match &e.data {
-            GlucoseData::SensorGlucose { mg_dl } => Some(RecordKind::Cgm {
-                value_mg_dl: *mg_dl,
-                trend: None,
-                out_of_range: None,
-            }),
-            GlucoseData::SensorDataLow => Some(RecordKind::Cgm {
-                value_mg_dl: 40,
-                trend: None,
-                out_of_range: Some(OutOfRange::Below),
-            }),
-            GlucoseData::SensorDataHigh => Some(RecordKind::Cgm {
-                value_mg_dl: 400,
-                trend: None,
-                out_of_range: Some(OutOfRange::Above),
-            }),
+            GlucoseData::SensorGlucose { mg_dl } => {
+                Some(RecordKind::Cgm { value_mg_dl: *mg_dl, trend: None, out_of_range: None })
+            }
+            GlucoseData::SensorDataLow => {
+                Some(RecordKind::Cgm { value_mg_dl: 40, trend: None, out_of_range: Some(OutOfRange::Below) })
+            }
+            GlucoseData::SensorDataHigh => {
+                Some(RecordKind::Cgm { value_mg_dl: 400, trend: None, out_of_range: Some(OutOfRange::Above) })
+            }
             GlucoseData::SensorPacket { init: true, .. } => sensor("sensor_start"),
             GlucoseData::SensorPacket { code, .. } => sensor(&format!("sensor_packet_{code}")),
             GlucoseData::SensorError { end: true, .. } => sensor("sensor_end"),
@@ -527,17 +425,12 @@ pub fn glucose_records(events: &[GlucoseEvent], model: PumpModel) -> Conversion 
                 SensorCalKind::Other(_) => "calibration",
             }),
             GlucoseData::BatteryChange => sensor("battery_change"),
-            GlucoseData::CalBgForGh { .. }
-            | GlucoseData::DataEnd
-            | GlucoseData::NineteenSomething => None,
+            GlucoseData::CalBgForGh { .. } | GlucoseData::DataEnd | GlucoseData::NineteenSomething => None,
             GlucoseData::SensorTimestamp(_)
             | GlucoseData::DateTimeChange
             | GlucoseData::SensorCalFactor { .. }
             | GlucoseData::TenSomething
-            | GlucoseData::Unknown => Some(RecordKind::Unknown {
-                op: u16::from(e.op),
-                raw_hex: hex(&e.raw),
-            }),
+            | GlucoseData::Unknown => Some(RecordKind::Unknown { op: u16::from(e.op), raw_hex: hex(&e.raw) }),
         };
         let Some(kind) = kind else { continue };
         match e.timestamp {

@@ -23,16 +23,15 @@
 use super::encode::{EncodeError, GlucosePages, HistoryEvent, HistoryPages, encode_glucose};
 use super::glucose::{GlucoseData, SensorStatusKind};
 use super::history::{
-    BgUnits as WizardUnits, Bolus, BolusType, EventData, TempBasalRate, WizardEstimate,
-    decode_history_page,
+    BgUnits as WizardUnits, Bolus, BolusType, EventData, TempBasalRate, WizardEstimate, decode_history_page,
 };
 use super::pump::{
-    self, BasalEntry, Battery, BatteryStatus, BgSchedule, BgUnits, CarbRatios, CarbUnits,
-    GlucosePageInfo, Settings, TherapySettings, code,
+    self, BasalEntry, Battery, BatteryStatus, BgSchedule, BgUnits, CarbRatios, CarbUnits, GlucosePageInfo, Settings,
+    TherapySettings, code,
 };
 use super::stick::{
-    self, InterfaceStats, LinkStatus, PumpSerial, RADIO_OVERHEAD, RADIO_STATUS_NAK,
-    RADIO_STATUS_TIMEOUT, TransmitPacket, USB_PACKET, op,
+    self, InterfaceStats, LinkStatus, PumpSerial, RADIO_OVERHEAD, RADIO_STATUS_NAK, RADIO_STATUS_TIMEOUT,
+    TransmitPacket, USB_PACKET, op,
 };
 use super::{PAGE_DATA_LEN, PumpModel};
 use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
@@ -121,10 +120,7 @@ impl XorShift {
 }
 
 fn entry(start_min: u32, rate_u_h: f64) -> BasalEntry {
-    BasalEntry {
-        start_min,
-        rate_u_h,
-    }
+    BasalEntry { start_min, rate_u_h }
 }
 
 /// Rounds to a multiple of `step` (steps are 0.1, 0.05, 0.025: exact in the pump's strokes).
@@ -136,12 +132,7 @@ fn quantize(v: f64, step: f64) -> f64 {
 }
 
 fn value_at(schedule: &[(u32, f64)], minute: u32) -> f64 {
-    schedule
-        .iter()
-        .rev()
-        .find(|e| e.0 <= minute)
-        .or(schedule.first())
-        .map_or(0.0, |e| e.1)
+    schedule.iter().rev().find(|e| e.0 <= minute).or(schedule.first()).map_or(0.0, |e| e.1)
 }
 
 impl Scenario {
@@ -153,10 +144,7 @@ impl Scenario {
             serial: serial.into(),
             firmware: "VER 2.4A1.1".into(),
             clock,
-            battery: Battery {
-                status: BatteryStatus::Normal,
-                voltage: 1.42,
-            },
+            battery: Battery { status: BatteryStatus::Normal, voltage: 1.42 },
             reservoir_u: 123.4,
             settings: Self::default_settings(model),
             history_pages: Vec::new(),
@@ -196,11 +184,7 @@ impl Scenario {
             },
             carb_ratios: CarbRatios {
                 units: CarbUnits::Grams,
-                entries: vec![
-                    (0, if model.larger() { 12.5 } else { 12.0 }),
-                    (660, 10.0),
-                    (1020, 11.0),
-                ],
+                entries: vec![(0, if model.larger() { 12.5 } else { 12.0 }), (660, 10.0), (1020, 11.0)],
             },
             sensitivities: BgSchedule {
                 units: BgUnits::MgDl,
@@ -245,12 +229,7 @@ impl Scenario {
 
     /// Every history event, oldest first.
     pub fn all_history_events(&self) -> Vec<HistoryEvent> {
-        self.history_events
-            .iter()
-            .rev()
-            .flatten()
-            .cloned()
-            .collect()
+        self.history_events.iter().rev().flatten().cloned().collect()
     }
 
     /// 90 days of plausible therapy ending at `end` (the pump's clock), deterministic for a
@@ -298,14 +277,9 @@ fn generate(
     let ratios = &st.carb_ratios.entries;
     let isf = &st.sensitivities.entries;
     let lows = &st.bg_targets.entries;
-    let highs: Vec<(u32, f64)> = lows
-        .iter()
-        .zip(&st.bg_targets.high)
-        .map(|(l, h)| (l.0, *h))
-        .collect();
-    let at = |d: NaiveDate, min: i64, sec: i64| {
-        d.and_time(NaiveTime::MIN) + Duration::minutes(min) + Duration::seconds(sec)
-    };
+    let highs: Vec<(u32, f64)> = lows.iter().zip(&st.bg_targets.high).map(|(l, h)| (l.0, *h)).collect();
+    let at =
+        |d: NaiveDate, min: i64, sec: i64| d.and_time(NaiveTime::MIN) + Duration::minutes(min) + Duration::seconds(sec);
     let mut events: Vec<HistoryEvent> = Vec::new();
     let mut meals: Vec<Meal> = Vec::new();
     let mut bgs: Vec<(NaiveDateTime, u16)> = Vec::new();
@@ -350,17 +324,9 @@ fn generate(
             let (low, high) = (value_at(lows, minute), value_at(&highs, minute));
             // Half the meals start with a fingerstick.
             let bg = if rng.chance(0.5) {
-                let v = (base(t, rng.range(-30, 60) as f64))
-                    .clamp(45.0, 380.0)
-                    .round() as u16;
+                let v = (base(t, rng.range(-30, 60) as f64)).clamp(45.0, 380.0).round() as u16;
                 let tb = t - Duration::minutes(2);
-                day.push(ev(
-                    tb,
-                    EventData::BgReceived {
-                        bg_mg_dl: v,
-                        meter: "a1b2c3".into(),
-                    },
-                ));
+                day.push(ev(tb, EventData::BgReceived { bg_mg_dl: v, meter: "a1b2c3".into() }));
                 day.push(ev(tb, EventData::CalBgForPh { bg_mg_dl: v }));
                 bgs.push((tb, v));
                 v
@@ -377,11 +343,7 @@ fn generate(
             } else {
                 0.0
             };
-            let iob = if larger {
-                quantize(rng.unit() * 1.5, 0.025)
-            } else {
-                0.0
-            };
+            let iob = if larger { quantize(rng.unit() * 1.5, 0.025) } else { 0.0 };
             let estimate = quantize((food + corr - iob).max(0.0), step);
             day.push(ev(
                 t,
@@ -411,27 +373,15 @@ fn generate(
             };
             let kind = rng.range(0, 19);
             if estimate > 1.0 && kind == 0 {
-                day.push(ev(
-                    tb,
-                    EventData::Bolus(bolus(BolusType::Square, estimate, 90)),
-                ));
+                day.push(ev(tb, EventData::Bolus(bolus(BolusType::Square, estimate, 90))));
             } else if estimate > 1.0 && kind <= 2 {
                 let now = quantize(estimate * 0.6, step);
                 let later = quantize(estimate - now, step);
                 let dur = (rng.range(2, 4) * 30) as u32;
-                day.push(ev(
-                    tb,
-                    EventData::Bolus(bolus(BolusType::DualNormal, now, 0)),
-                ));
-                day.push(ev(
-                    tb,
-                    EventData::Bolus(bolus(BolusType::DualSquare, later, dur)),
-                ));
+                day.push(ev(tb, EventData::Bolus(bolus(BolusType::DualNormal, now, 0))));
+                day.push(ev(tb, EventData::Bolus(bolus(BolusType::DualSquare, later, dur))));
             } else {
-                day.push(ev(
-                    tb,
-                    EventData::Bolus(bolus(BolusType::Normal, estimate, 0)),
-                ));
+                day.push(ev(tb, EventData::Bolus(bolus(BolusType::Normal, estimate, 0))));
             }
             bolus_total += estimate;
             meals.push(Meal { at: t, carbs });
@@ -439,16 +389,8 @@ fn generate(
         // A bedtime fingerstick, most days.
         if rng.chance(0.8) {
             let t = at(d, rng.range(1305, 1380), rng.range(0, 59));
-            let v = base(t, rng.range(-25, 40) as f64)
-                .clamp(45.0, 380.0)
-                .round() as u16;
-            day.push(ev(
-                t,
-                EventData::BgReceived {
-                    bg_mg_dl: v,
-                    meter: "a1b2c3".into(),
-                },
-            ));
+            let v = base(t, rng.range(-25, 40) as f64).clamp(45.0, 380.0).round() as u16;
+            day.push(ev(t, EventData::BgReceived { bg_mg_dl: v, meter: "a1b2c3".into() }));
             day.push(ev(t, EventData::CalBgForPh { bg_mg_dl: v }));
             bgs.push((t, v));
         }
@@ -457,19 +399,8 @@ fn generate(
             if rng.chance(0.4) {
                 let t = at(d, rng.range(lo, hi), rng.range(0, 59));
                 let rate = quantize(0.2 + rng.unit() * 1.8, 0.05);
-                day.push(ev(
-                    t,
-                    EventData::TempBasal {
-                        rate: TempBasalRate::Absolute(rate),
-                        remote: false,
-                    },
-                ));
-                day.push(ev(
-                    t,
-                    EventData::TempBasalDuration {
-                        duration_min: (rng.range(1, 4) * 30) as u32,
-                    },
-                ));
+                day.push(ev(t, EventData::TempBasal { rate: TempBasalRate::Absolute(rate), remote: false }));
+                day.push(ev(t, EventData::TempBasalDuration { duration_min: (rng.range(1, 4) * 30) as u32 }));
             }
         }
         // A suspend now and then.
@@ -488,22 +419,10 @@ fn generate(
             day.push(ev(t + Duration::seconds(40), EventData::Rewind));
             day.push(ev(
                 t + Duration::minutes(3),
-                EventData::Prime {
-                    amount_u: quantize(8.0 + rng.unit() * 8.0, 0.1),
-                    programmed_u: 0.0,
-                },
+                EventData::Prime { amount_u: quantize(8.0 + rng.unit() * 8.0, 0.1), programmed_u: 0.0 },
             ));
-            day.push(ev(
-                t + Duration::minutes(5),
-                EventData::Prime {
-                    amount_u: 0.5,
-                    programmed_u: 0.5,
-                },
-            ));
-            day.push(ev(
-                t + Duration::minutes(6),
-                EventData::Resume { remote: false },
-            ));
+            day.push(ev(t + Duration::minutes(5), EventData::Prime { amount_u: 0.5, programmed_u: 0.5 }));
+            day.push(ev(t + Duration::minutes(6), EventData::Resume { remote: false }));
         }
         // Sensor change every six days.
         if di % 6 == 2 {
@@ -514,10 +433,7 @@ fn generate(
             let basal: f64 = 22.0 + rng.unit() * 2.0;
             day.push(ev(
                 at(d, 0, 30),
-                EventData::ResultDailyTotal {
-                    date: d.pred_opt(),
-                    total_u: quantize(basal + bolus_total, 0.025),
-                },
+                EventData::ResultDailyTotal { date: d.pred_opt(), total_u: quantize(basal + bolus_total, 0.025) },
             ));
         }
         day.sort_by_key(|e| e.timestamp);
@@ -555,10 +471,7 @@ fn generate(
         walk = (walk * 0.9 + (rng.unit() - 0.5) * 8.0).clamp(-25.0, 25.0);
         let mut v = base(t, walk);
         // Meals are in time order: skip those more than 6 hours old for good.
-        while meals
-            .get(first_meal)
-            .is_some_and(|m| t - m.at >= Duration::hours(6))
-        {
+        while meals.get(first_meal).is_some_and(|m| t - m.at >= Duration::hours(6)) {
             first_meal += 1;
         }
         for m in meals.iter().skip(first_meal) {
@@ -579,12 +492,7 @@ fn generate(
         }
         let m = tb.with_second(0).unwrap_or(tb);
         cgm.push((m, GlucoseData::CalBgForGh { bg_mg_dl: v }));
-        cgm.push((
-            m,
-            GlucoseData::SensorCalFactor {
-                factor: f64::from(rng.range(4500, 6500) as u32) / 1000.0,
-            },
-        ));
+        cgm.push((m, GlucoseData::SensorCalFactor { factor: f64::from(rng.range(4500, 6500) as u32) / 1000.0 }));
     }
     cgm.sort_by_key(|e| e.0);
     (events, cgm)
@@ -702,13 +610,7 @@ impl Simulator {
                 })
                 .unwrap_or(PAGE_DATA_LEN);
             book.data.push(page[..fill.min(PAGE_DATA_LEN)].to_vec());
-            book.events.push(
-                self.scenario
-                    .history_events
-                    .get(i)
-                    .cloned()
-                    .unwrap_or_default(),
-            );
+            book.events.push(self.scenario.history_events.get(i).cloned().unwrap_or_default());
         }
         let before = book.data.len();
         let last_fill = book.data.last().map_or(0, Vec::len);
@@ -716,10 +618,7 @@ impl Simulator {
             book.push(e.clone(), model)?;
         }
         let added = book.data.len() - before;
-        let touched_last = book
-            .data
-            .get(before - 1)
-            .is_some_and(|d| d.len() != last_fill);
+        let touched_last = book.data.get(before - 1).is_some_and(|d| d.len() != last_fill);
         self.scenario.set_history(&book);
         Ok(added + usize::from(touched_last))
     }
@@ -754,17 +653,13 @@ impl Simulator {
             op::PRODUCT_INFO => {
                 // The captured ComLink II (decocare logs): serial 0c1700, 916.5 MHz, v1.16.
                 let body = [
-                    0x0c, 0x17, 0x00, 0x00, 0x00, 0x00, b'C', b'o', b'm', b'L', b'i', b'n', b'k',
-                    b' ', b'I', b'I', 0x01, 0x10, 0x02, 0x00, 0x01, 0x01, 0x03,
+                    0x0c, 0x17, 0x00, 0x00, 0x00, 0x00, b'C', b'o', b'm', b'L', b'i', b'n', b'k', b' ', b'I', b'I',
+                    0x01, 0x10, 0x02, 0x00, 0x01, 0x01, 0x03,
                 ];
                 self.queue_usb(&stick::encode_stick_reply(&body));
             }
             op::INTERFACE_STATS => {
-                let s = if bytes.get(1) == Some(&1) {
-                    self.usb_stats
-                } else {
-                    self.radio_stats
-                };
+                let s = if bytes.get(1) == Some(&1) { self.usb_stats } else { self.radio_stats };
                 self.queue_usb(&stick::encode_stick_reply(&s.encode()));
             }
             op::SIGNAL_STRENGTH => self.queue_usb(&stick::encode_stick_reply(&[0xBC])),
@@ -783,11 +678,8 @@ impl Simulator {
             Some(c) => {
                 self.chunks_read += 1;
                 let n = self.chunks_read;
-                let corrupt = self
-                    .scenario
-                    .faults
-                    .iter()
-                    .any(|f| matches!(f, Fault::BadCrc { nth_frame } if *nth_frame == n));
+                let corrupt =
+                    self.scenario.faults.iter().any(|f| matches!(f, Fault::BadCrc { nth_frame } if *nth_frame == n));
                 if corrupt {
                     self.radio_stats.crc_errors = self.radio_stats.crc_errors.wrapping_add(1);
                 }
@@ -818,11 +710,7 @@ impl Simulator {
         if tp.code == code::POWER_CONTROL {
             self.log.push((tp.code, tp.params.clone()));
             self.awake = tp.params.first() == Some(&1);
-            self.radio.push_back(Chunk {
-                status: 1,
-                eod: true,
-                data: vec![0],
-            });
+            self.radio.push_back(Chunk { status: 1, eod: true, data: vec![0] });
             return;
         }
         if !self.awake {
@@ -831,18 +719,12 @@ impl Simulator {
         self.log.push((tp.code, tp.params.clone()));
         if self.busy_left > 0 {
             self.busy_left -= 1;
-            self.radio.push_back(Chunk {
-                status: RADIO_STATUS_NAK,
-                eod: true,
-                data: vec![0x0c],
-            });
+            self.radio.push_back(Chunk { status: RADIO_STATUS_NAK, eod: true, data: vec![0x0c] });
             return;
         }
         if tp.code == code::READ_HISTORY_DATA {
             let stop = self.scenario.faults.iter().find_map(|f| match f {
-                Fault::PumpStopsAnswering {
-                    after_history_pages,
-                } => Some(*after_history_pages),
+                Fault::PumpStopsAnswering { after_history_pages } => Some(*after_history_pages),
                 _ => None,
             });
             if stop.is_some_and(|n| self.history_answered >= n) {
@@ -880,11 +762,7 @@ impl Simulator {
             let take = (frames * 64).min(rest.len());
             let (c, r) = rest.split_at(take);
             rest = r;
-            self.radio.push_back(Chunk {
-                status: 3,
-                eod: rest.is_empty(),
-                data: c.to_vec(),
-            });
+            self.radio.push_back(Chunk { status: 3, eod: rest.is_empty(), data: c.to_vec() });
             i += 1;
         }
     }
@@ -908,9 +786,7 @@ impl Simulator {
             code::READ_CARB_RATIOS => pump::encode_carb_ratios(&st.carb_ratios, m),
             code::READ_INSULIN_SENSITIVITIES => pump::encode_sensitivities(&st.sensitivities),
             code::READ_BG_TARGETS if generation >= 15 => pump::encode_bg_targets(&st.bg_targets),
-            code::READ_BG_TARGETS_512 if generation == 12 => {
-                pump::encode_bg_targets(&st.bg_targets)
-            }
+            code::READ_BG_TARGETS_512 if generation == 12 => pump::encode_bg_targets(&st.bg_targets),
             code::READ_CUR_PAGE_NUMBER => {
                 pump::encode_history_page_count(u32::try_from(s.history_pages.len()).unwrap_or(36))
             }
@@ -955,11 +831,7 @@ impl Simulator {
     pub fn read(&mut self) -> Option<Vec<u8>> {
         self.reads += 1;
         let n = self.reads;
-        let lost = self
-            .scenario
-            .faults
-            .iter()
-            .any(|f| matches!(f, Fault::LostFrame { nth_read } if *nth_read == n));
+        let lost = self.scenario.faults.iter().any(|f| matches!(f, Fault::LostFrame { nth_read } if *nth_read == n));
         let p = self.usb.pop_front();
         if lost {
             return None;
@@ -982,9 +854,7 @@ mod tests {
     }
 
     fn end() -> NaiveDateTime {
-        NaiveDate::from_ymd_opt(2026, 3, 14)
-            .and_then(|d| d.and_hms_opt(9, 26, 53))
-            .unwrap_or_default()
+        NaiveDate::from_ymd_opt(2026, 3, 14).and_then(|d| d.and_hms_opt(9, 26, 53)).unwrap_or_default()
     }
 
     #[test]
@@ -993,17 +863,9 @@ mod tests {
             let a = Scenario::ninety_days(model(m), "123456", end(), 7);
             let b = Scenario::ninety_days(model(m), "123456", end(), 7);
             assert_eq!(a, b);
-            assert!(
-                a.history_pages.len() > 15,
-                "{m}: {} pages",
-                a.history_pages.len()
-            );
+            assert!(a.history_pages.len() > 15, "{m}: {} pages", a.history_pages.len());
             assert!(a.history_pages.len() <= HISTORY_PAGES_KEPT);
-            assert!(
-                a.glucose_pages.len() >= 20,
-                "{m}: {} CGM pages",
-                a.glucose_pages.len()
-            );
+            assert!(a.glucose_pages.len() >= 20, "{m}: {} CGM pages", a.glucose_pages.len());
             for (p, evs) in a.history_pages.iter().zip(&a.history_events) {
                 let d = decode_history_page(p, a.model).unwrap_or_else(|e| panic!("{e}"));
                 assert_eq!(d.stop, None);
@@ -1018,10 +880,7 @@ mod tests {
             assert!(newest.is_some_and(|t| t <= end() && end() - t < Duration::hours(24)));
         }
         let c = Scenario::ninety_days(model(522), "123456", end(), 8);
-        assert_ne!(
-            c.history_pages,
-            Scenario::ninety_days(model(522), "123456", end(), 7).history_pages
-        );
+        assert_ne!(c.history_pages, Scenario::ninety_days(model(522), "123456", end(), 7).history_pages);
     }
 
     #[test]
@@ -1029,42 +888,29 @@ mod tests {
         let mut sim = Simulator::new(Scenario::empty(model(522), "208850", end()));
         sim.write(&stick::product_info());
         let r = sim.read().unwrap_or_default();
-        let info = stick::ProductInfo::decode(stick::parse_stick_reply(&r).unwrap_or(&[]))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let info =
+            stick::ProductInfo::decode(stick::parse_stick_reply(&r).unwrap_or(&[])).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(info.description, "ComLink II");
         assert_eq!(sim.read(), None);
         // Asleep: the model command gets an ack from the stick but nothing from the pump.
         let serial: PumpSerial = "208850".parse().unwrap_or(PumpSerial([0; 3]));
-        let model_cmd = TransmitPacket::new(serial, code::READ_PUMP_MODEL, vec![], 64)
-            .encode()
-            .unwrap_or_default();
+        let model_cmd = TransmitPacket::new(serial, code::READ_PUMP_MODEL, vec![], 64).encode().unwrap_or_default();
         sim.write(&model_cmd);
         assert!(sim.read().is_some());
         sim.write(&stick::link_status());
         let ls = sim.read().unwrap_or_default();
-        assert_eq!(
-            LinkStatus::decode(stick::parse_stick_reply(&ls).unwrap_or(&[])).map(|l| l.size),
-            Ok(0)
-        );
+        assert_eq!(LinkStatus::decode(stick::parse_stick_reply(&ls).unwrap_or(&[])).map(|l| l.size), Ok(0));
         // Awake: 78 bytes wait, the model answer.
-        let power = TransmitPacket::new(
-            serial,
-            code::POWER_CONTROL,
-            pump::power_control_params(10),
-            0,
-        )
-        .encode()
-        .unwrap_or_default();
+        let power = TransmitPacket::new(serial, code::POWER_CONTROL, pump::power_control_params(10), 0)
+            .encode()
+            .unwrap_or_default();
         sim.write(&power);
         let _ = sim.read();
         sim.write(&model_cmd);
         let _ = sim.read();
         sim.write(&stick::link_status());
         let ls = sim.read().unwrap_or_default();
-        assert_eq!(
-            LinkStatus::decode(stick::parse_stick_reply(&ls).unwrap_or(&[])).map(|l| l.size),
-            Ok(78)
-        );
+        assert_eq!(LinkStatus::decode(stick::parse_stick_reply(&ls).unwrap_or(&[])).map(|l| l.size), Ok(78));
         sim.write(&stick::read_radio(78));
         let mut raw = sim.read().unwrap_or_default();
         raw.extend(sim.read().unwrap_or_default());
@@ -1086,9 +932,6 @@ mod tests {
         assert_eq!(sim.scenario().history_pages.len(), 2);
         let all = sim.scenario().all_history_events();
         assert_eq!(all.len(), 199);
-        assert_eq!(
-            all.first().map(|e| e.timestamp),
-            Some(end() + Duration::minutes(1))
-        );
+        assert_eq!(all.first().map(|e| e.timestamp), Some(end() + Duration::minutes(1)));
     }
 }

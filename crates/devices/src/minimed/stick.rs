@@ -115,19 +115,11 @@ pub enum StickError {
     Status(u8),
     #[error("LinkStatus reports error {0:#04x}")]
     LinkError(u8),
-    #[error(
-        "radio data CRC mismatch: the stick says {stored:#04x}, the {len} data bytes give {computed:#04x}"
-    )]
-    BadCrc {
-        stored: u8,
-        computed: u8,
-        len: usize,
-    },
+    #[error("radio data CRC mismatch: the stick says {stored:#04x}, the {len} data bytes give {computed:#04x}")]
+    BadCrc { stored: u8, computed: u8, len: usize },
     #[error("a pump serial number is 6 hex digits (the SN on the back of the pump), not {0:?}")]
     BadSerial(String),
-    #[error(
-        "a transmit packet is at least 16 bytes with head 01 00 a7 01; these {0} bytes are not one"
-    )]
+    #[error("a transmit packet is at least 16 bytes with head 01 00 a7 01; these {0} bytes are not one")]
     NotATransmitPacket(usize),
     #[error("transmit packet CRC mismatch ({0})")]
     TransmitCrc(&'static str),
@@ -150,11 +142,7 @@ impl FromStr for PumpSerial {
         if b.len() != 6 || !b.iter().all(u8::is_ascii_hexdigit) {
             return Err(StickError::BadSerial(s.to_string()));
         }
-        let nib = |c: u8| {
-            char::from(c)
-                .to_digit(16)
-                .and_then(|d| u8::try_from(d).ok())
-        };
+        let nib = |c: u8| char::from(c).to_digit(16).and_then(|d| u8::try_from(d).ok());
         let mut out = [0u8; 3];
         for (i, o) in out.iter_mut().enumerate() {
             match (nib(b[2 * i]), nib(b[2 * i + 1])) {
@@ -277,9 +265,7 @@ impl TransmitPacket {
             return Err(StickError::TransmitCrc("head"));
         }
         let n = usize::from(u16::from_be_bytes([b[7] & 0x7F, b[8]]));
-        let params = b
-            .get(15..15 + n)
-            .ok_or(StickError::NotATransmitPacket(b.len()))?;
+        let params = b.get(15..15 + n).ok_or(StickError::NotATransmitPacket(b.len()))?;
         if b.get(15 + n) != Some(&crc8(params)) {
             return Err(StickError::TransmitCrc("parameters"));
         }
@@ -299,20 +285,11 @@ impl TransmitPacket {
 pub fn parse_stick_reply(raw: &[u8]) -> Result<&[u8], StickError> {
     let first = *raw.first().ok_or(StickError::Empty)?;
     if first != REPLY_COMMAND {
-        return Err(StickError::Unexpected {
-            expected: REPLY_COMMAND,
-            found: first,
-        });
+        return Err(StickError::Unexpected { expected: REPLY_COMMAND, found: first });
     }
     match raw.get(1) {
-        None => Err(StickError::Short {
-            len: raw.len(),
-            needed: 3,
-        }),
-        Some(&ACK) => raw.get(3..).ok_or(StickError::Short {
-            len: raw.len(),
-            needed: 3,
-        }),
+        None => Err(StickError::Short { len: raw.len(), needed: 3 }),
+        Some(&ACK) => raw.get(3..).ok_or(StickError::Short { len: raw.len(), needed: 3 }),
         Some(&NAK) => Err(StickError::Nak),
         Some(&other) => Err(StickError::Status(other)),
     }
@@ -352,10 +329,7 @@ pub struct ProductInfo {
 impl ProductInfo {
     pub fn decode(body: &[u8]) -> Result<Self, StickError> {
         if body.len() < 19 {
-            return Err(StickError::Short {
-                len: body.len(),
-                needed: 19,
-            });
+            return Err(StickError::Short { len: body.len(), needed: 19 });
         }
         let rf_frequency = match body[5] {
             0 | 255 => "916.5MHz",
@@ -365,13 +339,7 @@ impl ProductInfo {
         let description: String = body[6..16]
             .iter()
             .take_while(|&&c| c != 0)
-            .map(|&c| {
-                if c.is_ascii_graphic() || c == b' ' {
-                    char::from(c)
-                } else {
-                    '.'
-                }
-            })
+            .map(|&c| if c.is_ascii_graphic() || c == b' ' { char::from(c) } else { '.' })
             .collect();
         let n = usize::from(body[18]);
         let interfaces = body[19..]
@@ -410,10 +378,7 @@ pub struct InterfaceStats {
 
 impl InterfaceStats {
     pub fn decode(body: &[u8]) -> Result<Self, StickError> {
-        let b = body.get(..12).ok_or(StickError::Short {
-            len: body.len(),
-            needed: 12,
-        })?;
+        let b = body.get(..12).ok_or(StickError::Short { len: body.len(), needed: 12 })?;
         Ok(InterfaceStats {
             crc_errors: b[0],
             sequence_errors: b[1],
@@ -425,12 +390,7 @@ impl InterfaceStats {
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let mut v = vec![
-            self.crc_errors,
-            self.sequence_errors,
-            self.naks,
-            self.timeouts,
-        ];
+        let mut v = vec![self.crc_errors, self.sequence_errors, self.naks, self.timeouts];
         v.extend_from_slice(&self.received.to_be_bytes());
         v.extend_from_slice(&self.transmitted.to_be_bytes());
         v
@@ -439,9 +399,7 @@ impl InterfaceStats {
 
 /// The signal strength in a SignalStrength body (decocare `SignalStrength.parse`: byte 0).
 pub fn decode_signal_strength(body: &[u8]) -> Result<u8, StickError> {
-    body.first()
-        .copied()
-        .ok_or(StickError::Short { len: 0, needed: 1 })
+    body.first().copied().ok_or(StickError::Short { len: 0, needed: 1 })
 }
 
 /// A LinkStatus body (decocare `LinkStatus.record_error`): byte 0 is 0 on success, byte 2 the
@@ -463,18 +421,12 @@ impl LinkStatus {
     pub const TRANSMITTING: u8 = 0x04;
 
     pub fn decode(body: &[u8]) -> Result<Self, StickError> {
-        let b = body.get(..5).ok_or(StickError::Short {
-            len: body.len(),
-            needed: 5,
-        })?;
+        let b = body.get(..5).ok_or(StickError::Short { len: body.len(), needed: 5 })?;
         if b[0] != 0 {
             return Err(StickError::LinkError(b[0]));
         }
         let size = u16::from_be_bytes([b[3], b[4]]);
-        Ok(LinkStatus {
-            status: b[2],
-            size: if b[2] & Self::READY != 0 { size } else { 0 },
-        })
+        Ok(LinkStatus { status: b[2], size: if b[2] & Self::READY != 0 { size } else { 0 } })
     }
 
     /// The body as the stick sends it. Byte 1 (0x02) and bytes 5–6 (`05 04`) are copied from
@@ -513,30 +465,17 @@ pub fn radio_reply_len(head: &[u8]) -> Option<usize> {
 pub fn parse_radio_reply(raw: &[u8]) -> Result<RadioReply, StickError> {
     let first = *raw.first().ok_or(StickError::Empty)?;
     if first != REPLY_RADIO {
-        return Err(StickError::Unexpected {
-            expected: REPLY_RADIO,
-            found: first,
-        });
+        return Err(StickError::Unexpected { expected: REPLY_RADIO, found: first });
     }
-    let total = radio_reply_len(raw).ok_or(StickError::Short {
-        len: raw.len(),
-        needed: RADIO_OVERHEAD,
-    })?;
+    let total = radio_reply_len(raw).ok_or(StickError::Short { len: raw.len(), needed: RADIO_OVERHEAD })?;
     if raw.len() < total {
-        return Err(StickError::Short {
-            len: raw.len(),
-            needed: total,
-        });
+        return Err(StickError::Short { len: raw.len(), needed: total });
     }
     let data = &raw[RADIO_HEADER..total - 1];
     let stored = raw[total - 1];
     let computed = crc8(data);
     if stored != computed {
-        return Err(StickError::BadCrc {
-            stored,
-            computed,
-            len: data.len(),
-        });
+        return Err(StickError::BadCrc { stored, computed, len: data.len() });
     }
     Ok(RadioReply {
         status: raw[2],
@@ -549,27 +488,12 @@ pub fn parse_radio_reply(raw: &[u8]) -> Result<RadioReply, StickError> {
 
 /// A ReadRadio reply as the stick sends it (the simulator's side). `status` as in
 /// [`RadioReply::status`]; `corrupt` flips the data CRC (a radio error the stick passed on).
-pub fn encode_radio_reply(
-    serial: PumpSerial,
-    status: u8,
-    eod: bool,
-    data: &[u8],
-    corrupt: bool,
-) -> Vec<u8> {
+pub fn encode_radio_reply(serial: PumpSerial, status: u8, eod: bool, data: &[u8], corrupt: bool) -> Vec<u8> {
     let n = u16::try_from(data.len()).unwrap_or(0x7FFF).min(0x7FFF);
     let [hi, lo] = n.to_be_bytes();
     // Byte 4 copied from the captures (0xc4 on a 64-byte reply).
-    let mut v = vec![
-        REPLY_RADIO,
-        0x00,
-        status,
-        0x00,
-        0xC4,
-        hi | if eod { 0x80 } else { 0 },
-        lo,
-        PUMP_PACKET_TYPE,
-        0x01,
-    ];
+    let mut v =
+        vec![REPLY_RADIO, 0x00, status, 0x00, 0xC4, hi | if eod { 0x80 } else { 0 }, lo, PUMP_PACKET_TYPE, 0x01];
     v.extend_from_slice(&serial.0);
     v.push(crc8(&v));
     let data = &data[..usize::from(n)];
@@ -607,17 +531,9 @@ impl PumpPacket {
         let (msg, crc) = b.split_at(b.len() - 1);
         let computed = crc8(msg);
         if crc[0] != computed {
-            return Err(StickError::BadCrc {
-                stored: crc[0],
-                computed,
-                len: msg.len(),
-            });
+            return Err(StickError::BadCrc { stored: crc[0], computed, len: msg.len() });
         }
-        Ok(PumpPacket {
-            serial: PumpSerial([b[1], b[2], b[3]]),
-            code: b[4],
-            body: msg[5..].to_vec(),
-        })
+        Ok(PumpPacket { serial: PumpSerial([b[1], b[2], b[3]]), code: b[4], body: msg[5..].to_vec() })
     }
 
     /// The payload the CareLink stick hands to the host: the body without its first byte.
@@ -632,9 +548,7 @@ mod tests {
 
     fn unhex(s: &str) -> Vec<u8> {
         let s: String = s.split_whitespace().collect();
-        (0..s.len() / 2)
-            .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap_or(0))
-            .collect()
+        (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap_or(0)).collect()
     }
 
     fn serial(s: &str) -> PumpSerial {
@@ -645,8 +559,7 @@ mod tests {
     /// decocare decodes to ComLink II 1.16, serial 0c1700, 916.5 MHz, RF + USB.
     #[test]
     fn product_info_matches_the_captured_stick() {
-        let mut raw =
-            unhex("01 55 00 0c 17 00 00 00 00 43 6f 6d 4c 69 6e 6b 20 49 49 01 10 02 00 01 01 03");
+        let mut raw = unhex("01 55 00 0c 17 00 00 00 00 43 6f 6d 4c 69 6e 6b 20 49 49 01 10 02 00 01 01 03");
         raw.resize(64, 0);
         let body = parse_stick_reply(&raw).unwrap_or_else(|e| panic!("{e}"));
         let info = ProductInfo::decode(body).unwrap_or_else(|e| panic!("{e}"));
@@ -661,19 +574,14 @@ mod tests {
     #[test]
     fn interface_stats_and_signal_match_the_captures() {
         let usb = unhex("01 55 00 00 00 00 00 00 00 01 42 00 00 01 42 01 43 01 45");
-        let s = InterfaceStats::decode(parse_stick_reply(&usb).unwrap_or(&[]))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let s = InterfaceStats::decode(parse_stick_reply(&usb).unwrap_or(&[])).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((s.received, s.transmitted, s.crc_errors), (322, 322, 0));
         let radio = unhex("01 55 00 00 00 00 03 00 00 00 3a 00 00 00 3f 00");
-        let r = InterfaceStats::decode(parse_stick_reply(&radio).unwrap_or(&[]))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let r = InterfaceStats::decode(parse_stick_reply(&radio).unwrap_or(&[])).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((r.timeouts, r.received, r.transmitted), (3, 58, 63));
         assert_eq!(InterfaceStats::decode(&r.encode()), Ok(r));
         let sig = unhex("01 55 00 bc 17 00");
-        assert_eq!(
-            decode_signal_strength(parse_stick_reply(&sig).unwrap_or(&[])),
-            Ok(188)
-        );
+        assert_eq!(decode_signal_strength(parse_stick_reply(&sig).unwrap_or(&[])), Ok(188));
         assert_eq!(interface_stats(Interface::Usb), vec![5, 1, 0]);
         assert_eq!(interface_stats(Interface::Radio), vec![5, 0, 0]);
     }
@@ -681,25 +589,14 @@ mod tests {
     #[test]
     fn link_status_sizes_match_the_captures() {
         let raw = unhex("01 55 00 00 02 01 00 4e 05 04 00 00");
-        let ls = LinkStatus::decode(parse_stick_reply(&raw).unwrap_or(&[]))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let ls = LinkStatus::decode(parse_stick_reply(&raw).unwrap_or(&[])).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(ls.size, 78);
         let raw = unhex("01 55 00 00 02 01 00 0f 05 04 00 50");
-        assert_eq!(
-            LinkStatus::decode(parse_stick_reply(&raw).unwrap_or(&[])).map(|l| l.size),
-            Ok(15)
-        );
+        assert_eq!(LinkStatus::decode(parse_stick_reply(&raw).unwrap_or(&[])).map(|l| l.size), Ok(15));
         // Not ready: no size.
-        let body = LinkStatus {
-            status: LinkStatus::RECEIVING,
-            size: 78,
-        }
-        .encode();
+        let body = LinkStatus { status: LinkStatus::RECEIVING, size: 78 }.encode();
         assert_eq!(LinkStatus::decode(&body).map(|l| l.size), Ok(0));
-        assert_eq!(
-            LinkStatus::decode(&[1, 0, 1, 0, 78]),
-            Err(StickError::LinkError(1))
-        );
+        assert_eq!(LinkStatus::decode(&[1, 0, 1, 0, 78]), Err(StickError::LinkError(1)));
     }
 
     #[test]
@@ -723,10 +620,7 @@ mod tests {
         assert_eq!(r.status, 3);
         let ack = unhex("02 00 01 00 cd 80 01 a7 01 20 88 50 44 00 00");
         let a = parse_radio_reply(&ack).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            (a.data.as_slice(), a.eod, a.header_crc_ok),
-            (&[0u8][..], true, true)
-        );
+        assert_eq!((a.data.as_slice(), a.eod, a.header_crc_ok), (&[0u8][..], true, true));
         assert_eq!(radio_reply_len(&ack), Some(15));
         // The encoder reproduces the header layout, including the header CRC.
         let enc = encode_radio_reply(serial("208850"), 3, true, &data, false);
@@ -734,18 +628,12 @@ mod tests {
         assert_eq!(enc[5..], raw[5..]);
         let mut bad = enc.clone();
         bad[20] ^= 1;
-        assert!(matches!(
-            parse_radio_reply(&bad),
-            Err(StickError::BadCrc { len: 64, .. })
-        ));
+        assert!(matches!(parse_radio_reply(&bad), Err(StickError::BadCrc { len: 64, .. })));
         assert!(matches!(
             parse_radio_reply(&encode_radio_reply(serial("208850"), 3, true, &data, true)),
             Err(StickError::BadCrc { .. })
         ));
-        assert!(matches!(
-            parse_radio_reply(&raw[..40]),
-            Err(StickError::Short { needed: 78, .. })
-        ));
+        assert!(matches!(parse_radio_reply(&raw[..40]), Err(StickError::Short { needed: 78, .. })));
     }
 
     /// decocare `commands.py` doctests (`_test_ok` packets) and the captured ReadPumpModel write.
@@ -753,46 +641,24 @@ mod tests {
     fn transmit_packets_match_decocare() {
         let s = serial("665455");
         let model = TransmitPacket::new(s, 0x8D, vec![], 64).encode();
-        assert_eq!(
-            model,
-            Ok(unhex("01 00 a7 01 66 54 55 80 00 00 02 01 00 8d 5b 00"))
-        );
+        assert_eq!(model, Ok(unhex("01 00 a7 01 66 54 55 80 00 00 02 01 00 8d 5b 00")));
         let power = TransmitPacket::new(s, 0x5D, vec![0x01, 0x0A], 0).encode();
-        assert_eq!(
-            power,
-            Ok(unhex(
-                "01 00 a7 01 66 54 55 80 02 55 00 00 00 5d e6 01 0a a2"
-            ))
-        );
+        assert_eq!(power, Ok(unhex("01 00 a7 01 66 54 55 80 02 55 00 00 00 5d e6 01 0a a2")));
         let s = serial("208850");
         assert_eq!(
             TransmitPacket::new(s, 0x8D, vec![], 64).encode(),
             Ok(unhex("01 00 a7 01 20 88 50 80 00 00 02 01 00 8d c7 00"))
         );
         let history = TransmitPacket::new(s, 0x80, vec![3], 1024).encode();
-        assert_eq!(
-            history,
-            Ok(unhex("01 00 a7 01 20 88 50 80 01 00 02 02 00 80 9b 03 36"))
-        );
+        assert_eq!(history, Ok(unhex("01 00 a7 01 20 88 50 80 01 00 02 02 00 80 9b 03 36")));
         let glucose = TransmitPacket::new(s, 0x9A, vec![0, 0, 0, 3], 1024).encode();
-        assert_eq!(
-            glucose,
-            Ok(vec![
-                1, 0, 167, 1, 32, 136, 80, 128, 4, 0, 2, 2, 0, 154, 34, 0, 0, 0, 3, 54
-            ])
-        );
+        assert_eq!(glucose, Ok(vec![1, 0, 167, 1, 32, 136, 80, 128, 4, 0, 2, 2, 0, 154, 34, 0, 0, 0, 3, 54]));
         let bytes = history.unwrap_or_default();
         let back = TransmitPacket::decode(&bytes).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            (back.code, back.params.as_slice(), back.pages),
-            (0x80, &[3u8][..], 2)
-        );
+        assert_eq!((back.code, back.params.as_slice(), back.pages), (0x80, &[3u8][..], 2));
         let mut bad = bytes.clone();
         bad[15] = 4;
-        assert_eq!(
-            TransmitPacket::decode(&bad),
-            Err(StickError::TransmitCrc("parameters"))
-        );
+        assert_eq!(TransmitPacket::decode(&bad), Err(StickError::TransmitCrc("parameters")));
         assert!(TransmitPacket::decode(&[1, 0, 0xa7]).is_err());
     }
 
@@ -801,11 +667,7 @@ mod tests {
     fn pump_packet_matches_decocare_lib() {
         let mut body = vec![0x09, 0x03, 0x37, 0x32, 0x32];
         body.resize(65, 0);
-        let p = PumpPacket {
-            serial: serial("473362"),
-            code: 0x8D,
-            body,
-        };
+        let p = PumpPacket { serial: serial("473362"), code: 0x8D, body };
         let bytes = p.encode();
         assert_eq!(bytes.len(), 71);
         assert_eq!(bytes.last(), Some(&0xC2));
@@ -814,23 +676,14 @@ mod tests {
         assert_eq!(&back.stick_payload()[..4], &[3, b'7', b'2', b'2']);
         let mut bad = bytes;
         bad[3] ^= 0x10;
-        assert!(matches!(
-            PumpPacket::decode(&bad),
-            Err(StickError::BadCrc { .. })
-        ));
+        assert!(matches!(PumpPacket::decode(&bad), Err(StickError::BadCrc { .. })));
     }
 
     #[test]
     fn stick_replies_and_serials() {
         assert_eq!(parse_stick_reply(&[]), Err(StickError::Empty));
         assert_eq!(parse_stick_reply(&encode_stick_nak()), Err(StickError::Nak));
-        assert_eq!(
-            parse_stick_reply(&[2, 0x55, 0]),
-            Err(StickError::Unexpected {
-                expected: 1,
-                found: 2
-            })
-        );
+        assert_eq!(parse_stick_reply(&[2, 0x55, 0]), Err(StickError::Unexpected { expected: 1, found: 2 }));
         assert_eq!(parse_stick_reply(&[1, 0x55]).map(<[u8]>::len).ok(), None);
         assert_eq!(encode_stick_reply(&[7]).len(), 64);
         assert_eq!(serial("208850").0, [0x20, 0x88, 0x50]);

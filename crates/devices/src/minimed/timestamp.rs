@@ -58,18 +58,9 @@ mod tests {
     #[test]
     fn pump_datetime_matches_decocare_doctests() {
         // decocare records/times.py doctests.
-        assert_eq!(
-            pump_datetime([0x6f, 0xd7, 0x08, 0x01, 0x06]),
-            Some(t("2006-07-01T08:23:47"))
-        );
-        assert_eq!(
-            pump_datetime([0x93, 0xd4, 0x0e, 0x10, 0x0c]),
-            Some(t("2012-11-16T14:20:19"))
-        );
-        assert_eq!(
-            pump_datetime([0xa3, 0xcf, 0x30, 0x10, 0x0c]),
-            Some(t("2012-11-16T16:15:35"))
-        );
+        assert_eq!(pump_datetime([0x6f, 0xd7, 0x08, 0x01, 0x06]), Some(t("2006-07-01T08:23:47")));
+        assert_eq!(pump_datetime([0x93, 0xd4, 0x0e, 0x10, 0x0c]), Some(t("2012-11-16T14:20:19")));
+        assert_eq!(pump_datetime([0xa3, 0xcf, 0x30, 0x10, 0x0c]), Some(t("2012-11-16T16:15:35")));
         // Month 0, day 0: not a date.
         assert_eq!(pump_datetime([0; 5]), None);
         // Month 15.
@@ -79,30 +70,18 @@ mod tests {
     #[test]
     fn pump_date_is_the_daily_total_date() {
         // decocare 522 page 1, MResultTotals `07000008f6` + `5c0f`: the totals of 2015-04-28.
-        assert_eq!(
-            pump_date([0x5c, 0x0f]),
-            NaiveDate::from_ymd_opt(2015, 4, 28)
-        );
+        assert_eq!(pump_date([0x5c, 0x0f]), NaiveDate::from_ymd_opt(2015, 4, 28));
         // minimed_rf 523 spec: `6ebf0f` → 2015-10-31.
-        assert_eq!(
-            pump_date([0xbf, 0x0f]),
-            NaiveDate::from_ymd_opt(2015, 10, 31)
-        );
+        assert_eq!(pump_date([0xbf, 0x0f]), NaiveDate::from_ymd_opt(2015, 10, 31));
         assert_eq!(pump_date([0, 0]), None);
     }
 
     #[test]
     fn glucose_datetime_matches_minimedkit() {
         // SensorCalFactorGlucoseEventTests: 0f 4f 67 13 0f 12 8c → 2015-05-19 15:39.
-        assert_eq!(
-            glucose_datetime([0x4f, 0x67, 0x13, 0x0f]),
-            Some(t("2015-05-19T15:39:00"))
-        );
+        assert_eq!(glucose_datetime([0x4f, 0x67, 0x13, 0x0f]), Some(t("2015-05-19T15:39:00")));
         // SensorTimestampGlucoseEventTests.pageEnd: 08 14 b6 28 10 → 2016-02-08 20:54.
-        assert_eq!(
-            glucose_datetime([0x14, 0xb6, 0x28, 0x10]),
-            Some(t("2016-02-08T20:54:00"))
-        );
+        assert_eq!(glucose_datetime([0x14, 0xb6, 0x28, 0x10]), Some(t("2016-02-08T20:54:00")));
         assert_eq!(glucose_datetime([0xff; 4]), None);
     }
 }

@@ -40,15 +40,9 @@ pub fn cgm(ins: &Inspection) -> Vec<(String, u16, bool)> {
         .records
         .iter()
         .filter_map(|r| match &r.kind {
-            RecordKind::Cgm {
-                value_mg_dl,
-                out_of_range,
-                ..
-            } => Some((
-                r.device_time.to_string(),
-                *value_mg_dl,
-                out_of_range.is_some(),
-            )),
+            RecordKind::Cgm { value_mg_dl, out_of_range, .. } => {
+                Some((r.device_time.to_string(), *value_mg_dl, out_of_range.is_some()))
+            }
             _ => None,
         })
         .collect();
@@ -71,30 +65,13 @@ pub fn assert_matches_peer(ins: &Inspection, peer_rel: &str, flagged: usize) {
     let Some(p) = peer(peer_rel) else { return };
     let v = cgm(ins);
     let numeric: Vec<_> = v.iter().filter(|x| !x.2).cloned().collect();
-    assert_eq!(
-        v.len() - numeric.len(),
-        flagged,
-        "flagged Low/High readings"
-    );
+    assert_eq!(v.len() - numeric.len(), flagged, "flagged Low/High readings");
     let s = &p["data_summary"];
-    assert_eq!(
-        numeric.len() as u64,
-        s["n_readings"].as_u64().unwrap(),
-        "reading count vs {peer_rel}"
-    );
+    assert_eq!(numeric.len() as u64, s["n_readings"].as_u64().unwrap(), "reading count vs {peer_rel}");
     let iso = |t: &str| t.replace(' ', "T");
-    assert_eq!(
-        numeric.first().unwrap().0,
-        iso(s["first_time"].as_str().unwrap())
-    );
-    assert_eq!(
-        numeric.last().unwrap().0,
-        iso(s["last_time"].as_str().unwrap())
-    );
+    assert_eq!(numeric.first().unwrap().0, iso(s["first_time"].as_str().unwrap()));
+    assert_eq!(numeric.last().unwrap().0, iso(s["last_time"].as_str().unwrap()));
     let peer_mean = p["iglu_python"]["mean_glu"][0]["mean"].as_f64().unwrap();
     let ours = mean(&numeric);
-    assert!(
-        (ours - peer_mean).abs() < 1e-6,
-        "mean {ours} vs peer {peer_mean}"
-    );
+    assert!((ours - peer_mean).abs() < 1e-6, "mean {ours} vs peer {peer_mean}");
 }

@@ -47,9 +47,7 @@ impl AgpAccumulator {
     pub(crate) fn add(&mut self, bin: u16, v: u16) {
         match self {
             AgpAccumulator::Hist { counts, range, vmin } => {
-                if let Some(c) =
-                    counts.get_mut(usize::from(bin) * *range + usize::from(v.wrapping_sub(*vmin)))
-                {
+                if let Some(c) = counts.get_mut(usize::from(bin) * *range + usize::from(v.wrapping_sub(*vmin))) {
                     *c += 1;
                 }
             }
@@ -58,14 +56,7 @@ impl AgpAccumulator {
     }
 
     /// The AGP of the window `win` (the readings passed to `add`, in order).
-    pub(crate) fn finish(
-        self,
-        win: &[Reading],
-        nbins: usize,
-        bin_min: u32,
-        vmin: u16,
-        vmax: u16,
-    ) -> Vec<AgpBin> {
+    pub(crate) fn finish(self, win: &[Reading], nbins: usize, bin_min: u32, vmin: u16, vmax: u16) -> Vec<AgpBin> {
         match self {
             AgpAccumulator::Hist { counts, range, vmin } => from_hist(&counts, range, vmin, bin_min),
             AgpAccumulator::Bins(bins) => from_bins(win, &bins, nbins, bin_min, vmin, vmax),
@@ -198,10 +189,7 @@ mod tests {
             let nbins = 1 + (next() % 100) as usize;
             let spread = [5u64, 400, 5000][case % 3];
             let win: Vec<Reading> = (0..n)
-                .map(|_| Reading {
-                    time: DateTime::<Utc>::UNIX_EPOCH,
-                    value_mg_dl: (40 + next() % spread) as u16,
-                })
+                .map(|_| Reading { time: DateTime::<Utc>::UNIX_EPOCH, value_mg_dl: (40 + next() % spread) as u16 })
                 .collect();
             let bins: Vec<u16> = (0..n).map(|_| (next() % nbins as u64) as u16).collect();
             let vmin = win.iter().map(|r| r.value_mg_dl).min().unwrap();
@@ -226,10 +214,7 @@ mod tests {
                     .collect();
                 vals.sort_unstable();
                 let p = |q| super::super::percentile_sorted(&vals, q).unwrap();
-                assert_eq!(
-                    (bin.p5, bin.p25, bin.p50, bin.p75, bin.p95),
-                    (p(5.0), p(25.0), p(50.0), p(75.0), p(95.0))
-                );
+                assert_eq!((bin.p5, bin.p25, bin.p50, bin.p75, bin.p95), (p(5.0), p(25.0), p(50.0), p(75.0), p(95.0)));
                 assert_eq!(bin.n as usize, vals.len());
             }
         }

@@ -9,7 +9,7 @@
 //! after midnight whose slot opened before it), by at most one slot a day.
 
 use super::window::window_secs;
-use super::{Reading, HIGH_MAX, IN_RANGE_MAX, LOW_BELOW, VERY_LOW_BELOW};
+use super::{HIGH_MAX, IN_RANGE_MAX, LOW_BELOW, Reading, VERY_LOW_BELOW};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -151,7 +151,7 @@ pub fn combine(days: &[DaySums], zone: Tz, from: NaiveDate, to: NaiveDate, inter
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{glucose_report, ReportInput};
+    use crate::metrics::{ReportInput, glucose_report};
     use chrono::{Duration, TimeZone, Utc};
     use proptest::prelude::*;
 

@@ -130,26 +130,10 @@ mod tests {
         // Basal 1 U/h for the whole window, plus a segment that starts before
         // the window (only its inside half counts) and one after it.
         let basal = [
-            BasalSegment {
-                start: at("2024-04-30T23:00:00Z"),
-                end: at("2024-05-03T00:00:00Z"),
-                rate_u_h: 1.0,
-            },
-            BasalSegment {
-                start: at("2024-05-03T00:00:00Z"),
-                end: at("2024-05-04T00:00:00Z"),
-                rate_u_h: 9.0,
-            },
-            BasalSegment {
-                start: at("2024-05-01T10:00:00Z"),
-                end: at("2024-05-01T09:00:00Z"),
-                rate_u_h: 9.0,
-            },
-            BasalSegment {
-                start: at("2024-05-01T10:00:00Z"),
-                end: at("2024-05-01T11:00:00Z"),
-                rate_u_h: f64::NAN,
-            },
+            BasalSegment { start: at("2024-04-30T23:00:00Z"), end: at("2024-05-03T00:00:00Z"), rate_u_h: 1.0 },
+            BasalSegment { start: at("2024-05-03T00:00:00Z"), end: at("2024-05-04T00:00:00Z"), rate_u_h: 9.0 },
+            BasalSegment { start: at("2024-05-01T10:00:00Z"), end: at("2024-05-01T09:00:00Z"), rate_u_h: 9.0 },
+            BasalSegment { start: at("2024-05-01T10:00:00Z"), end: at("2024-05-01T11:00:00Z"), rate_u_h: f64::NAN },
         ];
         let boluses = [
             (at("2024-05-01T08:00:00Z"), 6.0),
@@ -179,11 +163,8 @@ mod tests {
     fn dst_day_basal_is_23_hours() {
         let z: Tz = "Europe/Berlin".parse().unwrap();
         let d: NaiveDate = "2024-03-31".parse().unwrap();
-        let basal = [BasalSegment {
-            start: Utc.timestamp_opt(0, 0).unwrap(),
-            end: at("2030-01-01T00:00:00Z"),
-            rate_u_h: 1.0,
-        }];
+        let basal =
+            [BasalSegment { start: Utc.timestamp_opt(0, 0).unwrap(), end: at("2030-01-01T00:00:00Z"), rate_u_h: 1.0 }];
         let s = insulin_summary(&[], &basal, &[], z, d, d);
         assert_eq!(s.basal_u_per_day, Some(23.0));
         assert_eq!(s.bolus_percent, Some(0.0));

@@ -225,8 +225,7 @@ pub fn glucose_report(input: &ReportInput) -> GlucoseReport {
     if sorted_outside && fill(&mut report, &all[lo..hi], input.zone, ws, we, interval_min, bin_min) {
         return report;
     }
-    let mut win: Vec<Reading> =
-        all.iter().filter(|r| (ws..we).contains(&r.time.timestamp())).copied().collect();
+    let mut win: Vec<Reading> = all.iter().filter(|r| (ws..we).contains(&r.time.timestamp())).copied().collect();
     win.sort_by_key(|r| r.time);
     fill(&mut report, &win, input.zone, ws, we, interval_min, bin_min);
     report

@@ -40,16 +40,14 @@ mod tests {
     fn matches_numpy_linear() {
         // numpy.percentile([1,2,3,4], [5,25,50,75,95]) = 1.15, 1.75, 2.5, 3.25, 3.85
         let x = [1, 2, 3, 4];
-        let got: Vec<f64> =
-            [5.0, 25.0, 50.0, 75.0, 95.0].iter().map(|&p| percentile_sorted(&x, p).unwrap()).collect();
+        let got: Vec<f64> = [5.0, 25.0, 50.0, 75.0, 95.0].iter().map(|&p| percentile_sorted(&x, p).unwrap()).collect();
         let want = [1.15, 1.75, 2.5, 3.25, 3.85];
         for (g, w) in got.iter().zip(want) {
             assert!((g - w).abs() < 1e-12, "{got:?}");
         }
         // numpy.percentile([10, 20, 40, 80, 160], [5, 25, 50, 75, 95]) = 12, 20, 40, 80, 144
         let x = [10, 20, 40, 80, 160];
-        let got: Vec<f64> =
-            [5.0, 25.0, 50.0, 75.0, 95.0].iter().map(|&p| percentile_sorted(&x, p).unwrap()).collect();
+        let got: Vec<f64> = [5.0, 25.0, 50.0, 75.0, 95.0].iter().map(|&p| percentile_sorted(&x, p).unwrap()).collect();
         let want = [12.0, 20.0, 40.0, 80.0, 144.0];
         for (g, w) in got.iter().zip(want) {
             assert!((g - w).abs() < 1e-9, "{got:?}");

@@ -35,11 +35,22 @@ pub enum TempRate {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum BasalEvent {
     /// `basal_profile_start`: the schedule's rate from here.
-    Scheduled { time_ms: i64, rate_u_h: f64 },
+    Scheduled {
+        time_ms: i64,
+        rate_u_h: f64,
+    },
     /// `temp_basal`.
-    Temp { time_ms: i64, rate: TempRate, duration_min: u32 },
-    Suspend { time_ms: i64 },
-    Resume { time_ms: i64 },
+    Temp {
+        time_ms: i64,
+        rate: TempRate,
+        duration_min: u32,
+    },
+    Suspend {
+        time_ms: i64,
+    },
+    Resume {
+        time_ms: i64,
+    },
 }
 
 impl BasalEvent {
@@ -117,7 +128,9 @@ pub fn basal_timeline(events: &[BasalEvent], start_ms: i64, end_ms: i64) -> Vec<
         points.push(t);
         match *e {
             BasalEvent::Temp { duration_min, .. } => points.push(t.saturating_add(temp_ms(duration_min))),
-            BasalEvent::Scheduled { .. } | BasalEvent::Suspend { .. } => points.push(t.saturating_add(MAX_BASAL_GAP_MS)),
+            BasalEvent::Scheduled { .. } | BasalEvent::Suspend { .. } => {
+                points.push(t.saturating_add(MAX_BASAL_GAP_MS))
+            }
             BasalEvent::Resume { .. } => {}
         }
     }
@@ -134,7 +147,9 @@ pub fn basal_timeline(events: &[BasalEvent], start_ms: i64, end_ms: i64) -> Vec<
         let (a, b) = (w[0], w[1]);
         while let Some(e) = ev.get(i).filter(|e| e.time_ms() <= a) {
             match *e {
-                BasalEvent::Scheduled { time_ms, rate_u_h } => sched = Some((rate_u_h, time_ms.saturating_add(MAX_BASAL_GAP_MS))),
+                BasalEvent::Scheduled { time_ms, rate_u_h } => {
+                    sched = Some((rate_u_h, time_ms.saturating_add(MAX_BASAL_GAP_MS)))
+                }
                 BasalEvent::Temp { time_ms, rate, duration_min } => {
                     temp = (duration_min > 0).then(|| (rate, time_ms.saturating_add(temp_ms(duration_min))));
                 }

@@ -1,7 +1,7 @@
 //! One local day of data, shaped for the Daily page and the PDF.
 
-use super::{dates, day_bounds_ms, BasalKind, TherapyData};
-use crate::metrics::{glucose_report, Reading, ReportInput};
+use super::{BasalKind, TherapyData, dates, day_bounds_ms};
+use crate::metrics::{Reading, ReportInput, glucose_report};
 use chrono::{DateTime, NaiveDate, Offset, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};

@@ -1,7 +1,7 @@
 //! The logbook: per local day and per period of the day (by local
 //! wall-clock time), the CGM average, the fingersticks, carbs and boluses.
 
-use super::{dates, day_bounds_ms, LocalClock, TherapyData};
+use super::{LocalClock, TherapyData, dates, day_bounds_ms};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};

@@ -20,11 +20,13 @@ mod logbook;
 mod settings;
 mod trends;
 
-pub use basal::{basal_segments, basal_timeline, BasalEvent, BasalKind, BasalPiece, TempRate, MAX_BASAL_GAP_MS};
-pub use days::{day_views, DayAlarm, DayBasal, DayBg, DayBolus, DayCarbs, DayStats, DayView};
-pub use logbook::{logbook, logbook_periods, LogbookCell, LogbookDay, LogbookPeriod, LOGBOOK_PERIODS};
-pub use settings::{parse_settings, settings_history, BasalProfile, DeviceSettings, ScheduleEntry, SettingsSeen, TargetEntry};
-pub use trends::{trends, HourTrend, Trends, WeekdayTrend};
+pub use basal::{BasalEvent, BasalKind, BasalPiece, MAX_BASAL_GAP_MS, TempRate, basal_segments, basal_timeline};
+pub use days::{DayAlarm, DayBasal, DayBg, DayBolus, DayCarbs, DayStats, DayView, day_views};
+pub use logbook::{LOGBOOK_PERIODS, LogbookCell, LogbookDay, LogbookPeriod, logbook, logbook_periods};
+pub use settings::{
+    BasalProfile, DeviceSettings, ScheduleEntry, SettingsSeen, TargetEntry, parse_settings, settings_history,
+};
+pub use trends::{HourTrend, Trends, WeekdayTrend, trends};
 
 use chrono::{DateTime, NaiveDate, Offset, TimeZone, Utc};
 use chrono_tz::Tz;

@@ -134,10 +134,8 @@ fn start_min(e: &Value) -> Option<u32> {
 
 fn schedule(v: Option<&Value>, key: &str) -> Vec<ScheduleEntry> {
     let Some(Value::Array(a)) = v else { return Vec::new() };
-    let mut out: Vec<ScheduleEntry> = a
-        .iter()
-        .filter_map(|e| Some(ScheduleEntry { start_min: start_min(e)?, value: num(e.get(key))? }))
-        .collect();
+    let mut out: Vec<ScheduleEntry> =
+        a.iter().filter_map(|e| Some(ScheduleEntry { start_min: start_min(e)?, value: num(e.get(key))? })).collect();
     out.sort_by_key(|e| e.start_min);
     out.dedup_by_key(|e| e.start_min);
     out

@@ -1,7 +1,7 @@
 //! Hand-computed cases for the report data.
 
 use super::*;
-use crate::metrics::{insulin_summary, Reading};
+use crate::metrics::{Reading, insulin_summary};
 use chrono::{Duration, NaiveDateTime, TimeZone, Utc};
 use serde_json::json;
 
@@ -101,11 +101,40 @@ fn sample_data(z: Tz) -> TherapyData {
     d.bg.push(BgPoint { time_ms: local_ms(z, "2024-03-30 12:00"), mg_dl: 200, source: None });
     d.carbs.push(CarbPoint { time_ms: local_ms(z, "2024-03-30 07:15"), grams: 50.0 });
     d.carbs.push(CarbPoint { time_ms: local_ms(z, "2024-03-31 19:00"), grams: 70.0 });
-    d.boluses.push(BolusPoint { time_ms: local_ms(z, "2024-03-30 07:16"), units: 5.0, subtype: Some("normal".into()), duration_min: None, extended_u: None });
-    d.boluses.push(BolusPoint { time_ms: local_ms(z, "2024-03-31 19:01"), units: 7.0, subtype: None, duration_min: None, extended_u: None });
-    d.boluses.push(BolusPoint { time_ms: local_ms(z, "2024-03-31 23:30"), units: -1.0, subtype: None, duration_min: None, extended_u: None });
-    d.alarms.push(AlarmPoint { time_ms: local_ms(z, "2024-03-31 03:30"), code: Some(4), description: Some("Occlusion".into()) });
-    d.basal = basal_timeline(&[BasalEvent::Scheduled { time_ms: start - H, rate_u_h: 1.0 }, BasalEvent::Scheduled { time_ms: start + 23 * H, rate_u_h: 1.0 }], start, end);
+    d.boluses.push(BolusPoint {
+        time_ms: local_ms(z, "2024-03-30 07:16"),
+        units: 5.0,
+        subtype: Some("normal".into()),
+        duration_min: None,
+        extended_u: None,
+    });
+    d.boluses.push(BolusPoint {
+        time_ms: local_ms(z, "2024-03-31 19:01"),
+        units: 7.0,
+        subtype: None,
+        duration_min: None,
+        extended_u: None,
+    });
+    d.boluses.push(BolusPoint {
+        time_ms: local_ms(z, "2024-03-31 23:30"),
+        units: -1.0,
+        subtype: None,
+        duration_min: None,
+        extended_u: None,
+    });
+    d.alarms.push(AlarmPoint {
+        time_ms: local_ms(z, "2024-03-31 03:30"),
+        code: Some(4),
+        description: Some("Occlusion".into()),
+    });
+    d.basal = basal_timeline(
+        &[
+            BasalEvent::Scheduled { time_ms: start - H, rate_u_h: 1.0 },
+            BasalEvent::Scheduled { time_ms: start + 23 * H, rate_u_h: 1.0 },
+        ],
+        start,
+        end,
+    );
     d.sort();
     d
 }
@@ -273,7 +302,10 @@ fn settings_from_demo_and_carelink_shapes() {
         "insulin_action_min": 240
     });
     let c = parse_settings(carelink.as_object().unwrap());
-    assert_eq!(c.basal_profiles.iter().map(|p| (p.name.as_str(), p.active)).collect::<Vec<_>>(), vec![("Pattern A", true), ("Pattern B", false)]);
+    assert_eq!(
+        c.basal_profiles.iter().map(|p| (p.name.as_str(), p.active)).collect::<Vec<_>>(),
+        vec![("Pattern A", true), ("Pattern B", false)]
+    );
     close(c.basal_profiles[1].total_u, 48.0);
     assert!(c.carb_ratio_exchanges);
     assert_eq!(c.active_insulin_min, Some(240));

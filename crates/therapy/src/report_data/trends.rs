@@ -1,7 +1,7 @@
 //! Trends by local hour of the day and by day of the week.
 
 use super::{LocalClock, TherapyData};
-use crate::metrics::{percentile_sorted, HIGH_MAX, IN_RANGE_MAX, LOW_BELOW, VERY_LOW_BELOW};
+use crate::metrics::{HIGH_MAX, IN_RANGE_MAX, LOW_BELOW, VERY_LOW_BELOW, percentile_sorted};
 use chrono::{Datelike, NaiveDate};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
