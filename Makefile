@@ -34,6 +34,7 @@ test: tools test-tools
 tools:
 	if ! command -v cargo >/dev/null; then echo "Rust (rustup) is required: https://rustup.rs" >&2; exit 1; fi
 	rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 	if ! cargo leptos --version 2>/dev/null | grep -q "$(CARGO_LEPTOS_VERSION)"; then
 	  echo "Installing cargo-leptos $(CARGO_LEPTOS_VERSION) (about 11 minutes, once per machine)"
 	  cargo install --locked cargo-leptos --version $(CARGO_LEPTOS_VERSION)
@@ -96,6 +97,8 @@ build: tools site
 ## ---- tests -------------------------------------------------------------------
 
 unit:
+	cargo fmt --all --check
+	cargo fmt --manifest-path fuzz/Cargo.toml --all --check
 	cargo test --workspace --exclude frontend
 	cargo check -p frontend --target wasm32-unknown-unknown
 
