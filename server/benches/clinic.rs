@@ -45,6 +45,7 @@ fn bench(c: &mut Criterion) {
             name: Set("Bench Clinic".into()),
             created_ms: Set(now_ms),
             require_2fa: Set(false),
+            share_code: Set(None),
         }
         .insert(&state.db)
         .await
@@ -92,6 +93,9 @@ fn bench(c: &mut Criterion) {
                 accepted_ms: Set(Some(now_ms)),
                 expires_ms: Set(None),
                 revoked_ms: Set(None),
+                paused_ms: Set(None),
+                provider_name: Set(None),
+                provider_clinic: Set(None),
             }
             .insert(&state.db)
             .await
