@@ -71,10 +71,10 @@ pub mod ssr {
     }
 
     pub fn set_cookie(value: &str) {
-        if let Some(opts) = use_context::<leptos_axum::ResponseOptions>() {
-            if let Ok(v) = http::HeaderValue::from_str(value) {
-                opts.append_header(http::header::SET_COOKIE, v);
-            }
+        if let Some(opts) = use_context::<leptos_axum::ResponseOptions>()
+            && let Ok(v) = http::HeaderValue::from_str(value)
+        {
+            opts.append_header(http::header::SET_COOKIE, v);
         }
     }
 }

@@ -77,7 +77,7 @@ impl Lang {
                 .filter_map(|p| p.trim().strip_prefix("q="))
                 .find_map(|q| q.trim().parse::<f32>().ok())
                 .unwrap_or(1.0);
-            if !(q > 0.0) {
+            if q.is_nan() || q <= 0.0 {
                 continue;
             }
             if best.is_none_or(|(bq, bi, _)| q > bq || (q == bq && i < bi)) {

@@ -62,10 +62,10 @@ pub struct CspNonce(pub String);
 
 #[cfg(feature = "ssr")]
 fn provide_request_nonce() {
-    if let Some(parts) = use_context::<http::request::Parts>() {
-        if let Some(n) = parts.extensions.get::<CspNonce>() {
-            provide_context(leptos::nonce::Nonce::from_value(n.0.clone()));
-        }
+    if let Some(parts) = use_context::<http::request::Parts>()
+        && let Some(n) = parts.extensions.get::<CspNonce>()
+    {
+        provide_context(leptos::nonce::Nonce::from_value(n.0.clone()));
     }
 }
 

@@ -307,13 +307,10 @@ fn every_interface_string_is_translated_in_every_language() {
                 panic!("app/locales/{}/ file #{n} is not a flat JSON object of strings: {e}", lang.code())
             });
             for (k, v) in part {
-                if let Some(old) = catalog.get(&k) {
-                    if *old != v {
-                        errors.push(format!(
-                            "{}: {k:?} is translated twice, differently: {old:?} and {v:?}",
-                            lang.code()
-                        ));
-                    }
+                if let Some(old) = catalog.get(&k)
+                    && *old != v
+                {
+                    errors.push(format!("{}: {k:?} is translated twice, differently: {old:?} and {v:?}", lang.code()));
                 }
                 catalog.insert(k, v);
             }

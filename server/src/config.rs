@@ -48,10 +48,10 @@ pub fn field_cipher() -> Result<store::crypto::FieldCipher, store::crypto::Crypt
         if let Ok(entries) = std::fs::read_dir(dir) {
             for e in entries.flatten() {
                 let f = e.file_name().to_string_lossy().to_string();
-                if f == format!("{name}.new") || f.starts_with(&format!("{name}.retired-")) {
-                    if let Some(k) = std::fs::read_to_string(e.path()).ok().and_then(|t| store::crypto::parse_key(&t)) {
-                        old.push(k);
-                    }
+                if (f == format!("{name}.new") || f.starts_with(&format!("{name}.retired-")))
+                    && let Some(k) = std::fs::read_to_string(e.path()).ok().and_then(|t| store::crypto::parse_key(&t))
+                {
+                    old.push(k);
                 }
             }
         }
@@ -84,8 +84,7 @@ pub fn tls_files() -> Result<Option<(PathBuf, PathBuf)>, String> {
 
 /// The service configuration from the environment.
 pub fn service_config() -> Result<Config, store::crypto::CryptoError> {
-    let mut c = Config::default();
-    c.cipher = std::sync::Arc::new(field_cipher()?);
+    let mut c = Config { cipher: std::sync::Arc::new(field_cipher()?), ..Config::default() };
     c.smtp_url = std::env::var("DIABASE_SMTP_URL").ok().filter(|s| !s.trim().is_empty());
     c.sms =
         std::env::var("DIABASE_SMS_URL").ok().filter(|s| !s.trim().is_empty()).map(|url| app::service::sms::Gateway {
@@ -93,15 +92,15 @@ pub fn service_config() -> Result<Config, store::crypto::CryptoError> {
             token: std::env::var("DIABASE_SMS_TOKEN").ok().filter(|s| !s.trim().is_empty()),
             from: std::env::var("DIABASE_SMS_FROM").ok().filter(|s| !s.trim().is_empty()),
         });
-    if let Ok(from) = std::env::var("DIABASE_MAIL_FROM") {
-        if !from.trim().is_empty() {
-            c.mail_from = from.trim().to_string();
-        }
+    if let Ok(from) = std::env::var("DIABASE_MAIL_FROM")
+        && !from.trim().is_empty()
+    {
+        c.mail_from = from.trim().to_string();
     }
-    if let Ok(dir) = std::env::var("DIABASE_MAIL_OUTBOX") {
-        if !dir.trim().is_empty() {
-            c.mail_outbox = PathBuf::from(dir);
-        }
+    if let Ok(dir) = std::env::var("DIABASE_MAIL_OUTBOX")
+        && !dir.trim().is_empty()
+    {
+        c.mail_outbox = PathBuf::from(dir);
     }
     let public_url = std::env::var("DIABASE_PUBLIC_URL").ok().filter(|s| !s.trim().is_empty());
     if let Some(u) = &public_url {
@@ -153,36 +152,22 @@ pub fn parse_proxy_hops(value: Option<&str>) -> Result<usize, String> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn proxy_hops_default_to_one_and_refuse_nonsense() {
-        use super::parse_proxy_hops as p;
-        assert_eq!(p(None), Ok(1));
-        assert_eq!(p(Some(" ")), Ok(1));
-        assert_eq!(p(Some("2")), Ok(2));
-        for bad in ["0", "-1", "two", "1.5", "17"] {
-            assert!(p(Some(bad)).is_err(), "{bad}");
-        }
-    }
-}
-
 /// Where the compiled site (pkg/, icons, manifest, …) lives.
 pub fn site_root() -> PathBuf {
     for var in ["DIABASE_SITE_ROOT", "LEPTOS_SITE_ROOT"] {
-        if let Ok(v) = std::env::var(var) {
-            if !v.trim().is_empty() {
-                return PathBuf::from(v);
-            }
+        if let Ok(v) = std::env::var(var)
+            && !v.trim().is_empty()
+        {
+            return PathBuf::from(v);
         }
     }
     let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(dir) = exe.parent() {
-            candidates.push(dir.join("site"));
-            candidates.push(dir.join("../site"));
-            candidates.push(dir.join("../../site"));
-        }
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        candidates.push(dir.join("site"));
+        candidates.push(dir.join("../site"));
+        candidates.push(dir.join("../../site"));
     }
     candidates.push(PathBuf::from("target/site"));
     candidates.into_iter().find(|p| p.join("pkg").is_dir()).unwrap_or_else(|| PathBuf::from("target/site"))
@@ -202,4 +187,18 @@ pub fn default_addr() -> SocketAddr {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn proxy_hops_default_to_one_and_refuse_nonsense() {
+        use super::parse_proxy_hops as p;
+        assert_eq!(p(None), Ok(1));
+        assert_eq!(p(Some(" ")), Ok(1));
+        assert_eq!(p(Some("2")), Ok(2));
+        for bad in ["0", "-1", "two", "1.5", "17"] {
+            assert!(p(Some(bad)).is_err(), "{bad}");
+        }
+    }
 }

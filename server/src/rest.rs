@@ -79,10 +79,10 @@ impl IntoResponse for ApiError {
             body["error"]["field"] = json!(f);
         }
         let mut res = (status, Json(body)).into_response();
-        if let ServiceError::RateLimited { retry_after_s } = e {
-            if let Ok(v) = retry_after_s.to_string().parse() {
-                res.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let ServiceError::RateLimited { retry_after_s } = e
+            && let Ok(v) = retry_after_s.to_string().parse()
+        {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
         }
         res
     }

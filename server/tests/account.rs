@@ -79,12 +79,13 @@ fn body_of(message: &str) -> String {
         let b = joined.as_bytes();
         let mut i = 0;
         while i < b.len() {
-            if b[i] == b'=' && i + 2 < b.len() {
-                if let Ok(v) = u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
-                    out.push(v);
-                    i += 3;
-                    continue;
-                }
+            if b[i] == b'='
+                && i + 2 < b.len()
+                && let Ok(v) = u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+            {
+                out.push(v);
+                i += 3;
+                continue;
             }
             out.push(b[i]);
             i += 1;

@@ -1,9 +1,10 @@
 //! Integration tests: the real server, over HTTP, on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used)] // a test fails by panicking
 
 mod common;
 
 use common::{Backend, STRONG, TestApp, body};
-use serde_json::{Value, json};
+use serde_json::json;
 
 both_backends!(signup_login_me_logout);
 async fn signup_login_me_logout(app: &TestApp) {

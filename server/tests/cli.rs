@@ -1,4 +1,5 @@
 //! The `diabase` binary's commands, run as a process.
+#![allow(clippy::unwrap_used)] // a test fails by panicking
 
 mod common;
 
@@ -106,8 +107,10 @@ fn keys_rotate_reseals_every_identifier() {
     // A clinic record sealed under the first key.
     let old_key = store::crypto::FieldCipher::load_or_create(&key_file).unwrap();
     let record = rt.block_on(async {
-        let mut cfg = app::service::Config::default();
-        cfg.cipher = std::sync::Arc::new(store::crypto::FieldCipher::new(old_key));
+        let cfg = app::service::Config {
+            cipher: std::sync::Arc::new(store::crypto::FieldCipher::new(old_key)),
+            ..app::service::Config::default()
+        };
         let opts = server::config::leptos_options("127.0.0.1:0".parse().unwrap(), &dir.0);
         let state = server::build_state(&db, cfg, opts).await.unwrap();
         let email = app::service::auth::Email::parse("keys@clinic.example").unwrap();

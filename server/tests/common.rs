@@ -1,6 +1,6 @@
 //! Test support: boot the real server on a random port against a fresh,
 //! migrated SQLite file or PostgreSQL database.
-
+#![allow(clippy::unwrap_used)] // a test fails by panicking
 #![allow(dead_code)]
 
 use app::service::{AppState, Config};

@@ -3,6 +3,7 @@
 //! its RSS sampled), body limits, the glucose window cap, the `__Host-`
 //! session cookie under TLS, and failure counting that concurrent guesses
 //! cannot outrun. SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used)] // a test fails by panicking
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! The Nightscout-compatible API, over HTTP, on SQLite and PostgreSQL: sites
 //! and secrets, the xDrip+ / Loop / AndroidAPS ways of calling it, Nightscout's
 //! query and upsert semantics, and the mirror into Diabase's own reports.
+#![allow(clippy::unwrap_used)] // a test fails by panicking
 
 mod common;
 

@@ -167,8 +167,7 @@ impl SoftKey {
 }
 
 async fn spawn(backend: Backend) -> Option<TestApp> {
-    let mut cfg = app::service::Config::default();
-    cfg.public_url = ORIGIN.into();
+    let cfg = app::service::Config { public_url: ORIGIN.into(), ..app::service::Config::default() };
     TestApp::spawn_with(backend, cfg).await
 }
 

@@ -211,7 +211,7 @@ fn Dashboard(d: ClinicPatientPage, unit: GlucoseUnit) -> impl IntoView {
             let current = sort().as_deref() == Some(key) || (sort().is_none() && key == "name");
             let desc = order().as_deref() == Some("desc");
             let next = if current && !desc { "desc" } else { "asc" };
-            let aria = current.then(|| if desc { "descending" } else { "ascending" });
+            let aria = current.then_some(if desc { "descending" } else { "ascending" });
             let arrow = if current { if desc { " ▼" } else { " ▲" } } else { "" };
             view! {
                 <th scope="col" aria-sort=aria><a href=link(Some(key), Some(next), filter(), 1) data-testid=format!("sort-{key}")>{label}{arrow}</a></th>

@@ -47,10 +47,10 @@ thread_local! {
 }
 
 fn call(obj: &JsValue, method: &str) {
-    if let Ok(f) = js_sys::Reflect::get(obj, &JsValue::from_str(method)) {
-        if let Some(f) = f.dyn_ref::<js_sys::Function>() {
-            let _ = f.call0(obj);
-        }
+    if let Ok(f) = js_sys::Reflect::get(obj, &JsValue::from_str(method))
+        && let Some(f) = f.dyn_ref::<js_sys::Function>()
+    {
+        let _ = f.call0(obj);
     }
 }
 
@@ -291,10 +291,10 @@ fn daily(day: &DayView, insulin: bool, unit: GlucoseUnit, label_hours: u32) -> C
     let mut cgm: Vec<DataPoint> = Vec::with_capacity(day.cgm.len() + 8);
     let mut prev: Option<u32> = None;
     for &(sec, v) in &day.cgm {
-        if let Some(p) = prev {
-            if sec.saturating_sub(p) > 15 * 60 {
-                cgm.push(pair(slot(p) + 1, CompositeValue::from("-")));
-            }
+        if let Some(p) = prev
+            && sec.saturating_sub(p) > 15 * 60
+        {
+            cgm.push(pair(slot(p) + 1, CompositeValue::from("-")));
         }
         cgm.push(pair(slot(sec), CompositeValue::from(glucose(unit, f64::from(v)))));
         prev = Some(sec);

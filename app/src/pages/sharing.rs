@@ -118,6 +118,7 @@ fn SharingBody() -> impl IntoView {
     let log = Resource::new(changed, |_| access_log());
     let shared = Resource::new(changed, |_| list_shared_with_me());
     let incoming = Resource::new(changed, |_| incoming_invites());
+    #[allow(clippy::redundant_closure)] // `code` itself would be borrowed past its life
     let preview = Resource::new(
         move || code(),
         |c| async move {

@@ -221,6 +221,7 @@ pub async fn signup(state: &AppState, input: SignupInput, meta: &ClientMeta, now
 /// Inserts a user (and, for patients, their data space). Returns `None`
 /// when the email is taken. `email_verified`: the address counts as
 /// confirmed (an operator or the demo made the account).
+#[allow(clippy::too_many_arguments)] // the account fields, named at every call
 pub async fn create_user<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     email: &Email,

@@ -145,7 +145,7 @@ pub async fn my_clinics(state: &AppState, actor: &Actor) -> Result<Vec<ClinicSum
             new_patients,
         });
     }
-    out.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    out.sort_by_key(|a| a.name.to_lowercase());
     Ok(out)
 }
 
@@ -315,30 +315,22 @@ pub async fn add_member(
     let clinic =
         clinics::Entity::find_by_id(clinic_id.to_string()).one(&state.db).await?.ok_or(ServiceError::NotFound)?;
     let user = users::Entity::find().filter(users::Column::Email.eq(email.as_str())).one(&state.db).await?;
-    if let Some(u) = &user {
-        if let Some(m) =
+    if let Some(u) = &user
+        && let Some(m) =
             clinic_members::Entity::find_by_id((clinic_id.to_string(), u.id.clone())).one(&state.db).await?
-        {
-            let mut am: clinic_members::ActiveModel = m.into();
-            am.role = Set(role.into());
-            am.update(&state.db).await?;
-            audit(
-                state,
-                actor,
-                None,
-                "clinic.member_added",
-                &format!("clinic={clinic_id} role={role} status=active"),
-                now,
-            )
+    {
+        let mut am: clinic_members::ActiveModel = m.into();
+        am.role = Set(role.into());
+        am.update(&state.db).await?;
+        audit(state, actor, None, "clinic.member_added", &format!("clinic={clinic_id} role={role} status=active"), now)
             .await?;
-            return Ok(ClinicMember {
-                user_id: Some(u.id.clone()),
-                email: u.email.clone(),
-                display_name: Some(u.display_name.clone()),
-                role: role.into(),
-                status: "active".into(),
-            });
-        }
+        return Ok(ClinicMember {
+            user_id: Some(u.id.clone()),
+            email: u.email.clone(),
+            display_name: Some(u.display_name.clone()),
+            role: role.into(),
+            status: "active".into(),
+        });
     }
     clinic_invites::Entity::delete_many()
         .filter(clinic_invites::Column::ClinicId.eq(clinic_id))
@@ -554,10 +546,10 @@ pub async fn create_record(
         None => None,
     };
     let mrn = input.mrn.as_deref().map(normalise_mrn).filter(|s| !s.is_empty());
-    if let Some(m) = &mrn {
-        if m.chars().count() > 64 || m.chars().any(char::is_control) {
-            return Err(ServiceError::bad("mrn", "An MRN has at most 64 characters."));
-        }
+    if let Some(m) = &mrn
+        && (m.chars().count() > 64 || m.chars().any(char::is_control))
+    {
+        return Err(ServiceError::bad("mrn", "An MRN has at most 64 characters."));
     }
     let cipher = &state.config.cipher;
     let mrn_index = mrn.as_ref().map(|m| cipher.index(clinic_id, m));
@@ -632,14 +624,12 @@ pub async fn create_link_code(
     now: i64,
 ) -> Result<LinkCode, ServiceError> {
     let (_, record) = record_of(state, actor, clinic_id, record_id).await?;
-    if record.link_state == "linked" {
-        if let Some(g) = &record.grant_id {
-            if let Some(g) = grants::Entity::find_by_id(g.clone()).one(&state.db).await? {
-                if grant_active(&g, now) {
-                    return Err(ServiceError::Conflict("This record is already linked to a patient account.".into()));
-                }
-            }
-        }
+    if record.link_state == "linked"
+        && let Some(g) = &record.grant_id
+        && let Some(g) = grants::Entity::find_by_id(g.clone()).one(&state.db).await?
+        && grant_active(&g, now)
+    {
+        return Err(ServiceError::Conflict("This record is already linked to a patient account.".into()));
     }
     let email = match email.map(str::trim).filter(|s| !s.is_empty()) {
         Some(e) => Some(super::auth::Email::parse(e)?),
@@ -934,7 +924,7 @@ fn sort_rows(rows: &mut [ClinicPatientRow], sort: &str, order: Option<&str>) -> 
     let key = sort.trim();
     let cmp_f = |a: f64, b: f64| a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal);
     match key {
-        "name" => rows.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase())),
+        "name" => rows.sort_by_key(|a| a.name.to_lowercase()),
         "mrn" => rows.sort_by(|a, b| a.mrn.cmp(&b.mrn)),
         "status" => rows.sort_by(|a, b| a.link_status.cmp(&b.link_status)),
         "last_upload" => rows.sort_by(|a, b| a.last_upload_at.cmp(&b.last_upload_at)),
@@ -956,6 +946,11 @@ fn sort_rows(rows: &mut [ClinicPatientRow], sort: &str, order: Option<&str>) -> 
     }
     Ok(())
 }
+
+/// One patient's sums of `daily_glucose` over a window: patient id,
+/// readings, slots, expected, sum, sum of squares, very low, low, in range,
+/// high, very high.
+type WindowSums = (String, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
 
 /// Every row of the clinic (or one record), with figures where allowed.
 /// A fixed number of queries whatever the clinic's size.
@@ -1050,7 +1045,7 @@ async fn rows_of(
         windows.entry((*f, *t)).or_default().push(pid.clone());
     }
     for ((f, t), ids) in windows {
-        let sums: Vec<(String, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64)> = chunked(&ids, |chunk| {
+        let sums: Vec<WindowSums> = chunked(&ids, |chunk| {
             let sum = |c: &str| Expr::cust(format!("CAST(SUM({c}) AS BIGINT)"));
             daily_glucose::Entity::find()
                 .select_only()

@@ -390,6 +390,24 @@ fn parse_forwarded_ip(s: &str) -> Option<std::net::IpAddr> {
     s.parse::<std::net::SocketAddr>().ok().map(|a| a.ip())
 }
 
+/// The site's public origin for links shown to users: `DIABASE_PUBLIC_URL`
+/// when set, else the request's `Host` (https when cookies are Secure).
+pub fn public_origin(state: &AppState, headers: &http::HeaderMap) -> String {
+    if let Ok(u) = std::env::var("DIABASE_PUBLIC_URL") {
+        let u = u.trim().trim_end_matches('/');
+        if !u.is_empty() {
+            return u.to_string();
+        }
+    }
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| !h.is_empty() && h.bytes().all(|c| c.is_ascii_alphanumeric() || b".-:[]".contains(&c)))
+        .unwrap_or("localhost");
+    let scheme = if state.config.secure_cookies { "https" } else { "http" };
+    format!("{scheme}://{host}")
+}
+
 #[cfg(test)]
 mod forwarded_tests {
     use super::*;
@@ -429,22 +447,4 @@ mod forwarded_tests {
         assert_eq!(client_meta(&h, Some(peer), None).ip.as_deref(), Some("10.0.0.1"));
         assert_eq!(client_meta(&h, Some(peer), Some(1)).ip.as_deref(), Some("203.0.113.7"));
     }
-}
-
-/// The site's public origin for links shown to users: `DIABASE_PUBLIC_URL`
-/// when set, else the request's `Host` (https when cookies are Secure).
-pub fn public_origin(state: &AppState, headers: &http::HeaderMap) -> String {
-    if let Ok(u) = std::env::var("DIABASE_PUBLIC_URL") {
-        let u = u.trim().trim_end_matches('/');
-        if !u.is_empty() {
-            return u.to_string();
-        }
-    }
-    let host = headers
-        .get(http::header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .filter(|h| !h.is_empty() && h.bytes().all(|c| c.is_ascii_alphanumeric() || b".-:[]".contains(&c)))
-        .unwrap_or("localhost");
-    let scheme = if state.config.secure_cookies { "https" } else { "http" };
-    format!("{scheme}://{host}")
 }

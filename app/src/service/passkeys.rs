@@ -278,12 +278,13 @@ pub async fn remove(
     let p = own(state, actor, id).await?;
     let others =
         passkeys::Entity::find().filter(passkeys::Column::UserId.eq(&actor.user.id)).count(&state.db).await? - 1;
-    if others == 0 && !twofactor::enabled(&state.db, &actor.user.id).await? {
-        if let Some(clinic) = super::clinic::clinic_requiring_2fa(&state.db, &actor.user.id).await? {
-            return Err(ServiceError::Conflict(format!(
-                "{clinic} requires two-factor authentication or a passkey of its members. Turn on two-factor authentication first."
-            )));
-        }
+    if others == 0
+        && !twofactor::enabled(&state.db, &actor.user.id).await?
+        && let Some(clinic) = super::clinic::clinic_requiring_2fa(&state.db, &actor.user.id).await?
+    {
+        return Err(ServiceError::Conflict(format!(
+            "{clinic} requires two-factor authentication or a passkey of its members. Turn on two-factor authentication first."
+        )));
     }
     passkeys::Entity::delete_by_id(p.id.clone()).exec(&state.db).await?;
     audit(state, &actor.user.id, "passkey.removed", &format!("passkey={}", p.id), meta.ip.as_deref(), now).await

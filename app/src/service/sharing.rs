@@ -181,6 +181,7 @@ async fn find_share_code(state: &AppState, input: &str) -> Result<clinics::Model
 /// code): a grant of `scopes`, and a record in the clinic's list marked
 /// "new" until a clinician acknowledges it. A clinic that already has a
 /// record of this account keeps it (its grant is replaced).
+#[allow(clippy::too_many_arguments)] // the grant fields, named at every call
 async fn share_with_clinic(
     state: &AppState,
     actor: &Actor,

@@ -380,12 +380,12 @@ pub async fn disable(
         return Err(wrong_password_or_code());
     }
     super::reauth::settle(state, &actor.user.id).await?;
-    if !super::passkeys::has_passkey(&state.db, &actor.user.id).await? {
-        if let Some(clinic) = super::clinic::clinic_requiring_2fa(&state.db, &actor.user.id).await? {
-            return Err(ServiceError::Conflict(format!(
-                "{clinic} requires two-factor authentication or a passkey of its members. Add a passkey, leave the clinic or ask an admin first."
-            )));
-        }
+    if !super::passkeys::has_passkey(&state.db, &actor.user.id).await?
+        && let Some(clinic) = super::clinic::clinic_requiring_2fa(&state.db, &actor.user.id).await?
+    {
+        return Err(ServiceError::Conflict(format!(
+            "{clinic} requires two-factor authentication or a passkey of its members. Add a passkey, leave the clinic or ask an admin first."
+        )));
     }
     if !verify(state, &actor.user.id, code, now).await? {
         return Err(wrong_password_or_code());

@@ -38,11 +38,11 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, StoreError> {
     if is_sqlite && !memory {
         let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
         let path = path.split('?').next().unwrap_or(path);
-        if let Some(parent) = std::path::Path::new(path).parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|source| StoreError::Folder { path: parent.display().to_string(), source })?;
-            }
+        if let Some(parent) = std::path::Path::new(path).parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent)
+                .map_err(|source| StoreError::Folder { path: parent.display().to_string(), source })?;
         }
     }
     let mut opts = ConnectOptions::new(url.to_string());

@@ -1,6 +1,7 @@
 //! The audit log's sealed head (issue 19, item 9): removing the newest
 //! entries, the head itself, or forging the head under another key is
 //! reported by `verify`; SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used)] // a test fails by panicking
 
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use store::audit::{self, AuditKey, Entry, Verdict};

@@ -121,7 +121,7 @@ impl<'p, W: Write> BundleWriter<'p, W> {
             json!({"resourceType": "Bundle", "id": bundle_uuid, "type": "collection", "timestamp": utc(timestamp)});
         let head = serde_json::to_string(&head)?;
         // `{...}` without its closing brace, then the entries.
-        out.write_all(head[..head.len() - 1].as_bytes())?;
+        out.write_all(&head.as_bytes()[..head.len() - 1])?;
         out.write_all(b",\"entry\":[")?;
         let mut w = BundleWriter { out, patient_ref: urn(patient.uuid), patient, first: true };
         let mut p = json!({
