@@ -35,6 +35,7 @@ tools:
 	if ! command -v cargo >/dev/null; then echo "Rust (rustup) is required: https://rustup.rs" >&2; exit 1; fi
 	rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 	rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+	rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 	if ! cargo leptos --version 2>/dev/null | grep -q "$(CARGO_LEPTOS_VERSION)"; then
 	  echo "Installing cargo-leptos $(CARGO_LEPTOS_VERSION) (about 11 minutes, once per machine)"
 	  cargo install --locked cargo-leptos --version $(CARGO_LEPTOS_VERSION)
@@ -96,11 +97,14 @@ build: tools site
 
 ## ---- tests -------------------------------------------------------------------
 
+# Hygiene gates first (issue 24): formatting, then clippy with warnings as
+# errors on every target (the browser crates for wasm, where they run).
 unit:
 	cargo fmt --all --check
 	cargo fmt --manifest-path fuzz/Cargo.toml --all --check
+	cargo clippy --workspace --exclude frontend --all-targets -- -D warnings
+	cargo clippy -p frontend -p minimed-sim-wasm --target wasm32-unknown-unknown -- -D warnings
 	cargo test --workspace --exclude frontend
-	cargo check -p frontend --target wasm32-unknown-unknown
 
 e2e: sim-wasm
 	DIABASE_BIN="$(SERVER_BIN)" LEPTOS_SITE_ROOT=target/site SIM_WASM_DIR=target/sim-wasm node --test --test-concurrency=1 end2end/
