@@ -16,7 +16,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 ADDR ?= 127.0.0.1:3000
 SERVER_BIN := $(CARGO_TARGET_DIR)/server-release/diabase
 
-.PHONY: run test tools test-tools site build unit e2e sim-wasm fuzz-smoke bench clean postgres chromium fhir-validator pdf-tools
+.PHONY: run test tools test-tools site build unit e2e schemathesis sim-wasm fuzz-smoke bench clean postgres chromium fhir-validator pdf-tools
 
 run: tools site
 	mkdir -p data
@@ -27,6 +27,7 @@ test: tools test-tools
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory site
 	$(MAKE) --no-print-directory e2e
+	$(MAKE) --no-print-directory schemathesis
 	$(MAKE) --no-print-directory fuzz-smoke
 
 ## ---- tools ---------------------------------------------------------------
@@ -114,6 +115,12 @@ e2e: sim-wasm
 sim-wasm:
 	cargo build -p minimed-sim-wasm --target wasm32-unknown-unknown --profile wasm-release
 	wasm-bindgen --target web --no-typescript --out-dir target/sim-wasm "$(CARGO_TARGET_DIR)/wasm32-unknown-unknown/wasm-release/minimed_sim_wasm.wasm"
+
+# Schemathesis (PyPI, pinned in the script) against the served API for a few
+# minutes: no server error, no undocumented status or content type, no
+# response outside its schema. ST_SEED=<n> replays a run; ST_SECONDS sets its length.
+schemathesis:
+	DIABASE_BIN="$(SERVER_BIN)" bench/schemathesis.sh
 
 fuzz-smoke:
 	@if [ -x bench/fuzz-smoke.sh ]; then bench/fuzz-smoke.sh; else echo "no fuzz targets yet"; fi

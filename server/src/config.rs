@@ -127,6 +127,9 @@ pub fn service_config() -> Result<Config, store::crypto::CryptoError> {
     if let Some(n) = env_num("DIABASE_LOGIN_LIMIT_PER_IP").filter(|n| *n > 0) {
         c.login_limit_per_ip = n as u32;
     }
+    if let Some(n) = env_num("DIABASE_NS_FAILED_AUTH_LIMIT").filter(|n| *n > 0) {
+        c.ns_failed_auth_limit = n as u32;
+    }
     Ok(c)
 }
 

@@ -197,7 +197,9 @@ fn fail_bucket(parts: &Parts) -> String {
 /// that concurrent guesses cannot all pass a check made before any of them
 /// is counted; a credential that proves right is refunded.
 async fn charge(state: &AppState, bucket: &str, now: i64) -> Result<(), NsError> {
-    match service::ratelimit::hit(&state.db, bucket, FAILED_AUTH_LIMIT, FAILED_AUTH_WINDOW_MS, now).await {
+    match service::ratelimit::hit(&state.db, bucket, state.config.ns_failed_auth_limit, FAILED_AUTH_WINDOW_MS, now)
+        .await
+    {
         Ok(()) => Ok(()),
         Err(ServiceError::RateLimited { retry_after_s }) => Err(NsError {
             status: StatusCode::TOO_MANY_REQUESTS,
@@ -211,11 +213,7 @@ async fn refund(state: &AppState, bucket: &str, now: i64) -> Result<(), NsError>
     Ok(service::ratelimit::refund(&state.db, bucket, FAILED_AUTH_WINDOW_MS, now).await?)
 }
 
-/// Failed Nightscout credentials allowed per client address per window: a
-/// misconfigured uploader retrying every few minutes stays under it, a
-/// guesser does not.
-pub const FAILED_AUTH_LIMIT: u32 = 30;
-pub const FAILED_AUTH_WINDOW_MS: i64 = 15 * 60 * 1000;
+pub use ns::{FAILED_AUTH_LIMIT, FAILED_AUTH_WINDOW_MS};
 
 /// Reading methods: all a read-only token may use.
 fn reads(m: &http::Method) -> bool {

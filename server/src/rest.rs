@@ -113,6 +113,27 @@ where
     }
 }
 
+/// Query parameters whose rejections become our 400 error shape (axum's own
+/// answer is `text/plain`, which the API does not document).
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(rej) => Err(ApiError(ServiceError::BadInput {
+                field: None,
+                message: format!("The query string is not what this endpoint takes: {}", rej.body_text()),
+            })),
+        }
+    }
+}
+
 /// The authenticated caller (session cookie or bearer token); 401 otherwise.
 pub struct Authed(pub Actor);
 
@@ -373,7 +394,7 @@ async fn target_patient(state: &AppState, actor: &Actor, t: &Target) -> ApiResul
 async fn create_upload(
     State(state): State<AppState>,
     Authed(actor): Authed,
-    axum::extract::Query(target): axum::extract::Query<Target>,
+    ApiQuery(target): ApiQuery<Target>,
     req: axum::extract::Request,
 ) -> ApiResult<Response> {
     use axum::extract::FromRequest;
@@ -454,7 +475,7 @@ async fn create_upload(
 async fn list_devices(
     State(state): State<AppState>,
     Authed(actor): Authed,
-    axum::extract::Query(target): axum::extract::Query<Target>,
+    ApiQuery(target): ApiQuery<Target>,
 ) -> ApiResult<Response> {
     let patient_id = target_patient(&state, &actor, &target).await?;
     Ok(Json(app::service::import::list_devices(&state, &actor, &patient_id).await?).into_response())
@@ -463,7 +484,7 @@ async fn list_devices(
 async fn list_uploads(
     State(state): State<AppState>,
     Authed(actor): Authed,
-    axum::extract::Query(target): axum::extract::Query<Target>,
+    ApiQuery(target): ApiQuery<Target>,
 ) -> ApiResult<Response> {
     let patient_id = target_patient(&state, &actor, &target).await?;
     Ok(Json(app::service::import::list_uploads(&state, &actor, &patient_id).await?).into_response())
@@ -496,7 +517,7 @@ async fn patient_report(
     State(state): State<AppState>,
     Authed(actor): Authed,
     Path(patient_id): Path<String>,
-    axum::extract::Query(w): axum::extract::Query<Window>,
+    ApiQuery(w): ApiQuery<Window>,
 ) -> ApiResult<Response> {
     let (from, to) = window(&w)?;
     let r = app::service::report::glucose(&state, Some(&actor), &patient_id, from, to).await?;
@@ -507,7 +528,7 @@ async fn patient_glucose(
     State(state): State<AppState>,
     Authed(actor): Authed,
     Path(patient_id): Path<String>,
-    axum::extract::Query(w): axum::extract::Query<Window>,
+    ApiQuery(w): ApiQuery<Window>,
 ) -> ApiResult<Response> {
     let (from, to) = window(&w)?;
     app::service::report::check_window(from, to)?;
@@ -572,7 +593,7 @@ async fn patient_report_pdf_protected(
     headers: http::HeaderMap,
     Authed(actor): Authed,
     Path(patient_id): Path<String>,
-    axum::extract::Query(w): axum::extract::Query<OptWindow>,
+    ApiQuery(w): ApiQuery<OptWindow>,
 ) -> ApiResult<Response> {
     use base64::Engine;
     let (name, bytes) = report_pdf(&state, &actor, &headers, &patient_id, &w).await?;
@@ -598,7 +619,7 @@ async fn patient_report_pdf(
     headers: http::HeaderMap,
     Authed(actor): Authed,
     Path(patient_id): Path<String>,
-    axum::extract::Query(w): axum::extract::Query<OptWindow>,
+    ApiQuery(w): ApiQuery<OptWindow>,
 ) -> ApiResult<Response> {
     let (name, bytes) = report_pdf(&state, &actor, &headers, &patient_id, &w).await?;
     let mut res = bytes.into_response();

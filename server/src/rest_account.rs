@@ -2,10 +2,10 @@
 //! two-factor authentication (TOTP with recovery codes). Thin handlers over
 //! `service::reset` and `service::twofactor`.
 
-use crate::rest::{ApiError, ApiJson, Authed};
+use crate::rest::{ApiError, ApiJson, ApiQuery, Authed};
 use crate::rest_sharing::Meta;
 use app::service::{self, AppState, reset, twofactor};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
@@ -223,7 +223,7 @@ async fn export(
     State(state): State<AppState>,
     Authed(actor): Authed,
     Meta(m): Meta,
-    Query(q): Query<ExportQuery>,
+    ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> ApiResult<Response> {
     let format = service::export::Format::parse(q.format.as_deref().unwrap_or("json"))?;
     let now = service::now_ms();

@@ -3,11 +3,11 @@
 //! invitations and the access log. Thin handlers over `service::clinic` and
 //! `service::sharing`; the policy decides every access.
 
-use crate::rest::{ApiError, ApiJson, Authed};
+use crate::rest::{ApiError, ApiJson, ApiQuery, Authed};
 use app::service::clinic::{self, NewRecord, PatientQuery};
 use app::service::sharing::{self, GrantPatch};
 use app::service::{self, AppState, ClientMeta, ServiceError};
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
@@ -166,7 +166,7 @@ async fn list_patients(
     State(s): State<AppState>,
     Authed(a): Authed,
     Path(clinic_id): Path<String>,
-    Query(q): Query<PatientQuery>,
+    ApiQuery(q): ApiQuery<PatientQuery>,
 ) -> ApiResult<Response> {
     let page = clinic::dashboard(&s, &a, &clinic_id, &q, now()).await?;
     let mut res = Json(&page.rows).into_response();
@@ -423,7 +423,11 @@ struct LimitQuery {
     limit: Option<u64>,
 }
 
-async fn access_log(State(s): State<AppState>, Authed(a): Authed, Query(q): Query<LimitQuery>) -> ApiResult<Response> {
+async fn access_log(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    ApiQuery(q): ApiQuery<LimitQuery>,
+) -> ApiResult<Response> {
     Ok(Json(sharing::access_log(&s, &a, q.limit.unwrap_or(200)).await?).into_response())
 }
 

@@ -415,6 +415,61 @@ async fn scope_walk(app: &TestApp) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Issue 24: the OpenAPI document names exactly the API operations the router serves.
+
+both_backends!(openapi_names_every_api_route);
+async fn openapi_names_every_api_route(app: &TestApp) {
+    let doc: Value = serde_json::from_str(server::rest::OPENAPI).expect("openapi.json is JSON");
+    let base = doc["servers"][0]["url"].as_str().expect("servers[0].url").to_string();
+    // Path parameters are compared by place, not name (`{token}` = `{accessToken}`).
+    let shape = |p: &str| {
+        let mut out = String::new();
+        let mut inside = false;
+        for ch in p.chars() {
+            match ch {
+                '{' => {
+                    inside = true;
+                    out.push_str("{}");
+                }
+                '}' => inside = false,
+                c if !inside => out.push(c),
+                _ => {}
+            }
+        }
+        out
+    };
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        // A path item may name its own base (Nightscout API v2 and v3).
+        let prefix = item["servers"][0]["url"].as_str().unwrap_or(&base);
+        for method in ["get", "put", "post", "delete", "options", "head", "patch", "trace"] {
+            if item.get(method).is_some() {
+                documented.insert((method.to_uppercase(), shape(&format!("{prefix}{path}"))));
+            }
+        }
+    }
+    // The API's routes (the same operations under /ns/{site} are documented
+    // as a second server of each path item; pages and server functions are not
+    // part of the public API).
+    // `GET /api/v1/status` answers as `/status.json`, whose entry names it:
+    // the API v3 `/status` holds that key of the document.
+    let alias = ("GET".to_string(), "/api/v1/status".to_string());
+    assert!(documented.contains(&("GET".into(), "/api/v1/status.json".into())));
+    let served: BTreeSet<(String, String)> = registered_routes(app)
+        .into_iter()
+        .filter(|(_, p)| p.starts_with("/api/"))
+        .filter(|r| *r != alias)
+        .map(|(m, p)| (m, shape(&p)))
+        .collect();
+    let undocumented: Vec<_> = served.difference(&documented).collect();
+    let unserved: Vec<_> = documented.difference(&served).collect();
+    assert!(
+        undocumented.is_empty() && unserved.is_empty(),
+        "served but not in openapi.json: {undocumented:?}\nin openapi.json but not served: {unserved:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Issue 19, item 2: `next` never leads off the site.
 
 both_backends!(next_stays_on_the_site);

@@ -69,6 +69,10 @@ pub struct Config {
     pub login_limit_per_ip: u32,
     pub login_limit_per_email_all_clients: u32,
     pub login_window_ms: i64,
+    /// Failed Nightscout credentials allowed per client address per window
+    /// (`nightscout::FAILED_AUTH_WINDOW_MS`); past it, the address's further
+    /// Nightscout requests are refused unchecked (429).
+    pub ns_failed_auth_limit: u32,
     /// Origins accepted on state-changing requests besides the request's own host.
     pub extra_origins: Vec<String>,
     /// The largest file an import accepts (at most `import::MAX_FILE_BYTES`).
@@ -105,6 +109,7 @@ impl Default for Config {
             login_limit_per_ip: 100,
             login_limit_per_email_all_clients: 100,
             login_window_ms: 15 * 60 * 1000,
+            ns_failed_auth_limit: nightscout::FAILED_AUTH_LIMIT,
             extra_origins: Vec::new(),
             max_upload_bytes: import::MAX_FILE_BYTES,
             // Tests and tools get a throw-away key; `diabase serve` reads its key file.

@@ -37,6 +37,12 @@ use store::entity::{
 };
 use store::records::{Batch, SourceRank, insert_records};
 
+/// Failed Nightscout credentials allowed per client address per window by
+/// default (`DIABASE_NS_FAILED_AUTH_LIMIT`): a misconfigured uploader
+/// retrying every few minutes stays under it, a guesser does not.
+pub const FAILED_AUTH_LIMIT: u32 = 30;
+pub const FAILED_AUTH_WINDOW_MS: i64 = 15 * 60 * 1000;
+
 /// The Nightscout release whose API this one follows (clients check it).
 pub const NS_VERSION: &str = "15.0.3";
 /// The Nightscout API v3 version served.
