@@ -1039,3 +1039,449 @@ async fn old_entry_keys_migrate_to_nightscouts(app: &TestApp) {
     assert_eq!(r.status(), 200);
     assert_eq!(live(list("/api/v1/entries.json?count=100").await), vec![125, 122]);
 }
+
+both_backends!(replays_real_clients);
+/// The request sequences of four real clients, replayed as each builds them
+/// (paths, headers, query strings, JSON bodies and value types), against what
+/// Nightscout (cgm-remote-monitor) answers. Sources, per section below.
+async fn replays_real_clients(app: &TestApp) {
+    let (_c, site, _pid) = patient_with_site(app, "ns-replay@example.org").await;
+    let slug = site["site"].as_str().unwrap().to_string();
+    let token = site["token"].as_str().unwrap().to_string();
+    let hashed = secret_of(&site);
+    let http = reqwest::Client::new();
+    let v1 = |method: reqwest::Method, path: &str| http.request(method, app.url(path)).header("api-secret", &hashed);
+    async fn ok(rb: reqwest::RequestBuilder) -> Value {
+        let r = rb.send().await.unwrap();
+        let url = r.url().to_string();
+        assert_eq!(r.status(), 200, "{url}");
+        body(r).await
+    }
+    async fn ok_array(rb: reqwest::RequestBuilder) -> Vec<Value> {
+        ok(rb).await.as_array().unwrap().clone()
+    }
+    let num = |v: &Value| v.as_f64().unwrap();
+    use reqwest::Method as M;
+
+    // ---- xDrip+: NightscoutFoundation/xDrip
+    // app/src/main/java/com/eveningoutpost/dexdrip/utilitymodels/NightscoutUploader.java
+    // (NightscoutService: Retrofit paths relative to the base URL
+    // "https://SECRET@host/ns/{site}/api/v1/", so the path is kept; the
+    // api-secret header is the SHA-1 hex of the URL's user info;
+    // populateV1APIBGEntry / MeterReadingEntry / CalibrationEntry,
+    // postDeviceStatus, populateV1APITreatmentEntry + upsertTreatments (PUT
+    // one object with `_id` = uuid_to_id(uuid)), findTreatmentByUUID,
+    // deleteTreatment, downloadTreatments) and NightscoutBatteryDevice.java.
+    let xd = format!("/ns/{slug}/api/v1");
+    let local = |i: i64| format!("2024-03-10T09:{:02}:00.000+0100", i * 5); // "yyyy-MM-dd'T'HH:mm:ss.SSSZ", UTC+1
+    let status = ok(v1(M::GET, &format!("{xd}/status.json"))).await;
+    assert_eq!(status["status"], "ok");
+    let xsgv = |i: i64, v: i64| {
+        json!({"device": "xDrip-DexcomG6", "date": t(i), "dateString": local(i), "sgv": v, "delta": 1.5,
+            "direction": "Flat", "type": "sgv", "filtered": 151000.0, "unfiltered": 152000.0, "rssi": 100, "noise": 1,
+            "sysTime": local(i)})
+    };
+    let cal_at = t(1) + 30_000;
+    let batch = json!([xsgv(0, 120), xsgv(1, 125), xsgv(2, 131),
+        {"device": "xDrip-DexcomG6", "type": "mbg", "date": cal_at, "dateString": "2024-03-10T09:05:30.000+0100",
+            "mbg": 128.0, "sysTime": "2024-03-10T09:05:30.000+0100"},
+        {"device": "xDrip-DexcomG6", "type": "cal", "date": cal_at, "dateString": "2024-03-10T09:05:30.000+0100",
+            "slope": 850.5, "intercept": 31000.2, "scale": 1, "sysTime": "2024-03-10T09:05:30.000+0100"}]);
+    let first = ok_array(v1(M::POST, &format!("{xd}/entries")).json(&batch)).await;
+    assert_eq!(first.len(), 5);
+    assert!(first.iter().all(|e| e["_id"].as_str().is_some_and(|id| id.len() == 24)), "{first:?}");
+    // A retried upload (the answer was lost) updates: the same documents.
+    let again = ok_array(v1(M::POST, &format!("{xd}/entries")).json(&batch)).await;
+    assert_eq!(
+        again.iter().map(|e| &e["_id"]).collect::<Vec<_>>(),
+        first.iter().map(|e| &e["_id"]).collect::<Vec<_>>()
+    );
+    let stored = ok_array(v1(M::GET, &format!("{xd}/entries.json?count=100"))).await;
+    let types: Vec<&str> = stored.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types.iter().filter(|t| **t == "sgv").count(), 3, "{types:?}");
+    assert_eq!((types.contains(&"mbg"), types.contains(&"cal")), (true, true), "{types:?}");
+    // postDeviceStatus: one object, no time (the server stamps it).
+    let r = v1(M::POST, &format!("{xd}/devicestatus"))
+        .json(&json!({"device": "samsung SM-G970F", "uploader": {"battery": 85, "type": "PHONE"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Treatments: a PUT of one object whose `_id` xDrip+ chose.
+    let uuid1 = "5b0f2c9e-8a53-4c1e-9d7a-3e2f1a0b9c8d";
+    let id1 = uuid1.replace('-', "")[..24].to_string();
+    let xtreat = |uuid: &str, id: &str, i: i64, insulin: f64, carbs: f64| {
+        json!({"timestamp": t(i), "eventType": "<none>", "enteredBy": "xdrip", "uuid": uuid, "carbs": carbs,
+            "insulin": insulin, "created_at": iso(t(i)), "sysTime": local(i), "_id": id})
+    };
+    let put = ok(v1(M::PUT, &format!("{xd}/treatments")).json(&xtreat(uuid1, &id1, 2, 2.5, 0.0))).await;
+    assert_eq!(put["_id"], id1.as_str(), "the client's _id is kept: {put}");
+    let put = ok(v1(M::PUT, &format!("{xd}/treatments")).json(&xtreat(uuid1, &id1, 2, 3.0, 0.0))).await;
+    assert_eq!(put["_id"], id1.as_str());
+    let found = ok_array(v1(M::GET, &format!("{xd}/treatments.json?find[uuid]={uuid1}"))).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!((num(&found[0]["insulin"]), found[0]["eventType"].as_str()), (3.0, Some("<none>")));
+    let uuid2 = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f";
+    let id2 = uuid2.replace('-', "")[..24].to_string();
+    ok(v1(M::PUT, &format!("{xd}/treatments")).json(&xtreat(uuid2, &id2, 3, 0.0, 20.0))).await;
+    let r = v1(M::DELETE, &format!("{xd}/treatments/{id1}")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(ok_array(v1(M::GET, &format!("{xd}/treatments.json?find[uuid]={uuid1}"))).await.is_empty());
+
+    // ---- AndroidAPS, NSClientV3: nightscout/AndroidAPS core/nssdk/src/main/kotlin/app/aaps/core/nssdk/
+    // networking/NightscoutRemoteService.kt (paths relative to "https://{url}/api/",
+    // the URL lowercased with its path: plugins/sync/.../nsclientV3/NSClientV3Plugin.kt),
+    // networking/NightscoutAuthRefreshService.kt (the absolute "/api/v2/authorization/request/{token}",
+    // so at the root), networking/NSAuthInterceptor.kt (a first "Bearer " with no JWT, then a refresh on 401),
+    // NSAndroidClientImpl.kt (app = "AAPS"; update = PATCH without date/utcOffset, or DELETE when
+    // isValid is false), remotemodel/Remote*.kt and mapper/TreatmentMapper.kt (fields and types),
+    // plugins/sync/.../nsclientV3/extensions/*Extension.kt (eventTypes, utcOffset in minutes).
+    assert_eq!(slug, slug.to_lowercase(), "AndroidAPS lowercases the site URL");
+    let api = format!("/ns/{slug}/api");
+    let r = http
+        .get(app.url(&format!("{api}/v3/status")))
+        .header("Date", t(10).to_string())
+        .header("Authorization", "Bearer ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let auth = ok(http.get(app.url(&format!("/api/v2/authorization/request/{token}")))).await;
+    let jwt = auth["token"].as_str().unwrap().to_string();
+    let v3 = |method: reqwest::Method, path: &str| {
+        http.request(method, app.url(&format!("{api}/v3/{path}"))).header("Authorization", format!("Bearer {jwt}"))
+    };
+    let st = ok(v3(M::GET, "status")).await;
+    assert_eq!(st["result"]["apiPermissions"]["treatments"], "crud");
+    let lm = ok(v3(M::GET, "lastModified")).await;
+    assert!(lm["result"]["srvDate"].is_i64());
+    let created = |r: reqwest::Response| async move {
+        assert_eq!(r.status(), 201);
+        body(r).await["identifier"].as_str().unwrap().to_string()
+    };
+    let entry = json!({"type": "sgv", "sgv": 123.0, "date": t(10), "device": "AAPS-DexcomG6", "direction": "Flat",
+        "utcOffset": 60, "isValid": true, "isReadOnly": false, "noise": 1.0, "filtered": 123.0, "unfiltered": 123.0,
+        "units": "mg/dl", "app": "AAPS"});
+    let entry_id = created(v3(M::POST, "entries").json(&entry).send().await.unwrap()).await;
+    let r = v3(M::POST, "entries").json(&entry).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let dedup = body(r).await;
+    assert_eq!((dedup["isDeduplication"].as_bool(), dedup["identifier"].as_str()), (Some(true), Some(&*entry_id)));
+    let pump = json!({"pumpId": 4102, "pumpType": "ACCU_CHEK_INSIGHT_BLUETOOTH", "pumpSerial": "33013206"});
+    let with = |mut d: Value, extra: &Value| {
+        for (k, v) in extra.as_object().unwrap() {
+            d[k] = v.clone();
+        }
+        d
+    };
+    let base = |i: i64, event: &str| json!({"date": t(i), "utcOffset": 60, "isValid": true, "isReadOnly": false, "eventType": event, "app": "AAPS"});
+    let smb = with(
+        with(base(11, "Correction Bolus"), &pump),
+        &json!({"insulin": 0.35, "type": "SMB", "isBasalInsulin": false}),
+    );
+    let carbs = with(with(base(12, "Meal Bolus"), &pump), &json!({"carbs": 24.0}));
+    let tbr = with(
+        with(base(13, "Temp Basal"), &pump),
+        &json!({"duration": 30, "durationInMilliseconds": 1_800_000, "absolute": 1.2, "rate": 1.2, "type": "NORMAL"}),
+    );
+    let switch = with(
+        base(14, "Profile Switch"),
+        &json!({"profile": "Default", "profileJson": "{\"units\":\"mg/dl\",\"dia\":5}",
+        "originalProfileName": "Default", "originalDuration": 0, "duration": 0, "timeshift": 0, "percentage": 100}),
+    );
+    let target = with(
+        base(15, "Temporary Target"),
+        &json!({"duration": 60, "durationInMilliseconds": 3_600_000,
+        "targetBottom": 80.0, "targetTop": 80.0, "reason": "Eating Soon", "units": "mg/dl"}),
+    );
+    let note = with(base(16, "Note"), &json!({"notes": "site looks fine"}));
+    let mut idents = Vec::new();
+    for d in [&smb, &carbs, &tbr, &switch, &target, &note] {
+        idents.push(created(v3(M::POST, "treatments").json(d).send().await.unwrap()).await);
+    }
+    // A create retried before its answer arrived: deduplicated, not doubled.
+    let r = v3(M::POST, "treatments").json(&smb).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(body(r).await["identifier"], idents[0].as_str());
+    // API v1 readers see them with created_at from date, and the posted types kept.
+    let seen = ok_array(v1(
+        M::GET,
+        &format!("/api/v1/treatments.json?find[created_at][$gte]={}&find[created_at][$lte]={}", iso(t(10)), iso(t(19))),
+    ))
+    .await;
+    assert_eq!(seen.len(), 6, "{seen:?}");
+    let bolus = seen.iter().find(|d| d["eventType"] == "Correction Bolus").unwrap();
+    assert_eq!(bolus["created_at"], iso(t(11)));
+    assert_eq!((bolus["pumpId"].as_i64(), bolus["isValid"].as_bool()), (Some(4102), Some(true)), "{bolus}");
+    assert_eq!(bolus["utcOffset"], 60);
+    // getTreatmentsNewerThan / getSgvsNewerThan: ascending.
+    let newer = ok(v3(M::GET, &format!("treatments?sort=created_at&created_at$gt={}&limit=500", iso(t(10))))).await;
+    let dates: Vec<i64> = newer["result"].as_array().unwrap().iter().map(|d| d["date"].as_i64().unwrap()).collect();
+    assert_eq!(dates, (11..=16).map(t).collect::<Vec<_>>());
+    let sgvs = ok(v3(M::GET, &format!("entries?sort=date&date$gt={}&limit=500", t(9)))).await;
+    assert_eq!(sgvs["result"].as_array().unwrap().len(), 1);
+    assert_eq!(num(&sgvs["result"][0]["sgv"]), 123.0);
+    let before = ok(v3(M::GET, "lastModified")).await["result"]["collections"]["treatments"].as_i64().unwrap();
+    // The temp basal ended early: a PATCH without date and utcOffset.
+    let mut patch =
+        with(tbr.clone(), &json!({"identifier": idents[2], "duration": 20, "durationInMilliseconds": 1_200_000}));
+    for k in ["date", "utcOffset", "app"] {
+        patch.as_object_mut().unwrap().remove(k);
+    }
+    let r = v3(M::PATCH, &format!("treatments/{}", idents[2])).json(&patch).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let read = ok(v3(M::GET, &format!("treatments/{}", idents[2]))).await;
+    assert_eq!((read["result"]["duration"].as_i64(), read["result"]["date"].as_i64()), (Some(20), Some(t(13))));
+    assert_eq!(read["result"]["utcOffset"], 60);
+    // The SMB invalidated in AndroidAPS: a DELETE, reported by history.
+    let r = v3(M::DELETE, &format!("treatments/{}", idents[0])).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let hist = ok(v3(M::GET, &format!("treatments/history/{before}?limit=500"))).await;
+    let hist = hist["result"].as_array().unwrap();
+    assert_eq!(hist.len(), 2, "{hist:?}");
+    let gone = hist.iter().find(|d| d["identifier"] == idents[0].as_str()).unwrap();
+    assert_eq!(gone["isValid"], false);
+    assert_eq!(hist.iter().find(|d| d["identifier"] == idents[2].as_str()).unwrap()["duration"], 20);
+    assert!(
+        ok_array(v1(M::GET, "/api/v1/treatments.json?find[eventType]=Correction%20Bolus")).await.is_empty(),
+        "v1 no longer serves the deleted bolus"
+    );
+    let ds = json!({"app": "AAPS", "date": t(16), "created_at": iso(t(16)), "device": "openaps://samsung SM-G970F",
+        "uploaderBattery": 85, "isCharging": false, "uploader": {"battery": 85},
+        "pump": {"clock": iso(t(16)), "reservoir": 120.5, "battery": {"percent": 75}, "status": {"status": "normal", "timestamp": iso(t(16))}},
+        "openaps": {"iob": {"iob": 0.8, "basaliob": 0.2, "time": iso(t(16))}, "suggested": {"bg": 123, "reason": "x"}}});
+    created(v3(M::POST, "devicestatus").json(&ds).send().await.unwrap()).await;
+
+    // ---- Loop: LoopKit/NightscoutKit Sources/NightscoutKit/NightscoutClient.swift (always the root:
+    // `components.path = endpoint`; api-secret = SHA-1 hex; POST answers must be 200 and an array as
+    // long as the batch, whose `_id`s Loop keeps), Models/GlucoseEntry.swift, Models/Treatments/*.swift,
+    // Models/DeviceStatus.swift, Models/ProfileSet.swift, Extensions/ISO8601DateFormatter.swift
+    // (".withInternetDateTime": no fraction); LoopKit/NightscoutService NightscoutServiceKit/Extensions/
+    // DoseEntry.swift (doses are always POSTed, no `_id`), SyncCarbObject.swift, NightscoutUploader.swift
+    // (carbs: POST, then PUT with the cached `_id`, DELETE /treatments/{_id}).
+    let loop_iso = |ms: i64| iso(ms).replace(".000Z", "Z");
+    assert_eq!(ok(v1(M::GET, "/api/v1/experiments/test")).await["status"], "ok");
+    let glucose: Vec<Value> = (20..32)
+        .map(|i| {
+            json!({"date": t(i) as f64, "dateString": loop_iso(t(i)), "device": "loop://iPhone", "type": "sgv",
+                "sgv": 100.0 + i as f64, "trend": 4, "direction": "Flat", "trendRate": 0.2, "isCalibration": false})
+        })
+        .collect();
+    assert_eq!(ok_array(v1(M::POST, "/api/v1/entries").json(&glucose)).await.len(), 12);
+    // fetchGlucose without maxCount: Nightscout's 10, newest first.
+    let got = ok_array(v1(
+        M::GET,
+        &format!(
+            "/api/v1/entries?find[dateString][$gte]={}&find[dateString][$lte]={}",
+            loop_iso(t(20)),
+            loop_iso(t(40))
+        ),
+    ))
+    .await;
+    assert_eq!(got.len(), 10);
+    assert_eq!(
+        got.iter().map(|e| e["date"].as_f64().unwrap() as i64).collect::<Vec<_>>(),
+        (22..32).rev().map(t).collect::<Vec<_>>()
+    );
+    let dose = |i: i64, event: &str, extra: Value| {
+        with(
+            json!({"created_at": loop_iso(t(i)), "timestamp": loop_iso(t(i)), "enteredBy": "loop://iPhone",
+                "eventType": event, "insulinType": "Novolog", "syncIdentifier": format!("{:032x}", i)}),
+            &extra,
+        )
+    };
+    let tb = |i: i64, duration: f64, amount: f64| {
+        dose(
+            i,
+            "Temp Basal",
+            json!({"temp": "absolute", "rate": 0.5, "absolute": 0.5, "duration": duration,
+            "amount": amount, "automatic": true}),
+        )
+    };
+    let mut doses = vec![dose(
+        20,
+        "Correction Bolus",
+        json!({"type": "normal", "insulin": 1.25, "programmed": 1.25,
+        "unabsorbed": 0, "duration": 0.0, "automatic": true}),
+    )];
+    doses.extend((21..121).map(|i| tb(i, 30.0, 0.25)));
+    let ids = ok_array(v1(M::POST, "/api/v1/treatments").json(&doses)).await;
+    assert_eq!(ids.len(), 101);
+    assert!(ids.iter().all(|d| d["_id"].is_string()));
+    // The temp basal cut short is posted again: the same document.
+    let re = ok_array(v1(M::POST, "/api/v1/treatments").json(&json!([tb(21, 12.0, 0.1)]))).await;
+    assert_eq!(re[0]["_id"], ids[1]["_id"]);
+    let at = ok_array(v1(
+        M::GET,
+        &format!(
+            "/api/v1/treatments?find[created_at][$gte]={}&find[created_at][$lte]={}",
+            loop_iso(t(21)),
+            loop_iso(t(21))
+        ),
+    ))
+    .await;
+    assert_eq!(at.len(), 1, "{at:?}");
+    assert_eq!(num(&at[0]["duration"]), 12.0);
+    // Carbs: created, edited (PUT with the `_id`, moved a minute), deleted.
+    let carb = |at: i64, grams: i64| {
+        json!({"created_at": loop_iso(at), "timestamp": loop_iso(at), "enteredBy": "loop://iPhone",
+            "eventType": "Carb Correction", "carbs": grams, "absorptionTime": 180.0, "foodType": "🍕",
+            "syncIdentifier": "carb-sync-1", "userEnteredAt": loop_iso(at)})
+    };
+    let c = ok_array(v1(M::POST, "/api/v1/treatments").json(&json!([carb(t(22), 30)]))).await;
+    let cid = c[0]["_id"].as_str().unwrap().to_string();
+    let edited = with(carb(t(22) + 60_000, 45), &json!({"_id": cid}));
+    ok(v1(M::PUT, "/api/v1/treatments").json(&edited)).await;
+    let carbs_since =
+        format!("/api/v1/treatments?find[eventType]=Carb%20Correction&find[created_at][$gte]={}", loop_iso(t(20)));
+    let list = ok_array(v1(M::GET, &carbs_since)).await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!((list[0]["_id"].as_str(), list[0]["carbs"].as_i64()), (Some(&*cid), Some(45)));
+    assert_eq!(list[0]["created_at"], iso(t(22) + 60_000));
+    ok(v1(M::DELETE, &format!("/api/v1/treatments/{cid}"))).await;
+    assert!(ok_array(v1(M::GET, &carbs_since)).await.is_empty());
+    // Device status (a batch), then fetchDeviceStatus.
+    let lds = json!([{"device": "loop://iPhone", "created_at": loop_iso(t(31)),
+        "pump": {"clock": loop_iso(t(31)), "pumpID": "123456", "reservoir": 88.5, "suspended": false},
+        "uploader": {"name": "iPhone", "timestamp": loop_iso(t(31)), "battery": 64},
+        "loop": {"name": "Loop", "version": "3.4.1", "timestamp": loop_iso(t(31)), "iob": {"timestamp": loop_iso(t(31)), "iob": 1.2}}}]);
+    assert_eq!(ok_array(v1(M::POST, "/api/v1/devicestatus").json(&lds)).await.len(), 1);
+    let fetched = ok_array(v1(
+        M::GET,
+        &format!(
+            "/api/v1/devicestatus?find[created_at][$gte]={}&find[created_at][$lte]={}",
+            loop_iso(t(30)),
+            loop_iso(t(32))
+        ),
+    ))
+    .await;
+    assert_eq!(fetched.len(), 1);
+    assert_eq!(fetched[0]["loop"]["iob"]["iob"], 1.2);
+    // Profile: uploadProfile, updateProfile (PUT with `_id`), fetchCurrentProfile.
+    let profile = |dia: f64| {
+        json!({"defaultProfile": "Default", "startDate": iso(t(20)), "mills": t(20).to_string(), "units": "mg/dL",
+            "enteredBy": "Loop", "loopSettings": {"dosingEnabled": true, "maximumBolus": 10.0},
+            "store": {"Default": {"dia": dia, "carbs_hr": "0", "delay": "0", "timezone": "ETC/GMT-1", "units": "mg/dL",
+                "basal": [{"time": "00:00", "value": 0.8, "timeAsSeconds": 0}],
+                "carbratio": [{"time": "00:00", "value": 10.0, "timeAsSeconds": 0}],
+                "sens": [{"time": "00:00", "value": 40.0, "timeAsSeconds": 0}],
+                "target_low": [{"time": "00:00", "value": 100.0, "timeAsSeconds": 0}],
+                "target_high": [{"time": "00:00", "value": 110.0, "timeAsSeconds": 0}]}}})
+    };
+    let p = ok_array(v1(M::POST, "/api/v1/profile").json(&json!([profile(6.0)]))).await;
+    assert_eq!(p.len(), 1);
+    ok(v1(M::PUT, "/api/v1/profile").json(&with(profile(5.0), &json!({"_id": p[0]["_id"]})))).await;
+    let cur = ok(v1(M::GET, "/api/v1/profile/current")).await;
+    assert_eq!((num(&cur["store"]["Default"]["dia"]), cur["mills"].as_str()), (5.0, Some(&*t(20).to_string())));
+    assert_eq!(cur["_id"], p[0]["_id"]);
+
+    // ---- Trio: nightscout/Trio Trio/Sources/Services/Network/Nightscout/NightscoutAPI.swift (the root
+    // via `components.path`, except checkConnection's `appendingPathComponent`, which keeps the URL's
+    // path; fetchCarbs / fetchTempTargets exclude other loops with find[$and][i][enteredBy][$ne] and need
+    // find[...][$exists]; deleteCarbs / deleteInsulin by find[id][$eq]; deleteGlucose by a find[$or]),
+    // Models/NightscoutTreatment.swift, Models/BloodGlucose.swift, Models/NightscoutStatus.swift,
+    // APS/Storage/CarbsStorage.swift, PumpHistoryStorage.swift, GlucoseStorage.swift. Recent times: for
+    // requests without a date filter Nightscout only looks at the last days.
+    let now = app::service::now_ms() / 1000 * 1000;
+    let r_at = |i: i64| now - 3 * 3_600_000 + i * 300_000;
+    let r = v1(M::POST, &format!("/ns/{slug}/api/v1/treatments.json"))
+        .json(&json!({"eventType": "Note", "enteredBy": "Trio", "notes": "Trio connected"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let ids: Vec<String> = (0..12).map(|i| format!("6F1D{i:04}-2C3B-4A5B-9C8D-7E6F5A4B3C2D")).collect();
+    let readings: Vec<Value> = (0..12)
+        .map(|i| {
+            json!({"id": ids[i as usize], "sgv": 140 + i, "direction": "Flat", "date": r_at(i), "dateString": iso(r_at(i)),
+                "unfiltered": 140 + i, "filtered": 140 + i, "glucose": 140 + i, "type": "sgv"})
+        })
+        .collect();
+    assert_eq!(ok_array(v1(M::POST, "/api/v1/entries.json").json(&readings)).await.len(), 12);
+    let since = |i: i64| format!("/api/v1/entries/sgv.json?count=1600&find[dateString][$gte]={}", iso(r_at(i)));
+    assert_eq!(ok_array(v1(M::GET, &since(6))).await.len(), 6);
+    let r = v1(
+        M::DELETE,
+        &format!(
+            "/api/v1/entries.json?find[$or][0][id][$eq]={}&find[$or][1][dateString][$eq]={}",
+            ids[11],
+            iso(r_at(11))
+        ),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200, "deleteGlucose");
+    let left = ok_array(v1(M::GET, &since(0))).await;
+    assert_eq!(left.len(), 11, "only that reading is gone");
+    assert_eq!(left[0]["sgv"], 150);
+    let trio = json!([
+        {"eventType": "Carb Correction", "created_at": iso(r_at(2)), "enteredBy": "Trio", "notes": "", "carbs": 20,
+            "fat": 0, "protein": 0, "foodType": "", "id": "A1B2C3D4-0000-4000-8000-000000000001"},
+        {"eventType": "Bolus", "created_at": iso(r_at(3)), "enteredBy": "Trio", "insulin": 2.0,
+            "id": "A1B2C3D4-0000-4000-8000-000000000002"},
+        {"duration": 30, "absolute": 0.8, "rate": 0.8, "eventType": "Temp Basal", "created_at": iso(r_at(4)),
+            "enteredBy": "Trio", "id": "A1B2C3D4-0000-4000-8000-000000000003"}]);
+    assert_eq!(ok_array(v1(M::POST, "/api/v1/treatments.json").json(&trio)).await.len(), 3);
+    let others = "find[$and][0][enteredBy][$ne]=Trio&find[$and][1][enteredBy][$ne]=AndroidAPS\
+        &find[$and][2][enteredBy][$ne]=openaps://AndroidAPS&find[$and][3][enteredBy][$ne]=iAPS\
+        &find[$and][4][enteredBy][$ne]=loop://iPhone";
+    // fetchCarbs: carbs from elsewhere (xDrip+'s, AndroidAPS's v3 carbs have no enteredBy), not Trio's own.
+    let carbs = ok_array(v1(
+        M::GET,
+        &format!("/api/v1/treatments.json?find[carbs][$exists]=true&{others}&find[created_at][$gt]={}", iso(t(0))),
+    ))
+    .await;
+    let when: Vec<&str> = carbs.iter().map(|d| d["created_at"].as_str().unwrap()).collect();
+    assert_eq!(when, vec![iso(t(12)), iso(t(3))], "{carbs:?}");
+    // fetchTempTargets: AndroidAPS's temporary target.
+    let tts = ok_array(v1(
+        M::GET,
+        &format!(
+            "/api/v1/treatments.json?find[eventType]=Temporary+Target&find[duration][$exists]=true&{others}&find[created_at][$gt]={}",
+            iso(t(0))
+        ),
+    ))
+    .await;
+    assert_eq!(tts.len(), 1, "{tts:?}");
+    assert_eq!(num(&tts[0]["targetTop"]), 80.0);
+    // deleteCarbs, deleteInsulin.
+    for n in [1, 2] {
+        let q = format!("/api/v1/treatments.json?find[id][$eq]=A1B2C3D4-0000-4000-8000-00000000000{n}");
+        assert_eq!(v1(M::DELETE, &q).send().await.unwrap().status(), 200);
+    }
+    let mine = ok_array(v1(
+        M::GET,
+        &format!("/api/v1/treatments.json?find[enteredBy]=Trio&find[created_at][$gte]={}", iso(r_at(0))),
+    ))
+    .await;
+    assert_eq!(mine.iter().map(|d| d["eventType"].as_str().unwrap()).collect::<Vec<_>>(), vec!["Note", "Temp Basal"]);
+    let r = v1(M::POST, "/api/v1/devicestatus.json")
+        .json(&json!({"device": "Trio", "created_at": iso(r_at(11)),
+            "openaps": {"iob": {"iob": 0.4, "timestamp": iso(r_at(11))}, "suggested": {"bg": 150, "timestamp": iso(r_at(11))}},
+            "pump": {"clock": iso(r_at(11)), "reservoir": 100, "status": {"status": "normal", "bolusing": false, "suspended": false}},
+            "uploader": {"battery": 80}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let trio_profile = json!({"defaultProfile": "default", "startDate": iso(r_at(11)), "mills": r_at(11), "units": "mg/dl",
+        "enteredBy": "Trio", "bundleIdentifier": "org.nightscout.trio", "deviceToken": "abc", "isAPNSProduction": true,
+        "teamID": "TEAM", "store": {"default": {"dia": 6, "carbs_hr": 0, "delay": 0, "timezone": "Europe/Berlin",
+            "units": "mg/dl", "basal": [{"time": "00:00", "value": 0.8, "timeAsSeconds": 0}]}}});
+    ok(v1(M::POST, "/api/v1/profile.json").json(&trio_profile)).await;
+    let imported = ok_array(v1(M::GET, "/api/v1/profile.json?count=1")).await;
+    assert_eq!(imported.len(), 1);
+    assert_eq!((imported[0]["enteredBy"].as_str(), imported[0]["mills"].as_i64()), (Some("Trio"), Some(r_at(11))));
+
+    // xDrip+ downloadTreatments (no query): Nightscout's 100 newest, newest first.
+    let all = ok_array(
+        v1(M::GET, &format!("{xd}/treatments")).header("BROKEN-If-Modified-Since", "Thu, 01 Jan 1970 00:00:00 GMT"),
+    )
+    .await;
+    assert_eq!(all.len(), 100);
+    assert_eq!(all[0]["notes"], "Trio connected");
+    let created_ms: Vec<i64> =
+        all.iter().map(|d| app::service::nightscout::parse_time(&d["created_at"]).unwrap().0).collect();
+    assert!(created_ms.windows(2).all(|w| w[0] >= w[1]), "newest first");
+}

@@ -1337,6 +1337,8 @@ pub enum Op {
     Lte,
     In,
     Nin,
+    /// v1 `find[field][$exists]=true|false` (MongoDB's `$exists`).
+    Exists,
 }
 
 impl Op {
@@ -1372,6 +1374,9 @@ pub enum SortKey {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Query {
     pub filters: Vec<Filter>,
+    /// v1 `find[$or][i][field]...`: a document matches when it matches
+    /// every filter of any one alternative (empty: no `$or`).
+    pub any_of: Vec<Vec<Filter>>,
     pub limit: u64,
     pub skip: u64,
     pub sort: SortKey,
@@ -1380,7 +1385,7 @@ pub struct Query {
 
 impl Query {
     pub fn newest(limit: u64) -> Query {
-        Query { filters: Vec::new(), limit, skip: 0, sort: SortKey::Date, descending: true }
+        Query { filters: Vec::new(), any_of: Vec::new(), limit, skip: 0, sort: SortKey::Date, descending: true }
     }
 
     pub fn with(mut self, field: &str, op: Op, value: &str) -> Query {
@@ -1399,19 +1404,41 @@ pub fn v1_default_count(coll: Collection, pairs: &[(String, String)]) -> u64 {
 }
 
 /// API v1 query parameters: `count` and `find[field]`, `find[field][$op]`
-/// (nested fields `find[a][b]` mean `a.b`). Other parameters are ignored.
+/// (nested fields `find[a][b]` mean `a.b`; `$exists` too), and MongoDB's
+/// `find[$and][i][...]` and `find[$or][i][...]` as Nightscout passes them
+/// on (Trio sends both). Other parameters are ignored.
 pub fn v1_query(pairs: &[(String, String)], default_count: u64) -> Result<Query, ServiceError> {
     let mut q = Query::newest(default_count);
+    let mut any_of: BTreeMap<usize, Vec<Filter>> = BTreeMap::new();
     for (k, v) in pairs {
         if k == "count" {
             let n: u64 = v.trim().parse().map_err(|_| ServiceError::bad("count", "count must be a whole number."))?;
             q.limit = n.min(MAX_COUNT);
         } else if let Some(rest) = k.strip_prefix("find[") {
             let rest = rest.strip_suffix(']').unwrap_or(rest);
+            let mut parts: Vec<&str> = rest.split("][").collect();
+            // A `$and` alternative is one more condition (every find is
+            // already a conjunction); a `$or` one is grouped by its index.
+            let mut alternative = None;
+            let logic = match parts.as_slice() {
+                [l @ ("$and" | "$or"), i, _, ..] => Some((*l, *i)),
+                _ => None,
+            };
+            if let Some((logic, index)) = logic {
+                let i: usize = index.parse().map_err(|_| {
+                    ServiceError::bad("find", format!("{logic} needs an index: find[{logic}][0][field]."))
+                })?;
+                if logic == "$or" {
+                    alternative = Some(i);
+                }
+                parts.drain(..2);
+            }
             let mut field = Vec::new();
             let mut op = Op::Eq;
-            for part in rest.split("][") {
-                if part.starts_with('$') {
+            for part in parts {
+                if part == "$exists" {
+                    op = Op::Exists;
+                } else if part.starts_with('$') {
                     op = Op::parse(part)
                         .ok_or_else(|| ServiceError::bad("find", format!("Unsupported operator {part}.")))?;
                 } else if !part.is_empty() {
@@ -1421,9 +1448,14 @@ pub fn v1_query(pairs: &[(String, String)], default_count: u64) -> Result<Query,
             if field.is_empty() {
                 return Err(ServiceError::bad("find", "find needs a field name."));
             }
-            q.filters.push(Filter { field: field.join("."), op, value: v.clone() });
+            let f = Filter { field: field.join("."), op, value: v.clone() };
+            match alternative {
+                Some(i) => any_of.entry(i).or_default().push(f),
+                None => q.filters.push(f),
+            }
         }
     }
+    q.any_of = any_of.into_values().collect();
     Ok(q)
 }
 
@@ -1504,7 +1536,7 @@ fn apply_ms<S: QueryFilter>(sel: S, col: docs::Column, op: Op, ms: i64) -> S {
         Op::Gte => sel.filter(col.gte(ms)),
         Op::Lt => sel.filter(col.lt(ms)),
         Op::Lte => sel.filter(col.lte(ms)),
-        Op::In | Op::Nin => sel,
+        Op::In | Op::Nin | Op::Exists => sel,
     }
 }
 
@@ -1526,7 +1558,7 @@ pub async fn list(state: &AppState, auth: &NsAuth, coll: Collection, q: &Query) 
             None
         };
         match (ms_col, f.op) {
-            (Some(_), Op::In | Op::Nin) => residual.push(f.clone()),
+            (Some(_), Op::In | Op::Nin | Op::Exists) => residual.push(f.clone()),
             (Some(col), op) => sel = apply_ms(sel, col, op, filter_ms(f)?),
             (None, Op::Eq)
                 if (coll == Collection::Entries && f.field == "type")
@@ -1548,7 +1580,7 @@ pub async fn list(state: &AppState, auth: &NsAuth, coll: Collection, q: &Query) 
     } else {
         sel.order_by_asc(col).order_by_asc(docs::Column::Id)
     };
-    if residual.is_empty() {
+    if residual.is_empty() && q.any_of.is_empty() {
         let rows = sel.offset(q.skip).limit(q.limit).all(&state.db).await?;
         return Ok(rows.into_iter().map(Doc::from_row).collect());
     }
@@ -1564,7 +1596,9 @@ pub async fn list(state: &AppState, auth: &NsAuth, coll: Collection, q: &Query) 
         for r in rows {
             let d = Doc::from_row(r);
             let view = d.v3();
-            if residual.iter().all(|f| matches(&view, f)) {
+            if residual.iter().all(|f| matches(&view, f))
+                && (q.any_of.is_empty() || q.any_of.iter().any(|alt| alt.iter().all(|f| matches(&view, f))))
+            {
                 out.push(d);
                 if out.len() as u64 >= want {
                     break;
@@ -1610,6 +1644,7 @@ fn matches(doc: &Value, f: &Filter) -> bool {
         Op::Ne => !got.is_some_and(|g| value_eq(g, &f.value)),
         Op::In => any_eq(&f.value),
         Op::Nin => !any_eq(&f.value),
+        Op::Exists => got.is_some() != matches!(f.value.trim(), "false" | "0" | ""),
         Op::Gt => got.and_then(|g| value_cmp(g, &f.value)) == Some(Greater),
         Op::Gte => matches!(got.and_then(|g| value_cmp(g, &f.value)), Some(Greater | Equal)),
         Op::Lt => got.and_then(|g| value_cmp(g, &f.value)) == Some(Less),
@@ -1735,7 +1770,7 @@ pub async fn delete_matching(
     q: &Query,
     now: i64,
 ) -> Result<u64, ServiceError> {
-    if q.filters.is_empty() {
+    if q.filters.is_empty() && q.any_of.is_empty() {
         return Err(ServiceError::bad("find", "Name what to delete with find[...]."));
     }
     let mut all = q.clone();
@@ -1926,6 +1961,32 @@ mod tests {
         assert!(v1_query(&p(&[("find[date][$where]", "1")]), 10).is_err());
         assert!(v1_query(&p(&[("count", "many")]), 10).is_err());
         assert_eq!(v1_query(&p(&[]), 10).unwrap().limit, 10);
+        // Trio's: $exists, a $and list, a $or of two alternatives.
+        let q = v1_query(
+            &p(&[
+                ("find[carbs][$exists]", "true"),
+                ("find[$and][0][enteredBy][$ne]", "Trio"),
+                ("find[$or][0][id][$eq]", "A"),
+                ("find[$or][1][dateString][$eq]", "B"),
+            ]),
+            10,
+        )
+        .unwrap();
+        assert_eq!(
+            q.filters,
+            vec![
+                Filter { field: "carbs".into(), op: Op::Exists, value: "true".into() },
+                Filter { field: "enteredBy".into(), op: Op::Ne, value: "Trio".into() },
+            ]
+        );
+        assert_eq!(
+            q.any_of,
+            vec![
+                vec![Filter { field: "id".into(), op: Op::Eq, value: "A".into() }],
+                vec![Filter { field: "dateString".into(), op: Op::Eq, value: "B".into() }],
+            ]
+        );
+        assert!(v1_query(&p(&[("find[$or][x][id]", "A")]), 10).is_err());
     }
 
     #[test]
@@ -1961,6 +2022,9 @@ mod tests {
         assert!(matches(&d, &f("boluscalc.x", Op::Eq, "a")));
         assert!(matches(&d, &f("missing", Op::Ne, "a")));
         assert!(!matches(&d, &f("missing", Op::Eq, "a")));
+        assert!(matches(&d, &f("sgv", Op::Exists, "true")));
+        assert!(!matches(&d, &f("missing", Op::Exists, "true")));
+        assert!(matches(&d, &f("missing", Op::Exists, "false")));
     }
 
     #[test]
