@@ -16,7 +16,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 ADDR ?= 127.0.0.1:3000
 SERVER_BIN := $(CARGO_TARGET_DIR)/server-release/diabase
 
-.PHONY: run test tools test-tools site build unit e2e schemathesis sim-wasm fuzz-smoke bench clean postgres chromium fhir-validator pdf-tools
+.PHONY: run test tools test-tools site build unit e2e schemathesis sim-wasm fuzz-smoke bench bench-web clean postgres chromium fhir-validator pdf-tools
 
 run: tools site
 	mkdir -p data
@@ -91,8 +91,11 @@ postgres:
 public/echarts.min.js: node_modules/echarts/dist/echarts.min.js
 	cp $< $@
 
+# The release build, then a brotli and a gzip copy of every text and wasm
+# file for the server to send as they are (issue 21).
 site: public/echarts.min.js
 	cargo leptos build --release
+	node frontend/precompress.mjs target/site
 
 build: tools site
 
@@ -127,6 +130,11 @@ fuzz-smoke:
 
 bench:
 	cargo bench --workspace --exclude frontend
+
+# Lighthouse 12 (npm, pinned in the script) on the release build with the
+# demo data: bytes sent and scores per page (issue 21). LH_RUNS=3 for medians.
+bench-web: tools chromium site
+	DIABASE_BIN="$(SERVER_BIN)" bench/web.sh
 
 clean:
 	cargo clean

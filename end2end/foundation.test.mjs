@@ -2,7 +2,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { startServer, launch, hydrated, SHOTS, STRONG } from './helpers.mjs';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { request as httpGet } from 'node:http';
+import { startServer, launch, hydrated, SHOTS, STRONG, ROOT } from './helpers.mjs';
 
 let server;
 let browser;
@@ -161,4 +164,100 @@ test('installable: the manifest is served and the service worker registers', asy
   });
   assert.equal(cached, true);
   await ctx.close();
+});
+
+// A wasm custom section (id 0): a valid module with one is still valid, so
+// appending one makes a new build that runs exactly as the old one.
+function customSection(name, text) {
+  const leb = (n) => { const out = []; do { let b = n & 0x7f; n >>>= 7; if (n) b |= 0x80; out.push(b); } while (n); return Buffer.from(out); };
+  const body = Buffer.concat([leb(Buffer.byteLength(name)), Buffer.from(name), Buffer.from(text)]);
+  return Buffer.concat([Buffer.from([0]), leb(body.length), body]);
+}
+
+// The bytes on the wire (not decompressed) and the headers of a GET.
+function raw(url, encoding) {
+  return new Promise((res, rej) => {
+    httpGet(url, { headers: { 'accept-encoding': encoding } }, (r) => {
+      let n = 0;
+      r.on('data', (d) => { n += d.length; });
+      r.on('end', () => res({ status: r.statusCode, headers: r.headers, bytes: n }));
+    }).on('error', rej).end();
+  });
+}
+
+test('a deploy: hashed files come compressed and cached for a year, and after a new build the page runs the new wasm', async () => {
+  const site = mkdtempSync(join(tmpdir(), 'diabase-site-'));
+  cpSync(process.env.LEPTOS_SITE_ROOT || join(ROOT, 'target', 'site'), site, { recursive: true, preserveTimestamps: true });
+  let srv = await startServer({ site });
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const wasmAddress = () => page.evaluate(() => document.querySelector('link[type="application/wasm"]').getAttribute('href'));
+  const cachedWasm = () => page.evaluate(async () => {
+    const out = [];
+    for (const k of await caches.keys()) {
+      for (const r of await (await caches.open(k)).keys()) if (r.url.endsWith('.wasm')) out.push(new URL(r.url).pathname);
+    }
+    return out;
+  });
+  const waitFor = async (what, ok) => {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const v = await what();
+      if (ok(v)) return v;
+      if (Date.now() > deadline) throw new Error(`timed out; last: ${JSON.stringify(v)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  try {
+    await page.goto(`${srv.base}/login`);
+    await hydrated(page);
+    await page.evaluate(() => navigator.serviceWorker.ready);
+    await page.reload();
+    await hydrated(page);
+    const first = await wasmAddress();
+    assert.match(first, /^\/pkg\/diabase\.[0-9a-f]{16}\.wasm$/);
+
+    // On the wire: the build's brotli copy, a year in the browser's cache.
+    const wasmBytes = statSync(join(site, 'pkg', 'diabase.wasm')).size;
+    const br = await raw(`${srv.base}${first}`, 'br');
+    assert.equal(br.status, 200);
+    assert.equal(br.headers['content-encoding'], 'br');
+    assert.equal(br.headers['content-type'], 'application/wasm');
+    assert.equal(br.headers['cache-control'], 'public, max-age=31536000, immutable');
+    const gz = await raw(`${srv.base}${first}`, 'gzip');
+    assert.equal(gz.headers['content-encoding'], 'gzip');
+    const html = await raw(`${srv.base}/login`, 'br');
+    assert.equal(html.headers['content-encoding'], 'br');
+    assert.equal(html.headers['cache-control'], 'no-store');
+    console.log(`app wasm: ${(wasmBytes / 1024).toFixed(0)} KiB, ${(gz.bytes / 1024).toFixed(0)} KiB gzip, ${(br.bytes / 1024).toFixed(0)} KiB brotli on the wire`);
+    assert.ok(br.bytes < wasmBytes * 0.4, `brotli sends ${br.bytes} of ${wasmBytes} bytes`);
+
+    // The worker keeps the hashed build.
+    await waitFor(cachedWasm, (v) => v.includes(first));
+
+    // Deploy: a new build of the wasm (its brotli and gzip copies now older
+    // than it), the same address and data.
+    await srv.stop({ keep: true });
+    const wasmFile = join(site, 'pkg', 'diabase.wasm');
+    appendFileSync(wasmFile, customSection('diabase-e2e', `build ${Date.now()}`));
+    srv = await startServer({ site, port: srv.port, dir: srv.dir });
+    await page.reload();
+    await hydrated(page);
+    const second = await wasmAddress();
+    assert.notEqual(second, first, 'a new build is a new address');
+    const loaded = await page.evaluate(() => performance.getEntriesByType('resource').map((e) => new URL(e.name).pathname));
+    assert.ok(loaded.includes(second), `the page loaded the new wasm: ${loaded.filter((n) => n.endsWith('.wasm'))}`);
+    assert.ok(!loaded.includes(first), 'and not the old one');
+    assert.ok(!loaded.some((p) => p.startsWith('/echarts')), 'the log-in page draws no chart and does not fetch ECharts');
+    // The worker holds the new build only.
+    await waitFor(cachedWasm, (v) => v.includes(second) && !v.includes(first));
+    // The stale compressed copy is never sent: the bytes are the new file's.
+    const now = Buffer.from(await (await fetch(`${srv.base}${second}`, { headers: { 'accept-encoding': 'br' } })).arrayBuffer());
+    assert.ok(now.equals(readFileSync(wasmFile)), 'the new wasm, not the stale brotli copy');
+    assert.equal((await fetch(`${srv.base}${first}`)).status, 404, 'the old build is gone');
+  } finally {
+    await ctx.close();
+    await srv.stop();
+    rmSync(site, { recursive: true, force: true });
+  }
 });

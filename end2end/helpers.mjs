@@ -23,11 +23,16 @@ async function freePort() {
 // The data folder of each running server, by its address (for the outbox).
 const dirs = new Map();
 
-export async function startServer({ demo = false } = {}) {
+/**
+ * Starts the release server on a fresh SQLite database. `port`, `dir` (the
+ * data folder of an earlier run, kept by `stop({ keep: true })`) and `site`
+ * restart a server as a deploy would: same address, same data, new files.
+ */
+export async function startServer({ demo = false, port = undefined, dir = undefined, site = undefined } = {}) {
   const bin = process.env.DIABASE_BIN;
   if (!bin) throw new Error('DIABASE_BIN is not set: run the browser tests through `make e2e`');
-  const dir = mkdtempSync(join(tmpdir(), 'diabase-e2e-'));
-  const port = await freePort();
+  dir = dir || mkdtempSync(join(tmpdir(), 'diabase-e2e-'));
+  port = port || await freePort();
   const args = ['serve', '--addr', `127.0.0.1:${port}`];
   if (demo) args.push('--demo');
   const proc = spawn(bin, args, {
@@ -37,7 +42,7 @@ export async function startServer({ demo = false } = {}) {
       DATABASE_URL: `sqlite://${dir}/e2e.sqlite?mode=rwc`,
       DIABASE_KEY_FILE: join(dir, 'field.key'),
       DIABASE_MAIL_OUTBOX: join(dir, 'outbox'),
-      LEPTOS_SITE_ROOT: process.env.LEPTOS_SITE_ROOT || join(ROOT, 'target', 'site'),
+      LEPTOS_SITE_ROOT: site || process.env.LEPTOS_SITE_ROOT || join(ROOT, 'target', 'site'),
       RUST_LOG: 'warn',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -61,11 +66,12 @@ export async function startServer({ demo = false } = {}) {
   return {
     base,
     dir,
+    port,
     output: () => output,
-    async stop() {
+    async stop({ keep = false } = {}) {
       proc.kill('SIGTERM');
       await new Promise((r) => { if (proc.exitCode !== null) r(); else proc.on('exit', r); });
-      rmSync(dir, { recursive: true, force: true });
+      if (!keep) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -226,3 +226,20 @@ test('the metrics and AGP of 90 days run in the browser (wasm) in under 3 ms', a
   assert.ok(ms < 3, `metrics in wasm took ${ms} ms (target < 3 ms)`);
   await ctx.close();
 });
+
+test('ECharts loads only where charts are drawn: not on the dashboard, on the first chart after an in-app link', async () => {
+  const ctx = await loggedIn();
+  const page = await ctx.newPage();
+  const echarts = () => page.evaluate(() => performance.getEntriesByType('resource')
+    .map((e) => new URL(e.name).pathname).filter((p) => /^\/echarts\.min\.[0-9a-f]{16}\.js$/.test(p)));
+  await page.goto(`${server.base}/`);
+  await hydrated(page);
+  assert.deepEqual(await echarts(), [], 'the dashboard does not fetch ECharts');
+  assert.equal(await page.evaluate(() => typeof window.echarts), 'undefined');
+  // A link inside the app: no page load, so the first chart fetches ECharts.
+  await page.click('nav a[href="/reports"]');
+  await page.waitForURL(/\/reports$/);
+  await drawnCharts(page);
+  assert.equal((await echarts()).length, 1, 'fetched once, by its hashed address');
+  await ctx.close();
+});

@@ -4,13 +4,18 @@
  * offline notice. Health data (/api/, /_fn/) and page HTML are never cached:
  * pages carry personal data and must not outlive a session on a shared device.
  *
- * VERSION: bump it (diabase-v2, v3, ...) whenever the shell list or the
- * caching logic below changes. The new worker installs, activates at once
+ * Updates (issue 21): the pages name the app's code by content-hashed
+ * addresses (/pkg/diabase.<hash>.wasm, /echarts.min.<hash>.js). Those are
+ * answered from the cache first: an address never changes its bytes. HTML
+ * always comes from the network, so after a deploy the new page names the
+ * new files and an old wasm never runs against new server functions. When a
+ * hashed file is stored, older builds of the same file are dropped.
+ *
+ * VERSION: bump it (diabase-v3, ...) whenever the shell list or the caching
+ * logic below changes. The new worker installs, activates at once
  * (skipWaiting) and deletes every cache that does not carry the new name.
- * Files under /pkg/ refresh themselves (stale-while-revalidate), so a normal
- * release does not need a bump.
  */
-const VERSION = 'diabase-v1';
+const VERSION = 'diabase-v2';
 const CACHE = `${VERSION}-shell`;
 
 const OFFLINE_URL = '/offline';
@@ -21,22 +26,22 @@ const SHELL = [
   OFFLINE_FALLBACK,
   '/manifest.webmanifest',
   '/icons/icon-192.png',
-  '/pkg/diabase.css',
-  '/pkg/diabase.js',
-  '/pkg/diabase.wasm',
-  '/echarts.min.js',
 ];
 
 // Never served from or written to the cache.
 const NEVER_CACHE = ['/api/', '/_fn/'];
 
+// `/pkg/diabase.0123456789abcdef.wasm` → stem `/pkg/diabase`, kind `.wasm`.
+const HASHED = /^(.*)\.[0-9a-f]{16}((?:_bg)?\.[a-z]+)$/;
+
+function isHashed(pathname) {
+  return HASHED.test(pathname);
+}
+
+// Files at fixed addresses that may be shown from the cache while a fresh
+// copy is fetched (they hold no code).
 function isStatic(pathname) {
-  return (
-    pathname.startsWith('/pkg/') ||
-    pathname.startsWith('/icons/') ||
-    pathname === '/echarts.min.js' ||
-    pathname === '/manifest.webmanifest'
-  );
+  return pathname.startsWith('/icons/') || pathname === '/manifest.webmanifest';
 }
 
 // A response that followed a redirect cannot answer a navigation; copy it.
@@ -109,6 +114,31 @@ function staleWhileRevalidate(event) {
   );
 }
 
+// A hashed address never changes its bytes: the cache first, the network
+// once. Storing a new build of a file drops the older builds of it.
+async function cacheFirst(event) {
+  const request = event.request;
+  const cache = await caches.open(CACHE);
+  const cached = await cache.match(request);
+  if (cached) return cached;
+  const response = await fetch(request);
+  if (cacheable(response)) {
+    const url = new URL(request.url);
+    const [, stem, kind] = HASHED.exec(url.pathname);
+    const copy = response.clone();
+    event.waitUntil(
+      (async () => {
+        for (const old of await cache.keys()) {
+          const m = HASHED.exec(new URL(old.url).pathname);
+          if (m && m[1] === stem && m[2] === kind && old.url !== request.url) await cache.delete(old);
+        }
+        await cache.put(request, copy);
+      })(),
+    );
+  }
+  return response;
+}
+
 async function offlinePage() {
   const cache = await caches.open(CACHE);
   const page = (await cache.match(OFFLINE_URL)) || (await cache.match(OFFLINE_FALLBACK));
@@ -141,6 +171,10 @@ self.addEventListener('fetch', (event) => {
 
   if (request.mode === 'navigate') {
     event.respondWith(navigate(event));
+    return;
+  }
+  if (isHashed(url.pathname)) {
+    event.respondWith(cacheFirst(event));
     return;
   }
   if (isStatic(url.pathname)) {

@@ -19,11 +19,26 @@ pub mod webusb;
 use crate::components::{LanguageLinks, Nav, UserResource};
 use crate::i18n::t;
 use leptos::prelude::*;
-use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{Meta, MetaTags, Title, provide_meta_context};
 use leptos_router::{
     components::{Route, Router, Routes},
     path,
 };
+
+/// The addresses under which the server publishes the site's static files:
+/// a content-hashed name (`/pkg/diabase.3f9a0c1d2b4e5f60.css`) for every
+/// file it could hash, so browsers may keep them for a year and a new build
+/// is a new address. The server provides it as context; without it (no site
+/// built) the plain names are used.
+#[derive(Clone, Debug, Default)]
+pub struct AssetUrls(pub std::sync::Arc<std::collections::HashMap<String, String>>);
+
+impl AssetUrls {
+    /// The published address of the site file at `path` (`/echarts.min.js`).
+    pub fn url(&self, path: &str) -> String {
+        self.0.get(path).cloned().unwrap_or_else(|| path.to_string())
+    }
+}
 
 /// The HTML document around the app (server only).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -31,6 +46,15 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     provide_request_nonce();
     let nonce = leptos::nonce::use_nonce();
     let lang = i18n::detect();
+    let assets = use_context::<AssetUrls>().unwrap_or_default();
+    // ECharts (the largest script) only where charts are drawn: the report
+    // pages load it with the page; elsewhere the first chart loads it from
+    // the address in `diabase-echarts` (see `pages::report_charts`).
+    let echarts = assets.url("/echarts.min.js");
+    #[cfg(feature = "ssr")]
+    let charts = use_context::<http::request::Parts>().is_some_and(|p| draws_charts(p.uri.path()));
+    #[cfg(not(feature = "ssr"))]
+    let charts = false;
     view! {
         <!DOCTYPE html>
         <html lang=lang.code()>
@@ -41,10 +65,12 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <link rel="manifest" href="/manifest.webmanifest"/>
                 <link rel="icon" href="/icons/icon-192.png" type="image/png"/>
                 <link rel="apple-touch-icon" href="/icons/icon-192.png"/>
-                <script src="/echarts.min.js" defer=true></script>
-                <script src="/register-sw.js" defer=true nonce=nonce.clone()></script>
-                <script src="/passkeys.js" defer=true nonce=nonce.clone()></script>
-                <script src="/protected-pdf.js" defer=true nonce=nonce></script>
+                <link rel="stylesheet" id="leptos" href=assets.url("/pkg/diabase.css")/>
+                <meta name="diabase-echarts" content=echarts.clone()/>
+                {charts.then(|| view! { <script id="diabase-echarts-script" src=echarts defer=true></script> })}
+                <script src=assets.url("/register-sw.js") defer=true nonce=nonce.clone()></script>
+                <script src=assets.url("/passkeys.js") defer=true nonce=nonce.clone()></script>
+                <script src=assets.url("/protected-pdf.js") defer=true nonce=nonce></script>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -53,6 +79,12 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             </body>
         </html>
     }
+}
+
+/// Whether the page at `path` draws charts (the reports, also as a clinic
+/// sees them).
+pub fn draws_charts(path: &str) -> bool {
+    path == "/reports" || path.starts_with("/reports/") || (path.starts_with("/clinic/") && path.contains("/patients/"))
 }
 
 /// The per-request CSP nonce minted by the server's security-headers layer.
@@ -75,10 +107,8 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     let user = UserResource::provide();
     view! {
-        <Stylesheet id="leptos" href="/pkg/diabase.css"/>
         <Title formatter=|t: String| if t.is_empty() { "Diabase".to_string() } else { format!("{t} · Diabase") }/>
         <Meta name="description" content=t("Diabase: your diabetes device data, your reports, your sharing.")/>
-        <Link rel="preload" href="/pkg/diabase.css" as_="style"/>
         <Router>
             <a class="skip-link" href="#main">{t("Skip to content")}</a>
             <Nav user=user/>

@@ -1,6 +1,7 @@
 //! The `diabase` server: configuration, the axum router (Leptos pages and
 //! server functions, the REST API v1), security middleware and the CLI.
 
+pub mod assets;
 pub mod config;
 pub mod nightscout;
 pub mod pdf;
@@ -29,14 +30,53 @@ pub fn page_routes() -> Vec<AxumRouteListing> {
 }
 
 /// Builds the whole application router on a migrated database.
-pub fn router(state: AppState, trust_proxy: bool) -> Router {
+pub fn router(mut state: AppState, trust_proxy: bool) -> Router {
+    // The site's files; the pages name their hashed addresses (issue 21).
+    let assets = assets::Assets::load(std::path::Path::new(&*state.leptos_options.site_root));
+    if let Some(name) = assets.output_name() {
+        state.leptos_options.output_name = name.into();
+    }
+    let urls = assets.urls();
     let leptos_options = state.leptos_options.clone();
     let routes = page_routes();
     let shell_opts = leptos_options.clone();
+    let page_urls = urls.clone();
+    // Anything else is the app's "not found" page (status 404). Not
+    // leptos_axum's `file_and_error_handler`: it would serve any file under
+    // the site folder, stale compressed copies included.
+    let not_found = {
+        let (st, urls, opts) = (state.clone(), urls.clone(), leptos_options.clone());
+        leptos_axum::render_app_to_stream_in_order_with_context(
+            move || {
+                leptos::context::provide_context(st.clone());
+                leptos::context::provide_context(urls.clone());
+            },
+            move || app::shell(opts.clone()),
+        )
+    };
+    let files = move |req: axum::extract::Request| {
+        let assets = assets.clone();
+        let not_found = not_found.clone();
+        async move {
+            if assets.publishes(&req) {
+                return assets.serve(req).await;
+            }
+            let mut res = not_found(req).await;
+            if res.status() == http::StatusCode::OK {
+                *res.status_mut() = http::StatusCode::NOT_FOUND;
+            }
+            res
+        }
+    };
     // Pages and server functions read at most `rest::JSON_BODY_LIMIT`.
     let pages = Router::new()
-        .leptos_routes_with_context(&state, routes, || {}, move || app::shell(shell_opts.clone()))
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || leptos::context::provide_context(page_urls.clone()),
+            move || app::shell(shell_opts.clone()),
+        )
+        .fallback(files)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(rest::JSON_BODY_LIMIT))
         .with_state(state.clone());
     Router::new()
@@ -57,6 +97,22 @@ pub fn router(state: AppState, trust_proxy: bool) -> Router {
         // upload; the routes set their own, smaller limits (`rest`,
         // `nightscout`, the pages above).
         .layer(tower_http::limit::RequestBodyLimitLayer::new(rest::UPLOAD_BODY_LIMIT))
+        // Brotli or gzip, as the client accepts, for every answer that is
+        // not compressed already (the site's files carry build-time copies):
+        // pages, JSON, CSV, FHIR. Not images and PDFs (compressed inside)
+        // or event streams. Pages hold no secret a cross-site request could
+        // have reflected beside it (see docs/DECISIONS.md, BREACH).
+        .layer(compression())
+}
+
+/// The response compression of [`router`]: brotli at quality 4 (what NGINX
+/// uses on the fly) or gzip.
+pub fn compression() -> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
+    use tower_http::compression::predicate::{NotForContentType, Predicate};
+    let predicate = tower_http::compression::DefaultPredicate::new()
+        .and(NotForContentType::const_new("application/pdf"))
+        .and(NotForContentType::const_new("application/zip"));
+    tower_http::compression::CompressionLayer::new().compress_when(predicate)
 }
 
 /// `GET /lang/{code}?next=/path`: shows this browser the interface in that

@@ -26,7 +26,6 @@ pub async fn headers(State(cfg): State<HeadersConfig>, mut req: Request, next: N
     if cfg.trust_proxy {
         req.extensions_mut().insert(app::api::ssr::TrustProxy(cfg.proxy_hops));
     }
-    let path = req.uri().path().to_string();
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     let csp = format!(
@@ -49,12 +48,9 @@ pub async fn headers(State(cfg): State<HeadersConfig>, mut req: Request, next: N
     if cfg.hsts {
         h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=63072000; includeSubDomains"));
     }
-    let static_asset = path.starts_with("/pkg/")
-        || path.starts_with("/icons/")
-        || path == "/echarts.min.js"
-        || path == "/manifest.webmanifest";
-    if !static_asset && !h.contains_key(header::CACHE_CONTROL) {
-        // Pages and API answers carry health data: never cache them.
+    if !h.contains_key(header::CACHE_CONTROL) {
+        // Pages and API answers carry health data: never cache them. The
+        // site's files say how long they keep (`assets`).
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     res

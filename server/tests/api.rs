@@ -522,3 +522,125 @@ async fn unreachable_database_is_a_clear_error() {
     assert!(e.contains("sqlite://") && e.contains("postgres://"), "{e}");
     let _ = Backend::Sqlite;
 }
+
+/// The site's files (issue 21): hashed addresses kept a year, the build's
+/// brotli and gzip copies sent as they are (never a copy older than its
+/// file), fixed addresses revalidated, and every other answer compressed on
+/// the fly for a client that accepts it.
+mod site_files {
+    use super::*;
+    use common::TempDir;
+    use std::io::Read;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        run(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        run(Backend::Postgres).await;
+    }
+
+    fn gunzip(bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(bytes).read_to_end(&mut out).unwrap();
+        out
+    }
+
+    /// The first `{prefix}<16 hex digits>{ext}` in the page.
+    fn hashed<'a>(html: &'a str, prefix: &str, ext: &str) -> &'a str {
+        let len = prefix.len() + 16 + ext.len();
+        html.match_indices(prefix)
+            .filter_map(|(at, _)| html.get(at..at + len))
+            .find(|n| n[prefix.len()..prefix.len() + 16].bytes().all(|b| b.is_ascii_hexdigit()) && n.ends_with(ext))
+            .unwrap_or_else(|| panic!("{prefix}<hash>{ext} in the page:\n{html}"))
+    }
+
+    async fn run(backend: Backend) {
+        let site = TempDir::new("site");
+        let root = &site.0;
+        std::fs::create_dir_all(root.join("pkg")).unwrap();
+        let css = "body { color: #123456; margin: 0 auto; }\n".repeat(80);
+        let wasm: Vec<u8> = b"\0asm\x01\0\0\0".iter().copied().chain((0..4000u32).map(|i| (i % 7) as u8)).collect();
+        std::fs::write(root.join("pkg/diabase.css"), &css).unwrap();
+        std::fs::write(root.join("pkg/diabase.js"), "export default function init() {}\n").unwrap();
+        std::fs::write(root.join("pkg/diabase.wasm"), &wasm).unwrap();
+        for f in ["echarts.min.js", "register-sw.js", "passkeys.js", "protected-pdf.js", "sw.js"] {
+            std::fs::write(root.join(f), format!("/* {f} */\n")).unwrap();
+        }
+        // The build's copies: the server must send these bytes as they are.
+        std::fs::write(root.join("pkg/diabase.css.br"), b"BROTLI-COPY").unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut gz, &wasm).unwrap();
+        let wasm_gz = gz.finish().unwrap();
+        std::fs::write(root.join("pkg/diabase.wasm.gz"), &wasm_gz).unwrap();
+
+        let Some(app) = TestApp::spawn_on_site(backend, app::service::Config::default(), root).await else { return };
+        let c = app.client();
+        let html = c.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+        let css_url = hashed(&html, "/pkg/diabase.", ".css").to_string();
+        let js_url = hashed(&html, "/pkg/diabase.", ".js").to_string();
+        // `_bg.wasm` when the server was not built by cargo-leptos (as here).
+        let stem = js_url.trim_end_matches(".js");
+        let wasm_url = [format!("{stem}.wasm"), format!("{stem}_bg.wasm")]
+            .into_iter()
+            .find(|u| html.contains(&format!("\"{u}\"")))
+            .unwrap_or_else(|| panic!("the glue and the wasm share a hash ({stem}):\n{html}"));
+        hashed(&html, "/echarts.min.", ".js");
+        hashed(&html, "/register-sw.", ".js");
+        assert!(!html.contains("\"/pkg/diabase.css\"") && !html.contains("\"/echarts.min.js\""), "no plain names");
+
+        // A hashed file: kept a year; the build's brotli copy as it is.
+        let r = c.get(app.url(&css_url)).header("accept-encoding", "br, gzip").send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let h = r.headers().clone();
+        assert_eq!(h["cache-control"], "public, max-age=31536000, immutable");
+        assert_eq!(h["content-encoding"], "br");
+        assert_eq!(h["content-type"], "text/css");
+        assert!(h["vary"].to_str().unwrap().to_ascii_lowercase().contains("accept-encoding"));
+        assert_eq!(r.bytes().await.unwrap().as_ref(), b"BROTLI-COPY");
+        // Without Accept-Encoding: the file itself.
+        let r = c.get(app.url(&css_url)).send().await.unwrap();
+        assert!(r.headers().get("content-encoding").is_none());
+        assert_eq!(r.text().await.unwrap(), css);
+        // The wasm's gzip copy, and its type for streaming compilation.
+        let r = c.get(app.url(&wasm_url)).header("accept-encoding", "gzip").send().await.unwrap();
+        assert_eq!(r.headers()["content-type"], "application/wasm");
+        assert_eq!(r.headers()["content-encoding"], "gzip");
+        assert_eq!(r.headers()["cache-control"], "public, max-age=31536000, immutable");
+        assert_eq!(r.bytes().await.unwrap().as_ref(), &wasm_gz[..]);
+
+        // A fixed address is revalidated; an unknown build is not found and not kept.
+        let r = c.get(app.url("/sw.js")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["cache-control"], "no-cache");
+        let r = c.get(app.url("/pkg/diabase.0123456789abcdef.wasm")).send().await.unwrap();
+        assert_eq!(r.status(), 404);
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        let r = c.get(app.url("/pkg/diabase.css.br")).send().await.unwrap();
+        assert_eq!(r.status(), 404, "a compressed copy has no address of its own");
+
+        // A copy older than its file (rebuilt without compressing again) is
+        // never sent: the file is compressed on the fly instead.
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        std::fs::File::options().write(true).open(root.join("pkg/diabase.css.br")).unwrap().set_modified(old).unwrap();
+        let r = c.get(app.url(&css_url)).header("accept-encoding", "gzip").send().await.unwrap();
+        assert_eq!(r.headers()["content-encoding"], "gzip");
+        assert_eq!(gunzip(&r.bytes().await.unwrap()), css.as_bytes());
+        let r = c.get(app.url(&css_url)).header("accept-encoding", "br").send().await.unwrap();
+        assert_eq!(r.headers()["content-encoding"], "br");
+        assert_ne!(r.bytes().await.unwrap().as_ref(), b"BROTLI-COPY", "the stale copy is not sent");
+
+        // Pages and JSON are compressed on the fly and still never stored.
+        let r = c.get(app.url("/login")).header("accept-encoding", "gzip").send().await.unwrap();
+        assert_eq!(r.headers()["content-encoding"], "gzip");
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        assert!(String::from_utf8(gunzip(&r.bytes().await.unwrap())).unwrap().contains("Diabase"));
+        let r = c.get(app.url("/api/v1/openapi.json")).header("accept-encoding", "gzip").send().await.unwrap();
+        assert_eq!(r.headers()["content-encoding"], "gzip");
+        let doc: serde_json::Value = serde_json::from_slice(&gunzip(&r.bytes().await.unwrap())).unwrap();
+        assert!(doc["paths"].is_object());
+        app.finish().await;
+    }
+}

@@ -82,7 +82,13 @@ impl TestApp {
         Self::spawn_with(backend, Config::default()).await
     }
 
-    pub async fn spawn_with(backend: Backend, mut config: Config) -> Option<TestApp> {
+    pub async fn spawn_with(backend: Backend, config: Config) -> Option<TestApp> {
+        let site = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/site");
+        Self::spawn_on_site(backend, config, &site).await
+    }
+
+    /// A server publishing the site folder `site`.
+    pub async fn spawn_on_site(backend: Backend, mut config: Config, site: &std::path::Path) -> Option<TestApp> {
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
             .with_env_filter(tracing_subscriber::EnvFilter::new("error"))
@@ -93,8 +99,7 @@ impl TestApp {
         config.mail_outbox = outbox.0.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let site = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/site");
-        let opts = server::config::leptos_options(addr, &site);
+        let opts = server::config::leptos_options(addr, site);
         let state = server::build_state(&url, config, opts).await.expect("state");
         let st = state.clone();
         let server = tokio::spawn(async move {

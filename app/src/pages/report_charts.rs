@@ -59,9 +59,13 @@ fn call(obj: &JsValue, method: &str) {
 pub fn draw(id: &str, height: u32, spec: &ChartSpec, unit: GlucoseUnit, attempt: u32) {
     let Some(window) = web_sys::window() else { return };
     let ready = js_sys::Reflect::has(&window, &JsValue::from_str("echarts")).unwrap_or(false);
+    if !ready {
+        load_echarts(&window);
+    }
     let el = window.document().and_then(|d| d.get_element_by_id(id));
     let Some(el) = el.filter(|_| ready) else {
-        if attempt < 60 {
+        // 20 s: ECharts may still be on its way over a slow phone link.
+        if attempt < 200 {
             let (id, spec) = (id.to_string(), spec.clone());
             set_timeout(move || draw(&id, height, &spec, unit, attempt + 1), Duration::from_millis(100));
         }
@@ -92,6 +96,29 @@ pub fn draw(id: &str, height: u32, spec: &ChartSpec, unit: GlucoseUnit, attempt:
                 }
             })
         });
+    }
+}
+
+/// Loads ECharts once, for the first chart of a page that did not load it
+/// with the page (a chart page reached by a link in the app): pages without
+/// charts never fetch it. Its content-hashed address is in the page's
+/// `<meta name="diabase-echarts">` (the shell, `crate::shell`).
+fn load_echarts(window: &web_sys::Window) {
+    const ID: &str = "diabase-echarts-script";
+    let Some(doc) = window.document() else { return };
+    if doc.get_element_by_id(ID).is_some() {
+        return;
+    }
+    let src = doc
+        .query_selector("meta[name=diabase-echarts]")
+        .ok()
+        .flatten()
+        .and_then(|m| m.get_attribute("content"))
+        .unwrap_or_else(|| "/echarts.min.js".to_string());
+    if let (Ok(script), Some(head)) = (doc.create_element("script"), doc.head()) {
+        script.set_id(ID);
+        let _ = script.set_attribute("src", &src);
+        let _ = head.append_child(&script);
     }
 }
 
