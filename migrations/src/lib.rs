@@ -452,6 +452,36 @@ mod m0013_entries_natural_key {
     }
 }
 
+mod m0014_foreign_key_indexes {
+    use super::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0014_foreign_key_indexes"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            run_sql(manager, include_str!("sql/0014_foreign_key_indexes.sql")).await
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            run_sql(
+                manager,
+                "DROP INDEX glucose_upload; DROP INDEX glucose_device; DROP INDEX therapy_events_upload; \
+                 DROP INDEX therapy_events_device; DROP INDEX uploads_device; DROP INDEX uploads_blob; \
+                 DROP INDEX uploads_uploaded_by; DROP INDEX clinic_members_user; DROP INDEX link_codes_clinic; \
+                 DROP INDEX upload_requests_clinic; DROP INDEX webauthn_challenges_user;",
+            )
+            .await
+        }
+    }
+}
+
 pub struct Migrator;
 
 #[async_trait::async_trait]
@@ -471,6 +501,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0011_mail_queue::Migration),
             Box::new(m0012_audit_head::Migration),
             Box::new(m0013_entries_natural_key::Migration),
+            Box::new(m0014_foreign_key_indexes::Migration),
         ]
     }
 }
