@@ -4,6 +4,7 @@
 pub mod assets;
 pub mod config;
 pub mod nightscout;
+pub mod ops;
 pub mod pdf;
 pub mod pdf_protect;
 pub mod rest;
@@ -97,6 +98,11 @@ pub fn router(mut state: AppState, trust_proxy: bool) -> Router {
         // upload; the routes set their own, smaller limits (`rest`,
         // `nightscout`, the pages above).
         .layer(tower_http::limit::RequestBodyLimitLayer::new(rest::UPLOAD_BODY_LIMIT))
+        // The access log and the request metrics (route templates only).
+        .layer(axum::middleware::from_fn_with_state(
+            ops::AccessConfig { trust_proxy, proxy_hops: state.config.trusted_proxy_hops },
+            ops::observe,
+        ))
         // Brotli or gzip, as the client accepts, for every answer that is
         // not compressed already (the site's files carry build-time copies):
         // pages, JSON, CSV, FHIR. Not images and PDFs (compressed inside)
@@ -158,6 +164,17 @@ pub async fn serve(state: AppState, addr: SocketAddr, trust_proxy: bool) -> std:
 
 pub async fn serve_on(listener: tokio::net::TcpListener, state: AppState, trust_proxy: bool) -> std::io::Result<()> {
     let app = router(state, trust_proxy);
+    // SIGHUP (`systemctl reload`) has nothing to reload without TLS; it must
+    // not end the process, as its default action would.
+    #[cfg(unix)]
+    let _hangup = {
+        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        AbortOnDrop(tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                tracing::info!("SIGHUP: nothing to reload (no TLS certificate configured)");
+            }
+        }))
+    };
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await
@@ -190,18 +207,51 @@ pub fn tls_config(cert: &std::path::Path, key: &std::path::Path) -> Result<Arc<r
 /// Serves HTTPS on `listener` until Ctrl-C / SIGTERM: each connection's TLS
 /// handshake (10 s at most), then HTTP/1.1 over it. Cookies are `Secure` and
 /// every answer carries HSTS (the state's config says so; see `config`).
+///
+/// With `files` (the certificate chain and key), SIGHUP reads them again:
+/// new connections get the new certificate (certbot's deploy hook can
+/// renew without a restart); a pair that does not load is logged and the
+/// one in use stays. On shutdown, no connection is accepted any more, and
+/// those open finish their request in progress (30 s at most).
 pub async fn serve_tls_on(
     listener: tokio::net::TcpListener,
     state: AppState,
     trust_proxy: bool,
     tls: Arc<rustls::ServerConfig>,
+    files: Option<(std::path::PathBuf, std::path::PathBuf)>,
 ) -> std::io::Result<()> {
     use tower::Service;
     let app = router(state, trust_proxy);
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let current = Arc::new(std::sync::RwLock::new(tls));
+    #[cfg(unix)]
+    let _reloader = match files {
+        Some((cert, key)) => {
+            let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+            let current = current.clone();
+            Some(AbortOnDrop(tokio::spawn(async move {
+                while hangup.recv().await.is_some() {
+                    match tls_config(&cert, &key) {
+                        Ok(cfg) => {
+                            if let Ok(mut c) = current.write() {
+                                *c = cfg;
+                            }
+                            tracing::info!(cert = %cert.display(), "TLS certificate reloaded (SIGHUP)");
+                        }
+                        Err(e) => tracing::error!(error = %e, "TLS certificate not reloaded; the one in use stays"),
+                    }
+                }
+            })))
+        }
+        None => None,
+    };
+    #[cfg(not(unix))]
+    let _ = files;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
+        while connections.try_join_next().is_some() {}
         let (tcp, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(c) => c,
@@ -211,11 +261,13 @@ pub async fn serve_tls_on(
                     continue;
                 }
             },
-            _ = &mut shutdown => return Ok(()),
+            _ = &mut shutdown => break,
         };
-        let acceptor = acceptor.clone();
+        let config = current.read().map(|c| c.clone()).unwrap_or_else(|p| p.into_inner().clone());
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
         let app = app.clone();
-        tokio::spawn(async move {
+        let mut stop = stop_rx.clone();
+        connections.spawn(async move {
             let stream = match tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
@@ -232,10 +284,34 @@ pub async fn serve_tls_on(
             let conn = hyper::server::conn::http1::Builder::new()
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
                 .with_upgrades();
-            if let Err(e) = conn.await {
+            tokio::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = stop.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let drain = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(std::time::Duration::from_secs(30), drain).await.is_err() {
+        tracing::warn!("connections still open 30 s after shutdown began: closed");
+    }
+    Ok(())
+}
+
+/// A task aborted when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -1,10 +1,9 @@
 //! `diabase`: the server and the operator's command line.
 
 use app::service::{self, auth};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use server::config;
 use std::io::Read;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -12,20 +11,21 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    settings: config::Settings,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Serve the web app and the API (migrations run first).
     ///
-    /// DATABASE_URL picks sqlite://… (default sqlite://data/diabase.sqlite?mode=rwc) or postgres://….
-    Serve {
-        /// Address to listen on [env: DIABASE_ADDR; default 127.0.0.1:3000].
-        #[arg(long)]
-        addr: Option<SocketAddr>,
-        /// Seed demo accounts and 90 days of simulated data on first start [env: DIABASE_DEMO].
-        #[arg(long)]
-        demo: bool,
+    /// Every setting below is a flag or an environment variable; a malformed
+    /// value stops the server with a message naming it.
+    Serve,
+    /// The settings: check them and print the effective values.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -79,6 +79,15 @@ enum Command {
         #[arg(long)]
         out: Option<std::path::PathBuf>,
     },
+    /// Back up the database while the server runs. SQLite: a consistent
+    /// copy (VACUUM INTO), checked before it is reported. PostgreSQL:
+    /// pg_dump in its custom format (restore with pg_restore). The key
+    /// file is not included: back it up separately.
+    Backup {
+        /// The file to write (must not exist).
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -89,6 +98,13 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check every setting (values, pairs, secret and key files) and print
+    /// the effective ones with secrets masked; exit non-zero naming each problem.
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -144,8 +160,22 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn")),
         )
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: a log file or journald gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cli = Cli::parse();
+    let argv: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    let cmd = config::without_empty_env(Cli::command());
+    let matches = match cmd.clone().try_get_matches_from(&argv) {
+        Ok(m) => m,
+        Err(e) => {
+            if let Some(message) = config::name_the_variable(&cmd, &e, &argv) {
+                eprintln!("{message}");
+                return ExitCode::from(2);
+            }
+            e.exit()
+        }
+    };
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -153,7 +183,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cli)) {
+    match rt.block_on(run(cli, &matches)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
@@ -162,42 +192,80 @@ fn main() -> ExitCode {
     }
 }
 
-/// The site's address when `DIABASE_PUBLIC_URL` is not set: on a loopback
-/// address `localhost` (passkeys need a domain name, not an IP address).
-fn default_public_url(addr: SocketAddr, https: bool) -> String {
-    let scheme = if https { "https" } else { "http" };
-    if addr.ip().is_loopback() { format!("{scheme}://localhost:{}", addr.port()) } else { format!("{scheme}://{addr}") }
+/// The settings after their cross-checks, or every problem found.
+fn checked(settings: &config::Settings) -> server::anyhow_like::Result<config::Checked> {
+    settings.check().map_err(|problems| {
+        let list: String = problems
+            .iter()
+            .map(|p| {
+                format!(
+                    "
+  - {p}"
+                )
+            })
+            .collect();
+        format!("the configuration is not valid:{list}").into()
+    })
 }
 
-async fn state(addr: SocketAddr, https: bool) -> server::anyhow_like::Result<service::AppState> {
-    let url = config::database_url();
-    let site = config::site_root();
-    let mut cfg = config::service_config()?;
-    cfg.trusted_proxy_hops = config::trusted_proxy_hops()?;
-    if std::env::var("DIABASE_PUBLIC_URL").map(|v| v.trim().is_empty()).unwrap_or(true) {
-        cfg.public_url = default_public_url(addr, https);
-    }
-    server::build_state(&url, cfg, config::leptos_options(addr, &site))
+async fn state(c: &config::Checked) -> server::anyhow_like::Result<service::AppState> {
+    let cfg = c.service_config()?;
+    server::build_state(&c.database_url, cfg, c.leptos_options())
         .await
-        .map_err(|e| format!("database {}: {e}", store::redact(&url)).into())
+        .map_err(|e| format!("database {}: {e}", store::redact(&c.database_url)).into())
 }
 
-async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
+/// The innermost command's matches (global settings are propagated there).
+fn leaf(m: &clap::ArgMatches) -> &clap::ArgMatches {
+    match m.subcommand() {
+        Some((_, sub)) => leaf(sub),
+        None => m,
+    }
+}
+
+async fn run(cli: Cli, matches: &clap::ArgMatches) -> server::anyhow_like::Result<ExitCode> {
+    let settings = &cli.settings;
     match cli.command {
-        Command::Serve { addr, demo } => {
-            let addr = addr.unwrap_or_else(config::default_addr);
+        Command::Config { command: ConfigCommand::Check } => match settings.check() {
+            Ok(c) => {
+                print!("{}", c.describe(|id| leaf(matches).value_source(id)));
+                let site = c.site_root();
+                if !site.join("pkg").is_dir() {
+                    eprintln!(
+                        "warning: no built site in {}: pages would load without styles or interactivity",
+                        site.display()
+                    );
+                }
+                if !c.settings.key_file.exists() {
+                    eprintln!(
+                        "note: the key file {} does not exist yet: the first start creates it (back it up)",
+                        c.settings.key_file.display()
+                    );
+                }
+                println!("The configuration is valid.");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(problems) => {
+                for p in problems {
+                    eprintln!("error: {p}");
+                }
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        Command::Serve => {
+            let c = checked(settings)?;
+            let addr = c.addr();
             // HTTPS when a certificate and key are configured (checked before anything starts).
-            let tls = match config::tls_files()? {
-                Some((cert, key)) => Some(server::tls_config(&cert, &key)?),
+            let tls = match &c.tls {
+                Some((cert, key)) => Some(server::tls_config(cert, key)?),
                 None => None,
             };
-            let st = state(addr, tls.is_some()).await?;
-            let site = config::site_root();
+            let st = state(&c).await?;
+            let site = c.site_root();
             if !site.join("pkg").is_dir() {
                 tracing::warn!(site = %site.display(), "site files not found: pages will load without styles or interactivity (build with `make build`)");
             }
-            let demo = demo || config::env_flag("DIABASE_DEMO").unwrap_or(false);
-            if demo {
+            if c.settings.demo {
                 let seeded = service::seed::seed_demo(&st, service::now_ms()).await?;
                 if seeded.created {
                     tracing::info!(records = seeded.records, "demo data seeded");
@@ -216,33 +284,47 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
             }
             let listener =
                 tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            if let Some(maddr) = c.settings.metrics_addr {
+                let ml = tokio::net::TcpListener::bind(maddr)
+                    .await
+                    .map_err(|e| format!("DIABASE_METRICS_ADDR: cannot listen on {maddr}: {e}"))?;
+                let mst = st.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = server::ops::serve_metrics(ml, mst).await {
+                        tracing::error!(error = %e, "the metrics listener stopped");
+                    }
+                });
+                println!("Metrics at http://{maddr}/metrics");
+            }
+            // Expired sessions, codes, tokens and rate-limit windows are deleted in the background.
+            let _sweeper = service::sweep::Sweeper::spawn(st.db.clone(), st.config.clone());
             match tls {
                 Some(tls) => {
                     println!("Diabase is serving at {}", st.config.public_url);
-                    server::serve_tls_on(listener, st, config::trust_proxy(), tls).await?;
+                    server::serve_tls_on(listener, st, c.settings.trust_proxy, tls, c.tls.clone()).await?;
                 }
                 None => {
                     println!("Diabase is serving at {} (also http://{addr})", st.config.public_url);
-                    server::serve_on(listener, st, config::trust_proxy()).await?;
+                    server::serve_on(listener, st, c.settings.trust_proxy).await?;
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate => {
-            let url = config::database_url();
-            let db = store::connect(&url).await?;
-            store::migrate_sealed(&db, &config::field_cipher()?.audit_key()).await?;
-            println!("Migrations applied to {}", store::redact(&url));
+            let c = checked(settings)?;
+            let db = store::connect(&c.database_url).await?;
+            store::migrate_sealed(&db, &c.field_cipher()?.audit_key()).await?;
+            println!("Migrations applied to {}", store::redact(&c.database_url));
             Ok(ExitCode::SUCCESS)
         }
         Command::User { command: UserCommand::Nightscout { email } } => {
-            let st = state(config::default_addr(), false).await?;
+            let c = checked(settings)?;
+            let st = state(&c).await?;
             let patient = patient_of(&st, &email).await?;
-            let origin = std::env::var("DIABASE_PUBLIC_URL")
-                .ok()
-                .map(|u| u.trim().trim_end_matches('/').to_string())
-                .filter(|u| !u.is_empty())
-                .unwrap_or_else(|| format!("http://{}", config::default_addr()));
+            let origin = match &c.settings.public_url {
+                Some(u) => u.clone(),
+                None => format!("http://{}", c.addr()),
+            };
             let site =
                 service::nightscout::create_or_rotate_for_patient(&st, &patient, None, &origin, service::now_ms())
                     .await
@@ -252,7 +334,7 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::User { command: UserCommand::Reset2fa { email } } => {
-            let st = state(config::default_addr(), false).await?;
+            let st = state(&checked(settings)?).await?;
             let email = auth::Email::parse(&email).map_err(|e| e.to_string())?;
             let removed = service::twofactor::operator_reset(&st, email.as_str(), service::now_ms())
                 .await
@@ -269,7 +351,7 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::User { command: UserCommand::Add { email, role, name, password_stdin, time_zone } } => {
-            let st = state(config::default_addr(), false).await?;
+            let st = state(&checked(settings)?).await?;
             let email = auth::Email::parse(&email).map_err(|e| e.to_string())?;
             let zone =
                 therapy::time::parse_zone(&time_zone).ok_or_else(|| format!("unknown time zone {time_zone:?}"))?;
@@ -336,7 +418,7 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
             }
         }
         Command::Import { user, files } => {
-            let st = state(config::default_addr(), false).await?;
+            let st = state(&checked(settings)?).await?;
             let patient = patient_of(&st, &user).await?;
             let mut results = Vec::new();
             let mut failed = false;
@@ -367,7 +449,7 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
             if protect && format != "pdf" {
                 return Err("--protect applies to --format pdf only".into());
             }
-            let st = state(config::default_addr(), false).await?;
+            let st = state(&checked(settings)?).await?;
             let patient = patient_of(&st, &user).await?;
             let from = service::report::parse_date("from", &from).map_err(|e| e.to_string())?;
             let to = service::report::parse_date("to", &to).map_err(|e| e.to_string())?;
@@ -407,7 +489,7 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
         }
         Command::Export { user, format, out } => {
             use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-            let st = state(config::default_addr(), false).await?;
+            let st = state(&checked(settings)?).await?;
             let email = auth::Email::parse(&user).map_err(|e| e.to_string())?;
             let account = store::entity::users::Entity::find()
                 .filter(store::entity::users::Column::Email.eq(email.as_str()))
@@ -431,10 +513,10 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { command: AuditCommand::Verify } => {
-            let url = config::database_url();
-            let db = store::connect(&url).await?;
+            let c = checked(settings)?;
+            let db = store::connect(&c.database_url).await?;
             // The key file seals the log's head (see `store::audit`).
-            let key = config::field_cipher()?.audit_key();
+            let key = c.field_cipher()?.audit_key();
             store::migrate_sealed(&db, &key).await?;
             match store::audit::verify(&db, &key).await? {
                 store::audit::Verdict::Intact { entries } => {
@@ -447,19 +529,19 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<ExitCode> {
                 }
             }
         }
-        Command::Keys { command: KeysCommand::Rotate } => rotate_keys().await,
+        Command::Backup { out } => backup(&checked(settings)?, &out).await,
+        Command::Keys { command: KeysCommand::Rotate } => rotate_keys(&checked(settings)?).await,
     }
 }
 
 /// `diabase keys rotate`: the new key is written beside the key file first
 /// (`<file>.new`, which opens values if the run stops half-way), every value
 /// is re-sealed in one transaction, then the files swap.
-async fn rotate_keys() -> server::anyhow_like::Result<ExitCode> {
-    let url = config::database_url();
-    let db = store::connect(&url).await?;
-    let ring = config::field_cipher()?;
+async fn rotate_keys(c: &config::Checked) -> server::anyhow_like::Result<ExitCode> {
+    let db = store::connect(&c.database_url).await?;
+    let ring = c.field_cipher()?;
     store::migrate_sealed(&db, &ring.audit_key()).await?;
-    let file = config::key_file();
+    let file = c.settings.key_file.clone();
     let new_key = store::crypto::FieldCipher::random_key();
     let mut staged = file.clone().into_os_string();
     staged.push(".new");
@@ -494,6 +576,77 @@ async fn rotate_keys() -> server::anyhow_like::Result<ExitCode> {
         std::path::Path::new(&retired).display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `diabase backup --out FILE`.
+async fn backup(c: &config::Checked, out: &std::path::Path) -> server::anyhow_like::Result<ExitCode> {
+    use sea_orm::ConnectionTrait;
+    if out.exists() {
+        return Err(format!("{} exists: name a new file", out.display()).into());
+    }
+    if c.database_url.starts_with("sqlite:") {
+        let path = out.to_str().ok_or("the backup file's name must be UTF-8")?;
+        let db = store::connect(&c.database_url).await?;
+        // One read transaction: a consistent copy while the server writes.
+        db.execute_unprepared(&format!("VACUUM INTO '{}'", path.replace('\'', "''"))).await?;
+        let _ = db.close().await;
+        let copy = sea_orm::Database::connect(format!("sqlite://{path}?mode=ro")).await?;
+        let row = copy
+            .query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Sqlite, "PRAGMA integrity_check"))
+            .await?
+            .ok_or("the copy cannot be read")?;
+        let verdict: String = row.try_get_by_index(0)?;
+        let _ = copy.close().await;
+        if verdict != "ok" {
+            let _ = std::fs::remove_file(out);
+            return Err(format!("the copy failed its integrity check ({verdict}); nothing was kept").into());
+        }
+    } else {
+        // pg_dump, with the password (if any) passed in its environment, not its arguments.
+        let mut url = url::Url::parse(&c.database_url).map_err(|e| format!("DATABASE_URL: {e}"))?;
+        let password = url.password().map(percent_decode);
+        let _ = url.set_password(None);
+        let mut cmd = std::process::Command::new("pg_dump");
+        cmd.args(["--format=custom", "--no-owner", "--file"]).arg(out).arg("--dbname").arg(url.as_str());
+        if let Some(p) = password {
+            cmd.env("PGPASSWORD", p);
+        }
+        let status = cmd.status().map_err(|e| {
+            format!("cannot run pg_dump ({e}): install the PostgreSQL client tools of the server's major version")
+        })?;
+        if !status.success() {
+            let _ = std::fs::remove_file(out);
+            return Err(format!("pg_dump failed ({status}); nothing was kept").into());
+        }
+    }
+    let size = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+    println!("backup of {} written to {} ({size} bytes)", store::redact(&c.database_url), out.display());
+    eprintln!(
+        "note: names, dates of birth and MRNs in it are sealed with the key file {}; back that file up too, \
+         stored apart from the backups",
+        c.settings.key_file.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `%XX` escapes of a URL's user information, decoded.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Delivers the mail a one-shot command queued before the process exits

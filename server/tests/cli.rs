@@ -24,11 +24,108 @@ fn help_for_every_command() {
         vec!["migrate", "--help"],
         vec!["user", "add", "--help"],
         vec!["audit", "verify", "--help"],
+        vec!["config", "check", "--help"],
     ] {
         let out = diabase("sqlite::memory:").args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"), "{args:?}");
     }
+}
+
+/// `diabase config check`: the effective settings with where each came
+/// from, secrets masked; every malformed value stops every command with a
+/// message naming the variable; secrets can come from `*_FILE`.
+#[test]
+fn config_check_validates_names_and_masks() {
+    let dir = TempDir::new("cli-config");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let smtp_file = dir.0.join("smtp-url");
+    std::fs::write(&smtp_file, "smtp://mailer:hunter22-smtp@mail.example.org:587?tls=required\n").unwrap();
+    let out = diabase("postgres://diabase:pg-pass-1@db.example.org/diabase")
+        .env("DIABASE_KEY_FILE", dir.0.join("field.key"))
+        .env("DIABASE_SMTP_URL_FILE", &smtp_file)
+        .env("DIABASE_SMS_URL", "https://sms.example.org/send")
+        .env("DIABASE_SMS_TOKEN", "sms-token-9")
+        .env("DIABASE_PUBLIC_URL", "https://diabase.example.org/")
+        .env("DIABASE_SESSION_IDLE_MINUTES", "45")
+        .env("DIABASE_LOGIN_LIMIT_PER_IP", "") // empty: the same as unset
+        .args(["config", "check", "--session-idle-minutes", "30"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    for secret in ["pg-pass-1", "hunter22-smtp", "sms-token-9"] {
+        assert!(!stdout.contains(secret) && !stderr.contains(secret), "{secret} shown:\n{stdout}{stderr}");
+    }
+    let line = |name: &str| {
+        stdout.lines().find(|l| l.split_whitespace().next() == Some(name)).unwrap_or_else(|| panic!("{name}: {stdout}"))
+    };
+    let fields = |name: &str| line(name).split_whitespace().map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(
+        fields("DATABASE_URL"),
+        ["DATABASE_URL", "postgres://diabase:***@db.example.org/diabase", "environment"]
+    );
+    assert_eq!(
+        fields("DIABASE_SMTP_URL"),
+        ["DIABASE_SMTP_URL", "smtp://mailer:***@mail.example.org:587?tls=required", "file"]
+    );
+    assert!(line("DIABASE_SMS_TOKEN").contains("masked"), "{stdout}");
+    // The flag wins over the variable; an empty variable is unset.
+    assert_eq!(fields("DIABASE_SESSION_IDLE_MINUTES"), ["DIABASE_SESSION_IDLE_MINUTES", "30", "flag"]);
+    assert_eq!(fields("DIABASE_LOGIN_LIMIT_PER_IP"), ["DIABASE_LOGIN_LIMIT_PER_IP", "100", "default"]);
+    assert_eq!(fields("DIABASE_PUBLIC_URL"), ["DIABASE_PUBLIC_URL", "https://diabase.example.org", "environment"]);
+    // An https public address makes cookies Secure.
+    assert_eq!(fields("DIABASE_SECURE_COOKIES")[1], "true");
+
+    // A malformed value stops every command, the server first, naming the variable.
+    for (var, value) in [
+        ("DIABASE_SESSION_IDLE_MINUTES", "soon"),
+        ("DIABASE_TRUSTED_PROXY_HOPS", "0"),
+        ("DIABASE_TRUST_PROXY", "maybe"),
+        ("DIABASE_PUBLIC_URL", "diabase.example.org"),
+        ("DIABASE_ADDR", "localhost"),
+        ("DIABASE_MAX_UPLOAD_MB", "5000"),
+    ] {
+        for args in [vec!["config", "check"], vec!["serve"], vec!["migrate"]] {
+            let out = diabase("sqlite::memory:").env(var, value).args(&args).output().unwrap();
+            let stderr = text(&out.stderr);
+            assert!(!out.status.success(), "{var}={value} {args:?} was accepted");
+            assert!(stderr.contains(var) && stderr.contains(value), "{var}={value} {args:?}: {stderr}");
+        }
+    }
+    // Problems only seen together are all listed, and secrets are never echoed.
+    let out = diabase("mysql://root:db-pass-2@db.example.org/x")
+        .env("DIABASE_TLS_CERT", &smtp_file)
+        .env("DIABASE_SMS_FROM", "Clinic")
+        .env("DIABASE_SMTP_URL", "smtp://x:y@mail.example.org")
+        .env("DIABASE_SMTP_URL_FILE", &smtp_file)
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    for expected in
+        ["DIABASE_TLS_KEY", "DIABASE_SMS_URL", "DIABASE_SMTP_URL_FILE are both set", "DATABASE_URL must start"]
+    {
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+    assert!(!stderr.contains("db-pass-2"), "{stderr}");
+    let out = diabase("sqlite::memory:").env("DIABASE_SMS_FROM", "Clinic").arg("serve").output().unwrap();
+    assert!(!out.status.success() && text(&out.stderr).contains("DIABASE_SMS_URL"), "{}", text(&out.stderr));
+
+    // DATABASE_URL_FILE is the database every command uses.
+    let db_file = dir.0.join("database-url");
+    let db_path = dir.0.join("from-file.sqlite");
+    std::fs::write(&db_file, format!("sqlite://{}?mode=rwc\n", db_path.display())).unwrap();
+    let out = diabase("")
+        .env_remove("DATABASE_URL")
+        .env("DATABASE_URL_FILE", &db_file)
+        .env("DIABASE_KEY_FILE", dir.0.join("field.key"))
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(db_path.is_file(), "migrate did not use DATABASE_URL_FILE");
 }
 
 #[test]
@@ -350,4 +447,222 @@ async fn audit_verify_reports_a_truncated_log_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_verify_reports_a_truncated_log_postgres() {
     audit_verify_reports_a_truncated_log(common::Backend::Postgres).await;
+}
+
+/// The access log names route templates, never a path, query or header as
+/// sent (they carry Nightscout secrets, tokens and ids); the metrics
+/// listener counts the same requests and is not on the public address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_logs_access_and_exports_metrics() {
+    let dir = TempDir::new("cli-ops");
+    let db = format!("sqlite://{}/ops.sqlite?mode=rwc", dir.0.display());
+    let (port, mport) = (free_port(), free_port());
+    let log = dir.0.join("stderr.log");
+    let child = diabase(&db)
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--metrics-addr", &format!("127.0.0.1:{mport}")])
+        .env("DIABASE_KEY_FILE", dir.0.join("field.key"))
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let server = Killed(child);
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut up = false;
+    for _ in 0..200 {
+        if http.get(format!("{base}/api/v1/health")).send().await.is_ok_and(|r| r.status() == 200) {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(up, "the server answers");
+    let r = http
+        .get(format!("{base}/api/v1/entries.json?token=leaky-token-123&count=5"))
+        .header("api-secret", "0badc0ffee0badc0ffee0badc0ffee0badc0ffee")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http.get(format!("{base}/ns/site-secret-987/api/v1/entries.json")).send().await.unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    assert_eq!(http.get(format!("{base}/no/such/page-xyz")).send().await.unwrap().status(), 404);
+    // SIGHUP (`systemctl reload`) does not end a plain-HTTP server.
+    assert!(Command::new("kill").args(["-HUP", &server.0.id().to_string()]).status().unwrap().success());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(http.get(format!("{base}/api/v1/health")).send().await.unwrap().status(), 200);
+    // Metrics are served on their own address only.
+    assert_eq!(http.get(format!("{base}/metrics")).send().await.unwrap().status(), 404);
+    let m = http.get(format!("http://127.0.0.1:{mport}/metrics")).send().await.unwrap();
+    assert_eq!(m.status(), 200);
+    assert!(m.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    let m = m.text().await.unwrap();
+    for expected in [
+        "diabase_http_requests_total{method=\"GET\",route=\"/api/v1/entries.json\",status=\"401\"} 1",
+        "diabase_http_requests_total{method=\"GET\",route=\"/ns/{site}/api/v1/entries.json\",status=\"",
+        "diabase_http_requests_total{method=\"GET\",route=\"(files)\",status=\"404\"} 2",
+        "diabase_http_requests_total{method=\"GET\",route=\"/api/v1/health\",status=\"200\"}",
+        "diabase_http_request_duration_seconds_count{route=\"/api/v1/health\"}",
+        "diabase_accounts 0",
+        "diabase_mail_queue_pending 0",
+        "diabase_db_pool_connections ",
+    ] {
+        assert!(m.contains(expected), "{expected} missing from:\n{m}");
+    }
+    drop(server);
+    let log = std::fs::read_to_string(&log).unwrap();
+    let access: Vec<&str> = log.lines().filter(|l| l.contains("diabase::access")).collect();
+    assert!(access.iter().any(|l| l.contains("route=/api/v1/entries.json") && l.contains("status=401")), "{log}");
+    assert!(access.iter().any(|l| l.contains("route=/ns/{site}/api/v1/entries.json")), "{log}");
+    for secret in ["leaky-token-123", "0badc0ffee", "site-secret-987", "page-xyz", "count=5"] {
+        assert!(!log.contains(secret) && !m.contains(secret), "{secret} was logged:\n{log}");
+    }
+}
+
+/// `diabase backup` and a restore: the copy (SQLite) or the dump restored
+/// with pg_restore (PostgreSQL) holds the same record, exported byte for
+/// byte the same, and its audit log verifies.
+async fn backup_and_restore(backend: common::Backend) {
+    let Some((db, pg_name, _tmp)) = common::fresh_database(backend).await else { return };
+    let dir = TempDir::new("cli-backup");
+    let key = dir.0.join("field.key");
+    let run = move |db: &str, args: &[&str]| {
+        let out = diabase(db).env("DIABASE_KEY_FILE", &key).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out
+    };
+    run(&db, &["user", "add", "--email", "kept@example.org", "--role", "patient"]);
+    let csv = dir.0.join("carelink.csv");
+    std::fs::write(&csv, devices::import::synth::carelink_csv(200)).unwrap();
+    run(&db, &["import", "--user", "kept@example.org", csv.to_str().unwrap()]);
+    let before = run(&db, &["export", "--user", "kept@example.org", "--format", "json"]).stdout;
+
+    let file = dir.0.join(if backend == common::Backend::Postgres { "kept.dump" } else { "kept.sqlite" });
+    let out = run(&db, &["backup", "--out", file.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("written to"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("key file"), "the key file is not in the backup: say so");
+    // Never over an existing file.
+    let again = diabase(&db).args(["backup", "--out", file.to_str().unwrap()]).output().unwrap();
+    assert!(!again.status.success());
+
+    let (restored, restored_pg) = match backend {
+        common::Backend::Sqlite => (format!("sqlite://{}?mode=rwc", file.display()), None),
+        common::Backend::Postgres => {
+            use sea_orm::ConnectionTrait;
+            let name = format!("diabase_restored_{}", uuid::Uuid::new_v4().simple());
+            let admin = sea_orm::Database::connect(common::PG_ADMIN_URL).await.unwrap();
+            admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
+            let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+            let status = std::process::Command::new("pg_restore")
+                .args(["--no-owner", "--exit-on-error", "--dbname", &url])
+                .arg(&file)
+                .status()
+                .unwrap();
+            assert!(status.success(), "pg_restore");
+            (url, Some((admin, name)))
+        }
+    };
+    let after = run(&restored, &["export", "--user", "kept@example.org", "--format", "json"]).stdout;
+    let records = |b: &[u8]| {
+        let v: serde_json::Value = serde_json::from_slice(b).unwrap();
+        (v["account"]["email"].clone(), v["records"].clone())
+    };
+    let (email, kept) = records(&before);
+    assert_eq!(email, "kept@example.org");
+    assert!(kept.as_array().unwrap().len() > 50, "{kept}");
+    assert_eq!(records(&after), (email, kept), "the restored database exports the same record");
+    assert!(String::from_utf8_lossy(&run(&restored, &["audit", "verify"]).stdout).contains("intact"));
+
+    if let Some((admin, name)) = restored_pg {
+        use sea_orm::ConnectionTrait;
+        let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+    }
+    if let Some(name) = pg_name {
+        use sea_orm::ConnectionTrait;
+        let admin = sea_orm::Database::connect(common::PG_ADMIN_URL).await.unwrap();
+        let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_and_restore_sqlite() {
+    backup_and_restore(common::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_and_restore_postgres() {
+    backup_and_restore(common::Backend::Postgres).await;
+}
+
+/// SIGHUP reads the certificate files again: new connections get the new
+/// certificate, with no restart; a broken pair is refused and the one in
+/// use stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_certificate_reloads_on_sighup() {
+    let dir = TempDir::new("cli-tls-reload");
+    let make = || {
+        let c = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        (c.cert.pem(), c.key_pair.serialize_pem(), c.cert.der().to_vec())
+    };
+    let (pem_a, key_a, der_a) = make();
+    let (pem_b, key_b, der_b) = make();
+    let (cert_file, key_file) = (dir.0.join("cert.pem"), dir.0.join("key.pem"));
+    std::fs::write(&cert_file, &pem_a).unwrap();
+    std::fs::write(&key_file, &key_a).unwrap();
+    let db = format!("sqlite://{}/tls.sqlite?mode=rwc", dir.0.display());
+    let port = free_port();
+    let child = diabase(&db)
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .env("DIABASE_TLS_CERT", &cert_file)
+        .env("DIABASE_TLS_KEY", &key_file)
+        .env("DIABASE_KEY_FILE", dir.0.join("field.key"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let _server = Killed(child);
+    // A new client each time: a new connection, a new handshake.
+    let served = || {
+        let (pem_a, pem_b) = (pem_a.clone(), pem_b.clone());
+        async move {
+            let client = reqwest::Client::builder()
+                .add_root_certificate(reqwest::Certificate::from_pem(pem_a.as_bytes()).unwrap())
+                .add_root_certificate(reqwest::Certificate::from_pem(pem_b.as_bytes()).unwrap())
+                .tls_info(true)
+                .build()
+                .unwrap();
+            let r = client.get(format!("https://localhost:{port}/api/v1/health")).send().await.ok()?;
+            r.extensions().get::<reqwest::tls::TlsInfo>()?.peer_certificate().map(<[u8]>::to_vec)
+        }
+    };
+    let mut first = None;
+    for _ in 0..200 {
+        if let Some(d) = served().await {
+            first = Some(d);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(first.expect("the HTTPS server answers"), der_a);
+    let hangup = || assert!(Command::new("kill").args(["-HUP", &pid.to_string()]).status().unwrap().success());
+
+    // A key that does not go with the certificate: refused, A stays.
+    std::fs::write(&cert_file, &pem_b).unwrap();
+    hangup();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(served().await.expect("still serving"), der_a);
+
+    std::fs::write(&key_file, &key_b).unwrap();
+    hangup();
+    let mut now = None;
+    for _ in 0..50 {
+        now = served().await;
+        if now.as_deref() == Some(&der_b[..]) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(now.expect("still serving"), der_b, "the new certificate is served after SIGHUP");
 }

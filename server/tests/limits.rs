@@ -457,3 +457,92 @@ async fn jwt_exchange_failures_are_counted(app: &TestApp) {
     assert_eq!(r.status(), 429);
     assert_eq!(http.get(app.url(&format!("/api/v2/authorization/request/{good}"))).send().await.unwrap().status(), 429);
 }
+
+both_backends!(expiry_sweep_deletes_only_the_unusable);
+/// The expiry sweep (issue 23) deletes what can no longer be used, and
+/// nothing else: the live session keeps working, a recently spent token is
+/// kept a day, a rate-limit window still counting is kept.
+async fn expiry_sweep_deletes_only_the_unusable(app: &TestApp) {
+    use app::service::sweep::{KEEP_RATE_LIMIT_MS, KEEP_SPENT_MS, Swept, sweep};
+    use sea_orm::ConnectionTrait;
+    let c = app.user("sweep@example.org", "patient").await;
+    let me = body(c.get(app.url("/api/v1/me")).send().await.unwrap()).await;
+    let uid = me["id"].as_str().unwrap().to_string();
+    let now = app::service::now_ms();
+    let idle = app.state.config.session_idle_ms;
+    let hour = 3_600_000;
+    let db = &app.state.db;
+    let sql = |s: String| async move { db.execute_unprepared(&s).await.unwrap() };
+    // Sessions: past their absolute end, idle too long, and one alive.
+    for (id, seen, expires) in
+        [("s-ended", now - hour, now - 1), ("s-idle", now - idle - 1, now + hour), ("s-alive", now - 1, now + hour)]
+    {
+        sql(format!(
+            "INSERT INTO sessions (id_hash, user_id, created_ms, last_seen_ms, expires_ms) \
+             VALUES ('{id}', '{uid}', {}, {seen}, {expires})",
+            now - 2 * hour
+        ))
+        .await;
+    }
+    for (bucket, start) in [("old", now - KEEP_RATE_LIMIT_MS - 1), ("counting", now - hour / 2)] {
+        sql(format!("INSERT INTO rate_limits (bucket, window_start_ms, hits) VALUES ('sweep:{bucket}', {start}, 3)"))
+            .await;
+    }
+    for (id, expires) in [("c-expired", now - 1), ("c-alive", now + 60_000)] {
+        sql(format!(
+            "INSERT INTO webauthn_challenges (id, user_id, kind, state_json, created_ms, expires_ms) \
+             VALUES ('{id}', '{uid}', 'login', '{{}}', {now}, {expires})"
+        ))
+        .await;
+    }
+    let spent = now - KEEP_SPENT_MS - 1;
+    for (table, extra_col, extra_val) in
+        [("password_resets", "", ""), ("email_verifications", ", email", ", 'x@example.org'")]
+    {
+        for (id, expires, used) in [
+            ("long-expired", spent, "NULL".to_string()),
+            ("long-used", now + hour, spent.to_string()),
+            ("just-expired", now - hour, "NULL".to_string()),
+            ("valid", now + hour, "NULL".to_string()),
+        ] {
+            sql(format!(
+                "INSERT INTO {table} (token_hash, user_id{extra_col}, created_ms, expires_ms, used_ms) \
+                 VALUES ('sweep-{id}', '{uid}'{extra_val}, {}, {expires}, {used})",
+                now - 3 * KEEP_SPENT_MS
+            ))
+            .await;
+        }
+    }
+
+    let swept = sweep(db, &app.state.config, now).await.unwrap();
+    assert_eq!(
+        swept,
+        Swept {
+            sessions: 2,
+            rate_limits: 1,
+            webauthn_challenges: 1,
+            link_codes: 0,
+            password_resets: 2,
+            email_verifications: 2
+        }
+    );
+    let count = |s: &'static str| async move {
+        let r = db
+            .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), s.to_string()))
+            .await
+            .unwrap()
+            .unwrap();
+        r.try_get_by_index::<i64>(0).unwrap()
+    };
+    assert_eq!(count("SELECT COUNT(*) FROM sessions WHERE id_hash = 's-alive'").await, 1);
+    assert_eq!(count("SELECT COUNT(*) FROM rate_limits WHERE bucket = 'sweep:counting'").await, 1);
+    assert_eq!(count("SELECT COUNT(*) FROM webauthn_challenges WHERE id = 'c-alive'").await, 1);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM password_resets WHERE token_hash IN ('sweep-just-expired', 'sweep-valid')").await,
+        2
+    );
+    // The signed-in client's own session is untouched.
+    assert_eq!(c.get(app.url("/api/v1/me")).send().await.unwrap().status(), 200);
+    // Idempotent: several servers may sweep at once.
+    assert_eq!(sweep(db, &app.state.config, now).await.unwrap(), Swept::default());
+}

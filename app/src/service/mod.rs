@@ -23,6 +23,7 @@ pub mod reset;
 pub mod seed;
 pub mod sharing;
 pub mod sms;
+pub mod sweep;
 pub mod tokens;
 pub mod twofactor;
 pub mod verify_email;
@@ -97,6 +98,9 @@ pub struct Config {
     /// `X-Forwarded-For` entry from the right (the one the n-th trusted
     /// proxy added; `DIABASE_TRUSTED_PROXY_HOPS`, default 1).
     pub trusted_proxy_hops: usize,
+    /// `public_url` was set by the operator (`DIABASE_PUBLIC_URL`), not
+    /// guessed from the listen address: links always use it.
+    pub public_url_configured: bool,
 }
 
 impl Default for Config {
@@ -122,6 +126,7 @@ impl Default for Config {
             link_code_attempts: 10,
             link_code_window_ms: 15 * 60 * 1000,
             trusted_proxy_hops: 1,
+            public_url_configured: false,
         }
     }
 }
@@ -398,11 +403,8 @@ fn parse_forwarded_ip(s: &str) -> Option<std::net::IpAddr> {
 /// The site's public origin for links shown to users: `DIABASE_PUBLIC_URL`
 /// when set, else the request's `Host` (https when cookies are Secure).
 pub fn public_origin(state: &AppState, headers: &http::HeaderMap) -> String {
-    if let Ok(u) = std::env::var("DIABASE_PUBLIC_URL") {
-        let u = u.trim().trim_end_matches('/');
-        if !u.is_empty() {
-            return u.to_string();
-        }
+    if state.config.public_url_configured && !state.config.public_url.is_empty() {
+        return state.config.public_url.trim_end_matches('/').to_string();
     }
     let host = headers
         .get(http::header::HOST)
