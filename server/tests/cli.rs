@@ -432,11 +432,7 @@ async fn audit_verify_reports_a_truncated_log(backend: common::Backend) {
     // Another key file: the head does not verify.
     let out = diabase(&db).env("DIABASE_KEY_FILE", tmp.0.join("other.key")).args(["audit", "verify"]).output().unwrap();
     assert!(!out.status.success());
-    if let Some(name) = pg_name {
-        use sea_orm::ConnectionTrait;
-        let admin = sea_orm::Database::connect(common::PG_ADMIN_URL).await.unwrap();
-        let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-    }
+    common::drop_pg(pg_name).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -553,6 +549,7 @@ async fn backup_and_restore(backend: common::Backend) {
             let name = format!("diabase_restored_{}", uuid::Uuid::new_v4().simple());
             let admin = sea_orm::Database::connect(common::PG_ADMIN_URL).await.unwrap();
             admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
+            let _ = admin.close().await;
             let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
             let status = std::process::Command::new("pg_restore")
                 .args(["--no-owner", "--exit-on-error", "--dbname", &url])
@@ -560,7 +557,7 @@ async fn backup_and_restore(backend: common::Backend) {
                 .status()
                 .unwrap();
             assert!(status.success(), "pg_restore");
-            (url, Some((admin, name)))
+            (url, Some(name))
         }
     };
     let after = run(&restored, &["export", "--user", "kept@example.org", "--format", "json"]).stdout;
@@ -574,15 +571,8 @@ async fn backup_and_restore(backend: common::Backend) {
     assert_eq!(records(&after), (email, kept), "the restored database exports the same record");
     assert!(String::from_utf8_lossy(&run(&restored, &["audit", "verify"]).stdout).contains("intact"));
 
-    if let Some((admin, name)) = restored_pg {
-        use sea_orm::ConnectionTrait;
-        let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-    }
-    if let Some(name) = pg_name {
-        use sea_orm::ConnectionTrait;
-        let admin = sea_orm::Database::connect(common::PG_ADMIN_URL).await.unwrap();
-        let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-    }
+    common::drop_pg(restored_pg).await;
+    common::drop_pg(pg_name).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

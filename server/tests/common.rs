@@ -48,6 +48,17 @@ fn ci() -> bool {
     std::env::var("CI").map(|v| v == "true").unwrap_or(false)
 }
 
+/// Drops a PostgreSQL database a test made (`None`: nothing to drop).
+pub async fn drop_pg(name: Option<String>) {
+    if let Some(name) = name {
+        use sea_orm::ConnectionTrait;
+        if let Ok(admin) = sea_orm::Database::connect(PG_ADMIN_URL).await {
+            let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+            let _ = admin.close().await;
+        }
+    }
+}
+
 /// Makes a fresh database; `None` (test skipped) when PostgreSQL is not
 /// reachable outside CI. Under CI=true an unreachable server fails the test.
 pub async fn fresh_database(backend: Backend) -> Option<(String, Option<String>, Option<TempDir>)> {
@@ -226,13 +237,7 @@ impl TestApp {
         self.server.abort();
         let _ = self.server.await;
         let _ = self.state.db.clone().close().await;
-        if let Some(name) = &self.pg_name {
-            use sea_orm::ConnectionTrait;
-            if let Ok(admin) = sea_orm::Database::connect(PG_ADMIN_URL).await {
-                let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-                let _ = admin.close().await;
-            }
-        }
+        drop_pg(self.pg_name.clone()).await;
         let _ = self.backend;
     }
 }

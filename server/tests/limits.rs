@@ -9,7 +9,7 @@ mod common;
 
 use app::service::Config;
 use app::service::nightscout::sha1_hex;
-use common::{Backend, TempDir, TestApp, body, patient_with_site};
+use common::{Backend, TempDir, TestApp, body, drop_pg, patient_with_site};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -63,16 +63,6 @@ impl Drop for Killed {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-async fn drop_pg(name: Option<String>) {
-    if let Some(name) = name {
-        use sea_orm::ConnectionTrait;
-        if let Ok(admin) = sea_orm::Database::connect(common::PG_ADMIN_URL).await {
-            let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-            let _ = admin.close().await;
-        }
     }
 }
 

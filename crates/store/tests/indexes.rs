@@ -9,37 +9,8 @@
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use store::crypto::FieldCipher;
 
-const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-async fn fresh(pg: bool) -> Option<(DatabaseConnection, Option<String>)> {
-    let (url, name) = if pg {
-        let admin = match sea_orm::Database::connect(PG_ADMIN_URL).await {
-            Ok(a) => a,
-            Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("PostgreSQL is required under CI: {e}"),
-            Err(e) => {
-                eprintln!("SKIP: PostgreSQL not reachable ({e})");
-                return None;
-            }
-        };
-        let name = format!("diabase_indexes_{}", uuid::Uuid::new_v4().simple());
-        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
-        let _ = admin.close().await;
-        (format!("postgres://postgres@127.0.0.1:5432/{name}"), Some(name))
-    } else {
-        ("sqlite::memory:".to_string(), None)
-    };
-    let db = store::connect(&url).await.unwrap();
-    store::migrate_sealed(&db, &FieldCipher::new(FieldCipher::random_key()).audit_key()).await.unwrap();
-    Some((db, name))
-}
-
-async fn drop_db(db: DatabaseConnection, name: Option<String>) {
-    let _ = db.close().await;
-    if let Some(name) = name {
-        let admin = sea_orm::Database::connect(PG_ADMIN_URL).await.unwrap();
-        let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-    }
-}
+mod common;
+use common::{drop_db, fresh};
 
 async fn rows(db: &DatabaseConnection, sql: &str) -> Vec<sea_orm::QueryResult> {
     db.query_all_raw(Statement::from_string(db.get_database_backend(), sql.to_string())).await.unwrap()
@@ -117,7 +88,8 @@ async fn plan(db: &DatabaseConnection, pg: bool, sql: &str) -> String {
 }
 
 async fn scenario(pg: bool) {
-    let Some((db, name)) = fresh(pg).await else { return };
+    let key = FieldCipher::new(FieldCipher::random_key()).audit_key();
+    let Some((db, name)) = fresh(pg, &key).await else { return };
     let missing = unindexed_foreign_keys(&db, pg).await;
     assert!(
         missing.is_empty(),
