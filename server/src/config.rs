@@ -14,7 +14,7 @@
 use app::service::Config;
 use clap::builder::BoolishValueParser;
 use clap::parser::ValueSource;
-use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser};
+use clap::{ArgAction, Args};
 use leptos::config::LeptosOptions;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -120,20 +120,7 @@ pub struct Settings {
     pub sms_from: Option<String>,
 }
 
-/// The settings read from the environment alone (no flags), with their
-/// defaults: for tools and tests that run no command line.
-#[derive(Parser)]
-struct EnvOnly {
-    #[command(flatten)]
-    settings: Settings,
-}
-
 impl Settings {
-    pub fn from_env() -> Result<Settings, clap::Error> {
-        let m = without_empty_env(EnvOnly::command()).try_get_matches_from(["diabase"])?;
-        EnvOnly::from_arg_matches(&m).map(|e| e.settings)
-    }
-
     /// Reads the secret files and checks what one value alone cannot show
     /// (pairs, files, formats of secrets). Every problem is listed.
     pub fn check(&self) -> Result<Checked, Vec<String>> {
@@ -422,6 +409,7 @@ impl Checked {
                 Some(ValueSource::DefaultValue) => "default",
                 _ => match id {
                     "database_url" if s.database_url_file.is_some() => "file",
+                    "database_url" => "default",
                     "smtp_url" if s.smtp_url_file.is_some() => "file",
                     "sms_token" if s.sms_token_file.is_some() => "file",
                     "site_root" if std::env::var_os("LEPTOS_SITE_ROOT").is_some_and(|v| !v.is_empty()) => {
@@ -517,6 +505,13 @@ fn mailbox(s: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::{CommandFactory, FromArgMatches, Parser};
+
+    #[derive(Parser)]
+    struct EnvOnly {
+        #[command(flatten)]
+        settings: Settings,
+    }
 
     fn parse(args: &[&str]) -> Result<Settings, clap::Error> {
         let mut argv = vec!["diabase"];
@@ -534,6 +529,9 @@ mod tests {
         let c = s.check().unwrap();
         assert_eq!(c.public_url(), "http://localhost:3000");
         assert!(!c.secure_cookies());
+        let shown = c.describe(|_| None);
+        let db = shown.lines().find(|l| l.starts_with("DATABASE_URL ")).unwrap();
+        assert!(db.contains("sqlite://") && db.ends_with("default"), "{db}");
     }
 
     #[test]

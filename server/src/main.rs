@@ -195,15 +195,7 @@ fn main() -> ExitCode {
 /// The settings after their cross-checks, or every problem found.
 fn checked(settings: &config::Settings) -> server::anyhow_like::Result<config::Checked> {
     settings.check().map_err(|problems| {
-        let list: String = problems
-            .iter()
-            .map(|p| {
-                format!(
-                    "
-  - {p}"
-                )
-            })
-            .collect();
+        let list: String = problems.iter().map(|p| format!("\n  - {p}")).collect();
         format!("the configuration is not valid:{list}").into()
     })
 }

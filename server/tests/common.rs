@@ -130,6 +130,31 @@ impl TestApp {
         })
     }
 
+    /// A second server process's twin: its own state, pool and background
+    /// workers on this server's database and key (as `diabase serve`
+    /// processes behind one load balancer). Dropping it leaves the database.
+    pub async fn beside(&self) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let opts = server::config::leptos_options(addr, std::path::Path::new(&*self.state.leptos_options.site_root));
+        let state = server::build_state(&self.database_url, (*self.state.config).clone(), opts).await.expect("state");
+        let st = state.clone();
+        let server = tokio::spawn(async move {
+            let _ = server::serve_on(listener, st, false).await;
+        });
+        TestApp {
+            addr,
+            base: format!("http://{addr}"),
+            state,
+            database_url: self.database_url.clone(),
+            backend: self.backend,
+            pg_name: None,
+            _dir: None,
+            _outbox: TempDir::new("outbox-beside"),
+            server,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

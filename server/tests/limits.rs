@@ -536,3 +536,35 @@ async fn expiry_sweep_deletes_only_the_unusable(app: &TestApp) {
     // Idempotent: several servers may sweep at once.
     assert_eq!(sweep(db, &app.state.config, now).await.unwrap(), Swept::default());
 }
+
+both_backends!(two_servers_share_sessions_and_limits);
+/// Two server processes on one database behave as one (issue 23): a
+/// session made on one is valid on the other and ends on both; failed
+/// log-ins sent to both count against one limit.
+async fn two_servers_share_sessions_and_limits(a: &TestApp) {
+    let b = a.beside().await;
+    let email = "two-servers@example.org";
+    // Cookies are not port-scoped: one jar speaks to both servers.
+    let c = a.user(email, "patient").await;
+    assert_eq!(c.get(b.url("/api/v1/me")).send().await.unwrap().status(), 200, "A's session on B");
+    let r = c.post(b.url("/api/v1/auth/logout")).header("origin", &b.base).send().await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(c.get(a.url("/api/v1/me")).send().await.unwrap().status(), 401, "logged out on B, out on A");
+
+    let limit = a.state.config.login_limit_per_email as usize;
+    let guesser = a.client();
+    let mut statuses = Vec::new();
+    for i in 0..=limit {
+        let server = if i % 2 == 0 { a } else { &b };
+        let r = guesser
+            .post(server.url("/api/v1/auth/login"))
+            .json(&json!({"email": email, "password": "wrong-guess-123"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(&statuses[..limit], &vec![401; limit][..], "{statuses:?}");
+    assert_eq!(statuses[limit], 429, "the limit holds across servers: {statuses:?}");
+    b.finish().await;
+}
