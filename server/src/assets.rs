@@ -85,13 +85,14 @@ impl Assets {
         // The hydration script loads `{output_name}.js` and
         // `{output_name}.wasm` (or `_bg.wasm` when built without cargo-leptos).
         let wasm = ["/pkg/diabase.wasm", "/pkg/diabase_bg.wasm"].into_iter().find(|w| assets.files.contains_key(*w));
-        if let (Some(js), Some(wasm)) = (assets.read("/pkg/diabase.js"), wasm.and_then(|w| assets.read(w))) {
-            let hash = digest(&[&js, &wasm]);
+        if let Some(wasm) = wasm
+            && let (Some(js), Some(wasm_bytes)) = (assets.read("/pkg/diabase.js"), assets.read(wasm))
+        {
+            let hash = digest(&[&js, &wasm_bytes]);
             let stem = format!("diabase.{hash}");
             assets.publish("/pkg/diabase.js", format!("/pkg/{stem}.js"));
-            let wasm = wasm_path(&assets);
-            assets.publish(&wasm, format!("/pkg/{stem}.wasm"));
-            assets.publish(&wasm, format!("/pkg/{stem}_bg.wasm"));
+            assets.publish(wasm, format!("/pkg/{stem}.wasm"));
+            assets.publish(wasm, format!("/pkg/{stem}_bg.wasm"));
             assets.output_name = Some(stem);
         }
         assets
@@ -157,11 +158,6 @@ impl Assets {
         }
         res
     }
-}
-
-fn wasm_path(assets: &Assets) -> String {
-    if assets.files.contains_key("/pkg/diabase.wasm") { "/pkg/diabase.wasm" } else { "/pkg/diabase_bg.wasm" }
-        .to_string()
 }
 
 /// Every file under `dir`, by its URL path; the build's compressed copies
