@@ -535,6 +535,17 @@ async fn expiry_sweep_deletes_only_the_unusable(app: &TestApp) {
     assert_eq!(c.get(app.url("/api/v1/me")).send().await.unwrap().status(), 200);
     // Idempotent: several servers may sweep at once.
     assert_eq!(sweep(db, &app.state.config, now).await.unwrap(), Swept::default());
+    // On PostgreSQL one process is elected per round: while another holds
+    // the lock, this one skips.
+    use app::service::sweep::{LOCK_KEY, sweep_elected};
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        let other = sea_orm::Database::connect(&app.database_url).await.unwrap();
+        other.execute_unprepared(&format!("SELECT pg_advisory_lock({LOCK_KEY})")).await.unwrap();
+        assert_eq!(sweep_elected(db, &app.state.config, now).await.unwrap(), None, "another process sweeps");
+        other.execute_unprepared(&format!("SELECT pg_advisory_unlock({LOCK_KEY})")).await.unwrap();
+        let _ = other.close().await;
+    }
+    assert_eq!(sweep_elected(db, &app.state.config, now).await.unwrap(), Some(Swept::default()));
 }
 
 both_backends!(two_servers_share_sessions_and_limits);

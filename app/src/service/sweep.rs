@@ -3,11 +3,17 @@
 //! Nothing a user can see is removed: an expired session, challenge, code
 //! or token is refused the same way whether its row exists or not.
 //!
-//! Each sweep is a few `DELETE … WHERE` statements, idempotent, so every
-//! server process of a deployment may run it; no lock is needed.
+//! Each sweep is a few `DELETE … WHERE` statements, idempotent. On
+//! PostgreSQL, where several server processes share the database, one of
+//! them is elected per round with a transaction-level advisory lock
+//! ([`sweep_elected`]): the others skip that round rather than repeat the
+//! same deletes. SQLite has one server process.
 
 use super::{Config, ServiceError};
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, Statement,
+    TransactionTrait,
+};
 use store::entity::{email_verifications, link_codes, password_resets, rate_limits, sessions, webauthn_challenges};
 
 /// How often `diabase serve` sweeps.
@@ -41,8 +47,36 @@ impl Swept {
     }
 }
 
+/// The PostgreSQL advisory lock key of the sweep ("DIABSWEP").
+pub const LOCK_KEY: i64 = 0x4449_4142_5357_4550;
+
+/// Sweeps if this process wins the round: on PostgreSQL, when no other
+/// process holds the sweep's advisory lock (`None`: another one sweeps);
+/// elsewhere, always.
+pub async fn sweep_elected(db: &DatabaseConnection, config: &Config, now: i64) -> Result<Option<Swept>, ServiceError> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return sweep(db, config, now).await.map(Some);
+    }
+    let txn = db.begin().await?;
+    let got = txn
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!("SELECT pg_try_advisory_xact_lock({LOCK_KEY}) AS got"),
+        ))
+        .await?
+        .and_then(|r| r.try_get::<bool>("", "got").ok())
+        .unwrap_or(false);
+    if !got {
+        txn.rollback().await?;
+        return Ok(None);
+    }
+    let swept = sweep(&txn, config, now).await?;
+    txn.commit().await?;
+    Ok(Some(swept))
+}
+
 /// Deletes what expired before `now`.
-pub async fn sweep(db: &DatabaseConnection, config: &Config, now: i64) -> Result<Swept, ServiceError> {
+pub async fn sweep<C: ConnectionTrait>(db: &C, config: &Config, now: i64) -> Result<Swept, ServiceError> {
     let spent = now - KEEP_SPENT_MS;
     let sessions = sessions::Entity::delete_many()
         .filter(
@@ -110,8 +144,8 @@ impl Sweeper {
             loop {
                 tokio::time::sleep(wait).await;
                 wait = std::time::Duration::from_millis(INTERVAL_MS as u64);
-                match sweep(&db, &config, super::now_ms()).await {
-                    Ok(s) if s.total() > 0 => tracing::info!(
+                match sweep_elected(&db, &config, super::now_ms()).await {
+                    Ok(Some(s)) if s.total() > 0 => tracing::info!(
                         sessions = s.sessions,
                         rate_limits = s.rate_limits,
                         challenges = s.webauthn_challenges,
@@ -120,7 +154,8 @@ impl Sweeper {
                         email_verifications = s.email_verifications,
                         "expiry sweep"
                     ),
-                    Ok(_) => {}
+                    Ok(Some(_)) => {}
+                    Ok(None) => tracing::debug!("expiry sweep: another server process sweeps this round"),
                     Err(e) => tracing::warn!(error = %e, "expiry sweep failed; retried next round"),
                 }
             }
